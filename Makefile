@@ -1,0 +1,143 @@
+# delego-runner: the runner daemon and pairing CLI, and delego-relay.
+# Plain GNU make. Knobs: BUILD=dir, V=1, SANITIZE=address,undefined,
+# DEVELOPER=1 (on by default: -Werror), PREFIX/DESTDIR for install.
+-include config.mak
+
+VERSION    ?= 0.9.0
+BUILD      ?= build
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+PKG_CONFIG ?= pkg-config
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+DEVELOPER  ?= 1
+
+UNAME_S := $(shell uname -s)
+PLATFORM ?= $(if $(filter Darwin,$(UNAME_S)),darwin,linux)
+
+RUNNER_PKGS := libuv libcurl libcjson yaml-0.1
+RELAY_PKGS  := sqlite3 libmicrohttpd
+TEST_PKGS   := check
+
+DR_CPPFLAGS := -Iinclude -DDR_VERSION='"$(VERSION)"'
+ifeq ($(PLATFORM),darwin)
+DR_CPPFLAGS += -D_DARWIN_C_SOURCE
+else
+DR_CPPFLAGS += -D_GNU_SOURCE
+endif
+DR_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wformat=2 -MMD -MP
+ifeq ($(DEVELOPER),1)
+DR_CFLAGS += -Werror
+endif
+ifdef SANITIZE
+DR_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+DR_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
+pc_libs   = $(shell $(PKG_CONFIG) --libs $(1))
+
+ALL_CFLAGS  = $(DR_CPPFLAGS) $(CPPFLAGS) $(DR_CFLAGS) $(CFLAGS) $(call pc_cflags,$(RUNNER_PKGS))
+RUNNER_LIBS = $(call pc_libs,$(RUNNER_PKGS)) -lm
+RELAY_LIBS  = $(call pc_libs,$(RUNNER_PKGS) $(RELAY_PKGS)) -lm
+TEST_LIBS   = $(call pc_libs,$(RUNNER_PKGS) $(RELAY_PKGS) $(TEST_PKGS)) -lm
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRC    := $(sort $(wildcard lib/*.c))
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+RELAY_SRC  := $(sort $(filter-out cmd/delego-relay/main.c,$(wildcard cmd/delego-relay/*.c)))
+RELAY_OBJ  := $(RELAY_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
+
+PROGRAMS := $(BUILD)/delego-runner $(BUILD)/delego-relay
+
+.SECONDARY:
+.PHONY: all tests check unit-check asan valgrind install uninstall demo deps clean bench fuzz
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(call pc_cflags,$(RELAY_PKGS)) -c -o $@ $<
+
+$(BUILD)/libdelego.a: $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/librelay.a: $(RELAY_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/delego-runner: $(BUILD)/cmd/delego-runner/main.o $(BUILD)/libdelego.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
+
+$(BUILD)/delego-relay: $(BUILD)/cmd/delego-relay/main.o $(BUILD)/librelay.a $(BUILD)/libdelego.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(RELAY_LIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/librelay.a $(BUILD)/libdelego.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/tests/helpers/%: $(BUILD)/tests/helpers/%.o $(BUILD)/libdelego.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
+
+deps:
+	$(Q)sh packaging/install-deps.sh
+
+tests: $(PROGRAMS) $(UNIT_BIN) $(HELPER_BIN)
+
+# The README's test command: installs what is missing, builds, runs every
+# test, and ends with one line "N passed, N failed".
+check: deps
+	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)BUILD=$(BUILD) sh tests/run.sh
+
+unit-check: tests
+	$(Q)BUILD=$(BUILD) DR_ONLY=unit sh tests/run.sh
+
+asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined CC=$(if $(filter cc,$(CC)),clang,$(CC)) CFLAGS="-O1 -g" tests
+	$(Q)BUILD=build-asan CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run.sh
+
+valgrind: deps
+	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)BUILD=$(BUILD) DR_VALGRIND=1 CK_TIMEOUT_MULTIPLIER=10 sh tests/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) sh tests/demo.sh
+
+bench: all $(HELPER_BIN)
+	$(Q)for b in tests/bench/*.sh; do BUILD=$(BUILD) sh $$b || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/delego-runner $(BUILD)/delego-relay $(DESTDIR)$(BINDIR)/
+	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
+	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
+	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/delego-runner $(DESTDIR)$(BINDIR)/delego-relay
+	rm -f $(DESTDIR)$(MANDIR)/man1/delego-runner.1 $(DESTDIR)$(MANDIR)/man5/delego-runner.yaml.5 $(DESTDIR)$(MANDIR)/man8/delego-relay.8
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

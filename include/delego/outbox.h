@@ -1,0 +1,37 @@
+/*
+ * outbox: reports to the relay that must not be lost (progress, complete,
+ * fail, await). Each report gets an eventId and a per-job seq (PROTOCOL.md
+ * section 8), is written to the spool before it is sent, and is retried
+ * with exponential backoff and jitter until the relay answers 2xx (or
+ * rejects it for good). Reports of one job are delivered in order.
+ */
+#ifndef DELEGO_OUTBOX_H
+#define DELEGO_OUTBOX_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "delego/relay.h"
+
+struct dr_outbox;
+
+/* spool_dir may be NULL for a memory-only outbox (tests, --once without state). */
+int dr_outbox_new(uv_loop_t *loop, struct dr_relay *relay, const char *spool_dir, struct dr_outbox **out,
+		  char *err, size_t errlen);
+void dr_outbox_free(struct dr_outbox *o);
+
+/*
+ * Queues body (consumed) for POST to path ("/api/runner/jobs/progress", ...)
+ * on behalf of job_id. Adds "eventId" and "seq". Progress reports may be
+ * dropped when the spool is full; terminal reports never are.
+ */
+int dr_outbox_post(struct dr_outbox *o, const char *job_id, const char *path, cJSON *body);
+
+/* Reports queued and not yet acknowledged. */
+size_t dr_outbox_pending(const struct dr_outbox *o);
+/* Calls cb once the queue is empty (at once if it is). One waiter at a time. */
+void dr_outbox_on_drained(struct dr_outbox *o, void (*cb)(void *data), void *data);
+
+#endif
