@@ -10,6 +10,7 @@
 #define DELEGO_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "delego/log.h"
@@ -49,7 +50,38 @@ struct dr_config {
 	char *config_path;      /* the YAML file read, or NULL when none */
 	char *credentials_path; /* resolved credentials.json path */
 	char *state_dir;        /* ${XDG_STATE_HOME:-~/.local/state}/delego-runner/<profile> */
+	char *pairing_token_file;
+	/* Command flags, meaningful to some subcommands only. */
+	bool yes;
+	bool json;
+	bool dry_run;
+	bool help;
+	bool version;
+	char **positional; /* NULL-terminated arguments that are not flags */
 };
+
+struct dr_profile;
+
+/*
+ * Resolves the configuration from defaults, the YAML file, the environment
+ * (envp, NULL for environ) and argv[0..argc) (flags and positionals, no
+ * program name). Returns 0, -EINVAL for a bad value or unknown flag (usage
+ * error), -ENOENT/-EIO/-EBADMSG for an unreadable or malformed config file;
+ * err names the source ("flag --poll-interval-ms", "DELEGO_POLL_INTERVAL_MS",
+ * "/path/config.yaml:3:5").
+ */
+int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, char *err, size_t errlen);
+/* Fills workspace root and executors from a paired profile where nothing else set them. */
+void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p);
+/* Where an option's value came from ("default", "flag", "env DELEGO_X", "file:line:col", "profile"). */
+const char *dr_config_source(const struct dr_config *c, const char *option);
+/* Writes "option = value  (source)" lines, secrets masked, to a new string. */
+char *dr_config_describe(const struct dr_config *c);
+void dr_config_free(struct dr_config *c);
+/* Normalises a relay URL: must be http(s)://host..., trailing '/' dropped. Returns NULL and fills err if bad. */
+char *dr_config_normalize_url(const char *url, char *err, size_t errlen);
+/* True when the URL's host is a loopback name or address. */
+bool dr_config_url_is_loopback(const char *url);
 
 /* True when the executor id ("claude"/"codex") is in supported_executors. */
 bool dr_config_supports(const struct dr_config *c, const char *executor);

@@ -1,0 +1,798 @@
+/*
+ * config: defaults <- YAML file <- DELEGO_* environment <- flags, through
+ * one table of options (name, environment variable, type, default,
+ * minimum). Every value keeps its source for errors and `config`.
+ */
+#include "delego/config.h"
+#include "delego/buf.h"
+#include "delego/credentials.h"
+#include "delego/fsutil.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+extern char **environ;
+
+#define CONFIG_FILE_MAX (256 * 1024)
+#define SOURCE_MAX 192
+
+enum opt_type {
+	OPT_STR,       /* a string */
+	OPT_SECRET,    /* a string never shown */
+	OPT_PATH,      /* a string with ~/ expanded */
+	OPT_URL,       /* a relay URL, normalised */
+	OPT_MS,        /* milliseconds, with a minimum */
+	OPT_INT,       /* a small count, with a minimum */
+	OPT_BOOL,      /* a flag without value; "true"/"false" in env and file */
+	OPT_NOT_BOOL,  /* --no-X: stored inverted into a "create" field */
+	OPT_EXECUTORS, /* comma-separated executor ids */
+	OPT_ARGS,      /* whitespace-separated arguments */
+	OPT_LEVEL,     /* a log level */
+};
+
+struct opt {
+	const char *name;    /* flag without "--"; also the YAML key */
+	char short_name;     /* single-letter alias, or 0 */
+	const char *env;     /* DELEGO_* variable, or NULL */
+	enum opt_type type;
+	const char *def;     /* default as text, or NULL */
+	uint64_t min;        /* for OPT_MS and OPT_INT */
+	uint64_t max;        /* for OPT_INT; 0 for none */
+	size_t offset;       /* field in struct dr_config */
+	bool in_file;        /* may be set in the YAML file */
+};
+
+#define F(field) offsetof(struct dr_config, field)
+
+static const struct opt options[] = {
+	{ "relay-url", 0, "DELEGO_RELAY_URL", OPT_URL, NULL, 0, 0, F(relay_url), true },
+	{ "pairing-token", 0, "DELEGO_PAIRING_TOKEN", OPT_SECRET, NULL, 0, 0, F(pairing_token), false },
+	{ "pairing-token-file", 0, NULL, OPT_PATH, NULL, 0, 0, F(pairing_token_file), false },
+	{ "profile", 0, "DELEGO_PROFILE", OPT_STR, "default", 0, 0, F(profile), true },
+	{ "workspace-root", 0, "DELEGO_WORKSPACE_ROOT", OPT_PATH, "~/delego-runner/workspace", 0, 0,
+	  F(workspace_root), true },
+	{ "git-clone-base-url", 0, "DELEGO_GIT_CLONE_BASE_URL", OPT_STR, "git@github.com:", 0, 0,
+	  F(git_clone_base_url), true },
+	{ "claude-command", 0, "DELEGO_CLAUDE_COMMAND", OPT_STR, "claude", 0, 0, F(claude.command), true },
+	{ "claude-args", 0, "DELEGO_CLAUDE_ARGS", OPT_ARGS,
+	  "--print --verbose --output-format stream-json --dangerously-skip-permissions", 0, 0, F(claude.args), true },
+	{ "codex-command", 0, "DELEGO_CODEX_COMMAND", OPT_STR, "codex", 0, 0, F(codex.command), true },
+	{ "codex-args", 0, "DELEGO_CODEX_ARGS", OPT_ARGS, "exec --sandbox danger-full-access", 0, 0, F(codex.args),
+	  true },
+	{ "supported-executors", 0, "DELEGO_SUPPORTED_EXECUTORS", OPT_EXECUTORS, "codex,claude", 0, 0,
+	  F(supported_executors), true },
+	{ "executor-timeout-ms", 0, "DELEGO_EXECUTOR_TIMEOUT_MS", OPT_MS, "1800000", 1000, 0, F(executor_timeout_ms),
+	  true },
+	{ "heartbeat-interval-ms", 0, "DELEGO_HEARTBEAT_INTERVAL_MS", OPT_MS, "300000", 1000, 0,
+	  F(heartbeat_interval_ms), true },
+	{ "poll-interval-ms", 0, "DELEGO_POLL_INTERVAL_MS", OPT_MS, "10000", 1000, 0, F(poll_interval_ms), true },
+	{ "cancellation-poll-interval-ms", 0, "DELEGO_CANCELLATION_POLL_INTERVAL_MS", OPT_MS, "5000", 1000, 0,
+	  F(cancellation_poll_interval_ms), true },
+	{ "safety-sync-interval-ms", 0, "DELEGO_SAFETY_SYNC_INTERVAL_MS", OPT_MS, "300000", 30000, 0,
+	  F(safety_sync_interval_ms), true },
+	{ "fallback-poll-interval-ms", 0, "DELEGO_FALLBACK_POLL_INTERVAL_MS", OPT_MS, "30000", 5000, 0,
+	  F(fallback_poll_interval_ms), true },
+	{ "shutdown-grace-ms", 0, "DELEGO_SHUTDOWN_GRACE_MS", OPT_MS, "60000", 0, 0, F(shutdown_grace_ms), true },
+	{ "max-jobs", 0, "DELEGO_MAX_JOBS", OPT_INT, "1", 1, 64, F(max_jobs), true },
+	{ "no-commit", 0, "DELEGO_CREATE_COMMIT", OPT_NOT_BOOL, "true", 0, 0, F(create_commit), true },
+	{ "once", 0, NULL, OPT_BOOL, "false", 0, 0, F(once), false },
+	{ "force", 0, NULL, OPT_BOOL, "false", 0, 0, F(force), false },
+	{ "background", 'b', NULL, OPT_BOOL, "false", 0, 0, F(background), false },
+	{ "allow-insecure-relay", 0, "DELEGO_ALLOW_INSECURE_RELAY", OPT_BOOL, "false", 0, 0,
+	  F(allow_insecure_relay), true },
+	{ "log-level", 0, "DELEGO_LOG_LEVEL", OPT_LEVEL, "info", 0, 0, F(log_level), true },
+	{ "config", 0, "DELEGO_CONFIG", OPT_PATH, NULL, 0, 0, F(config_path), false },
+	{ "yes", 'y', NULL, OPT_BOOL, "false", 0, 0, F(yes), false },
+	{ "json", 0, NULL, OPT_BOOL, "false", 0, 0, F(json), false },
+	{ "dry-run", 0, NULL, OPT_BOOL, "false", 0, 0, F(dry_run), false },
+	{ "help", 'h', NULL, OPT_BOOL, "false", 0, 0, F(help), false },
+	{ "version", 'V', NULL, OPT_BOOL, "false", 0, 0, F(version), false },
+};
+
+#define N_OPTIONS (sizeof options / sizeof *options)
+
+/* The raw text of every option and where it came from. */
+struct setting {
+	char *value;
+	char source[SOURCE_MAX];
+};
+
+/* struct dr_config is public; its sources live beside it. */
+struct config_full {
+	struct dr_config c;
+	struct setting settings[N_OPTIONS];
+};
+
+static const struct opt *find_opt(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static size_t opt_index(const struct opt *o)
+{
+	return (size_t)(o - options);
+}
+
+static void set(struct config_full *f, const struct opt *o, const char *value, const char *source)
+{
+	struct setting *s = &f->settings[opt_index(o)];
+	free(s->value);
+	s->value = dr_xstrdup(value);
+	snprintf(s->source, sizeof s->source, "%s", source);
+}
+
+static bool is_loopback_host(const char *host, size_t len)
+{
+	static const char *names[] = { "localhost", "127.0.0.1", "[::1]", "::1" };
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (len == strlen(names[i]) && strncasecmp(host, names[i], len) == 0)
+			return true;
+	return len > 4 && strncmp(host, "127.", 4) == 0;
+}
+
+static bool url_host(const char *url, const char **host, size_t *len)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return false;
+	p += 3;
+	const char *at = NULL;
+	for (const char *q = p; *q && *q != '/'; q++)
+		if (*q == '@')
+			at = q;
+	if (at)
+		p = at + 1;
+	const char *end = p;
+	if (*p == '[') {
+		end = strchr(p, ']');
+		if (!end)
+			return false;
+		end++;
+	} else {
+		while (*end && *end != ':' && *end != '/' && *end != '?' && *end != '#')
+			end++;
+	}
+	*host = p;
+	*len = (size_t)(end - p);
+	return *len > 0;
+}
+
+bool dr_config_url_is_loopback(const char *url)
+{
+	const char *host;
+	size_t len;
+	return url_host(url, &host, &len) && is_loopback_host(host, len);
+}
+
+char *dr_config_normalize_url(const char *url, char *err, size_t errlen)
+{
+	const char *host;
+	size_t len;
+	if (strncasecmp(url, "https://", 8) != 0 && strncasecmp(url, "http://", 7) != 0) {
+		snprintf(err, errlen, "'%s' is not an http:// or https:// URL", url);
+		return NULL;
+	}
+	if (!url_host(url, &host, &len) || strlen(url) > 2048) {
+		snprintf(err, errlen, "'%s' is not a valid relay URL (expected https://host[:port][/path])", url);
+		return NULL;
+	}
+	for (const char *p = url; *p; p++) {
+		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '\\' || *p == '<' || *p == '>') {
+			snprintf(err, errlen, "relay URL '%s' contains a space or control character", url);
+			return NULL;
+		}
+	}
+	if (strchr(url, '?') || strchr(url, '#')) {
+		snprintf(err, errlen, "relay URL '%s' must not have a query or fragment", url);
+		return NULL;
+	}
+	char *n = dr_xstrdup(url);
+	size_t l = strlen(n);
+	while (l > 0 && n[l - 1] == '/')
+		n[--l] = '\0';
+	return n;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "on")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no") || !strcmp(s, "off")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	if (*s < '0' || *s > '9')
+		return false;
+	uint64_t v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static char **split(const char *s, const char *seps)
+{
+	char **v = dr_xcalloc(1, sizeof *v);
+	char *copy = dr_xstrdup(s);
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save))
+		dr_strv_push(&v, tok);
+	free(copy);
+	return v;
+}
+
+/* Converts one setting into its field; fills err naming the source. */
+static int resolve(struct config_full *f, const struct opt *o, char *err, size_t errlen)
+{
+	struct setting *s = &f->settings[opt_index(o)];
+	void *field = (char *)&f->c + o->offset;
+	const char *v = s->value;
+	char inner[256];
+
+	if (!v)
+		return 0;
+	switch (o->type) {
+	case OPT_STR:
+	case OPT_SECRET:
+		*(char **)field = dr_xstrdup(v);
+		return 0;
+	case OPT_PATH:
+		if (!*v) {
+			snprintf(err, errlen, "%s: --%s must not be empty", s->source, o->name);
+			return -EINVAL;
+		}
+		*(char **)field = dr_expand_home(v);
+		return 0;
+	case OPT_URL: {
+		char *u = dr_config_normalize_url(v, inner, sizeof inner);
+		if (!u) {
+			snprintf(err, errlen, "%s: --%s: %s", s->source, o->name, inner);
+			return -EINVAL;
+		}
+		*(char **)field = u;
+		return 0;
+	}
+	case OPT_MS:
+	case OPT_INT: {
+		uint64_t n;
+		if (!parse_u64(v, &n) || n < o->min || (o->max && n > o->max)) {
+			if (o->max)
+				snprintf(err, errlen, "%s: --%s must be a whole number from %llu to %llu (got '%s')",
+					 s->source, o->name, (unsigned long long)o->min, (unsigned long long)o->max, v);
+			else
+				snprintf(err, errlen, "%s: --%s must be a whole number of at least %llu (got '%s')",
+					 s->source, o->name, (unsigned long long)o->min, v);
+			return -EINVAL;
+		}
+		if (o->type == OPT_MS)
+			*(uint64_t *)field = n;
+		else
+			*(int *)field = (int)n;
+		return 0;
+	}
+	case OPT_BOOL:
+	case OPT_NOT_BOOL: {
+		bool b;
+		if (!parse_bool(v, &b)) {
+			snprintf(err, errlen, "%s: --%s takes true or false (got '%s')", s->source, o->name, v);
+			return -EINVAL;
+		}
+		*(bool *)field = b;
+		return 0;
+	}
+	case OPT_EXECUTORS: {
+		char **parts = split(v, ", \t");
+		char **out = dr_xcalloc(1, sizeof *out);
+		for (char **p = parts; *p; p++) {
+			for (char *c = *p; *c; c++)
+				if (*c >= 'A' && *c <= 'Z')
+					*c = (char)(*c - 'A' + 'a');
+			if (strcmp(*p, DR_EXECUTOR_CLAUDE) && strcmp(*p, DR_EXECUTOR_CODEX)) {
+				snprintf(err, errlen, "%s: --%s: unknown executor '%s' (known: codex, claude)", s->source,
+					 o->name, *p);
+				dr_strv_free(parts);
+				dr_strv_free(out);
+				return -EINVAL;
+			}
+			bool dup = false;
+			for (char **q = out; *q; q++)
+				dup |= !strcmp(*q, *p);
+			if (!dup)
+				dr_strv_push(&out, *p);
+		}
+		dr_strv_free(parts);
+		if (!out[0]) {
+			snprintf(err, errlen, "%s: --%s must include at least one of codex, claude", s->source, o->name);
+			dr_strv_free(out);
+			return -EINVAL;
+		}
+		*(char ***)field = out;
+		return 0;
+	}
+	case OPT_ARGS:
+		*(char ***)field = split(v, " \t\n");
+		return 0;
+	case OPT_LEVEL:
+		if (dr_log_parse_level(v, (enum dr_log_level *)field) < 0) {
+			snprintf(err, errlen, "%s: --%s must be error, warn, info or debug (got '%s')", s->source, o->name,
+				 v);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* YAML ---------------------------------------------------------------- */
+
+/* A scalar, or a sequence of scalars joined with sep. NULL when neither. */
+static char *yaml_value(yaml_document_t *doc, yaml_node_t *node, char sep)
+{
+	if (node->type == YAML_SCALAR_NODE)
+		return dr_xstrndup((const char *)node->data.scalar.value, node->data.scalar.length);
+	if (node->type != YAML_SEQUENCE_NODE)
+		return NULL;
+	struct dr_buf b = DR_BUF_INIT(0);
+	for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(doc, *it);
+		if (!item || item->type != YAML_SCALAR_NODE) {
+			dr_buf_release(&b);
+			return NULL;
+		}
+		if (b.len)
+			dr_buf_addch(&b, sep);
+		dr_buf_add(&b, item->data.scalar.value, item->data.scalar.length);
+	}
+	return dr_buf_detach(&b, NULL);
+}
+
+static int yaml_mapping(struct config_full *f, const char *path, yaml_document_t *doc, yaml_node_t *map,
+			const char *profile, bool top, char *err, size_t errlen)
+{
+	for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+		yaml_node_t *v = yaml_document_get_node(doc, pair->value);
+		if (!k || !v)
+			continue;
+		unsigned line = (unsigned)k->start_mark.line + 1, col = (unsigned)k->start_mark.column + 1;
+		if (k->type != YAML_SCALAR_NODE) {
+			snprintf(err, errlen, "%s:%u:%u: keys must be plain names", path, line, col);
+			return -EBADMSG;
+		}
+		const char *key = (const char *)k->data.scalar.value;
+		if (top && strcmp(key, "profiles") == 0) {
+			if (v->type != YAML_MAPPING_NODE) {
+				snprintf(err, errlen, "%s:%u:%u: 'profiles' must map profile names to settings", path,
+					 line, col);
+				return -EBADMSG;
+			}
+			for (yaml_node_pair_t *pp = v->data.mapping.pairs.start; pp < v->data.mapping.pairs.top; pp++) {
+				yaml_node_t *pk = yaml_document_get_node(doc, pp->key);
+				yaml_node_t *pv = yaml_document_get_node(doc, pp->value);
+				if (!pk || !pv || pk->type != YAML_SCALAR_NODE)
+					continue;
+				if (!dr_profile_name_valid((const char *)pk->data.scalar.value)) {
+					snprintf(err, errlen, "%s:%u:%u: '%s' is not a valid profile name", path,
+						 (unsigned)pk->start_mark.line + 1, (unsigned)pk->start_mark.column + 1,
+						 (const char *)pk->data.scalar.value);
+					return -EBADMSG;
+				}
+				if (pv->type != YAML_MAPPING_NODE) {
+					snprintf(err, errlen, "%s:%u:%u: profile '%s' must be a mapping of settings",
+						 path, (unsigned)pv->start_mark.line + 1,
+						 (unsigned)pv->start_mark.column + 1, (const char *)pk->data.scalar.value);
+					return -EBADMSG;
+				}
+				/* Only the selected profile's section applies, after the top level. */
+				if (strcmp((const char *)pk->data.scalar.value, profile) != 0)
+					continue;
+				int r = yaml_mapping(f, path, doc, pv, profile, false, err, errlen);
+				if (r < 0)
+					return r;
+			}
+			continue;
+		}
+		bool create_commit_key = strcmp(key, "create-commit") == 0;
+		const struct opt *o = create_commit_key ? find_opt("no-commit", 9) : find_opt(key, strlen(key));
+		if (!o || !o->in_file || (!top && strcmp(key, "profile") == 0)) {
+			snprintf(err, errlen, "%s:%u:%u: unknown setting '%s'", path, line, col, key);
+			return -EBADMSG;
+		}
+		char *value = yaml_value(doc, v, o->type == OPT_ARGS ? ' ' : ',');
+		if (!value) {
+			snprintf(err, errlen, "%s:%u:%u: '%s' must be a single value%s", path,
+				 (unsigned)v->start_mark.line + 1, (unsigned)v->start_mark.column + 1, key,
+				 o->type == OPT_ARGS || o->type == OPT_EXECUTORS ? " or a list" : "");
+			return -EBADMSG;
+		}
+		char source[SOURCE_MAX];
+		snprintf(source, sizeof source, "%s:%u:%u", path, (unsigned)v->start_mark.line + 1,
+			 (unsigned)v->start_mark.column + 1);
+		/* The file says "no-commit: true" or "create-commit: false"; both mean the same. */
+		if (o->type == OPT_NOT_BOOL) {
+			bool b;
+			if (!parse_bool(value, &b)) {
+				snprintf(err, errlen, "%s: '%s' takes true or false (got '%s')", source, key, value);
+				free(value);
+				return -EBADMSG;
+			}
+			set(f, o, b != create_commit_key ? "false" : "true", source);
+		} else {
+			set(f, o, value, source);
+		}
+		free(value);
+	}
+	return 0;
+}
+
+/* Reads the file; -ENOENT only matters when the user named the file. */
+static int load_yaml(struct config_full *f, const char *path, const char *profile, char *err, size_t errlen)
+{
+	struct dr_buf data = DR_BUF_INIT(CONFIG_FILE_MAX);
+	int r = dr_read_file(path, &data, NULL);
+	if (r < 0) {
+		if (r == -E2BIG)
+			snprintf(err, errlen, "config file %s is larger than 256 KiB", path);
+		else
+			snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(-r));
+		dr_buf_release(&data);
+		return r == -E2BIG ? -EIO : r;
+	}
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data.buf, data.len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		snprintf(err, errlen, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
+			 parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
+		yaml_parser_delete(&parser);
+		dr_buf_release(&data);
+		return -EBADMSG;
+	}
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	r = 0;
+	if (root && root->type == YAML_MAPPING_NODE) {
+		r = yaml_mapping(f, path, &doc, root, profile, true, err, errlen);
+	} else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+		snprintf(err, errlen, "%s:1:1: the file must be a mapping of settings", path);
+		r = -EBADMSG;
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	dr_buf_release(&data);
+	return r;
+}
+
+/* Environment and flags ----------------------------------------------- */
+
+static const char *env_get(char **envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (char **e = envp; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+static void load_env(struct config_full *f, char **envp)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct opt *o = &options[i];
+		if (!o->env)
+			continue;
+		const char *v = env_get(envp, o->env);
+		if (!v || (!*v && o->type != OPT_ARGS))
+			continue;
+		char source[SOURCE_MAX];
+		snprintf(source, sizeof source, "env %s", o->env);
+		set(f, o, v, source);
+	}
+}
+
+/* Applies flags; collects positionals. */
+static int load_flags(struct config_full *f, int argc, char **argv, char *err, size_t errlen)
+{
+	f->c.positional = dr_xcalloc(1, sizeof *f->c.positional);
+	bool only_positional = false;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (only_positional || a[0] != '-' || a[1] == '\0') {
+			dr_strv_push(&f->c.positional, a);
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			only_positional = true;
+			continue;
+		}
+		const struct opt *o = NULL;
+		const char *inline_value = NULL;
+		char flag[96];
+		if (a[1] == '-') {
+			const char *name = a + 2;
+			const char *eq = strchr(name, '=');
+			size_t len = eq ? (size_t)(eq - name) : strlen(name);
+			o = find_opt(name, len);
+			if (eq)
+				inline_value = eq + 1;
+			/* "--create-commit=false" and "--no-commit" are one option. */
+			if (!o && len == 13 && strncmp(name, "create-commit", 13) == 0 && eq)
+				o = find_opt("no-commit", 9);
+			snprintf(flag, sizeof flag, "--%.*s", (int)(len > 80 ? 80 : len), name);
+		} else if (a[2] == '\0') {
+			for (size_t k = 0; k < N_OPTIONS; k++)
+				if (options[k].short_name == a[1])
+					o = &options[k];
+			snprintf(flag, sizeof flag, "-%c", a[1]);
+		}
+		if (!o) {
+			snprintf(err, errlen, "unknown option '%.80s' (see delego-runner --help)", a);
+			return -EINVAL;
+		}
+		if (o->type == OPT_BOOL || o->type == OPT_NOT_BOOL) {
+			const char *v = inline_value ? inline_value : "true";
+			bool b;
+			if (!parse_bool(v, &b)) {
+				snprintf(err, errlen, "flag %s takes no value or true/false (got '%.80s')", flag, v);
+				return -EINVAL;
+			}
+			if (o->type == OPT_NOT_BOOL && strncmp(a, "--no-", 5) == 0)
+				b = !b;
+			set(f, o, b ? "true" : "false", "flag");
+			continue;
+		}
+		const char *v = inline_value;
+		if (!v) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "flag %s needs a value", flag);
+				return -EINVAL;
+			}
+			v = argv[++i];
+		}
+		char source[SOURCE_MAX];
+		snprintf(source, sizeof source, "flag %s", flag);
+		set(f, o, v, source);
+	}
+	return 0;
+}
+
+static char *default_state_dir(char **envp, const char *profile)
+{
+	const char *xdg = env_get(envp, "XDG_STATE_HOME");
+	if (xdg && *xdg)
+		return dr_xasprintf("%s/delego-runner/%s", xdg, profile);
+	const char *home = env_get(envp, "HOME");
+	return dr_xasprintf("%s/.local/state/delego-runner/%s", home ? home : ".", profile);
+}
+
+static char *default_config_path(char **envp)
+{
+	const char *xdg = env_get(envp, "XDG_CONFIG_HOME");
+	if (xdg && *xdg)
+		return dr_xasprintf("%s/delego-runner/config.yaml", xdg);
+	const char *home = env_get(envp, "HOME");
+	return dr_xasprintf("%s/.config/delego-runner/config.yaml", home ? home : ".");
+}
+
+int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, char *err, size_t errlen)
+{
+	struct config_full *f = dr_xcalloc(1, sizeof *f);
+	int r;
+	if (!envp)
+		envp = environ;
+
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (options[i].def)
+			set(f, &options[i], options[i].def, "default");
+
+	/* Flags and environment first into a scratch copy, to learn which file
+	 * and profile to read; then file, environment and flags in order. */
+	struct config_full *probe = dr_xcalloc(1, sizeof *probe);
+	load_env(probe, envp);
+	r = load_flags(probe, argc, argv, err, errlen);
+	const char *cfg_flag = probe->settings[opt_index(find_opt("config", 6))].value;
+	const char *profile_flag = probe->settings[opt_index(find_opt("profile", 7))].value;
+	char *config_path = cfg_flag ? dr_expand_home(cfg_flag) : NULL;
+	char *profile = dr_xstrdup(profile_flag ? profile_flag : "default");
+	bool config_named = cfg_flag != NULL;
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		free(probe->settings[i].value);
+	dr_strv_free(probe->c.positional);
+	free(probe);
+	if (r < 0)
+		goto fail;
+
+	if (!config_path)
+		config_path = default_config_path(envp);
+	r = load_yaml(f, config_path, profile, err, errlen);
+	if (r == -ENOENT && !config_named) {
+		free(config_path);
+		config_path = NULL;
+		r = 0;
+	}
+	if (r < 0)
+		goto fail;
+	f->c.config_path = config_path;
+	config_path = NULL;
+	load_env(f, envp);
+	r = load_flags(f, argc, argv, err, errlen);
+	if (r < 0)
+		goto fail;
+
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (options[i].offset == F(config_path))
+			continue;
+		r = resolve(f, &options[i], err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	if (!dr_profile_name_valid(f->c.profile)) {
+		snprintf(err, errlen, "%s: --profile must match ^[a-z0-9][a-z0-9-]{0,63}$ (got '%.80s')",
+			 f->settings[opt_index(find_opt("profile", 7))].source, f->c.profile);
+		r = -EINVAL;
+		goto fail;
+	}
+	/* As the Node runner: the clone base loses trailing slashes. */
+	for (size_t l = strlen(f->c.git_clone_base_url); l > 0 && f->c.git_clone_base_url[l - 1] == '/'; l--)
+		f->c.git_clone_base_url[l - 1] = '\0';
+	f->c.credentials_path = NULL;
+	{
+		const char *cp = env_get(envp, "DELEGO_CREDENTIALS_PATH");
+		if (cp && *cp) {
+			f->c.credentials_path = dr_xstrdup(cp);
+		} else {
+			const char *xdg = env_get(envp, "XDG_CONFIG_HOME");
+			const char *home = env_get(envp, "HOME");
+			f->c.credentials_path = xdg && *xdg
+				? dr_xasprintf("%s/delego-runner/credentials.json", xdg)
+				: dr_xasprintf("%s/.config/delego-runner/credentials.json", home ? home : ".");
+		}
+	}
+	f->c.state_dir = default_state_dir(envp, f->c.profile);
+	free(profile);
+	*out = &f->c;
+	return 0;
+
+fail:
+	free(config_path);
+	free(profile);
+	dr_config_free(&f->c);
+	return r;
+}
+
+void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p)
+{
+	struct config_full *f = (struct config_full *)c;
+	const struct opt *ws = find_opt("workspace-root", 14);
+	if (p->workspace_root && strcmp(f->settings[opt_index(ws)].source, "default") == 0) {
+		set(f, ws, p->workspace_root, "credentials profile");
+		free(c->workspace_root);
+		c->workspace_root = dr_expand_home(p->workspace_root);
+	}
+	const struct opt *ex = find_opt("supported-executors", 19);
+	if (p->supported_executors && p->supported_executors[0] &&
+	    strcmp(f->settings[opt_index(ex)].source, "default") == 0) {
+		char **valid = dr_xcalloc(1, sizeof *valid);
+		for (char **e = p->supported_executors; *e; e++)
+			if (!strcmp(*e, DR_EXECUTOR_CLAUDE) || !strcmp(*e, DR_EXECUTOR_CODEX))
+				dr_strv_push(&valid, *e);
+		if (valid[0]) {
+			struct dr_buf b = DR_BUF_INIT(0);
+			for (char **e = valid; *e; e++)
+				dr_buf_addf(&b, "%s%s", b.len ? "," : "", *e);
+			set(f, ex, b.buf, "credentials profile");
+			dr_buf_release(&b);
+			dr_strv_free(c->supported_executors);
+			c->supported_executors = valid;
+		} else {
+			dr_strv_free(valid);
+		}
+	}
+}
+
+const char *dr_config_source(const struct dr_config *c, const char *option)
+{
+	const struct config_full *f = (const struct config_full *)c;
+	const struct opt *o = find_opt(option, strlen(option));
+	if (!o)
+		return NULL;
+	const struct setting *s = &f->settings[opt_index(o)];
+	return s->value ? s->source : "unset";
+}
+
+char *dr_config_describe(const struct dr_config *c)
+{
+	const struct config_full *f = (const struct config_full *)c;
+	struct dr_buf b = DR_BUF_INIT(0);
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct opt *o = &options[i];
+		if (!o->in_file && o->offset != F(pairing_token) && o->offset != F(config_path))
+			continue;
+		const struct setting *s = &f->settings[i];
+		const char *v = s->value;
+		char *shown = NULL;
+		if (o->type == OPT_SECRET && v)
+			v = "********";
+		else if (o->offset == F(workspace_root) && c->workspace_root)
+			v = c->workspace_root;
+		else if (o->offset == F(config_path))
+			v = c->config_path;
+		else if (o->type == OPT_NOT_BOOL)
+			shown = dr_xstrdup(c->create_commit ? "false" : "true");
+		if (shown)
+			v = shown;
+		dr_buf_addf(&b, "%-30s %-40s (%s)\n", o->name, v ? v : "-",
+			    o->offset == F(config_path) ? (c->config_path ? "file read" : "no file") : s->value ? s->source : "unset");
+		free(shown);
+	}
+	dr_buf_addf(&b, "%-30s %-40s (%s)\n", "credentials", c->credentials_path, "DELEGO_CREDENTIALS_PATH or XDG");
+	dr_buf_addf(&b, "%-30s %-40s (%s)\n", "state-dir", c->state_dir, "XDG_STATE_HOME");
+	return dr_buf_detach(&b, NULL);
+}
+
+void dr_config_free(struct dr_config *c)
+{
+	if (!c)
+		return;
+	struct config_full *f = (struct config_full *)c;
+	free(c->profile);
+	free(c->relay_url);
+	if (c->pairing_token) {
+		memset(c->pairing_token, 0, strlen(c->pairing_token));
+		free(c->pairing_token);
+	}
+	free(c->workspace_root);
+	free(c->git_clone_base_url);
+	free(c->claude.command);
+	dr_strv_free(c->claude.args);
+	free(c->codex.command);
+	dr_strv_free(c->codex.args);
+	dr_strv_free(c->supported_executors);
+	free(c->config_path);
+	free(c->credentials_path);
+	free(c->state_dir);
+	free(c->pairing_token_file);
+	dr_strv_free(c->positional);
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (f->settings[i].value && options[i].type == OPT_SECRET)
+			memset(f->settings[i].value, 0, strlen(f->settings[i].value));
+		free(f->settings[i].value);
+	}
+	free(f);
+}
+
+bool dr_config_supports(const struct dr_config *c, const char *executor)
+{
+	for (char **e = c->supported_executors; e && *e; e++)
+		if (strcmp(*e, executor) == 0)
+			return true;
+	return false;
+}
+
+const struct dr_exec_cmd *dr_config_exec_cmd(const struct dr_config *c, const char *executor)
+{
+	if (strcmp(executor, DR_EXECUTOR_CLAUDE) == 0)
+		return &c->claude;
+	if (strcmp(executor, DR_EXECUTOR_CODEX) == 0)
+		return &c->codex;
+	return NULL;
+}

@@ -1,0 +1,356 @@
+/*
+ * http: libcurl's multi_socket interface driven by libuv, as in curl's
+ * docs/examples/multi-uv.c: one uv_timer_t for curl's timeout, one lazily
+ * created uv_poll_t per socket (linked with curl_multi_assign), and
+ * curl_multi_info_read drained after every action.
+ */
+#include "delego/http.h"
+#include "delego/buf.h"
+#include "delego/xalloc.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define DEFAULT_TIMEOUT_MS 30000L
+#define CONNECT_TIMEOUT_MS 10000L
+#define DEFAULT_MAX_RESPONSE (4u * 1024 * 1024)
+
+struct dr_http {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer;
+	struct dr_http_req *reqs; /* doubly linked, in flight */
+	size_t active;
+	int open_handles; /* timer + polls still to be closed */
+	bool closing;
+};
+
+struct sock_ctx {
+	uv_poll_t poll; /* first: the handle pointer is the ctx */
+	curl_socket_t fd;
+	struct dr_http *h;
+};
+
+struct dr_http_req {
+	struct dr_http *h;
+	CURL *easy;
+	struct curl_slist *headers;
+	struct dr_buf resp;
+	bool too_big;
+	long retry_after_ms;
+	dr_http_cb cb;
+	void *data;
+	char errbuf[CURL_ERROR_SIZE];
+	struct dr_http_req *prev, *next;
+};
+
+static void maybe_free(struct dr_http *h)
+{
+	if (h->closing && h->open_handles == 0)
+		free(h);
+}
+
+static void handle_closed(uv_handle_t *handle)
+{
+	struct dr_http *h = handle->data;
+	if (handle->type == UV_POLL)
+		free(handle); /* struct sock_ctx starts with the poll handle */
+	h->open_handles--;
+	maybe_free(h);
+}
+
+static void req_unlink(struct dr_http_req *r)
+{
+	struct dr_http *h = r->h;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		h->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	h->active--;
+}
+
+static void req_free(struct dr_http_req *r)
+{
+	curl_multi_remove_handle(r->h->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
+	dr_buf_release(&r->resp);
+	free(r);
+}
+
+static int map_error(const struct dr_http_req *r, CURLcode code)
+{
+	if (r->too_big)
+		return -E2BIG;
+	switch (code) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	default:
+		return -EIO;
+	}
+}
+
+static void check_multi_info(struct dr_http *h)
+{
+	CURLMsg *msg;
+	int pending;
+	while ((msg = curl_multi_info_read(h->multi, &pending))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct dr_http_req *r = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		CURLcode code = msg->data.result;
+		struct dr_http_response res = { .retry_after_ms = r->retry_after_ms };
+		if (code == CURLE_OK) {
+			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
+		} else {
+			res.err = map_error(r, code);
+			res.error = r->too_big ? "response body too large" : r->errbuf[0] ? r->errbuf
+											   : curl_easy_strerror(code);
+		}
+		res.body = r->resp.buf;
+		res.body_len = r->resp.len;
+		req_unlink(r);
+		curl_multi_remove_handle(h->multi, r->easy);
+		r->cb(&res, r->data);
+		req_free(r);
+	}
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+	struct dr_http *h = timer->data;
+	int running;
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_multi_info(h);
+}
+
+static int start_timeout(CURLM *multi, long timeout_ms, void *userp)
+{
+	(void)multi;
+	struct dr_http *h = userp;
+	if (timeout_ms < 0)
+		uv_timer_stop(&h->timer);
+	else /* 0 runs on the next loop turn: never re-enter curl from here. */
+		uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0);
+	return 0;
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+	struct sock_ctx *ctx = (struct sock_ctx *)poll;
+	struct dr_http *h = ctx->h;
+	int flags = 0;
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	if (!status && (events & UV_READABLE))
+		flags |= CURL_CSELECT_IN;
+	if (!status && (events & UV_WRITABLE))
+		flags |= CURL_CSELECT_OUT;
+	int running;
+	curl_multi_socket_action(h->multi, ctx->fd, flags, &running);
+	check_multi_info(h);
+}
+
+static int handle_socket(CURL *easy, curl_socket_t s, int action, void *userp, void *socketp)
+{
+	(void)easy;
+	struct dr_http *h = userp;
+	struct sock_ctx *ctx = socketp;
+	if (action == CURL_POLL_REMOVE) {
+		if (ctx) {
+			uv_poll_stop(&ctx->poll);
+			uv_close((uv_handle_t *)&ctx->poll, handle_closed);
+			curl_multi_assign(h->multi, s, NULL);
+		}
+		return 0;
+	}
+	if (!ctx) {
+		ctx = dr_xcalloc(1, sizeof *ctx);
+		ctx->fd = s;
+		ctx->h = h;
+		if (uv_poll_init_socket(h->loop, &ctx->poll, s) < 0) {
+			free(ctx);
+			return -1;
+		}
+		ctx->poll.data = h;
+		h->open_handles++;
+		curl_multi_assign(h->multi, s, ctx);
+	}
+	int events = 0;
+	if (action != CURL_POLL_OUT)
+		events |= UV_READABLE;
+	if (action != CURL_POLL_IN)
+		events |= UV_WRITABLE;
+	/* The handle's data is the client for close; the ctx is the handle. */
+	uv_poll_start(&ctx->poll, events, on_poll);
+	return 0;
+}
+
+int dr_http_new(uv_loop_t *loop, struct dr_http **out)
+{
+	static bool global_done;
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -EIO;
+		global_done = true;
+	}
+	struct dr_http *h = dr_xcalloc(1, sizeof *h);
+	h->loop = loop;
+	h->multi = curl_multi_init();
+	if (!h->multi) {
+		free(h);
+		return -ENOMEM;
+	}
+	uv_timer_init(loop, &h->timer);
+	h->timer.data = h;
+	h->open_handles = 1;
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, handle_socket);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, start_timeout);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	*out = h;
+	return 0;
+}
+
+void dr_http_free(struct dr_http *h)
+{
+	if (!h)
+		return;
+	while (h->reqs) {
+		struct dr_http_req *r = h->reqs;
+		req_unlink(r);
+		req_free(r);
+	}
+	curl_multi_cleanup(h->multi);
+	h->multi = NULL;
+	h->closing = true;
+	uv_timer_stop(&h->timer);
+	uv_close((uv_handle_t *)&h->timer, handle_closed);
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct dr_http_req *r = userdata;
+	size_t n = size * nmemb;
+	if (dr_buf_add(&r->resp, ptr, n) < 0) {
+		r->too_big = true;
+		return 0; /* aborts the transfer */
+	}
+	return n;
+}
+
+static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	struct dr_http_req *r = userdata;
+	size_t n = size * nitems;
+	static const char name[] = "retry-after:";
+	if (n > sizeof name - 1 && n < 256 && strncasecmp(buffer, name, sizeof name - 1) == 0) {
+		char value[256];
+		memcpy(value, buffer + sizeof name - 1, n - (sizeof name - 1));
+		value[n - (sizeof name - 1)] = '\0';
+		char *p = value;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		char *end;
+		long secs = strtol(p, &end, 10);
+		if (end != p && secs >= 0 && secs < 86400) {
+			r->retry_after_ms = secs * 1000;
+		} else {
+			time_t when = curl_getdate(p, NULL);
+			time_t now = time(NULL);
+			if (when > now && when - now < 86400)
+				r->retry_after_ms = (long)(when - now) * 1000;
+		}
+	}
+	return n;
+}
+
+int dr_http_post(struct dr_http *h, const struct dr_http_request *q, dr_http_cb cb, void *data,
+		 struct dr_http_req **out)
+{
+	if (h->closing)
+		return -ECANCELED;
+	struct dr_http_req *r = dr_xcalloc(1, sizeof *r);
+	r->h = h;
+	r->cb = cb;
+	r->data = data;
+	r->retry_after_ms = -1;
+	dr_buf_init(&r->resp, q->max_response ? q->max_response : DEFAULT_MAX_RESPONSE);
+	r->easy = curl_easy_init();
+	if (!r->easy) {
+		free(r);
+		return -ENOMEM;
+	}
+	r->headers = curl_slist_append(NULL, "content-type: application/json");
+	r->headers = curl_slist_append(r->headers, "accept: application/json");
+	if (q->bearer) {
+		char *auth = dr_xasprintf("authorization: Bearer %s", q->bearer);
+		r->headers = curl_slist_append(r->headers, auth);
+		memset(auth, 0, strlen(auth));
+		free(auth);
+	}
+	CURL *e = r->easy;
+	curl_easy_setopt(e, CURLOPT_URL, q->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)q->body_len);
+	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, q->body ? q->body : "");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, q->timeout_ms > 0 ? q->timeout_ms : DEFAULT_TIMEOUT_MS);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "delego-runner/" DR_VERSION);
+	/* A bearer must never follow a redirect, nor leave over another protocol. */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->resp.max);
+
+	r->next = h->reqs;
+	if (h->reqs)
+		h->reqs->prev = r;
+	h->reqs = r;
+	h->active++;
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+		req_unlink(r);
+		curl_easy_cleanup(e);
+		curl_slist_free_all(r->headers);
+		dr_buf_release(&r->resp);
+		free(r);
+		return -EIO;
+	}
+	if (out)
+		*out = r;
+	return 0;
+}
+
+void dr_http_cancel(struct dr_http_req *r)
+{
+	if (!r)
+		return;
+	req_unlink(r);
+	req_free(r);
+}
+
+size_t dr_http_active(const struct dr_http *h)
+{
+	return h->active;
+}

@@ -1,0 +1,455 @@
+/*
+ * outbox: durable, ordered, retried delivery of job reports.
+ *
+ * Each report is one file in the spool directory, named so that a
+ * directory listing gives the order of creation:
+ *     <16-digit sequence>-<kind>.json   {"path", "jobId", "body"}
+ * It is written (terminal reports fsynced) before the first try and
+ * unlinked when the relay answered 2xx or rejected it for good. Reports of
+ * one job go one at a time and in order; different jobs go in parallel.
+ */
+#include "delego/outbox.h"
+#include "delego/backoff.h"
+#include "delego/buf.h"
+#include "delego/fsutil.h"
+#include "delego/json.h"
+#include "delego/log.h"
+#include "delego/xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_IN_FLIGHT 4
+#define SPOOL_MAX_BYTES (64u * 1024 * 1024)
+#define ENTRY_MAX_BYTES (1024u * 1024)
+#define RETRY_BASE_MS 1000
+#define RETRY_CAP_MS 60000
+#define SEND_TIMEOUT_MS 30000
+
+struct entry {
+	struct entry *next;
+	uint64_t number;      /* order of creation */
+	char *file;           /* spool file, or NULL when memory-only */
+	char *job_id;
+	char *path;
+	char *body;           /* serialized request body */
+	size_t size;
+	bool terminal;        /* complete/fail/await: never dropped */
+	bool in_flight;
+	uint64_t not_before;  /* loop time (ms) of the next try */
+	struct dr_backoff backoff;
+	struct dr_relay_call *call;
+	struct dr_outbox *outbox;
+};
+
+struct dr_outbox {
+	uv_loop_t *loop;
+	struct dr_relay *relay;
+	char *dir;
+	struct entry *head, *tail;
+	size_t count;
+	size_t bytes;
+	size_t in_flight;
+	uint64_t next_number;
+	uv_timer_t timer;
+	bool stopped;         /* after a 401: keep everything, send nothing */
+	bool failing;         /* last try failed: log recovery once */
+	void (*drained_cb)(void *data);
+	void *drained_data;
+	struct seq { char *job_id; long long seq; } *seqs;
+	size_t nseqs;
+};
+
+static void kick(struct dr_outbox *o);
+
+static long long next_seq(struct dr_outbox *o, const char *job_id)
+{
+	for (size_t i = 0; i < o->nseqs; i++)
+		if (strcmp(o->seqs[i].job_id, job_id) == 0)
+			return ++o->seqs[i].seq;
+	o->seqs = dr_xrealloc(o->seqs, (o->nseqs + 1) * sizeof *o->seqs);
+	o->seqs[o->nseqs].job_id = dr_xstrdup(job_id);
+	o->seqs[o->nseqs].seq = 1;
+	return o->seqs[o->nseqs++].seq;
+}
+
+static void note_seq(struct dr_outbox *o, const char *job_id, long long seq)
+{
+	for (size_t i = 0; i < o->nseqs; i++) {
+		if (strcmp(o->seqs[i].job_id, job_id) == 0) {
+			if (seq > o->seqs[i].seq)
+				o->seqs[i].seq = seq;
+			return;
+		}
+	}
+	o->seqs = dr_xrealloc(o->seqs, (o->nseqs + 1) * sizeof *o->seqs);
+	o->seqs[o->nseqs].job_id = dr_xstrdup(job_id);
+	o->seqs[o->nseqs++].seq = seq;
+}
+
+static bool is_terminal(const char *path)
+{
+	return strstr(path, "/jobs/progress") == NULL;
+}
+
+static void entry_free(struct entry *e)
+{
+	free(e->file);
+	free(e->job_id);
+	free(e->path);
+	free(e->body);
+	free(e);
+}
+
+static void append(struct dr_outbox *o, struct entry *e)
+{
+	e->outbox = o;
+	if (o->tail)
+		o->tail->next = e;
+	else
+		o->head = e;
+	o->tail = e;
+	o->count++;
+	o->bytes += e->size;
+}
+
+static void unlink_entry(struct dr_outbox *o, struct entry *e)
+{
+	struct entry **pp = &o->head, *prev = NULL;
+	while (*pp && *pp != e) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (!*pp)
+		return;
+	*pp = e->next;
+	if (o->tail == e)
+		o->tail = prev;
+	o->count--;
+	o->bytes -= e->size;
+	if (e->file && unlink(e->file) < 0 && errno != ENOENT)
+		dr_warn("cannot remove delivered report %s: %s", e->file, strerror(errno));
+}
+
+static void maybe_drained(struct dr_outbox *o)
+{
+	if (o->count == 0 && o->drained_cb) {
+		void (*cb)(void *) = o->drained_cb;
+		o->drained_cb = NULL;
+		cb(o->drained_data);
+	}
+}
+
+static void on_sent(const struct dr_relay_reply *reply, void *data)
+{
+	struct entry *e = data;
+	struct dr_outbox *o = e->outbox;
+	e->call = NULL;
+	e->in_flight = false;
+	o->in_flight--;
+	switch (reply->outcome) {
+	case DR_RELAY_OK:
+		if (o->failing)
+			dr_info("reports are reaching the relay again");
+		o->failing = false;
+		unlink_entry(o, e);
+		entry_free(e);
+		break;
+	case DR_RELAY_REJECTED:
+		/* Retrying the same body cannot help (e.g. 409: the job is no
+		 * longer ours): drop it, loudly. */
+		dr_warn("relay rejected %s for job %s: %s; dropping this report", e->path, e->job_id, reply->message);
+		unlink_entry(o, e);
+		entry_free(e);
+		break;
+	case DR_RELAY_UNAUTHORIZED:
+		/* The runner exits 2; the spool keeps the report. */
+		o->stopped = true;
+		return;
+	case DR_RELAY_TRANSIENT: {
+		uint64_t delay = dr_backoff_next(&e->backoff, dr_random01());
+		if (reply->retry_after_ms > 0 && (uint64_t)reply->retry_after_ms > delay)
+			delay = (uint64_t)reply->retry_after_ms;
+		e->not_before = uv_now(o->loop) + delay;
+		if (!o->failing)
+			dr_warn("cannot deliver %s for job %s (%s); retrying with backoff", e->path, e->job_id,
+				reply->message);
+		o->failing = true;
+		break;
+	}
+	}
+	kick(o);
+	maybe_drained(o);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	kick(t->data);
+}
+
+/* Sends every entry that may go now; arms the timer for the next one. */
+static void kick(struct dr_outbox *o)
+{
+	if (o->stopped)
+		return;
+	uint64_t now = uv_now(o->loop);
+	uint64_t next = UINT64_MAX;
+	struct entry *next_e;
+	for (struct entry *e = o->head; e && o->in_flight < MAX_IN_FLIGHT; e = next_e) {
+		next_e = e->next;
+		if (e->in_flight)
+			continue;
+		/* Per-job order: an earlier entry of the same job goes first. */
+		bool blocked = false;
+		for (struct entry *p = o->head; p != e; p = p->next)
+			if (strcmp(p->job_id, e->job_id) == 0) {
+				blocked = true;
+				break;
+			}
+		if (blocked)
+			continue;
+		if (e->not_before > now) {
+			if (e->not_before < next)
+				next = e->not_before;
+			continue;
+		}
+		cJSON *body = cJSON_Parse(e->body);
+		if (!body) { /* cannot happen for what we wrote; never retry it */
+			unlink_entry(o, e);
+			entry_free(e);
+			continue;
+		}
+		int r = dr_relay_post(o->relay, e->path, body, SEND_TIMEOUT_MS, on_sent, e, &e->call);
+		if (r < 0) {
+			e->not_before = now + dr_backoff_next(&e->backoff, dr_random01());
+			if (e->not_before < next)
+				next = e->not_before;
+			continue;
+		}
+		e->in_flight = true;
+		o->in_flight++;
+	}
+	if (next != UINT64_MAX)
+		uv_timer_start(&o->timer, on_timer, next - now, 0);
+}
+
+/* Drops queued progress reports (oldest first) until `need` more bytes fit. */
+static bool make_room(struct dr_outbox *o, size_t need)
+{
+	struct entry *e = o->head;
+	while (o->bytes + need > SPOOL_MAX_BYTES && e) {
+		struct entry *next = e->next;
+		if (!e->terminal && !e->in_flight) {
+			unlink_entry(o, e);
+			entry_free(e);
+		}
+		e = next;
+	}
+	return o->bytes + need <= SPOOL_MAX_BYTES;
+}
+
+static int spool_write(struct dr_outbox *o, struct entry *e, char *err, size_t errlen)
+{
+	cJSON *doc = cJSON_CreateObject();
+	cJSON_AddStringToObject(doc, "path", e->path);
+	cJSON_AddStringToObject(doc, "jobId", e->job_id);
+	cJSON_AddRawToObject(doc, "body", e->body);
+	char *text = dr_json_print(doc);
+	cJSON_Delete(doc);
+	e->file = dr_xasprintf("%s/%016llu-%s.json", o->dir, (unsigned long long)e->number,
+			       e->terminal ? "final" : "progress");
+	int r;
+	if (e->terminal) {
+		r = dr_write_file_atomic(e->file, text, strlen(text), 0600, 0700);
+	} else {
+		/* Progress may be lost in a crash: skip the fsync, keep the loop quick. */
+		int fd = open(e->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		r = fd < 0 ? -errno : 0;
+		if (fd >= 0) {
+			size_t len = strlen(text);
+			if (write(fd, text, len) != (ssize_t)len)
+				r = errno ? -errno : -EIO;
+			close(fd);
+		}
+	}
+	free(text);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot write report to %s: %s", e->file, strerror(-r));
+		unlink(e->file);
+		free(e->file);
+		e->file = NULL;
+	}
+	return r;
+}
+
+int dr_outbox_post(struct dr_outbox *o, const char *job_id, const char *path, cJSON *body)
+{
+	char id[33];
+	dr_random_hex(id, 16);
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "eventId");
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "seq");
+	cJSON_AddStringToObject(body, "eventId", id);
+	cJSON_AddNumberToObject(body, "seq", (double)next_seq(o, job_id));
+	char *text = dr_json_print(body);
+	cJSON_Delete(body);
+
+	struct entry *e = dr_xcalloc(1, sizeof *e);
+	e->number = o->next_number++;
+	e->job_id = dr_xstrdup(job_id);
+	e->path = dr_xstrdup(path);
+	e->body = text;
+	e->size = strlen(text);
+	e->terminal = is_terminal(path);
+	e->backoff = (struct dr_backoff)DR_BACKOFF_INIT(RETRY_BASE_MS, RETRY_CAP_MS);
+
+	if (e->size > ENTRY_MAX_BYTES && !e->terminal) {
+		entry_free(e);
+		return -E2BIG;
+	}
+	if (!make_room(o, e->size) && !e->terminal) {
+		dr_warn("report spool is full; dropping a progress report for job %s", job_id);
+		entry_free(e);
+		return -ENOSPC;
+	}
+	if (o->dir) {
+		char err[512];
+		if (spool_write(o, e, err, sizeof err) < 0) {
+			/* Still send it from memory: only a crash could lose it now. */
+			dr_warn("%s; keeping the report in memory only", err);
+		}
+	}
+	append(o, e);
+	kick(o);
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Loads reports left by an earlier run, in their order. */
+static void load_spool(struct dr_outbox *o)
+{
+	DIR *d = opendir(o->dir);
+	if (!d)
+		return;
+	char **names = dr_xcalloc(1, sizeof *names);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (n > 5 && strcmp(de->d_name + n - 5, ".json") == 0 && de->d_name[0] >= '0' && de->d_name[0] <= '9')
+			dr_strv_push(&names, de->d_name);
+		else if (strstr(de->d_name, ".tmp-")) /* a write a crash interrupted */
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+	size_t n = dr_strv_len(names);
+	qsort(names, n, sizeof *names, name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		char *file = dr_xasprintf("%s/%s", o->dir, names[i]);
+		struct dr_buf data = DR_BUF_INIT(ENTRY_MAX_BYTES * 2);
+		cJSON *doc = NULL;
+		if (dr_read_file(file, &data, NULL) < 0 ||
+		    dr_json_parse_object(data.buf, data.len, ENTRY_MAX_BYTES * 2, &doc) < 0 ||
+		    !dr_json_str(doc, "path") || !dr_json_str(doc, "jobId") || !dr_json_obj(doc, "body")) {
+			dr_warn("ignoring unreadable report %s (moved aside as .bad)", file);
+			char *bad = dr_xasprintf("%s.bad", file);
+			rename(file, bad);
+			free(bad);
+			free(file);
+			cJSON_Delete(doc);
+			dr_buf_release(&data);
+			continue;
+		}
+		struct entry *e = dr_xcalloc(1, sizeof *e);
+		e->number = strtoull(names[i], NULL, 10);
+		if (e->number >= o->next_number)
+			o->next_number = e->number + 1;
+		e->file = file;
+		e->job_id = dr_xstrdup(dr_json_str(doc, "jobId"));
+		e->path = dr_xstrdup(dr_json_str(doc, "path"));
+		const cJSON *body = dr_json_obj(doc, "body");
+		e->body = dr_json_print(body);
+		e->size = strlen(e->body);
+		e->terminal = is_terminal(e->path);
+		e->backoff = (struct dr_backoff)DR_BACKOFF_INIT(RETRY_BASE_MS, RETRY_CAP_MS);
+		note_seq(o, e->job_id, (long long)dr_json_num(body, "seq", 0));
+		append(o, e);
+		cJSON_Delete(doc);
+		dr_buf_release(&data);
+	}
+	dr_strv_free(names);
+	if (o->count)
+		dr_info("%zu report(s) left by an earlier run will be sent", o->count);
+}
+
+int dr_outbox_new(uv_loop_t *loop, struct dr_relay *relay, const char *spool_dir, struct dr_outbox **out,
+		  char *err, size_t errlen)
+{
+	struct dr_outbox *o = dr_xcalloc(1, sizeof *o);
+	o->loop = loop;
+	o->relay = relay;
+	/* Numbers start from the clock so that files from an older run sort first
+	 * even when that run's spool was emptied. */
+	o->next_number = (uint64_t)uv_now(loop);
+	if (spool_dir) {
+		int r = dr_mkdir_p(spool_dir, 0700);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot create report spool %s: %s", spool_dir, strerror(-r));
+			free(o);
+			return r;
+		}
+		o->dir = dr_xstrdup(spool_dir);
+		load_spool(o);
+	}
+	uv_timer_init(loop, &o->timer);
+	o->timer.data = o;
+	uv_unref((uv_handle_t *)&o->timer);
+	*out = o;
+	kick(o);
+	return 0;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void dr_outbox_free(struct dr_outbox *o)
+{
+	if (!o)
+		return;
+	while (o->head) {
+		struct entry *e = o->head;
+		o->head = e->next;
+		if (e->call)
+			dr_relay_call_cancel(e->call);
+		entry_free(e); /* its spool file stays for the next run */
+	}
+	for (size_t i = 0; i < o->nseqs; i++)
+		free(o->seqs[i].job_id);
+	free(o->seqs);
+	free(o->dir);
+	uv_timer_stop(&o->timer);
+	o->timer.data = o;
+	uv_close((uv_handle_t *)&o->timer, timer_closed);
+}
+
+size_t dr_outbox_pending(const struct dr_outbox *o)
+{
+	return o->count;
+}
+
+void dr_outbox_on_drained(struct dr_outbox *o, void (*cb)(void *data), void *data)
+{
+	o->drained_cb = cb;
+	o->drained_data = data;
+	maybe_drained(o);
+}

@@ -1,0 +1,170 @@
+/* relay: typed POSTs to the relay and the classification of their answers. */
+#include "delego/relay.h"
+#include "delego/buf.h"
+#include "delego/config.h"
+#include "delego/json.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ANSWER (4u * 1024 * 1024)
+
+struct dr_relay {
+	struct dr_http *http;
+	char *url;
+	char *bearer;
+	dr_relay_unauthorized_cb on_unauth;
+	void *on_unauth_data;
+};
+
+struct dr_relay_call {
+	struct dr_relay *relay;
+	struct dr_http_req *req;
+	char *path;
+	dr_relay_cb cb;
+	void *data;
+};
+
+int dr_relay_new(struct dr_http *http, const char *relay_url, const char *bearer, struct dr_relay **out)
+{
+	char err[256];
+	char *url = dr_config_normalize_url(relay_url, err, sizeof err);
+	if (!url)
+		return -EINVAL;
+	struct dr_relay *r = dr_xcalloc(1, sizeof *r);
+	r->http = http;
+	r->url = url;
+	r->bearer = dr_xstrdup(bearer);
+	*out = r;
+	return 0;
+}
+
+void dr_relay_free(struct dr_relay *r)
+{
+	if (!r)
+		return;
+	if (r->bearer) {
+		memset(r->bearer, 0, strlen(r->bearer));
+		free(r->bearer);
+	}
+	free(r->url);
+	free(r);
+}
+
+void dr_relay_on_unauthorized(struct dr_relay *r, dr_relay_unauthorized_cb cb, void *data)
+{
+	r->on_unauth = cb;
+	r->on_unauth_data = data;
+}
+
+const char *dr_relay_url(const struct dr_relay *r)
+{
+	return r->url;
+}
+
+/* The relay's {"error": "..."} text, bounded and made one line. */
+static void error_text(const cJSON *body, long status, char *out, size_t outlen)
+{
+	const char *e = body ? dr_json_nonempty(body, "error") : NULL;
+	if (e)
+		snprintf(out, outlen, "HTTP %ld: %.300s", status, e);
+	else
+		snprintf(out, outlen, "HTTP %ld", status);
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < ' ')
+			*p = ' ';
+}
+
+static void on_answer(const struct dr_http_response *res, void *data)
+{
+	struct dr_relay_call *call = data;
+	struct dr_relay *relay = call->relay;
+	struct dr_relay_reply reply = { .status = res->status, .retry_after_ms = res->retry_after_ms, .message = "" };
+	char message[512];
+	cJSON *body = NULL;
+
+	if (res->err) {
+		reply.outcome = DR_RELAY_TRANSIENT;
+		snprintf(message, sizeof message, "cannot reach relay %s: %s", relay->url, res->error);
+		reply.message = message;
+	} else {
+		int r = dr_json_parse_object(res->body, res->body_len, MAX_ANSWER, &body);
+		if (r < 0)
+			body = NULL;
+		if (res->status == 401) {
+			reply.outcome = DR_RELAY_UNAUTHORIZED;
+			error_text(body, res->status, message, sizeof message);
+			reply.message = message;
+		} else if (res->status >= 200 && res->status < 300) {
+			if (body) {
+				reply.outcome = DR_RELAY_OK;
+				reply.body = body;
+			} else {
+				reply.outcome = DR_RELAY_TRANSIENT;
+				snprintf(message, sizeof message, "relay %s answered %s with a body that is not a JSON object",
+					 relay->url, call->path);
+				reply.message = message;
+			}
+		} else if (res->status >= 400 && res->status < 500 && res->status != 408 && res->status != 429) {
+			reply.outcome = DR_RELAY_REJECTED;
+			error_text(body, res->status, message, sizeof message);
+			reply.message = message;
+		} else {
+			reply.outcome = DR_RELAY_TRANSIENT;
+			error_text(body, res->status, message, sizeof message);
+			reply.message = message;
+		}
+	}
+	if (reply.outcome == DR_RELAY_UNAUTHORIZED && relay->on_unauth)
+		relay->on_unauth(call->path, relay->on_unauth_data);
+	call->cb(&reply, call->data);
+	cJSON_Delete(body);
+	free(call->path);
+	free(call);
+}
+
+int dr_relay_post(struct dr_relay *r, const char *path, cJSON *body, long timeout_ms, dr_relay_cb cb, void *data,
+		  struct dr_relay_call **out)
+{
+	if (!body)
+		body = cJSON_CreateObject();
+	char *text = dr_json_print(body);
+	cJSON_Delete(body);
+	char *url = dr_xasprintf("%s%s", r->url, path);
+	struct dr_relay_call *call = dr_xcalloc(1, sizeof *call);
+	call->relay = r;
+	call->path = dr_xstrdup(path);
+	call->cb = cb;
+	call->data = data;
+	struct dr_http_request q = {
+		.url = url,
+		.bearer = r->bearer,
+		.body = text,
+		.body_len = strlen(text),
+		.timeout_ms = timeout_ms,
+		.max_response = MAX_ANSWER,
+	};
+	int rc = dr_http_post(r->http, &q, on_answer, call, &call->req);
+	free(url);
+	free(text);
+	if (rc < 0) {
+		free(call->path);
+		free(call);
+		return rc;
+	}
+	if (out)
+		*out = call;
+	return 0;
+}
+
+void dr_relay_call_cancel(struct dr_relay_call *call)
+{
+	if (!call)
+		return;
+	dr_http_cancel(call->req);
+	free(call->path);
+	free(call);
+}
