@@ -1,0 +1,102 @@
+/*
+ * proc: one child process on the loop (git, gh, claude, codex).
+ *
+ * The child leads its own process group (UV_PROCESS_DETACHED), reads
+ * /dev/null on stdin (an open pipe makes `codex exec` wait for input) and
+ * writes stdout and stderr into pipes that we split into lines and whose
+ * last bytes we keep. It is "done" only when it has exited AND both pipes
+ * hit EOF; if a grandchild keeps a pipe open after the child exited, the
+ * group is killed and the pipes are closed after a short drain time, so a
+ * job never hangs on a stray background process.
+ *
+ * Termination (dr_proc_terminate or the timeout) sends SIGTERM to the
+ * group, then SIGKILL to the group after a grace time; when the run ends
+ * after a termination, the group is SIGKILLed once more so nothing of the
+ * tree survives.
+ */
+#ifndef DELEGO_PROC_H
+#define DELEGO_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define DR_PROC_TAIL_DEFAULT (64 * 1024)
+#define DR_PROC_LINE_DEFAULT (1024 * 1024)
+#define DR_PROC_GRACE_DEFAULT_MS 5000
+#define DR_PROC_DRAIN_DEFAULT_MS 2000
+
+struct dr_proc;
+
+/* Everything here is borrowed for the duration of the on_exit call only. */
+struct dr_proc_result {
+	int exit_code;   /* like a shell: the exit status, or 128 + signal */
+	int term_signal; /* the signal that killed the child, or 0 */
+	bool timed_out;  /* the timeout fired (implies terminated) */
+	bool terminated; /* we sent SIGTERM (timeout or dr_proc_terminate) */
+	bool pipes_cut;  /* a pipe was still open after the drain time: we closed it */
+	const char *stdout_tail; /* last tail_max bytes of stdout, NUL-terminated */
+	size_t stdout_len;
+	const char *stderr_tail;
+	size_t stderr_len;
+	const char *out;    /* all of stdout up to capture_max (NUL-terminated); "" without capture */
+	size_t out_len;
+	bool out_truncated; /* stdout was longer than capture_max */
+};
+
+/*
+ * fd is 1 (stdout) or 2 (stderr). line is not NUL-terminated and has no
+ * trailing "\n" (nor "\r\n"); it is borrowed for the call. A line longer
+ * than line_max is delivered as its first line_max bytes with truncated
+ * set, and the rest of it is skipped. A last line without "\n" is delivered
+ * at EOF.
+ */
+typedef void (*dr_proc_line_cb)(void *data, int fd, const char *line, size_t len, bool truncated);
+/* Runs exactly once after a successful spawn; the proc frees itself after it returns. */
+typedef void (*dr_proc_exit_cb)(void *data, const struct dr_proc_result *r);
+
+struct dr_proc_opts {
+	const char *file;    /* looked up on the PATH of env when it has no '/'; default argv[0] */
+	char *const *argv;   /* NULL-terminated; argv[0] is the program name */
+	char *const *env;    /* NULL-terminated "NAME=value"; NULL inherits ours (avoid: see childenv) */
+	const char *cwd;     /* NULL for ours */
+	uint64_t timeout_ms; /* 0: none */
+	uint64_t kill_grace_ms; /* SIGTERM -> SIGKILL; 0: DR_PROC_GRACE_DEFAULT_MS */
+	uint64_t drain_ms;      /* exit -> forced pipe close; 0: DR_PROC_DRAIN_DEFAULT_MS */
+	size_t tail_max;        /* 0: DR_PROC_TAIL_DEFAULT */
+	size_t line_max;        /* 0: DR_PROC_LINE_DEFAULT */
+	size_t capture_max;     /* > 0: also keep all of stdout up to this many bytes */
+	dr_proc_line_cb on_line; /* may be NULL: no line splitting */
+	dr_proc_exit_cb on_exit; /* required */
+	void *data;
+};
+
+/*
+ * Starts the child. Everything in o (argv, env, cwd) is used only during
+ * the call. On success *out is valid until on_exit returns (do not use it
+ * after). Errors, after which no callback ever runs:
+ *   -ENOENT  the executable was not found (on the child's PATH);
+ *   -EACCES  it is not executable;
+ *   -ENOTDIR cwd is not an existing directory;
+ *   -EINVAL  bad options; other negative errno from fork/pipe.
+ */
+int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out);
+
+/*
+ * SIGTERM to the child's group now, SIGKILL to the group after the grace
+ * time. Idempotent; callable from on_line. result.terminated tells.
+ */
+void dr_proc_terminate(struct dr_proc *p);
+int dr_proc_pid(const struct dr_proc *p);
+
+/*
+ * Convenience for short commands (git, gh): runs argv (argv[0] looked up
+ * on env's PATH) with stdout captured whole up to out_max bytes (default
+ * 8 MiB when 0) and the last 64 KiB of stderr, no line callback. Same
+ * errors as dr_proc_spawn; cb runs once on success.
+ */
+int dr_proc_run(uv_loop_t *loop, char *const *argv, char *const *env, const char *cwd, uint64_t timeout_ms,
+		size_t out_max, dr_proc_exit_cb cb, void *data);
+
+#endif

@@ -1,0 +1,366 @@
+/*
+ * proc: spawn in a process group, split and bound output, TERM then KILL,
+ * done on exit AND EOF (tmux job.c's JOB_DEAD/JOB_CLOSED, as two flags).
+ */
+#include "delego/proc.h"
+#include "delego/buf.h"
+#include "delego/log.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define READ_CHUNK (64 * 1024)
+#define DEFAULT_RUN_CAPTURE (8 * 1024 * 1024)
+
+struct stream {
+	struct dr_proc *p;
+	int fd;            /* 1 or 2 */
+	uv_pipe_t pipe;
+	bool eof;          /* EOF seen, error, or cut by us */
+	struct dr_buf line; /* the line being assembled (capped at line_max) */
+	bool skipping;     /* dropping the rest of an over-long line */
+	struct dr_tail tail;
+};
+
+struct dr_proc {
+	uv_loop_t *loop;
+	uv_process_t proc;
+	uv_timer_t timeout_timer;
+	uv_timer_t grace_timer;
+	uv_timer_t drain_timer;
+	struct stream out, err;
+	int open_handles; /* freed from the close callback that brings this to 0 */
+	int pid;
+
+	bool spawned;
+	bool exited;
+	bool finished; /* on_exit ran (or is running) */
+	bool term_sent;
+	bool timed_out;
+	bool pipes_cut;
+	int exit_status;
+	int term_signal;
+
+	uint64_t grace_ms;
+	uint64_t drain_ms;
+	size_t line_max;
+	size_t capture_max;
+	struct dr_buf capture;
+	bool capture_truncated;
+
+	dr_proc_line_cb on_line;
+	dr_proc_exit_cb on_exit;
+	void *data;
+	char rbuf[READ_CHUNK];
+};
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct dr_proc *p = h->data;
+	if (--p->open_handles > 0)
+		return;
+	dr_buf_release(&p->out.line);
+	dr_buf_release(&p->err.line);
+	dr_tail_release(&p->out.tail);
+	dr_tail_release(&p->err.tail);
+	dr_buf_release(&p->capture);
+	free(p);
+}
+
+static void close_handle(struct dr_proc *p, uv_handle_t *h)
+{
+	h->data = p;
+	if (!uv_is_closing(h))
+		uv_close(h, on_handle_closed);
+}
+
+static void close_all(struct dr_proc *p)
+{
+	close_handle(p, (uv_handle_t *)&p->timeout_timer);
+	close_handle(p, (uv_handle_t *)&p->grace_timer);
+	close_handle(p, (uv_handle_t *)&p->drain_timer);
+	close_handle(p, (uv_handle_t *)&p->out.pipe);
+	close_handle(p, (uv_handle_t *)&p->err.pipe);
+	close_handle(p, (uv_handle_t *)&p->proc);
+}
+
+static void kill_group(struct dr_proc *p, int sig)
+{
+	if (p->pid <= 0)
+		return;
+	int r = uv_kill(-p->pid, sig);
+	if (r < 0 && r != UV_ESRCH)
+		dr_debug("proc %d: kill(-%d, %d): %s", p->pid, p->pid, sig, uv_strerror(r));
+}
+
+static void deliver(struct stream *s, const char *line, size_t len, bool truncated)
+{
+	struct dr_proc *p = s->p;
+	if (len > 0 && line[len - 1] == '\r' && !truncated)
+		len--;
+	if (p->on_line)
+		p->on_line(p->data, s->fd, line, len, truncated);
+}
+
+/* Splits data into lines; each complete line goes to on_line at once. */
+static void split_lines(struct stream *s, const char *data, size_t len)
+{
+	struct dr_proc *p = s->p;
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t piece = nl ? (size_t)(nl - data) : len;
+		if (s->skipping) {
+			/* Rest of an over-long line already delivered truncated. */
+		} else if (s->line.len + piece > p->line_max) {
+			size_t room = p->line_max - s->line.len;
+			dr_buf_add(&s->line, data, room);
+			deliver(s, s->line.buf, s->line.len, true);
+			dr_buf_reset(&s->line);
+			s->skipping = true;
+		} else if (nl && s->line.len == 0) {
+			deliver(s, data, piece, false); /* no copy for the common case */
+		} else {
+			dr_buf_add(&s->line, data, piece);
+			if (nl) {
+				deliver(s, s->line.buf, s->line.len, false);
+				dr_buf_reset(&s->line);
+			}
+		}
+		if (!nl)
+			return;
+		s->skipping = false;
+		data = nl + 1;
+		len -= piece + 1;
+	}
+}
+
+static void maybe_finish(struct dr_proc *p);
+
+static void stream_end(struct stream *s)
+{
+	if (s->eof)
+		return;
+	s->eof = true;
+	uv_read_stop((uv_stream_t *)&s->pipe);
+	if (s->line.len > 0 && !s->skipping)
+		deliver(s, s->line.buf, s->line.len, false);
+	dr_buf_reset(&s->line);
+	maybe_finish(s->p);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct stream *s = h->data;
+	buf->base = s->p->rbuf;
+	buf->len = sizeof(s->p->rbuf);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct stream *s = st->data;
+	struct dr_proc *p = s->p;
+	if (n < 0) {
+		if (n != UV_EOF)
+			dr_debug("proc %d: read fd %d: %s", p->pid, s->fd, uv_strerror((int)n));
+		stream_end(s);
+		return;
+	}
+	if (n == 0 || s->eof)
+		return;
+	dr_tail_add(&s->tail, buf->base, (size_t)n);
+	if (s->fd == 1 && p->capture_max > 0 && !p->capture_truncated) {
+		size_t room = p->capture_max - p->capture.len;
+		size_t take = (size_t)n < room ? (size_t)n : room;
+		dr_buf_add(&p->capture, buf->base, take);
+		if (take < (size_t)n)
+			p->capture_truncated = true;
+	}
+	if (p->on_line)
+		split_lines(s, buf->base, (size_t)n);
+}
+
+static void finish(struct dr_proc *p)
+{
+	p->finished = true;
+	uv_timer_stop(&p->timeout_timer);
+	uv_timer_stop(&p->grace_timer);
+	uv_timer_stop(&p->drain_timer);
+	if (p->term_sent)
+		kill_group(p, SIGKILL); /* a terminated run leaves no survivor in its group */
+
+	struct dr_proc_result r = {
+		.exit_code = p->term_signal ? 128 + p->term_signal : p->exit_status,
+		.term_signal = p->term_signal,
+		.timed_out = p->timed_out,
+		.terminated = p->term_sent,
+		.pipes_cut = p->pipes_cut,
+		.stdout_tail = dr_tail_str(&p->out.tail),
+		.stdout_len = dr_tail_len(&p->out.tail),
+		.stderr_tail = dr_tail_str(&p->err.tail),
+		.stderr_len = dr_tail_len(&p->err.tail),
+		.out = p->capture.buf,
+		.out_len = p->capture.len,
+		.out_truncated = p->capture_truncated,
+	};
+	p->on_exit(p->data, &r);
+	close_all(p);
+}
+
+static void maybe_finish(struct dr_proc *p)
+{
+	/* The drain timer, started at exit, covers a pipe that stays open. */
+	if (!p->finished && p->exited && p->out.eof && p->err.eof)
+		finish(p);
+}
+
+static void on_drain(uv_timer_t *t)
+{
+	struct dr_proc *p = t->data;
+	/* The child is gone but something in its group still holds a pipe. */
+	dr_debug("proc %d: pipes still open %llu ms after exit; killing the group", p->pid,
+		 (unsigned long long)p->drain_ms);
+	kill_group(p, SIGKILL);
+	p->pipes_cut = true;
+	struct stream *ss[2] = { &p->out, &p->err };
+	for (int i = 0; i < 2 && !p->finished; i++) {
+		if (!ss[i]->eof)
+			stream_end(ss[i]);
+	}
+}
+
+static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
+{
+	struct dr_proc *p = h->data;
+	p->exited = true;
+	p->exit_status = (int)status;
+	p->term_signal = sig;
+	if (!(p->out.eof && p->err.eof))
+		uv_timer_start(&p->drain_timer, on_drain, p->drain_ms, 0);
+	maybe_finish(p);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+	struct dr_proc *p = t->data;
+	dr_debug("proc %d: still running %llu ms after SIGTERM; SIGKILL to the group", p->pid,
+		 (unsigned long long)p->grace_ms);
+	kill_group(p, SIGKILL);
+}
+
+void dr_proc_terminate(struct dr_proc *p)
+{
+	if (!p || p->finished || p->term_sent)
+		return;
+	p->term_sent = true;
+	kill_group(p, SIGTERM);
+	uv_timer_start(&p->grace_timer, on_grace, p->grace_ms, 0);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct dr_proc *p = t->data;
+	p->timed_out = true;
+	dr_proc_terminate(p);
+}
+
+int dr_proc_pid(const struct dr_proc *p)
+{
+	return p->pid;
+}
+
+int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
+{
+	if (!loop || !o || !o->argv || !o->argv[0] || !o->on_exit)
+		return -EINVAL;
+	if (o->cwd) {
+		struct stat st;
+		if (stat(o->cwd, &st) < 0 || !S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+	}
+
+	struct dr_proc *p = dr_xcalloc(1, sizeof(*p));
+	p->loop = loop;
+	p->grace_ms = o->kill_grace_ms ? o->kill_grace_ms : DR_PROC_GRACE_DEFAULT_MS;
+	p->drain_ms = o->drain_ms ? o->drain_ms : DR_PROC_DRAIN_DEFAULT_MS;
+	p->line_max = o->line_max ? o->line_max : DR_PROC_LINE_DEFAULT;
+	p->capture_max = o->capture_max;
+	p->on_line = o->on_line;
+	p->on_exit = o->on_exit;
+	p->data = o->data;
+	dr_buf_init(&p->capture, 0);
+	size_t tail_max = o->tail_max ? o->tail_max : DR_PROC_TAIL_DEFAULT;
+	struct stream *ss[2] = { &p->out, &p->err };
+	for (int i = 0; i < 2; i++) {
+		ss[i]->p = p;
+		ss[i]->fd = i + 1;
+		dr_buf_init(&ss[i]->line, 0);
+		dr_tail_init(&ss[i]->tail, tail_max);
+	}
+
+	uv_timer_init(loop, &p->timeout_timer);
+	uv_timer_init(loop, &p->grace_timer);
+	uv_timer_init(loop, &p->drain_timer);
+	uv_pipe_init(loop, &p->out.pipe, 0);
+	uv_pipe_init(loop, &p->err.pipe, 0);
+	p->open_handles = 6; /* three timers, two pipes, the process */
+	p->timeout_timer.data = p->grace_timer.data = p->drain_timer.data = p;
+	p->out.pipe.data = &p->out;
+	p->err.pipe.data = &p->err;
+
+	uv_stdio_container_t stdio[3] = {
+		{ .flags = UV_IGNORE }, /* libuv opens /dev/null for an ignored fd 0-2 */
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out.pipe },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err.pipe },
+	};
+	uv_process_options_t po = {
+		.exit_cb = on_exit_cb,
+		.file = o->file ? o->file : o->argv[0],
+		.args = (char **)o->argv,
+		.env = (char **)o->env,
+		.cwd = o->cwd,
+		.flags = UV_PROCESS_DETACHED,
+		.stdio_count = 3,
+		.stdio = stdio,
+	};
+	p->proc.data = p;
+	int r = uv_spawn(loop, &p->proc, &po);
+	if (r < 0) {
+		/* The handles were initialised: they must be closed, and free p when they are. */
+		p->finished = true;
+		close_all(p);
+		return r;
+	}
+	p->spawned = true;
+	p->pid = p->proc.pid;
+	for (int i = 0; i < 2; i++) {
+		r = uv_read_start((uv_stream_t *)&ss[i]->pipe, on_alloc, on_read);
+		if (r < 0) {
+			dr_debug("proc %d: read start: %s", p->pid, uv_strerror(r));
+			ss[i]->eof = true;
+		}
+	}
+	if (o->timeout_ms > 0)
+		uv_timer_start(&p->timeout_timer, on_timeout, o->timeout_ms, 0);
+	*out = p;
+	return 0;
+}
+
+int dr_proc_run(uv_loop_t *loop, char *const *argv, char *const *env, const char *cwd, uint64_t timeout_ms,
+		size_t out_max, dr_proc_exit_cb cb, void *data)
+{
+	struct dr_proc_opts o = {
+		.argv = argv,
+		.env = env,
+		.cwd = cwd,
+		.timeout_ms = timeout_ms,
+		.capture_max = out_max ? out_max : DEFAULT_RUN_CAPTURE,
+		.on_exit = cb,
+		.data = data,
+	};
+	struct dr_proc *p;
+	return dr_proc_spawn(loop, &o, &p);
+}
