@@ -1,0 +1,267 @@
+/* adapter: dispatch to the executor adapters, and the helpers they share. */
+#include "adapter-int.h"
+#include "delego/json.h"
+#include "delego/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct dr__adapter_ops *find_ops(const char *executor)
+{
+	if (!executor)
+		return NULL;
+	if (strcmp(executor, dr__adapter_claude.name) == 0)
+		return &dr__adapter_claude;
+	if (strcmp(executor, dr__adapter_codex.name) == 0)
+		return &dr__adapter_codex;
+	return NULL;
+}
+
+struct dr_adapter *dr_adapter_new(const char *executor)
+{
+	const struct dr__adapter_ops *ops = find_ops(executor);
+	if (!ops)
+		return NULL;
+	struct dr_adapter *a = dr_xcalloc(1, sizeof *a);
+	a->ops = ops;
+	return a;
+}
+
+void dr_adapter_free(struct dr_adapter *a)
+{
+	if (!a)
+		return;
+	free(a->session_id);
+	free(a->final_reply);
+	free(a->fatal_error);
+	free(a->last_error);
+	for (size_t i = 0; i < a->npending; i++) {
+		free(a->pending[i].tool_use_id);
+		cJSON_Delete(a->pending[i].question);
+	}
+	free(a);
+}
+
+const char *dr_adapter_executor(const struct dr_adapter *a)
+{
+	return a->ops->name;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+char *dr_adapter_feed(struct dr_adapter *a, const char *line, size_t len, bool truncated)
+{
+	/* A cut line is neither valid JSON nor a whole message: nothing to learn. */
+	if (!a || !line || truncated || len > DR__ADAPTER_LINE_MAX)
+		return NULL;
+	while (len && is_space(*line)) {
+		line++;
+		len--;
+	}
+	while (len && is_space(line[len - 1]))
+		len--;
+	if (!len)
+		return NULL;
+
+	cJSON *ev = NULL;
+	if (line[0] != '{' || dr_json_parse_object(line, len, DR__ADAPTER_LINE_MAX, &ev) < 0) {
+		if (a->ops->text) {
+			char *copy = dr_xstrndup(line, len);
+			a->ops->text(a, copy);
+			free(copy);
+		}
+		return NULL;
+	}
+	char *raw = a->ops->event(a, ev);
+	cJSON_Delete(ev);
+	if (!raw)
+		return NULL;
+	char *prefixed = dr_xasprintf("%s: %s", a->ops->label, raw);
+	free(raw);
+	char *out = dr__adapter_clean(prefixed, strlen(prefixed), DR_ADAPTER_PROGRESS_MAX, true);
+	free(prefixed);
+	return out;
+}
+
+const char *dr_adapter_session_id(const struct dr_adapter *a)
+{
+	return a->session_id;
+}
+
+const char *dr_adapter_final_reply(const struct dr_adapter *a)
+{
+	return a->final_reply;
+}
+
+const char *dr_adapter_fatal_error(const struct dr_adapter *a)
+{
+	return a->fatal_error;
+}
+
+const char *dr_adapter_last_error(const struct dr_adapter *a)
+{
+	return a->last_error;
+}
+
+const cJSON *dr_adapter_question(const struct dr_adapter *a)
+{
+	return a->npending ? a->pending[a->npending - 1].question : NULL;
+}
+
+bool dr_adapter_should_stop(const struct dr_adapter *a)
+{
+	return a->npending > 0 && a->session_id && *a->session_id;
+}
+
+char *dr_adapter_explain_failure(const char *executor, const char *stderr_tail, const char *stdout_tail)
+{
+	const struct dr__adapter_ops *ops = find_ops(executor);
+	if (!ops || !ops->explain)
+		return NULL;
+	return ops->explain(stderr_tail ? stderr_tail : "", stdout_tail ? stdout_tail : "");
+}
+
+char **dr_adapter_argv(const struct dr_invocation *inv)
+{
+	const struct dr__adapter_ops *ops = inv ? find_ops(inv->executor) : NULL;
+	if (!ops || !inv->command)
+		return NULL;
+	return ops->argv(inv);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t need;
+	unsigned char lo = 0x80, hi = 0xbf;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		if (c == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (n < need || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < need; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return need;
+}
+
+char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line)
+{
+	static const char ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
+	const unsigned char *u = (const unsigned char *)s;
+	/* Pass 1 cleans into out; it never grows, so only len + 1 bytes are needed. */
+	char *out = dr_xmalloc(len + 1);
+	size_t n = 0;
+	for (size_t i = 0; i < len;) {
+		size_t k = utf8_seq(u + i, len - i);
+		if (k == 0) {
+			out[n++] = '?';
+			i++;
+			continue;
+		}
+		if (k == 1) {
+			unsigned char c = u[i];
+			bool keep = !one_line && (c == '\n' || c == '\t');
+			out[n++] = (c < 0x20 || c == 0x7f) && !keep ? ' ' : (char)c;
+		} else {
+			memcpy(out + n, u + i, k);
+			n += k;
+		}
+		i += k;
+	}
+	size_t start = 0;
+	while (start < n && is_space(out[start]))
+		start++;
+	while (n > start && is_space(out[n - 1]))
+		n--;
+	size_t clen = n - start;
+	memmove(out, out + start, clen);
+	if (clen > max) {
+		size_t keep = max >= 3 ? max - 3 : 0;
+		/* Back up to the start of a character. */
+		while (keep > 0 && ((unsigned char)out[keep] & 0xc0) == 0x80)
+			keep--;
+		while (keep > 0 && is_space(out[keep - 1]))
+			keep--;
+		if (max >= 3) {
+			memcpy(out + keep, ellipsis, 3);
+			clen = keep + 3;
+		} else
+			clen = keep;
+	}
+	out[clen] = '\0';
+	return out;
+}
+
+char *dr__adapter_first_line(const char *s, size_t max)
+{
+	if (!s)
+		return NULL;
+	while (*s) {
+		size_t n = strcspn(s, "\r\n");
+		char *line = dr__adapter_clean(s, n, max, true);
+		if (*line)
+			return line;
+		free(line);
+		s += n;
+		s += strspn(s, "\r\n");
+	}
+	return NULL;
+}
+
+void dr__adapter_set(char **dst, const char *s, size_t max, bool one_line)
+{
+	free(*dst);
+	*dst = s ? dr__adapter_clean(s, strlen(s), max, one_line) : NULL;
+}
+
+char *dr__adapter_operand(const char *s)
+{
+	return s[0] == '-' ? dr_xasprintf(" %s", s) : dr_xstrdup(s);
+}
+
+void dr__adapter_pending_set(struct dr_adapter *a, const char *tool_use_id, cJSON *question)
+{
+	dr__adapter_pending_drop(a, tool_use_id);
+	if (a->npending == DR__ADAPTER_PENDING_MAX) {
+		free(a->pending[0].tool_use_id);
+		cJSON_Delete(a->pending[0].question);
+		memmove(a->pending, a->pending + 1, (DR__ADAPTER_PENDING_MAX - 1) * sizeof a->pending[0]);
+		a->npending--;
+	}
+	a->pending[a->npending].tool_use_id = dr_xstrdup(tool_use_id);
+	a->pending[a->npending].question = question;
+	a->npending++;
+}
+
+void dr__adapter_pending_drop(struct dr_adapter *a, const char *tool_use_id)
+{
+	for (size_t i = 0; i < a->npending; i++) {
+		if (strcmp(a->pending[i].tool_use_id, tool_use_id) != 0)
+			continue;
+		free(a->pending[i].tool_use_id);
+		cJSON_Delete(a->pending[i].question);
+		memmove(a->pending + i, a->pending + i + 1, (a->npending - i - 1) * sizeof a->pending[0]);
+		a->npending--;
+		return;
+	}
+}
