@@ -89,7 +89,12 @@ $(BUILD)/delego-relay: $(BUILD)/cmd/delego-relay/main.o $(BUILD)/librelay.a $(BU
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(RELAY_LIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/librelay.a $(BUILD)/libdelego.a
+# Relay tests link the relay's modules; the others only libdelego.
+$(BUILD)/tests/unit/test_relay_%: $(BUILD)/tests/unit/test_relay_%.o $(BUILD)/librelay.a $(BUILD)/libdelego.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libdelego.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 

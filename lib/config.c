@@ -106,7 +106,15 @@ struct setting {
 struct config_full {
 	struct dr_config c;
 	struct setting settings[N_OPTIONS];
+	char *home; /* $HOME of the environment given, for ~/ */
 };
+
+static char *expand_home(const struct config_full *f, const char *path)
+{
+	if (path[0] == '~' && (path[1] == '/' || path[1] == '\0'))
+		return dr_xasprintf("%s%s", f->home ? f->home : "", path + 1);
+	return dr_xstrdup(path);
+}
 
 static const struct opt *find_opt(const char *name, size_t len)
 {
@@ -261,7 +269,7 @@ static int resolve(struct config_full *f, const struct opt *o, char *err, size_t
 			snprintf(err, errlen, "%s: --%s must not be empty", s->source, o->name);
 			return -EINVAL;
 		}
-		*(char **)field = dr_expand_home(v);
+		*(char **)field = expand_home(f, v);
 		return 0;
 	case OPT_URL: {
 		char *u = dr_config_normalize_url(v, inner, sizeof inner);
@@ -611,7 +619,8 @@ int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, c
 	r = load_flags(probe, argc, argv, err, errlen);
 	const char *cfg_flag = probe->settings[opt_index(find_opt("config", 6))].value;
 	const char *profile_flag = probe->settings[opt_index(find_opt("profile", 7))].value;
-	char *config_path = cfg_flag ? dr_expand_home(cfg_flag) : NULL;
+	f->home = dr_xstrdup(env_get(envp, "HOME"));
+	char *config_path = cfg_flag ? expand_home(f, cfg_flag) : NULL;
 	char *profile = dr_xstrdup(profile_flag ? profile_flag : "default");
 	bool config_named = cfg_flag != NULL;
 	for (size_t i = 0; i < N_OPTIONS; i++)
@@ -686,7 +695,7 @@ void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p)
 	if (p->workspace_root && strcmp(f->settings[opt_index(ws)].source, "default") == 0) {
 		set(f, ws, p->workspace_root, "credentials profile");
 		free(c->workspace_root);
-		c->workspace_root = dr_expand_home(p->workspace_root);
+		c->workspace_root = expand_home(f, p->workspace_root);
 	}
 	const struct opt *ex = find_opt("supported-executors", 19);
 	if (p->supported_executors && p->supported_executors[0] &&
@@ -772,6 +781,7 @@ void dr_config_free(struct dr_config *c)
 	free(c->state_dir);
 	free(c->pairing_token_file);
 	dr_strv_free(c->positional);
+	free(f->home);
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		if (f->settings[i].value && options[i].type == OPT_SECRET)
 			memset(f->settings[i].value, 0, strlen(f->settings[i].value));

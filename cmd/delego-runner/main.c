@@ -1,2 +1,186 @@
+/*
+ * delego-runner: argv -> subcommand. Everything else lives in lib/.
+ */
+#include "delego/commands.h"
+#include "delego/config.h"
+#include "delego/log.h"
+#include "delego/xalloc.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { puts("delego-runner " DR_VERSION); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+struct command {
+	const char *name;
+	const char *usage;
+	const char *summary;
+	bool owns_config; /* exec frees the configuration itself */
+	int (*exec)(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+};
+
+static const struct command commands[] = {
+	{ "pair", "pair --relay-url URL --pairing-token drs_pair_...|- [--pairing-token-file PATH] [--profile NAME] "
+		  "[--workspace-root PATH] [--supported-executors LIST] [--force] [--allow-insecure-relay]",
+	  "trade a one-time pairing token for this machine's runner credential", false, dr_cmd_pair },
+	{ "run", "run [--profile NAME] [--once] [--max-jobs N] [options]",
+	  "run the daemon: heartbeat, claim jobs, run the agents, report", true, dr_cmd_run },
+	{ "config", "config [--profile NAME] [--config PATH]",
+	  "print the effective configuration and where each value came from", false, dr_cmd_config },
+};
+
+static const char options_text[] =
+	"Options (each also read from the DELEGO_* variable named, and from the config file):\n"
+	"  --relay-url URL                      DELEGO_RELAY_URL\n"
+	"  --pairing-token TOKEN|-              DELEGO_PAIRING_TOKEN (- reads standard input)\n"
+	"  --pairing-token-file PATH\n"
+	"  --profile NAME                       DELEGO_PROFILE (default: default)\n"
+	"  --workspace-root PATH                DELEGO_WORKSPACE_ROOT (default: ~/delego-runner/workspace)\n"
+	"  --git-clone-base-url URL             DELEGO_GIT_CLONE_BASE_URL (default: git@github.com:)\n"
+	"  --claude-command CMD, --claude-args ARGS   DELEGO_CLAUDE_COMMAND, DELEGO_CLAUDE_ARGS\n"
+	"  --codex-command CMD, --codex-args ARGS     DELEGO_CODEX_COMMAND, DELEGO_CODEX_ARGS\n"
+	"  --supported-executors LIST           DELEGO_SUPPORTED_EXECUTORS (default: codex,claude)\n"
+	"  --executor-timeout-ms MS             DELEGO_EXECUTOR_TIMEOUT_MS (default: 1800000, min 1000)\n"
+	"  --heartbeat-interval-ms MS           DELEGO_HEARTBEAT_INTERVAL_MS (default: 300000, min 1000)\n"
+	"  --poll-interval-ms MS                DELEGO_POLL_INTERVAL_MS (default: 10000, min 1000)\n"
+	"  --cancellation-poll-interval-ms MS   DELEGO_CANCELLATION_POLL_INTERVAL_MS (default: 5000, min 1000)\n"
+	"  --safety-sync-interval-ms MS         DELEGO_SAFETY_SYNC_INTERVAL_MS (default: 300000, min 30000)\n"
+	"  --fallback-poll-interval-ms MS       DELEGO_FALLBACK_POLL_INTERVAL_MS (default: 30000, min 5000)\n"
+	"  --shutdown-grace-ms MS               DELEGO_SHUTDOWN_GRACE_MS (default: 60000)\n"
+	"  --max-jobs N                         DELEGO_MAX_JOBS (default: 1, 1 to 64)\n"
+	"  --no-commit                          DELEGO_CREATE_COMMIT=false\n"
+	"  --once                               one poll, run what it got, exit\n"
+	"  --force                              do not warn when pairing over a profile\n"
+	"  --allow-insecure-relay               DELEGO_ALLOW_INSECURE_RELAY: allow http:// to a non-loopback relay\n"
+	"  --log-level LEVEL                    DELEGO_LOG_LEVEL: error, warn, info (default), debug\n"
+	"  --config PATH                        DELEGO_CONFIG (default: ~/.config/delego-runner/config.yaml)\n"
+	"  -h, --help; -V, --version\n"
+	"\n"
+	"Exit status: 0 ok; 1 failure; 2 credential or pairing token rejected (pair again); 64 usage;\n"
+	"69 relay unreachable; 73 cannot write credentials; 75 temporary failure; 76 unexpected relay answer;\n"
+	"78 configuration unusable or profile not paired.\n";
+
+static void usage(FILE *out, const struct command *only)
+{
+	if (only) {
+		fprintf(out, "usage: delego-runner %s\n\n%s.\n\n%s", only->usage, only->summary, options_text);
+		return;
+	}
+	fprintf(out, "usage: delego-runner <command> [options]\n"
+		     "       delego-runner --relay-url URL [--pairing-token TOKEN] [options]   (pair if given a token, then run)\n\n"
+		     "Commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "  %-8s %s\n  %-8s %s\n\n%s", "version", "print the version", "help", "print this help",
+		options_text);
+}
+
+static void *json_malloc(size_t n)
+{
+	return dr_xmalloc(n);
+}
+
+/*
+ * Copies argv for parsing and blanks any pairing token in the process's own
+ * argv at once, so that `ps` and /proc/PID/cmdline never show it.
+ */
+static char **copy_and_scrub(int argc, char **argv)
+{
+	char **copy = dr_xcalloc((size_t)argc + 1, sizeof *copy);
+	for (int i = 0; i < argc; i++)
+		copy[i] = dr_xstrdup(argv[i]);
+	for (int i = 1; i < argc; i++) {
+		char *secret = NULL;
+		if (strcmp(argv[i], "--pairing-token") == 0 && i + 1 < argc)
+			secret = argv[i + 1];
+		else if (strncmp(argv[i], "--pairing-token=", 16) == 0)
+			secret = argv[i] + 16;
+		if (secret && strcmp(secret, "-") != 0)
+			memset(secret, 'x', strlen(secret));
+	}
+	return copy;
+}
+
+static int dispatch(int argc, char **argv)
+{
+	const struct command *cmd = NULL;
+	int first = 1;
+	if (argc > 1 && argv[1][0] != '-') {
+		if (strcmp(argv[1], "version") == 0) {
+			printf("delego-runner %s\n", DR_VERSION);
+			return DR_EXIT_OK;
+		}
+		if (strcmp(argv[1], "help") == 0) {
+			const struct command *about = NULL;
+			for (size_t i = 0; argc > 2 && i < sizeof commands / sizeof *commands; i++)
+				if (strcmp(argv[2], commands[i].name) == 0)
+					about = &commands[i];
+			usage(stdout, about);
+			return DR_EXIT_OK;
+		}
+		for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+			if (strcmp(argv[1], commands[i].name) == 0)
+				cmd = &commands[i];
+		if (!cmd) {
+			fprintf(stderr, "delego-runner: unknown command '%s' (see delego-runner help)\n", argv[1]);
+			return DR_EXIT_USAGE;
+		}
+		first = 2;
+	}
+
+	struct dr_cmd_ctx ctx = { .argc = argc - first, .argv = argv + first };
+	struct dr_config *c;
+	char err[1024];
+	int r = dr_config_load(ctx.argc, ctx.argv, NULL, &c, err, sizeof err);
+	if (r < 0) {
+		dr_err("%s", err);
+		return r == -EINVAL ? DR_EXIT_USAGE : DR_EXIT_CONFIG;
+	}
+	dr_log_set_level(c->log_level);
+	if (c->pairing_token)
+		dr_log_add_secret(c->pairing_token);
+	if (c->help) {
+		usage(stdout, cmd);
+		dr_config_free(c);
+		return DR_EXIT_OK;
+	}
+	if (c->version) {
+		printf("delego-runner %s\n", DR_VERSION);
+		dr_config_free(c);
+		return DR_EXIT_OK;
+	}
+	if (c->positional[0]) {
+		dr_err("unexpected argument '%s' (see delego-runner help%s%s)", c->positional[0], cmd ? " " : "",
+		       cmd ? cmd->name : "");
+		dr_config_free(c);
+		return DR_EXIT_USAGE;
+	}
+	if (!cmd) {
+		if (!c->relay_url && !c->pairing_token && argc == 1) {
+			usage(stderr, NULL);
+			dr_config_free(c);
+			return DR_EXIT_USAGE;
+		}
+		return dr_cmd_default(c, &ctx);
+	}
+	int status = cmd->exec(c, &ctx);
+	if (!cmd->owns_config)
+		dr_config_free(c);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	cJSON_Hooks hooks = { .malloc_fn = json_malloc, .free_fn = free };
+	cJSON_InitHooks(&hooks);
+	dr_log_init("delego-runner", DR_LOG_INFO, -1);
+
+	char **args = copy_and_scrub(argc, argv);
+	int status = dispatch(argc, args);
+	dr_strv_free(args);
+	dr_log_clear_secrets();
+	return status;
+}

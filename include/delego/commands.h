@@ -1,0 +1,42 @@
+/*
+ * commands: the subcommands of delego-runner, each taking the resolved
+ * configuration and returning the process exit status. cmd/ dispatches to
+ * them and logs nothing itself.
+ */
+#ifndef DELEGO_COMMANDS_H
+#define DELEGO_COMMANDS_H
+
+#include "delego/config.h"
+
+/* Exit statuses (sysexits.h where one fits); documented in --help and the man page. */
+enum dr_exit {
+	DR_EXIT_OK = 0,
+	DR_EXIT_FAILURE = 1,      /* anything else */
+	DR_EXIT_REJECTED = 2,     /* the relay rejected the credential or pairing token: pair again */
+	DR_EXIT_USAGE = 64,       /* bad flag or value */
+	DR_EXIT_UNAVAILABLE = 69, /* the relay could not be reached */
+	DR_EXIT_CANTCREAT = 73,   /* the credentials file could not be written */
+	DR_EXIT_TEMPFAIL = 75,    /* temporary failure, try again */
+	DR_EXIT_PROTOCOL = 76,    /* the relay's answer made no sense */
+	DR_EXIT_CONFIG = 78,      /* config file or credentials unusable, or profile not paired */
+};
+
+/* argv as given after the program name, for SIGHUP reloads. */
+struct dr_cmd_ctx {
+	int argc;
+	char **argv;
+};
+
+/* Pairs c->profile; on success *runner_id (optional) gets the new id. Returns an exit status. */
+int dr_pair(struct dr_config *c, char **runner_id);
+/* 0 when the URL may carry a credential; else logs why and returns DR_EXIT_USAGE. */
+int dr_check_relay_url(const struct dr_config *c, const char *url);
+
+int dr_cmd_pair(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+/* Takes ownership of c. */
+int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+/* Node-style bare command line: pair when a token is given, then run. Takes ownership of c. */
+int dr_cmd_default(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+int dr_cmd_config(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * cmd_run: `delego-runner run` (the daemon) and the Node runner's bare
+ * command line, which pairs first when given a token.
+ */
+#include "delego/commands.h"
+#include "delego/credentials.h"
+#include "delego/log.h"
+#include "delego/runner.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct dr_config *reload_config(void *data)
+{
+	const struct dr_cmd_ctx *ctx = data;
+	char err[1024];
+	struct dr_config *c;
+	if (dr_config_load(ctx->argc, ctx->argv, NULL, &c, err, sizeof err) < 0) {
+		dr_err("%s; not reloading", err);
+		return NULL;
+	}
+	return c;
+}
+
+/* Loads the profile the daemon runs as; returns an exit status. */
+static int load_profile(struct dr_config *c, struct dr_profile *p)
+{
+	char err[1024];
+	unsigned insecure = 0;
+	struct dr_credentials *creds;
+	if (dr_credentials_load(c->credentials_path, &creds, &insecure, err, sizeof err) < 0) {
+		dr_err("%s", err);
+		return DR_EXIT_CONFIG;
+	}
+	if (insecure)
+		dr_warn("credentials file %s has mode %04o; others may read the runner's credential: chmod 600 %s",
+			c->credentials_path, insecure, c->credentials_path);
+	int r = dr_credentials_get(creds, c->profile, p);
+	dr_credentials_free(creds);
+	bool named = strcmp(c->profile, "default") != 0;
+	if (r == -ENOENT) {
+		dr_err("profile %s is not paired: pair it with delego-runner pair --relay-url <relay> --pairing-token "
+		       "<drs_pair_...>%s%s (the dashboard's Runners panel shows the command)", c->profile,
+		       named ? " --profile " : "", named ? c->profile : "");
+		return DR_EXIT_CONFIG;
+	}
+	if (r < 0) {
+		dr_err("profile %s in %s lacks relayUrl, runnerId or bearer: pair it again", c->profile,
+		       c->credentials_path);
+		return DR_EXIT_CONFIG;
+	}
+	if (c->relay_url && strcmp(c->relay_url, p->relay_url) != 0) {
+		dr_err("--relay-url %s does not match the relay profile %s was paired with (%s): pass the matching "
+		       "--relay-url, or pair again against the new relay with --pairing-token", c->relay_url,
+		       c->profile, p->relay_url);
+		dr_profile_release(p);
+		return DR_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
+{
+	struct dr_profile p = { 0 };
+	char err[1024];
+	int status = load_profile(c, &p);
+	if (status) {
+		dr_config_free(c);
+		return status;
+	}
+	dr_log_add_secret(p.bearer);
+	dr_config_apply_profile(c, &p);
+	if (!c->relay_url)
+		c->relay_url = dr_xstrdup(p.relay_url);
+	if ((status = dr_check_relay_url(c, p.relay_url))) {
+		dr_profile_release(&p);
+		dr_config_free(c);
+		return status;
+	}
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct dr_runner *runner;
+	struct dr_runner_opts opts = {
+		.loop = &loop,
+		.config = c,
+		.runner_id = p.runner_id,
+		.bearer = p.bearer,
+		.version = DR_VERSION,
+	};
+	if (dr_runner_new(&opts, &runner, err, sizeof err) < 0) {
+		dr_err("%s", err);
+		dr_profile_release(&p);
+		dr_config_free(c);
+		uv_loop_close(&loop);
+		return DR_EXIT_FAILURE;
+	}
+	dr_profile_release(&p);
+	dr_runner_on_reload(runner, reload_config, (void *)ctx);
+	status = dr_runner_run(runner);
+	dr_runner_free(runner);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop) != 0)
+		dr_debug("loop closed with handles still open");
+	return status;
+}
+
+int dr_cmd_default(struct dr_config *c, const struct dr_cmd_ctx *ctx)
+{
+	if (c->pairing_token || c->pairing_token_file) {
+		int status = dr_pair(c, NULL);
+		if (status != DR_EXIT_OK) {
+			dr_config_free(c);
+			return status;
+		}
+	}
+	return dr_cmd_run(c, ctx);
+}
+
+int dr_cmd_config(struct dr_config *c, const struct dr_cmd_ctx *ctx)
+{
+	(void)ctx;
+	char *text = dr_config_describe(c);
+	fputs(text, stdout);
+	free(text);
+	return DR_EXIT_OK;
+}

@@ -1,0 +1,635 @@
+/*
+ * runner: the daemon's event loop glue.
+ *
+ * States: RUNNING (beating, claiming while a slot is free) -> DRAINING (a
+ * signal or restart request: no new claims, running jobs may finish until
+ * the shutdown grace ends) -> CANCELLING (jobs are told to stop and report)
+ * -> FLUSHING (waiting, within the grace, for the outbox to empty) ->
+ * STOPPED (handles closed; the loop ends). A 401 anywhere jumps to
+ * CANCELLING with exit status 2 and skips the flush: the relay will not
+ * take our reports any more, the spool keeps them.
+ */
+#include "delego/runner.h"
+#include "delego/backoff.h"
+#include "delego/http.h"
+#include "delego/json.h"
+#include "delego/log.h"
+#include "delego/notify.h"
+#include "delego/outbox.h"
+#include "delego/pipeline.h"
+#include "delego/relay.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LONG_POLL_WAIT_MS 25000
+#define POLL_TIMEOUT_SLACK_MS 15000
+#define RETRY_BASE_MS 1000
+#define RETRY_CAP_MS 60000
+
+enum runner_state {
+	RUNNER_RUNNING,
+	RUNNER_DRAINING,
+	RUNNER_CANCELLING,
+	RUNNER_FLUSHING,
+	RUNNER_STOPPED,
+};
+
+static const char *const runner_strstate[] = {
+	[RUNNER_RUNNING] = "running",
+	[RUNNER_DRAINING] = "draining",
+	[RUNNER_CANCELLING] = "cancelling",
+	[RUNNER_FLUSHING] = "flushing",
+	[RUNNER_STOPPED] = "stopped",
+};
+
+struct slot {
+	struct dr_pipeline *pipeline;
+	char *job_id;
+	struct dr_runner *runner;
+};
+
+struct dr_runner {
+	uv_loop_t *loop;
+	struct dr_config *config;
+	struct dr_config **old_configs; /* kept alive: pipelines may borrow them */
+	size_t n_old_configs;
+	char *runner_id;
+	char *version;
+	enum runner_state state;
+	int exit_status;
+
+	struct dr_http *http;
+	struct dr_relay *relay;
+	struct dr_outbox *outbox;
+	struct dr_pipeline_env env;
+
+	uv_timer_t heartbeat_timer;
+	uv_timer_t poll_timer;
+	uv_timer_t grace_timer;
+	uv_timer_t watchdog_timer;
+	uv_signal_t sigterm, sigint, sighup;
+	int open_handles;
+
+	struct dr_relay_call *heartbeat_call;
+	bool heartbeat_pending; /* a beat was asked for while one was in flight */
+	struct dr_backoff heartbeat_backoff;
+	bool ready_sent;
+	bool relay_down;
+
+	struct dr_relay_call *poll_call;
+	struct dr_backoff poll_backoff;
+	bool long_poll;
+	bool once_polled;
+
+	struct slot *slots;
+	int n_slots;
+	int active;
+
+	int signals;
+	dr_runner_reload_fn reload;
+	void *reload_data;
+};
+
+static void enter_state(struct dr_runner *r, enum runner_state next);
+static void schedule_poll(struct dr_runner *r, uint64_t delay_ms);
+static void send_heartbeat(struct dr_runner *r, bool steady);
+static void on_heartbeat_timer(uv_timer_t *t);
+
+static const char *first_active_job(const struct dr_runner *r)
+{
+	for (int i = 0; i < r->n_slots; i++)
+		if (r->slots[i].pipeline)
+			return r->slots[i].job_id;
+	return NULL;
+}
+
+static cJSON *executors_json(const struct dr_config *c)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (char **e = c->supported_executors; e && *e; e++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(*e));
+	return arr;
+}
+
+static void update_status(struct dr_runner *r)
+{
+	const char *job = first_active_job(r);
+	if (r->relay_down)
+		dr_notify("STATUS=relay unreachable; retrying");
+	else if (job && r->active > 1)
+		dr_notifyf("STATUS=running %d jobs (%s, ...)", r->active, job);
+	else if (job)
+		dr_notifyf("STATUS=running job %s", job);
+	else
+		dr_notify("STATUS=idle");
+}
+
+/* 401 ---------------------------------------------------------------- */
+
+static void on_unauthorized(const char *path, void *data)
+{
+	struct dr_runner *r = data;
+	if (r->exit_status == 2)
+		return;
+	dr_err("the relay rejected this runner's credential (HTTP 401 on %s): it was rotated or removed in the "
+	       "dashboard. Pair again with a new token: delego-runner pair --relay-url %s --pairing-token "
+	       "<drs_pair_...>%s%s. Profile: %s, runner: %s, relay: %s",
+	       path, dr_relay_url(r->relay), strcmp(r->config->profile, "default") ? " --profile " : "",
+	       strcmp(r->config->profile, "default") ? r->config->profile : "", r->config->profile, r->runner_id,
+	       dr_relay_url(r->relay));
+	r->exit_status = 2;
+	if (r->state < RUNNER_CANCELLING)
+		enter_state(r, RUNNER_CANCELLING);
+	else if (r->state == RUNNER_FLUSHING)
+		enter_state(r, RUNNER_STOPPED);
+}
+
+/* Heartbeats ---------------------------------------------------------- */
+
+static void relay_reachable(struct dr_runner *r, bool ok, const char *message)
+{
+	if (ok && r->relay_down) {
+		dr_info("relay %s is reachable again", dr_relay_url(r->relay));
+		r->relay_down = false;
+		update_status(r);
+	} else if (!ok && !r->relay_down) {
+		dr_warn("%s; retrying with backoff", message);
+		r->relay_down = true;
+		update_status(r);
+	}
+}
+
+static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
+{
+	struct dr_runner *r = data;
+	r->heartbeat_call = NULL;
+	if (reply->outcome == DR_RELAY_UNAUTHORIZED || r->state == RUNNER_STOPPED)
+		return;
+	if (reply->outcome != DR_RELAY_OK) {
+		relay_reachable(r, false, reply->message);
+		uint64_t delay = dr_backoff_next(&r->heartbeat_backoff, dr_random01());
+		if (delay > r->config->heartbeat_interval_ms)
+			delay = r->config->heartbeat_interval_ms;
+		/* Retry sooner than the interval while the relay is away. */
+		if (r->state < RUNNER_CANCELLING)
+			uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, delay,
+				       r->config->heartbeat_interval_ms);
+		return;
+	}
+	relay_reachable(r, true, NULL);
+	dr_backoff_reset(&r->heartbeat_backoff);
+	const cJSON *runner = dr_json_obj(reply->body, "runner");
+	const char *status = runner ? dr_json_str(runner, "status") : NULL;
+	if (!r->ready_sent) {
+		dr_info("connected to relay %s as runner %s%s%s", dr_relay_url(r->relay), r->runner_id,
+			status ? ", status " : "", status ? status : "");
+		dr_notify("READY=1");
+		update_status(r);
+		r->ready_sent = true;
+	} else {
+		dr_debug("heartbeat: runner %s is %s", r->runner_id, status ? status : "?");
+	}
+	if (dr_json_true(reply->body, "restart") && r->state == RUNNER_RUNNING) {
+		dr_info("upgrade requested from the dashboard: exiting so that the service manager restarts the runner");
+		enter_state(r, RUNNER_DRAINING);
+		return;
+	}
+	if (r->heartbeat_pending) {
+		r->heartbeat_pending = false;
+		send_heartbeat(r, false);
+	}
+}
+
+/* steady: a timer beat, which may deliver a pending restart request. */
+static void send_heartbeat(struct dr_runner *r, bool steady)
+{
+	if (r->heartbeat_call) {
+		if (!steady)
+			r->heartbeat_pending = true;
+		return;
+	}
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "version", r->version);
+	cJSON_AddItemToObject(body, "supportedExecutors", executors_json(r->config));
+	dr_json_add_str_or_null(body, "activeJobId", first_active_job(r));
+	cJSON_AddBoolToObject(body, "deliverRestart", steady && r->state == RUNNER_RUNNING);
+	int rc = dr_relay_post(r->relay, "/api/runner/heartbeat", body, 0, on_heartbeat, r, &r->heartbeat_call);
+	if (rc < 0)
+		dr_warn("cannot send heartbeat: %s", strerror(-rc));
+}
+
+static void on_heartbeat_timer(uv_timer_t *t)
+{
+	send_heartbeat(t->data, true);
+}
+
+/* Jobs ---------------------------------------------------------------- */
+
+static void maybe_finish(struct dr_runner *r);
+
+static void on_job_done(struct dr_pipeline *p, void *data)
+{
+	struct slot *s = data;
+	struct dr_runner *r = s->runner;
+	dr_info("job %s finished", s->job_id);
+	dr_pipeline_free(p);
+	free(s->job_id);
+	s->job_id = NULL;
+	s->pipeline = NULL;
+	r->active--;
+	update_status(r);
+	if (r->exit_status != 2 && r->state < RUNNER_FLUSHING)
+		send_heartbeat(r, false);
+	if (r->config->once && r->state == RUNNER_RUNNING)
+		enter_state(r, RUNNER_FLUSHING);
+	else if (r->state == RUNNER_RUNNING)
+		schedule_poll(r, 0);
+	else
+		maybe_finish(r);
+}
+
+static void start_job(struct dr_runner *r, const cJSON *job)
+{
+	struct slot *s = NULL;
+	for (int i = 0; i < r->n_slots; i++)
+		if (!r->slots[i].pipeline) {
+			s = &r->slots[i];
+			break;
+		}
+	if (!s) { /* cannot happen: we poll only with a free slot */
+		dr_err("claimed a job without a free slot; it will time out on the relay");
+		return;
+	}
+	const char *id = dr_json_str(job, "id");
+	struct dr_pipeline *p;
+	int rc = dr_pipeline_start(&r->env, job, on_job_done, s, &p);
+	if (rc < 0) {
+		dr_err("the relay handed out a job without a usable id; ignoring it");
+		return;
+	}
+	s->pipeline = p;
+	s->job_id = dr_xstrdup(id ? id : dr_pipeline_job_id(p));
+	r->active++;
+	dr_info("claimed job %s", s->job_id);
+	update_status(r);
+	send_heartbeat(r, false);
+}
+
+/* Claiming ------------------------------------------------------------ */
+
+static void on_poll(const struct dr_relay_reply *reply, void *data)
+{
+	struct dr_runner *r = data;
+	r->poll_call = NULL;
+	if (reply->outcome == DR_RELAY_UNAUTHORIZED || r->state != RUNNER_RUNNING) {
+		maybe_finish(r);
+		return;
+	}
+	if (reply->outcome != DR_RELAY_OK) {
+		relay_reachable(r, false, reply->message);
+		uint64_t delay = dr_backoff_next(&r->poll_backoff, dr_random01());
+		if (r->config->once) {
+			dr_err("cannot poll for a job: %s", reply->message);
+			enter_state(r, RUNNER_FLUSHING);
+			return;
+		}
+		schedule_poll(r, delay);
+		return;
+	}
+	relay_reachable(r, true, NULL);
+	dr_backoff_reset(&r->poll_backoff);
+	r->long_poll = dr_json_true(reply->body, "longPoll");
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(reply->body, "job");
+	if (cJSON_IsObject(job)) {
+		start_job(r, job);
+		if (r->config->once)
+			return;
+		schedule_poll(r, 0);
+		return;
+	}
+	if (!cJSON_IsNull(job) && job) {
+		dr_warn("the relay answered jobs/poll with a job that is not an object; ignoring it");
+	} else {
+		const char *reason = dr_json_str(reply->body, "reason");
+		dr_debug("poll: no job (%s)", reason ? reason : "empty");
+	}
+	if (r->config->once) {
+		if (r->active == 0) {
+			dr_info("no job to run (--once)");
+			enter_state(r, RUNNER_FLUSHING);
+		}
+		return;
+	}
+	if (r->long_poll) {
+		schedule_poll(r, 0);
+	} else {
+		/* Interval polling with +-10% jitter so that a fleet spreads out. */
+		uint64_t base = r->config->poll_interval_ms;
+		schedule_poll(r, base - base / 10 + (uint64_t)((double)(base / 5) * dr_random01()));
+	}
+}
+
+static void do_poll(struct dr_runner *r)
+{
+	if (r->state != RUNNER_RUNNING || r->poll_call || r->active >= r->n_slots)
+		return;
+	if (r->config->once && r->once_polled)
+		return;
+	r->once_polled = true;
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "version", r->version);
+	cJSON_AddItemToObject(body, "supportedExecutors", executors_json(r->config));
+	long timeout = 0;
+	if (!r->config->once) {
+		cJSON_AddNumberToObject(body, "waitMs", LONG_POLL_WAIT_MS);
+		timeout = LONG_POLL_WAIT_MS + POLL_TIMEOUT_SLACK_MS;
+	}
+	int rc = dr_relay_post(r->relay, "/api/runner/jobs/poll", body, timeout, on_poll, r, &r->poll_call);
+	if (rc < 0)
+		schedule_poll(r, dr_backoff_next(&r->poll_backoff, dr_random01()));
+}
+
+static void on_poll_timer(uv_timer_t *t)
+{
+	do_poll(t->data);
+}
+
+static void schedule_poll(struct dr_runner *r, uint64_t delay_ms)
+{
+	if (r->state != RUNNER_RUNNING)
+		return;
+	uv_timer_start(&r->poll_timer, on_poll_timer, delay_ms, 0);
+}
+
+/* Shutdown ------------------------------------------------------------ */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct dr_runner *r = h->data;
+	r->open_handles--;
+}
+
+static void close_handle(struct dr_runner *r, uv_handle_t *h)
+{
+	if (uv_is_closing(h))
+		return;
+	h->data = r;
+	uv_close(h, on_handle_closed);
+}
+
+static void on_drained(void *data)
+{
+	struct dr_runner *r = data;
+	if (r->state == RUNNER_FLUSHING)
+		enter_state(r, RUNNER_STOPPED);
+}
+
+static void on_grace_timer(uv_timer_t *t)
+{
+	struct dr_runner *r = t->data;
+	if (r->state == RUNNER_DRAINING) {
+		dr_warn("shutdown grace of %llu ms is over: cancelling %d running job(s)",
+			(unsigned long long)r->config->shutdown_grace_ms, r->active);
+		enter_state(r, RUNNER_CANCELLING);
+	} else if (r->state == RUNNER_FLUSHING) {
+		dr_warn("%zu report(s) not delivered yet; they stay in the spool for the next start",
+			dr_outbox_pending(r->outbox));
+		enter_state(r, RUNNER_STOPPED);
+	}
+}
+
+static void maybe_finish(struct dr_runner *r)
+{
+	if ((r->state == RUNNER_DRAINING || r->state == RUNNER_CANCELLING) && r->active == 0 && !r->poll_call) {
+		if (r->exit_status == 2)
+			enter_state(r, RUNNER_STOPPED);
+		else
+			enter_state(r, RUNNER_FLUSHING);
+	}
+}
+
+static void enter_state(struct dr_runner *r, enum runner_state next)
+{
+	if (next <= r->state && !(next == r->state && next == RUNNER_RUNNING))
+		return;
+	dr_debug("runner: %s -> %s", runner_strstate[r->state], runner_strstate[next]);
+	r->state = next;
+	switch (next) {
+	case RUNNER_RUNNING:
+		break;
+	case RUNNER_DRAINING:
+		dr_notify("STOPPING=1");
+		uv_timer_stop(&r->poll_timer);
+		if (r->poll_call) {
+			dr_relay_call_cancel(r->poll_call);
+			r->poll_call = NULL;
+		}
+		if (r->active)
+			dr_info("waiting up to %llu ms for %d running job(s) to finish",
+				(unsigned long long)r->config->shutdown_grace_ms, r->active);
+		uv_timer_start(&r->grace_timer, on_grace_timer, r->config->shutdown_grace_ms, 0);
+		maybe_finish(r);
+		break;
+	case RUNNER_CANCELLING:
+		dr_notify("STOPPING=1");
+		uv_timer_stop(&r->poll_timer);
+		if (r->poll_call) {
+			dr_relay_call_cancel(r->poll_call);
+			r->poll_call = NULL;
+		}
+		for (int i = 0; i < r->n_slots; i++)
+			if (r->slots[i].pipeline)
+				dr_pipeline_cancel(r->slots[i].pipeline, r->exit_status == 2
+					? "the runner's credential was revoked" : "the runner is shutting down");
+		maybe_finish(r);
+		break;
+	case RUNNER_FLUSHING:
+		uv_timer_stop(&r->poll_timer);
+		uv_timer_stop(&r->heartbeat_timer);
+		if (!uv_is_active((uv_handle_t *)&r->grace_timer))
+			uv_timer_start(&r->grace_timer, on_grace_timer, r->config->shutdown_grace_ms, 0);
+		if (dr_outbox_pending(r->outbox))
+			dr_info("delivering %zu pending report(s) before exit", dr_outbox_pending(r->outbox));
+		dr_outbox_on_drained(r->outbox, on_drained, r);
+		break;
+	case RUNNER_STOPPED:
+		if (r->heartbeat_call) {
+			dr_relay_call_cancel(r->heartbeat_call);
+			r->heartbeat_call = NULL;
+		}
+		if (r->poll_call) {
+			dr_relay_call_cancel(r->poll_call);
+			r->poll_call = NULL;
+		}
+		close_handle(r, (uv_handle_t *)&r->heartbeat_timer);
+		close_handle(r, (uv_handle_t *)&r->poll_timer);
+		close_handle(r, (uv_handle_t *)&r->grace_timer);
+		close_handle(r, (uv_handle_t *)&r->watchdog_timer);
+		close_handle(r, (uv_handle_t *)&r->sigterm);
+		close_handle(r, (uv_handle_t *)&r->sigint);
+		close_handle(r, (uv_handle_t *)&r->sighup);
+		dr_outbox_free(r->outbox);
+		r->outbox = NULL;
+		dr_http_free(r->http);
+		r->http = NULL;
+		break;
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct dr_runner *r = h->data;
+	if (signum == SIGHUP) {
+		if (!r->reload)
+			return;
+		struct dr_config *c = r->reload(r->reload_data);
+		if (!c)
+			return; /* the reloader logged why */
+		r->old_configs = dr_xrealloc(r->old_configs, (r->n_old_configs + 1) * sizeof *r->old_configs);
+		r->old_configs[r->n_old_configs++] = r->config;
+		/* Slots and identity stay; intervals, level and executors change. */
+		c->max_jobs = r->n_slots;
+		r->config = c;
+		r->env.config = c;
+		dr_log_set_level(c->log_level);
+		uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, c->heartbeat_interval_ms,
+			       c->heartbeat_interval_ms);
+		dr_info("configuration reloaded");
+		return;
+	}
+	r->signals++;
+	if (r->signals == 1 && r->state == RUNNER_RUNNING) {
+		dr_info("received %s: no new jobs; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+		enter_state(r, RUNNER_DRAINING);
+	} else if (r->state <= RUNNER_DRAINING) {
+		dr_info("second signal: cancelling running jobs now");
+		enter_state(r, RUNNER_CANCELLING);
+	} else if (r->state == RUNNER_FLUSHING) {
+		dr_info("second signal: leaving %zu undelivered report(s) in the spool", dr_outbox_pending(r->outbox));
+		enter_state(r, RUNNER_STOPPED);
+	}
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	/* The loop turned, so it is not blocked: tell the service manager. */
+	dr_notify("WATCHDOG=1");
+}
+
+/* Life cycle ---------------------------------------------------------- */
+
+int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *err, size_t errlen)
+{
+	struct dr_runner *r = dr_xcalloc(1, sizeof *r);
+	int rc;
+	r->loop = o->loop;
+	r->config = o->config;
+	r->runner_id = dr_xstrdup(o->runner_id);
+	r->version = dr_xstrdup(o->version);
+	r->heartbeat_backoff = (struct dr_backoff)DR_BACKOFF_INIT(RETRY_BASE_MS, RETRY_CAP_MS);
+	r->poll_backoff = (struct dr_backoff)DR_BACKOFF_INIT(RETRY_BASE_MS, RETRY_CAP_MS);
+	r->n_slots = r->config->max_jobs > 0 ? r->config->max_jobs : 1;
+	r->slots = dr_xcalloc((size_t)r->n_slots, sizeof *r->slots);
+	for (int i = 0; i < r->n_slots; i++)
+		r->slots[i].runner = r;
+
+	rc = dr_http_new(r->loop, &r->http);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot initialise libcurl: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = dr_relay_new(r->http, r->config->relay_url, o->bearer, &r->relay);
+	if (rc < 0) {
+		snprintf(err, errlen, "invalid relay URL '%s'", r->config->relay_url);
+		goto fail;
+	}
+	dr_relay_on_unauthorized(r->relay, on_unauthorized, r);
+	char *spool = dr_xasprintf("%s/outbox", r->config->state_dir);
+	rc = dr_outbox_new(r->loop, r->relay, spool, &r->outbox, err, errlen);
+	free(spool);
+	if (rc < 0)
+		goto fail;
+	r->env = (struct dr_pipeline_env){
+		.loop = r->loop,
+		.config = r->config,
+		.relay = r->relay,
+		.outbox = r->outbox,
+		.version = r->version,
+	};
+
+	uv_timer_init(r->loop, &r->heartbeat_timer);
+	uv_timer_init(r->loop, &r->poll_timer);
+	uv_timer_init(r->loop, &r->grace_timer);
+	uv_timer_init(r->loop, &r->watchdog_timer);
+	uv_signal_init(r->loop, &r->sigterm);
+	uv_signal_init(r->loop, &r->sigint);
+	uv_signal_init(r->loop, &r->sighup);
+	r->open_handles = 7;
+	r->heartbeat_timer.data = r->poll_timer.data = r->grace_timer.data = r->watchdog_timer.data = r;
+	r->sigterm.data = r->sigint.data = r->sighup.data = r;
+	*out = r;
+	return 0;
+fail:
+	if (r->relay)
+		dr_relay_free(r->relay);
+	if (r->http) {
+		dr_http_free(r->http);
+		uv_run(r->loop, UV_RUN_NOWAIT);
+	}
+	free(r->slots);
+	free(r->runner_id);
+	free(r->version);
+	free(r);
+	return rc;
+}
+
+void dr_runner_on_reload(struct dr_runner *r, dr_runner_reload_fn fn, void *data)
+{
+	r->reload = fn;
+	r->reload_data = data;
+}
+
+int dr_runner_run(struct dr_runner *r)
+{
+	uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&r->sigint, on_signal, SIGINT);
+	uv_signal_start(&r->sighup, on_signal, SIGHUP);
+	uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, r->config->heartbeat_interval_ms,
+		       r->config->heartbeat_interval_ms);
+	uint64_t wd = dr_notify_watchdog_ms();
+	if (wd)
+		uv_timer_start(&r->watchdog_timer, on_watchdog, wd / 2 ? wd / 2 : 1, wd / 2 ? wd / 2 : 1);
+	dr_info("delego-runner %s starting: profile %s, runner %s, relay %s, executors %s%s, up to %d job(s)",
+		r->version, r->config->profile, r->runner_id, r->config->relay_url, r->config->supported_executors[0],
+		r->config->supported_executors[1] ? ",..." : "", r->n_slots);
+	send_heartbeat(r, true);
+	do_poll(r);
+	uv_run(r->loop, UV_RUN_DEFAULT);
+	return r->exit_status;
+}
+
+void dr_runner_free(struct dr_runner *r)
+{
+	if (!r)
+		return;
+	if (r->state != RUNNER_STOPPED) {
+		r->state = RUNNER_FLUSHING;
+		enter_state(r, RUNNER_STOPPED);
+		uv_run(r->loop, UV_RUN_DEFAULT);
+	}
+	dr_relay_free(r->relay);
+	dr_config_free(r->config);
+	for (size_t i = 0; i < r->n_old_configs; i++)
+		dr_config_free(r->old_configs[i]);
+	free(r->old_configs);
+	free(r->slots);
+	free(r->runner_id);
+	free(r->version);
+	free(r);
+}
