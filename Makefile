@@ -146,3 +146,36 @@ clean:
 	rm -rf build build-*
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- delego-relay: the Runners panel and its libraries (owned by the relay) ---
+# The panel's files (cmd/delego-relay/panel/*) are embedded into the relay:
+# the rule below turns each into a C byte array with od and sed (no xxd),
+# compiled into librelay.a beside the relay's modules. The relay also links
+# GNU Nettle for SHA-256 and HMAC (libmicrohttpd-dev -> libgnutls28-dev ->
+# nettle-dev, so install-deps already brings it).
+PANEL_FILES := $(sort $(wildcard cmd/delego-relay/panel/*))
+RELAY_LIBS  += $(call pc_libs,nettle)
+TEST_LIBS   += $(call pc_libs,nettle)
+
+$(BUILD)/gen/panel_assets.c: $(PANEL_FILES) Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q){ echo '/* Generated from cmd/delego-relay/panel/ by the Makefile; do not edit. */'; \
+	  echo '#include "panel.h"'; i=0; \
+	  for f in $(PANEL_FILES); do \
+	    echo "static const unsigned char asset$$i[] = {"; \
+	    od -An -v -tx1 "$$f" | sed -e 's/  */ /g' -e 's/^ //' -e '/^$$/d' -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	    echo '0x00 };'; i=$$((i+1)); \
+	  done; \
+	  echo 'const struct relay_panel_asset relay_panel_assets[] = {'; i=0; \
+	  for f in $(PANEL_FILES); do \
+	    echo "  { \"$$(basename $$f)\", asset$$i, sizeof(asset$$i) - 1 },"; i=$$((i+1)); \
+	  done; \
+	  echo '  { 0, 0, 0 } };'; } >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/panel_assets.o: $(BUILD)/gen/panel_assets.c cmd/delego-relay/panel.h
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Icmd/delego-relay -c -o $@ $<
+
+$(BUILD)/librelay.a: $(BUILD)/gen/panel_assets.o
+# --- end of delego-relay block ---

@@ -1,0 +1,45 @@
+/* clock: wall clock with a test offset, ISO-8601 formatting. */
+#include "clock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+int64_t relay_clock_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	const char *off = getenv("DELEGO_RELAY_CLOCK_OFFSET_MS");
+	if (off && *off) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(off, &end, 10);
+		if (!errno && *end == '\0')
+			ms += v;
+	}
+	return ms;
+}
+
+void relay_clock_iso(int64_t ms, char *out, size_t len)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+int relay_parse_long(const char *s, long min, long max, long *out)
+{
+	if (!s || !*s)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end != '\0' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
