@@ -112,10 +112,12 @@ static void add_publishing(struct dr_buf *b, const struct dr_job *job, bool runn
 				 "commits your changes, pushes the branch and opens the pull request.\n");
 		return;
 	}
-	dr_buf_addstr(b, "Publishing: the runner commits your changes when you exit");
 	if (job->auto_push)
-		dr_buf_addstr(b, " and pushes the branch");
-	dr_buf_addstr(b, "; it opens no pull request.");
+		dr_buf_addstr(b, "Publishing: stay on the branch that is checked out. When you exit, the runner commits "
+				 "and pushes your work; it does not open a pull request.");
+	else
+		dr_buf_addstr(b, "Publishing: stay on the branch that is checked out. When you exit, the runner keeps "
+				 "your work on this branch for review; it neither pushes it nor opens a pull request.");
 	if (job->issue_identifier && *job->issue_identifier) {
 		dr_buf_addstr(b, " If you open a pull request yourself, start its title with \"");
 		add_folded(b, job->issue_identifier, IDENT_MAX);
