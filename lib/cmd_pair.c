@@ -170,6 +170,9 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 		status = DR_EXIT_CONFIG;
 		goto out;
 	}
+	if (insecure)
+		dr_warn("credentials file %s has mode %04o; others may read runner credentials: chmod 600 %s "
+			"(this write fixes it)", c->credentials_path, insecure, c->credentials_path);
 	struct dr_profile old = { 0 };
 	bool had_profile = dr_credentials_get(creds, c->profile, &old) == 0;
 

@@ -6,6 +6,7 @@
 #include "delego/xalloc.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ struct dr_relay_call {
 	char *path;
 	dr_relay_cb cb;
 	void *data;
+	bool answering; /* inside on_answer: the HTTP request is already finishing */
+	bool cancelled;
 };
 
 int dr_relay_new(struct dr_http *http, const char *relay_url, const char *bearer, struct dr_relay **out)
@@ -118,9 +121,12 @@ static void on_answer(const struct dr_http_response *res, void *data)
 			reply.message = message;
 		}
 	}
+	/* The 401 handler may cancel this very call (it stops everything). */
+	call->answering = true;
 	if (reply.outcome == DR_RELAY_UNAUTHORIZED && relay->on_unauth)
 		relay->on_unauth(call->path, relay->on_unauth_data);
-	call->cb(&reply, call->data);
+	if (!call->cancelled)
+		call->cb(&reply, call->data);
 	cJSON_Delete(body);
 	free(call->path);
 	free(call);
@@ -164,6 +170,10 @@ void dr_relay_call_cancel(struct dr_relay_call *call)
 {
 	if (!call)
 		return;
+	if (call->answering) {
+		call->cancelled = true; /* on_answer frees it */
+		return;
+	}
 	dr_http_cancel(call->req);
 	free(call->path);
 	free(call);

@@ -11,6 +11,7 @@
  */
 #include "delego/runner.h"
 #include "delego/backoff.h"
+#include "delego/fsutil.h"
 #include "delego/http.h"
 #include "delego/json.h"
 #include "delego/log.h"
@@ -25,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define LONG_POLL_WAIT_MS 25000
 #define POLL_TIMEOUT_SLACK_MS 15000
@@ -91,6 +94,10 @@ struct dr_runner {
 	int active;
 
 	int signals;
+	char started_at[64];
+	char last_heartbeat_at[64];
+	bool last_heartbeat_ok;
+	char *last_error;
 	dr_runner_reload_fn reload;
 	void *reload_data;
 };
@@ -127,6 +134,46 @@ static void update_status(struct dr_runner *r)
 		dr_notifyf("STATUS=running job %s", job);
 	else
 		dr_notify("STATUS=idle");
+}
+
+static void iso_now(char out[64])
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+/* state_dir/status.json: what `delego-runner status` shows. Small, atomic. */
+static void write_status(struct dr_runner *r)
+{
+	cJSON *s = cJSON_CreateObject();
+	cJSON_AddNumberToObject(s, "pid", (double)getpid());
+	cJSON_AddStringToObject(s, "runnerId", r->runner_id);
+	cJSON_AddStringToObject(s, "relayUrl", r->config->relay_url);
+	cJSON_AddStringToObject(s, "version", r->version);
+	cJSON_AddStringToObject(s, "state", runner_strstate[r->state]);
+	cJSON_AddStringToObject(s, "startedAt", r->started_at);
+	dr_json_add_str_or_null(s, "lastHeartbeatAt", r->last_heartbeat_at[0] ? r->last_heartbeat_at : NULL);
+	cJSON_AddBoolToObject(s, "lastHeartbeatOk", r->last_heartbeat_ok);
+	dr_json_add_str_or_null(s, "lastError", r->last_error);
+	cJSON *jobs = cJSON_AddArrayToObject(s, "activeJobs");
+	for (int i = 0; i < r->n_slots; i++)
+		if (r->slots[i].pipeline)
+			cJSON_AddItemToArray(jobs, cJSON_CreateString(r->slots[i].job_id));
+	cJSON_AddNumberToObject(s, "pendingReports", r->outbox ? (double)dr_outbox_pending(r->outbox) : 0);
+	cJSON_AddStringToObject(s, "containment", "process-group");
+	cJSON_AddBoolToObject(s, "push", false);
+	char *text = dr_json_print(s);
+	cJSON_Delete(s);
+	char *path = dr_xasprintf("%s/status.json", r->config->state_dir);
+	int rc = dr_write_file_atomic(path, text, strlen(text), 0600, 0700);
+	if (rc < 0)
+		dr_debug("cannot write %s: %s", path, strerror(-rc));
+	free(path);
+	free(text);
 }
 
 /* 401 ---------------------------------------------------------------- */
@@ -168,7 +215,14 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 {
 	struct dr_runner *r = data;
 	r->heartbeat_call = NULL;
-	if (reply->outcome == DR_RELAY_UNAUTHORIZED || r->state == RUNNER_STOPPED)
+	if (r->state == RUNNER_STOPPED)
+		return;
+	iso_now(r->last_heartbeat_at);
+	r->last_heartbeat_ok = reply->outcome == DR_RELAY_OK;
+	free(r->last_error);
+	r->last_error = r->last_heartbeat_ok ? NULL : dr_xstrdup(reply->message);
+	write_status(r);
+	if (reply->outcome == DR_RELAY_UNAUTHORIZED)
 		return;
 	if (reply->outcome != DR_RELAY_OK) {
 		relay_reachable(r, false, reply->message);
@@ -243,6 +297,7 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 	s->pipeline = NULL;
 	r->active--;
 	update_status(r);
+	write_status(r);
 	if (r->exit_status != 2 && r->state < RUNNER_FLUSHING)
 		send_heartbeat(r, false);
 	if (r->config->once && r->state == RUNNER_RUNNING)
@@ -277,6 +332,7 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 	r->active++;
 	dr_info("claimed job %s", s->job_id);
 	update_status(r);
+	write_status(r);
 	send_heartbeat(r, false);
 }
 
@@ -403,6 +459,24 @@ static void on_grace_timer(uv_timer_t *t)
 	}
 }
 
+/* Closes every handle and client once nothing of ours is on the stack. */
+static void finalize(uv_timer_t *t)
+{
+	struct dr_runner *r = t->data;
+	write_status(r);
+	close_handle(r, (uv_handle_t *)&r->heartbeat_timer);
+	close_handle(r, (uv_handle_t *)&r->poll_timer);
+	close_handle(r, (uv_handle_t *)&r->grace_timer);
+	close_handle(r, (uv_handle_t *)&r->watchdog_timer);
+	close_handle(r, (uv_handle_t *)&r->sigterm);
+	close_handle(r, (uv_handle_t *)&r->sigint);
+	close_handle(r, (uv_handle_t *)&r->sighup);
+	dr_outbox_free(r->outbox);
+	r->outbox = NULL;
+	dr_http_free(r->http);
+	r->http = NULL;
+}
+
 static void maybe_finish(struct dr_runner *r)
 {
 	if ((r->state == RUNNER_DRAINING || r->state == RUNNER_CANCELLING) && r->active == 0 && !r->poll_call) {
@@ -466,17 +540,11 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 			dr_relay_call_cancel(r->poll_call);
 			r->poll_call = NULL;
 		}
-		close_handle(r, (uv_handle_t *)&r->heartbeat_timer);
-		close_handle(r, (uv_handle_t *)&r->poll_timer);
-		close_handle(r, (uv_handle_t *)&r->grace_timer);
-		close_handle(r, (uv_handle_t *)&r->watchdog_timer);
-		close_handle(r, (uv_handle_t *)&r->sigterm);
-		close_handle(r, (uv_handle_t *)&r->sigint);
-		close_handle(r, (uv_handle_t *)&r->sighup);
-		dr_outbox_free(r->outbox);
-		r->outbox = NULL;
-		dr_http_free(r->http);
-		r->http = NULL;
+		uv_timer_stop(&r->heartbeat_timer);
+		uv_timer_stop(&r->grace_timer);
+		uv_timer_stop(&r->watchdog_timer);
+		/* We may be inside an HTTP callback: free the clients on the next turn. */
+		uv_timer_start(&r->poll_timer, finalize, 0, 0);
 		break;
 	}
 }
@@ -602,6 +670,8 @@ int dr_runner_run(struct dr_runner *r)
 	uv_signal_start(&r->sighup, on_signal, SIGHUP);
 	uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, r->config->heartbeat_interval_ms,
 		       r->config->heartbeat_interval_ms);
+	iso_now(r->started_at);
+	write_status(r);
 	uint64_t wd = dr_notify_watchdog_ms();
 	if (wd)
 		uv_timer_start(&r->watchdog_timer, on_watchdog, wd / 2 ? wd / 2 : 1, wd / 2 ? wd / 2 : 1);
@@ -628,6 +698,7 @@ void dr_runner_free(struct dr_runner *r)
 	for (size_t i = 0; i < r->n_old_configs; i++)
 		dr_config_free(r->old_configs[i]);
 	free(r->old_configs);
+	free(r->last_error);
 	free(r->slots);
 	free(r->runner_id);
 	free(r->version);

@@ -102,15 +102,20 @@ runner_bg() {
 	track_pid $RUNNER_PID
 }
 
-# wait_exit PID SECONDS: waits for PID to exit; prints its status, or "timeout".
+# wait_exit PID SECONDS: waits for a background child to exit and sets
+# EXIT to its status, or to "timeout" (the child is then left running).
 wait_exit() {
 	_p=$1; _limit=$(( $2 * 20 )); _i=0
-	while kill -0 "$_p" 2>/dev/null && [ $_i -lt $_limit ]; do
-		if ! ps -o stat= -p "$_p" 2>/dev/null | grep -qv Z; then break; fi
+	while [ $_i -lt $_limit ]; do
+		_st=$(ps -o stat= -p "$_p" 2>/dev/null)
+		case "$_st" in ""|Z*) break ;; esac
 		sleep 0.05; _i=$((_i + 1))
 	done
-	if kill -0 "$_p" 2>/dev/null && ps -o stat= -p "$_p" 2>/dev/null | grep -qv Z; then echo timeout; return; fi
-	wait "$_p" 2>/dev/null; echo $?
+	_st=$(ps -o stat= -p "$_p" 2>/dev/null)
+	case "$_st" in
+	""|Z*) wait "$_p" 2>/dev/null; EXIT=$? ;;
+	*) EXIT=timeout ;;
+	esac
 }
 
 # pair_runner [extra pair flags]: mints a token and pairs the default

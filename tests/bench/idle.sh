@@ -1,0 +1,42 @@
+#!/bin/sh
+# Idle footprint of the daemon: 60 s (BENCH_SECONDS) against a local relay
+# with a 1 s heartbeat. Prints VmRSS, RssAnon, CPU time over the window,
+# and the wake-ups seen by strace (every epoll_wait return is one).
+# Targets (issue 2): VmRSS <= 12 MiB, RssAnon <= 3 MiB, CPU <= 50 ms / 60 s.
+set -u
+cd "$(dirname "$0")/../integration" || exit 1
+. ./lib.sh
+secs=${BENCH_SECONDS:-60}
+
+relay_start || exit 1
+pair_runner || { echo "pairing failed"; exit 1; }
+"$RUNNER_BIN" run --heartbeat-interval-ms 1000 --log-level warn >"$T/run.log" 2>&1 &
+pid=$!
+track_pid $pid
+wait_for 10 test -s "$XDG_STATE_HOME/delego-runner/default/status.json"
+sleep 2 # let the first heartbeat and poll settle
+
+ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }
+hz=$(getconf CLK_TCK)
+t0=$(ticks)
+beats0=$(grep -c heartbeat "$T/requests.jsonl")
+if command -v strace >/dev/null 2>&1; then
+	timeout 10 strace -c -f -p $pid -o "$T/strace.txt" >/dev/null 2>&1 &
+	sp=$!
+fi
+sleep "$secs"
+t1=$(ticks)
+beats1=$(grep -c heartbeat "$T/requests.jsonl")
+[ -n "${sp:-}" ] && wait $sp 2>/dev/null
+
+rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+anon=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status)
+cpu_ms=$(( (t1 - t0) * 1000 / hz ))
+echo "idle ${secs}s: VmRSS ${rss} KiB, RssAnon ${anon} KiB, CPU ${cpu_ms} ms, heartbeats $((beats1 - beats0))"
+if [ -s "$T/strace.txt" ]; then
+	echo "syscalls in the first 10 s of the window (strace -c):"
+	sed -n '1,25p' "$T/strace.txt"
+fi
+kill -TERM $pid
+wait_exit $pid 5
+echo "exit on SIGTERM: $EXIT"
