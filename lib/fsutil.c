@@ -131,6 +131,27 @@ out:
 	return r;
 }
 
+int dr_write_file_replace(const char *path, const void *data, size_t len, mode_t file_mode)
+{
+	char *tmp = dr_xasprintf("%s.tmp-%ld", path, (long)getpid());
+	int r = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, file_mode);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (write(fd, data, len) != (ssize_t)len)
+		r = errno ? -errno : -EIO;
+	close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+out:
+	free(tmp);
+	return r;
+}
+
 char *dr_expand_home(const char *path)
 {
 	if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {

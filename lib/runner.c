@@ -169,7 +169,7 @@ static void write_status(struct dr_runner *r)
 	char *text = dr_json_print(s);
 	cJSON_Delete(s);
 	char *path = dr_xasprintf("%s/status.json", r->config->state_dir);
-	int rc = dr_write_file_atomic(path, text, strlen(text), 0600, 0700);
+	int rc = dr_write_file_replace(path, text, strlen(text), 0600);
 	if (rc < 0)
 		dr_debug("cannot write %s: %s", path, strerror(-rc));
 	free(path);
@@ -671,6 +671,9 @@ int dr_runner_run(struct dr_runner *r)
 	uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, r->config->heartbeat_interval_ms,
 		       r->config->heartbeat_interval_ms);
 	iso_now(r->started_at);
+	int mk = dr_mkdir_p(r->config->state_dir, 0700);
+	if (mk < 0)
+		dr_warn("cannot create state directory %s: %s", r->config->state_dir, strerror(-mk));
 	write_status(r);
 	uint64_t wd = dr_notify_watchdog_ms();
 	if (wd)

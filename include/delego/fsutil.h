@@ -19,6 +19,11 @@ int dr_read_file(const char *path, struct dr_buf *out, struct stat *st);
  * with dir_mode; the file gets file_mode.
  */
 int dr_write_file_atomic(const char *path, const void *data, size_t len, mode_t file_mode, mode_t dir_mode);
+/*
+ * As dr_write_file_atomic, without fsync and without creating directories:
+ * for informational files (the status file) that may be lost in a crash.
+ */
+int dr_write_file_replace(const char *path, const void *data, size_t len, mode_t file_mode);
 /* mkdir -p with mode for every directory it creates. */
 int dr_mkdir_p(const char *path, mode_t mode);
 /* Expands a leading "~/" with $HOME. Caller frees. */

@@ -20,21 +20,20 @@ ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }
 hz=$(getconf CLK_TCK)
 t0=$(ticks)
 beats0=$(grep -c heartbeat "$T/requests.jsonl")
-if command -v strace >/dev/null 2>&1; then
-	timeout 10 strace -c -f -p $pid -o "$T/strace.txt" >/dev/null 2>&1 &
-	sp=$!
-fi
 sleep "$secs"
 t1=$(ticks)
 beats1=$(grep -c heartbeat "$T/requests.jsonl")
-[ -n "${sp:-}" ] && wait $sp 2>/dev/null
+# strace after the CPU window: tracing inflates the tracee's CPU time.
+if command -v strace >/dev/null 2>&1; then
+	timeout 10 strace -c -f -p $pid -o "$T/strace.txt" >/dev/null 2>&1
+fi
 
 rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
 anon=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status)
 cpu_ms=$(( (t1 - t0) * 1000 / hz ))
 echo "idle ${secs}s: VmRSS ${rss} KiB, RssAnon ${anon} KiB, CPU ${cpu_ms} ms, heartbeats $((beats1 - beats0))"
 if [ -s "$T/strace.txt" ]; then
-	echo "syscalls in the first 10 s of the window (strace -c):"
+	echo "syscalls over 10 s after the window (strace -c):"
 	sed -n '1,25p' "$T/strace.txt"
 fi
 kill -TERM $pid
