@@ -86,7 +86,7 @@ static void req_free(struct dr_http_req *r)
 
 static int map_error(const struct dr_http_req *r, CURLcode code)
 {
-	if (r->too_big)
+	if (r->too_big || code == CURLE_FILESIZE_EXCEEDED)
 		return -E2BIG;
 	switch (code) {
 	case CURLE_OPERATION_TIMEDOUT:
@@ -116,8 +116,9 @@ static void check_multi_info(struct dr_http *h)
 			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
 		} else {
 			res.err = map_error(r, code);
-			res.error = r->too_big ? "response body too large" : r->errbuf[0] ? r->errbuf
-											   : curl_easy_strerror(code);
+			res.error = res.err == -E2BIG ? "response body too large"
+				    : r->errbuf[0]    ? r->errbuf
+						      : curl_easy_strerror(code);
 		}
 		res.body = r->resp.buf;
 		res.body_len = r->resp.len;

@@ -1,0 +1,461 @@
+/*
+ * The HTTP client, the relay classification and the outbox against a
+ * scripted HTTP peer (libmicrohttpd in its own thread) on loopback.
+ */
+#include "delego/buf.h"
+#include "delego/http.h"
+#include "delego/json.h"
+#include "delego/log.h"
+#include "delego/outbox.h"
+#include "delego/relay.h"
+#include "delego/xalloc.h"
+#include "check_main.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The peer: answers each request with the next scripted reply, records it. */
+struct reply {
+	int status;
+	const char *body;
+	const char *retry_after;
+	unsigned delay_ms;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct reply script[64];
+	int n_script;
+	int next;
+	struct reply fallback;
+	char *paths[256];
+	char *bodies[256];
+	char *auth[256];
+	int n_requests;
+} peer = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+struct upload {
+	struct dr_buf b;
+};
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+			      const char *version, const char *data, size_t *size, void **con_cls)
+{
+	(void)cls, (void)method, (void)version;
+	struct upload *u = *con_cls;
+	if (!u) {
+		u = dr_xcalloc(1, sizeof *u);
+		dr_buf_init(&u->b, 0);
+		*con_cls = u;
+		return MHD_YES;
+	}
+	if (*size) {
+		dr_buf_add(&u->b, data, *size);
+		*size = 0;
+		return MHD_YES;
+	}
+	pthread_mutex_lock(&peer.lock);
+	struct reply r = peer.next < peer.n_script ? peer.script[peer.next++] : peer.fallback;
+	int i = peer.n_requests++;
+	if (i < 256) {
+		peer.paths[i] = dr_xstrdup(url);
+		peer.bodies[i] = dr_xstrdup(u->b.buf);
+		const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "authorization");
+		peer.auth[i] = dr_xstrdup(a ? a : "");
+	}
+	pthread_mutex_unlock(&peer.lock);
+	if (r.delay_ms)
+		usleep(r.delay_ms * 1000);
+	struct MHD_Response *res = MHD_create_response_from_buffer(strlen(r.body), (void *)r.body,
+								   MHD_RESPMEM_PERSISTENT);
+	if (r.retry_after)
+		MHD_add_response_header(res, "Retry-After", r.retry_after);
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, res);
+	MHD_destroy_response(res);
+	return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+	(void)cls, (void)c, (void)t;
+	struct upload *u = *con_cls;
+	if (u) {
+		dr_buf_release(&u->b);
+		free(u);
+	}
+}
+
+static struct MHD_Daemon *daemon_;
+static char base_url[64];
+static char spool[64];
+
+static void peer_reset(void)
+{
+	for (int i = 0; i < peer.n_requests && i < 256; i++) {
+		free(peer.paths[i]);
+		free(peer.bodies[i]);
+		free(peer.auth[i]);
+	}
+	peer.n_requests = 0;
+	peer.n_script = 0;
+	peer.next = 0;
+	peer.fallback = (struct reply){ 200, "{}", NULL, 0 };
+}
+
+static void setup(void)
+{
+	peer_reset();
+	daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
+				   handle, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(daemon_);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(base_url, sizeof base_url, "http://127.0.0.1:%u", (unsigned)info->port);
+	strcpy(spool, "/tmp/dr-outbox-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(spool));
+	dr_log_init("test", DR_LOG_ERR, 0);
+}
+
+static void teardown(void)
+{
+	MHD_stop_daemon(daemon_);
+	peer_reset();
+	char *cmd = dr_xasprintf("rm -rf %s", spool);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+}
+
+static int count_spool(void)
+{
+	DIR *d = opendir(spool);
+	int n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (strstr(de->d_name, ".json"))
+			n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Relay calls ------------------------------------------------------------ */
+
+struct got {
+	bool done;
+	enum dr_relay_outcome outcome;
+	long status;
+	char message[512];
+	char *body;
+	long retry_after;
+};
+
+static void on_reply(const struct dr_relay_reply *r, void *data)
+{
+	struct got *g = data;
+	g->done = true;
+	g->outcome = r->outcome;
+	g->status = r->status;
+	g->retry_after = r->retry_after_ms;
+	snprintf(g->message, sizeof g->message, "%s", r->message);
+	g->body = r->body ? dr_json_print(r->body) : NULL;
+}
+
+static struct got call_once(struct reply r, long timeout_ms)
+{
+	peer.fallback = r;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct dr_http *http;
+	struct dr_relay *relay;
+	ck_assert_int_eq(dr_http_new(&loop, &http), 0);
+	ck_assert_int_eq(dr_relay_new(http, base_url, "secret-bearer", &relay), 0);
+	struct got g = { 0 };
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "x", "y");
+	ck_assert_int_eq(dr_relay_post(relay, "/api/runner/heartbeat", body, timeout_ms, on_reply, &g, NULL), 0);
+	ck_assert(!g.done); /* never from inside the call */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert(g.done);
+	dr_relay_free(relay);
+	dr_http_free(http);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	return g;
+}
+
+START_TEST(ok_answer_and_request_shape)
+{
+	struct got g = call_once((struct reply){ 200, "{\"runner\":{\"id\":\"r1\"}}", NULL, 0 }, 0);
+	ck_assert_int_eq(g.outcome, DR_RELAY_OK);
+	ck_assert_str_eq(g.body, "{\"runner\":{\"id\":\"r1\"}}");
+	ck_assert_str_eq(peer.paths[0], "/api/runner/heartbeat");
+	ck_assert_str_eq(peer.bodies[0], "{\"x\":\"y\"}");
+	ck_assert_str_eq(peer.auth[0], "Bearer secret-bearer");
+	free(g.body);
+}
+END_TEST
+
+START_TEST(classifies_failures)
+{
+	struct got g = call_once((struct reply){ 401, "{\"error\":\"revoked\"}", NULL, 0 }, 0);
+	ck_assert_int_eq(g.outcome, DR_RELAY_UNAUTHORIZED);
+	ck_assert_str_eq(g.message, "HTTP 401: revoked");
+	g = call_once((struct reply){ 409, "{\"error\":\"not yours\"}", NULL, 0 }, 0);
+	ck_assert_int_eq(g.outcome, DR_RELAY_REJECTED);
+	g = call_once((struct reply){ 429, "{}", "7", 0 }, 0);
+	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
+	ck_assert_int_eq(g.retry_after, 7000);
+	g = call_once((struct reply){ 503, "<html>down</html>", NULL, 0 }, 0);
+	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
+	ck_assert_str_eq(g.message, "HTTP 503");
+	g = call_once((struct reply){ 200, "not json", NULL, 0 }, 0);
+	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
+	ck_assert_ptr_nonnull(strstr(g.message, "not a JSON object"));
+	g = call_once((struct reply){ 200, "[1,2]", NULL, 0 }, 0);
+	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
+}
+END_TEST
+
+START_TEST(timeouts_are_transient)
+{
+	struct got g = call_once((struct reply){ 200, "{}", NULL, 1500 }, 300);
+	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
+	ck_assert_int_eq(g.status, 0);
+	ck_assert_ptr_nonnull(strstr(g.message, "cannot reach relay"));
+}
+END_TEST
+
+START_TEST(oversize_answers_are_refused)
+{
+	static char *big;
+	size_t n = 5u * 1024 * 1024;
+	big = dr_xmalloc(n + 3);
+	big[0] = '"';
+	memset(big + 1, 'a', n);
+	big[n + 1] = '"';
+	big[n + 2] = '\0';
+	struct got g = call_once((struct reply){ 200, big, NULL, 0 }, 0);
+	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
+	ck_assert_ptr_nonnull(strstr(g.message, "too large"));
+	free(big);
+}
+END_TEST
+
+START_TEST(deep_json_is_refused)
+{
+	static char deep[4096];
+	for (int i = 0; i < 2000; i++)
+		deep[i] = '[';
+	struct got g = call_once((struct reply){ 200, deep, NULL, 0 }, 0);
+	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
+}
+END_TEST
+
+/* Outbox ----------------------------------------------------------------- */
+
+struct box {
+	uv_loop_t loop;
+	struct dr_http *http;
+	struct dr_relay *relay;
+	struct dr_outbox *outbox;
+};
+
+static void box_open(struct box *b, const char *dir)
+{
+	char err[256];
+	uv_loop_init(&b->loop);
+	ck_assert_int_eq(dr_http_new(&b->loop, &b->http), 0);
+	ck_assert_int_eq(dr_relay_new(b->http, base_url, "b", &b->relay), 0);
+	ck_assert_int_eq(dr_outbox_new(&b->loop, b->relay, dir, &b->outbox, err, sizeof err), 0);
+}
+
+static void stop_loop(void *data)
+{
+	uv_stop(data);
+}
+
+static void keepalive(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* The outbox's retry timer does not hold the loop; the daemon's handles do. */
+static void box_drain(struct box *b)
+{
+	uv_timer_t hold;
+	uv_timer_init(&b->loop, &hold);
+	uv_timer_start(&hold, keepalive, 100000, 0);
+	dr_outbox_on_drained(b->outbox, stop_loop, &b->loop);
+	uv_run(&b->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&hold, NULL);
+	uv_run(&b->loop, UV_RUN_NOWAIT);
+}
+
+static void box_close(struct box *b)
+{
+	dr_outbox_free(b->outbox);
+	dr_relay_free(b->relay);
+	dr_http_free(b->http);
+	uv_run(&b->loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&b->loop), 0);
+}
+
+static cJSON *report(const char *job, const char *summary)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "jobId", job);
+	cJSON_AddStringToObject(o, "summary", summary);
+	return o;
+}
+
+START_TEST(delivers_in_order_with_event_ids_and_seq)
+{
+	struct box b;
+	box_open(&b, spool);
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/progress", report("j1", "one"));
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/progress", report("j1", "two"));
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/complete", report("j1", "done"));
+	ck_assert_uint_eq(dr_outbox_pending(b.outbox), 3);
+	ck_assert_int_eq(count_spool(), 3); /* on disk before any send */
+	box_drain(&b);
+	ck_assert_int_eq(peer.n_requests, 3);
+	const char *want[] = { "one", "two", "done" };
+	char seen_ids[3][40];
+	for (int i = 0; i < 3; i++) {
+		cJSON *o = cJSON_Parse(peer.bodies[i]);
+		ck_assert_str_eq(dr_json_str(o, "summary"), want[i]);
+		ck_assert_int_eq((int)dr_json_num(o, "seq", 0), i + 1);
+		ck_assert_uint_eq(strlen(dr_json_str(o, "eventId")), 32);
+		snprintf(seen_ids[i], sizeof seen_ids[i], "%s", dr_json_str(o, "eventId"));
+		cJSON_Delete(o);
+	}
+	ck_assert_str_ne(seen_ids[0], seen_ids[1]);
+	ck_assert_str_eq(peer.paths[2], "/api/runner/jobs/complete");
+	ck_assert_int_eq(count_spool(), 0);
+	box_close(&b);
+}
+END_TEST
+
+START_TEST(retries_transient_failures_keeping_the_event_id)
+{
+	peer.script[0] = (struct reply){ 500, "{}", NULL, 0 };
+	peer.script[1] = (struct reply){ 503, "{}", NULL, 0 };
+	peer.n_script = 2;
+	struct box b;
+	box_open(&b, spool);
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/fail", report("j1", "failed"));
+	box_drain(&b);
+	ck_assert_int_eq(peer.n_requests, 3);
+	ck_assert_str_eq(peer.bodies[0], peer.bodies[2]); /* same eventId and seq on every try */
+	ck_assert_int_eq(count_spool(), 0);
+	box_close(&b);
+}
+END_TEST
+
+START_TEST(rejected_reports_are_dropped_not_retried)
+{
+	peer.fallback = (struct reply){ 409, "{\"error\":\"job not held\"}", NULL, 0 };
+	struct box b;
+	box_open(&b, spool);
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/complete", report("j1", "x"));
+	box_drain(&b);
+	ck_assert_int_eq(peer.n_requests, 1);
+	ck_assert_int_eq(count_spool(), 0);
+	box_close(&b);
+}
+END_TEST
+
+START_TEST(a_restart_sends_what_was_left)
+{
+	/* First run: the relay is down (401 stops sending and keeps the spool). */
+	peer.fallback = (struct reply){ 401, "{}", NULL, 0 };
+	struct box b;
+	box_open(&b, spool);
+	dr_outbox_post(b.outbox, "j9", "/api/runner/jobs/progress", report("j9", "p"));
+	dr_outbox_post(b.outbox, "j9", "/api/runner/jobs/complete", report("j9", "c"));
+	uv_run(&b.loop, UV_RUN_NOWAIT);
+	for (int i = 0; i < 50 && peer.n_requests < 1; i++) {
+		usleep(10000);
+		uv_run(&b.loop, UV_RUN_NOWAIT);
+	}
+	box_close(&b);
+	ck_assert_int_eq(count_spool(), 2);
+	int before = peer.n_requests;
+
+	/* Second run: the relay takes them, in the original order. */
+	peer.fallback = (struct reply){ 200, "{}", NULL, 0 };
+	box_open(&b, spool);
+	ck_assert_uint_eq(dr_outbox_pending(b.outbox), 2);
+	box_drain(&b);
+	ck_assert_int_eq(peer.n_requests - before, 2);
+	cJSON *p = cJSON_Parse(peer.bodies[before]);
+	cJSON *c = cJSON_Parse(peer.bodies[before + 1]);
+	ck_assert_str_eq(dr_json_str(p, "summary"), "p");
+	ck_assert_str_eq(dr_json_str(c, "summary"), "c");
+	ck_assert_int_eq((int)dr_json_num(c, "seq", 0), 2);
+	cJSON_Delete(p);
+	cJSON_Delete(c);
+	/* A report queued after the restart continues the job's sequence. */
+	dr_outbox_post(b.outbox, "j9", "/api/runner/jobs/progress", report("j9", "later"));
+	box_drain(&b);
+	cJSON *l = cJSON_Parse(peer.bodies[peer.n_requests - 1]);
+	ck_assert_int_eq((int)dr_json_num(l, "seq", 0), 3);
+	cJSON_Delete(l);
+	ck_assert_int_eq(count_spool(), 0);
+	box_close(&b);
+}
+END_TEST
+
+START_TEST(jobs_do_not_block_each_other)
+{
+	/* Job a's first report is slow; job b's report goes meanwhile. */
+	peer.script[0] = (struct reply){ 200, "{}", NULL, 700 };
+	peer.n_script = 1;
+	struct box b;
+	box_open(&b, NULL);
+	dr_outbox_post(b.outbox, "a", "/api/runner/jobs/progress", report("a", "a1"));
+	dr_outbox_post(b.outbox, "a", "/api/runner/jobs/progress", report("a", "a2"));
+	dr_outbox_post(b.outbox, "b", "/api/runner/jobs/progress", report("b", "b1"));
+	box_drain(&b);
+	ck_assert_int_eq(peer.n_requests, 3);
+	/* a2 cannot overtake a1; b1 does not wait for a1. */
+	cJSON *second = cJSON_Parse(peer.bodies[1]);
+	cJSON *third = cJSON_Parse(peer.bodies[2]);
+	ck_assert_str_eq(dr_json_str(second, "summary"), "b1");
+	ck_assert_str_eq(dr_json_str(third, "summary"), "a2");
+	cJSON_Delete(second);
+	cJSON_Delete(third);
+	box_close(&b);
+}
+END_TEST
+
+static Suite *outbox_suite(void)
+{
+	Suite *s = suite_create("outbox");
+	TCase *tc = tcase_create("http");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, ok_answer_and_request_shape);
+	tcase_add_test(tc, classifies_failures);
+	tcase_add_test(tc, timeouts_are_transient);
+	tcase_add_test(tc, oversize_answers_are_refused);
+	tcase_add_test(tc, deep_json_is_refused);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("outbox");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, delivers_in_order_with_event_ids_and_seq);
+	tcase_add_test(tc, retries_transient_failures_keeping_the_event_id);
+	tcase_add_test(tc, rejected_reports_are_dropped_not_retried);
+	tcase_add_test(tc, a_restart_sends_what_was_left);
+	tcase_add_test(tc, jobs_do_not_block_each_other);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+DR_CHECK_MAIN(outbox_suite)
