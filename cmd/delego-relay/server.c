@@ -277,12 +277,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return serve_panel(conn, url);
 }
 
-/* Retries the waiting polls: all of them when the data changed, else the expired ones. */
-static void tick_waiters(struct relay_server *srv, bool shutting_down)
+/* Retries the waiting polls: all of them when the data changed, else the expired ones.
+ * Returns how many were answered (and resumed). */
+static int tick_waiters(struct relay_server *srv, bool shutting_down)
 {
+	int resumed = 0;
 	int64_t now = relay_clock_now_ms();
 	if (!shutting_down && now < srv->next_tick)
-		return;
+		return 0;
 	srv->next_tick = now + RELAY_TICK_MS;
 	int64_t v = relay_store_data_version(srv->st);
 	bool changed = v != srv->seen_version;
@@ -307,9 +309,11 @@ static void tick_waiters(struct relay_server *srv, bool shutting_down)
 		req->answer = answer;
 		req->ready = true;
 		MHD_resume_connection(req->conn);
+		resumed++;
 	}
 	/* Our own claims changed the counter; do not count them as news next tick. */
 	srv->seen_version = relay_store_data_version(srv->st);
+	return resumed;
 }
 
 /* Parses HOST:PORT (HOST may be [v6]) and binds a listening socket. */
@@ -474,9 +478,13 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 	dr_info("runners panel: %s/#token=%s", cfg->public_url ? cfg->public_url : url, relay_store_admin_token(st));
 	dr_info("runner status: Online <= %lds since the last heartbeat, Stale <= %lds, else Offline", on, stale);
 	srv.seen_version = relay_store_data_version(st);
-	while (!loop_once(d, &srv, 1000))
-		if (srv.waiters)
-			tick_waiters(&srv, false);
+	long next_wait = 1000;
+	while (!loop_once(d, &srv, next_wait)) {
+		next_wait = 1000;
+		/* A resumed connection needs MHD passes without new socket events: spin once more. */
+		if (srv.waiters && tick_waiters(&srv, false) > 0)
+			next_wait = 0;
+	}
 	dr_info("shutting down");
 	/* Suspended connections must be resumed before MHD stops: answer them now. */
 	tick_waiters(&srv, true);

@@ -1,0 +1,100 @@
+#!/bin/sh
+# delego-relay: serve lifecycle, the admin CLI, settings, token expiry with a moved clock.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/relay-helpers.sh"
+
+check "serve --help states the status thresholds" sh -c "'$RELAY_BIN' serve --help | grep -q 'default 600' && '$RELAY_BIN' serve --help | grep -q 'default 1800'"
+check "unknown command is a usage error (64)" sh -c "'$RELAY_BIN' --db '$RELAY_DB' frobnicate 2>/dev/null; test \$? -eq 64"
+
+relay_start || exit 1
+check "url file holds http://127.0.0.1:PORT" sh -c "grep -Eq '^http://127\.0\.0\.1:[0-9]+$' '$T/relay.url'"
+check_contains "logs 'listening on URL'" "listening on $RELAY_URL" "$T/relay.log"
+check_contains "logs the panel URL with the admin token" "$RELAY_URL/#token=$(relay admin-token)" "$T/relay.log"
+check "admin token is stable across calls" test "$(relay admin-token)" = "$(relay admin-token)"
+
+tok=$(relay pair-token --name "laptop")
+check "pairing token is drs_pair_ + 43 base64url chars (256 bits)" sh -c "echo '$tok' | grep -Eq '^drs_pair_[A-Za-z0-9_-]{43}$'"
+check "two tokens differ" test "$tok" != "$(relay pair-token)"
+relay pair-token --name "ci box" --executors claude --json >"$T/pt.json"
+check_eq "pair-token --json: runnerId is a UUID" 36 "$(json "$T/pt.json" "len(d['runnerId'])")"
+check "pair-token --json: expiresAt is 15 minutes out" python3 -c "
+import json,datetime,sys
+d=json.load(open('$T/pt.json'))
+e=datetime.datetime.fromisoformat(d['expiresAt'].replace('Z','+00:00'))
+n=datetime.datetime.now(datetime.timezone.utc)
+sys.exit(0 if 14*60 < (e-n).total_seconds() <= 15*60 else 1)"
+check_eq "pair-token --json: command" "delego-runner pair --relay-url $RELAY_URL --pairing-token $(json "$T/pt.json" "d['token']") --supported-executors claude" "$(json "$T/pt.json" "d['command']")"
+check "pair-token refuses an unknown executor" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' pair-token --executors gemini 2>/dev/null"
+long=$(python3 -c "print('x'*121)")
+check "pair-token refuses a 121-character name" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' pair-token --name '$long' 2>$T/long.err"
+check_contains "... and says the limit" "120 characters" "$T/long.err"
+
+relay runners --json >"$T/runners.json"
+check_eq "unused tokens show as Not registered cards" "not_registered" "$(json "$T/runners.json" "sorted(set(r['status'] for r in d))[0]")"
+check_eq "ci box card has its executors" '["claude"]' "$(json "$T/runners.json" "[r['executors'] for r in d if r['name']=='ci box'][0]")"
+relay runners >"$T/runners.txt"
+check_contains "runners table shows the label" "Not registered" "$T/runners.txt"
+
+# Settings, and the workspace path in the pairing command.
+relay settings --default-executor claude --workspace-path "/srv/work space" --json >"$T/set.json"
+check_eq "settings: default executor" claude "$(json "$T/set.json" "d['defaultExecutor']")"
+check_eq "settings: workspace path" "/srv/work space" "$(json "$T/set.json" "d['workspacePath']")"
+relay pair-token --json >"$T/pt2.json"
+check_eq "pairing command carries --workspace-root, shell-quoted" "delego-runner pair --relay-url $RELAY_URL --pairing-token $(json "$T/pt2.json" "d['token']") --workspace-root '/srv/work space'" "$(json "$T/pt2.json" "d['command']")"
+check "settings refuses a relative workspace path" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' settings --workspace-path rel/dir 2>/dev/null"
+check "settings refuses an unknown executor" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' settings --default-executor gpt 2>/dev/null"
+relay settings --workspace-path "" >/dev/null
+
+# Jobs from the CLI.
+jid=$(relay job add --repo acme/web --executor codex --model gpt-5 --thinking high --identifier ENG-7 --title "Fix login" --url https://linear.app/x/ENG-7 --prompt "Do it" --auto-push --auto-create-pr --pr-draft)
+check "job add prints a UUID" sh -c "echo '$jid' | grep -Eq '^[0-9a-f-]{36}$'"
+relay job show "$jid" --json >"$T/job.json"
+check_eq "job show: status queued" queued "$(json "$T/job.json" "d['status']")"
+check_eq "job show: the stored job" '{"executor": "codex", "model": "gpt-5", "thinking": "high"}' "$(json "$T/job.json" "d['job']['executionPreferences']")"
+check_eq "job show: publishing policy" '{"autoPush": true, "autoCreatePr": true, "prDraft": true}' "$(json "$T/job.json" "d['job']['publishingPolicy']")"
+check_eq "job show: linear issue" '{"identifier": "ENG-7", "title": "Fix login", "url": "https://linear.app/x/ENG-7"}' "$(json "$T/job.json" "d['job']['linearIssue']")"
+check_eq "job show: a queued event" queued "$(json "$T/job.json" "d['events'][0]['kind']")"
+check "job add refuses --auto-create-pr without --auto-push" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' job add --repo a/b --auto-create-pr 2>/dev/null"
+check "job add refuses a slug with .." sh -c "! '$RELAY_BIN' --db '$RELAY_DB' job add --repo ../etc 2>/dev/null"
+check "job add refuses a slug with a leading -" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' job add --repo -x/y 2>/dev/null"
+j2=$(relay job add --repo acme/api)
+check_eq "default identifier is LOCAL-<n>" LOCAL-2 "$(relay job show "$j2" --json | jsonq "d['job']['linearIssue']['identifier']")"
+relay job list --json >"$T/jobs.json"
+check_eq "job list: newest first" "$j2 $jid" "$(json "$T/jobs.json" "' '.join(j['id'] for j in d)")"
+relay job cancel "$j2"
+check_eq "cancel a queued job" cancelled "$(relay job show "$j2" --json | jsonq "d['status']")"
+check "cancel twice is refused" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' job cancel '$j2' 2>/dev/null"
+check "answer on a job that did not ask is refused" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' job answer '$jid' hi 2>/dev/null"
+printf '{"id":"../../evil","repositorySlug":42,"extra":{"deep":[1,2]}}' | relay job add --raw - >"$T/raw.id"
+check_eq "job add --raw keeps a hostile id as-is" "../../evil" "$(cat "$T/raw.id")"
+check_eq "raw job body kept as-is" '{"deep": [1, 2]}' "$(relay job show ../../evil --json | jsonq "d['job']['extra']")"
+check "job add --raw refuses non-JSON" sh -c "! (echo nope | '$RELAY_BIN' --db '$RELAY_DB' job add --raw - 2>/dev/null)"
+
+# Expiry with a moved clock: a token minted now is dead 16 minutes later.
+tok=$(relay pair-token --name late)
+relay_stop
+DELEGO_RELAY_CLOCK_OFFSET_MS=960000 relay_start
+s=$(post /api/runner/register "$tok" "{\"pairingToken\":\"$tok\",\"version\":\"1\",\"supportedExecutors\":[\"claude\"]}")
+check_eq "expired token (clock +16 min): 401" 401 "$s"
+check "... with an error that says it expired" sh -c "grep -q expired '$T/ans.json'"
+relay_stop
+tok=$(DELEGO_RELAY_CLOCK_OFFSET_MS=-840000 "$RELAY_BIN" --db "$RELAY_DB" pair-token)
+relay_start
+s=$(post /api/runner/register "$tok" "{\"pairingToken\":\"$tok\",\"version\":\"1\",\"supportedExecutors\":[\"claude\"]}")
+check_eq "token minted 14 min ago still pairs" 200 "$s"
+
+# Clean exit on SIGTERM and SIGINT.
+kill -TERM "$RELAY_PID"; wait "$RELAY_PID"; rc=$?
+check_eq "SIGTERM: exit 0" 0 "$rc"
+RELAY_PID=""
+relay_start
+kill -INT "$RELAY_PID"; wait "$RELAY_PID"; rc=$?
+check_eq "SIGINT: exit 0" 0 "$rc"
+RELAY_PID=""
+
+# A busy listen address is an error a user can act on.
+relay_start
+"$RELAY_BIN" serve --db "$T/other.db" --listen "127.0.0.1:$RELAY_PORT" 2>"$T/busy.err"; rc=$?
+check "second relay on the same port fails" test "$rc" -ne 0
+check_contains "... and names the address" "cannot listen on '127.0.0.1:$RELAY_PORT'" "$T/busy.err"
+done_testing
