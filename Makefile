@@ -117,7 +117,7 @@ unit-check: tests
 	$(Q)BUILD=$(BUILD) DR_ONLY=unit sh tests/run.sh
 
 asan: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined CC=$(if $(filter cc,$(CC)),clang,$(CC)) CFLAGS="-O1 -g" tests
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" tests
 	$(Q)BUILD=build-asan CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run.sh
 
 valgrind: deps

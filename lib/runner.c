@@ -98,6 +98,7 @@ struct dr_runner {
 	char last_heartbeat_at[64];
 	bool last_heartbeat_ok;
 	char *last_error;
+	uint64_t status_written_at; /* loop time of the last status file write */
 	dr_runner_reload_fn reload;
 	void *reload_data;
 };
@@ -170,6 +171,7 @@ static void write_status(struct dr_runner *r)
 	cJSON_Delete(s);
 	char *path = dr_xasprintf("%s/status.json", r->config->state_dir);
 	int rc = dr_write_file_replace(path, text, strlen(text), 0600);
+	r->status_written_at = uv_now(r->loop);
 	if (rc < 0)
 		dr_debug("cannot write %s: %s", path, strerror(-rc));
 	free(path);
@@ -218,10 +220,15 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 	if (r->state == RUNNER_STOPPED)
 		return;
 	iso_now(r->last_heartbeat_at);
+	bool was_ok = r->last_heartbeat_ok;
 	r->last_heartbeat_ok = reply->outcome == DR_RELAY_OK;
 	free(r->last_error);
 	r->last_error = r->last_heartbeat_ok ? NULL : dr_xstrdup(reply->message);
-	write_status(r);
+	/* A file write costs more than the beat itself: with short intervals,
+	 * refresh the status file on changes and every 30 s only. */
+	if (was_ok != r->last_heartbeat_ok || uv_now(r->loop) - r->status_written_at >= 30000 ||
+	    r->config->heartbeat_interval_ms >= 30000)
+		write_status(r);
 	if (reply->outcome == DR_RELAY_UNAUTHORIZED)
 		return;
 	if (reply->outcome != DR_RELAY_OK) {

@@ -17,11 +17,14 @@ wait_for 10 test -s "$XDG_STATE_HOME/delego-runner/default/status.json"
 sleep 2 # let the first heartbeat and poll settle
 
 ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }
+uticks() { awk '{print $14}' /proc/$pid/stat; }
 hz=$(getconf CLK_TCK)
 t0=$(ticks)
+u0=$(uticks)
 beats0=$(grep -c heartbeat "$T/requests.jsonl")
 sleep "$secs"
 t1=$(ticks)
+u1=$(uticks)
 beats1=$(grep -c heartbeat "$T/requests.jsonl")
 # strace after the CPU window: tracing inflates the tracee's CPU time.
 if command -v strace >/dev/null 2>&1; then
@@ -31,7 +34,7 @@ fi
 rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
 anon=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status)
 cpu_ms=$(( (t1 - t0) * 1000 / hz ))
-echo "idle ${secs}s: VmRSS ${rss} KiB, RssAnon ${anon} KiB, CPU ${cpu_ms} ms, heartbeats $((beats1 - beats0))"
+echo "idle ${secs}s: VmRSS ${rss} KiB, RssAnon ${anon} KiB, CPU ${cpu_ms} ms (user $(( (u1 - u0) * 1000 / hz )) ms), heartbeats $((beats1 - beats0))"
 if [ -s "$T/strace.txt" ]; then
 	echo "syscalls over 10 s after the window (strace -c):"
 	sed -n '1,25p' "$T/strace.txt"

@@ -73,7 +73,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (r.delay_ms)
 		usleep(r.delay_ms * 1000);
 	struct MHD_Response *res = MHD_create_response_from_buffer(strlen(r.body), (void *)r.body,
-								   MHD_RESPMEM_PERSISTENT);
+								   MHD_RESPMEM_MUST_COPY);
 	if (r.retry_after)
 		MHD_add_response_header(res, "Retry-After", r.retry_after);
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, res);
