@@ -29,6 +29,25 @@ static const struct command commands[] = {
 	  "run the daemon: heartbeat, claim jobs, run the agents, report", true, dr_cmd_run },
 	{ "config", "config [--profile NAME] [--config PATH]",
 	  "print the effective configuration and where each value came from", false, dr_cmd_config },
+	{ "service", "service install [--profile NAME] [--force] [--dry-run] [options]",
+	  "install, enable and start the per-user systemd service of a profile", false, dr_cmd_service },
+	{ "status", "status [--profile NAME] [--json]",
+	  "show each profile: runner, relay, service state, last heartbeat, jobs, pending reports", false,
+	  dr_cmd_status },
+	{ "start", "start [--profile NAME]", "start the service of a profile (every installed one when omitted)",
+	  false, dr_cmd_start },
+	{ "stop", "stop [--profile NAME]", "stop the service of a profile (every installed one when omitted)", false,
+	  dr_cmd_stop },
+	{ "restart", "restart [--profile NAME]", "restart the service of a profile (every installed one when omitted)",
+	  false, dr_cmd_restart },
+	{ "upgrade", "upgrade [--profile NAME]",
+	  "restart the services so that they run the installed (upgraded) program", false, dr_cmd_upgrade },
+	{ "uninstall", "uninstall --yes [--profile NAME] [--force]",
+	  "revoke the runner on the relay, remove its service and delete the profile", false, dr_cmd_uninstall },
+	{ "remove", "remove --yes [--profile NAME] [--force]", "the same as uninstall", false, dr_cmd_remove },
+	{ "clear", "clear --yes [--force]", "uninstall every profile", false, dr_cmd_clear },
+	{ "doctor", "doctor [--profile NAME] [--json]",
+	  "check the tools, user, workspace, credentials, relay, clock and containment", false, dr_cmd_doctor },
 };
 
 static const char options_text[] =
@@ -151,7 +170,8 @@ static int dispatch(int argc, char **argv)
 		dr_config_free(c);
 		return DR_EXIT_OK;
 	}
-	if (c->positional[0]) {
+	/* `service` reads its own word (install); every other command takes none. */
+	if (c->positional[0] && !(cmd && cmd->exec == dr_cmd_service)) {
 		dr_err("unexpected argument '%s' (see delego-runner help%s%s)", c->positional[0], cmd ? " " : "",
 		       cmd ? cmd->name : "");
 		dr_config_free(c);

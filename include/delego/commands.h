@@ -39,4 +39,24 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 int dr_cmd_default(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 int dr_cmd_config(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 
+/*
+ * Writes, enables and (re)starts the per-user service of c->profile (also
+ * `pair --background`). Prints what it did; returns an exit status.
+ */
+int dr_service_install(struct dr_config *c);
+/* `service install`: the one service subcommand; c->positional[0] is "install". */
+int dr_cmd_service(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+/* The Node runner's service subcommands (PROTOCOL.md section 7). */
+int dr_cmd_status(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+int dr_cmd_start(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+int dr_cmd_stop(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+int dr_cmd_restart(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+int dr_cmd_upgrade(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+/* Revoke on the relay (best effort), remove the service, delete the profile; --yes required. */
+int dr_cmd_uninstall(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+int dr_cmd_remove(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+/* As uninstall, for every profile. */
+int dr_cmd_clear(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+int dr_cmd_doctor(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+
 #endif

@@ -1,0 +1,481 @@
+/*
+ * doctor: one finding per check, each with the fix. Blocking by design:
+ * `delego-runner doctor` is a short command, and its one HTTP request uses
+ * libcurl's easy interface directly (it needs the Date header, which the
+ * daemon's http module does not keep).
+ */
+#include "delego/doctor.h"
+#include "delego/buf.h"
+#include "delego/service.h"
+#include "delego/xalloc.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIB (1024ULL * 1024ULL)
+#define VERSION_TIMEOUT_MS 10000
+#define BODY_MAX (64 * 1024)
+
+void dr_doctor_add(struct dr_doctor *d, enum dr_doctor_level level, const char *what, const char *fix,
+		   const char *fmt, ...)
+{
+	d->items = dr_xrealloc(d->items, (d->n + 1) * sizeof *d->items);
+	struct dr_doctor_item *it = &d->items[d->n++];
+	va_list ap;
+	va_start(ap, fmt);
+	it->detail = dr_xvasprintf(fmt, ap);
+	va_end(ap);
+	it->level = level;
+	it->what = dr_xstrdup(what);
+	it->fix = dr_xstrdup(fix);
+}
+
+size_t dr_doctor_failures(const struct dr_doctor *d)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->n; i++)
+		n += d->items[i].level == DR_DOCTOR_FAIL;
+	return n;
+}
+
+void dr_doctor_release(struct dr_doctor *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->items[i].what);
+		free(d->items[i].detail);
+		free(d->items[i].fix);
+	}
+	free(d->items);
+	d->items = NULL;
+	d->n = 0;
+}
+
+const char *dr_doctor_level_name(enum dr_doctor_level level)
+{
+	return level == DR_DOCTOR_OK ? "ok" : level == DR_DOCTOR_WARN ? "warn" : "FAIL";
+}
+
+char *dr_doctor_format(const struct dr_doctor *d)
+{
+	struct dr_buf b = DR_BUF_INIT(0);
+	for (size_t i = 0; i < d->n; i++) {
+		const struct dr_doctor_item *it = &d->items[i];
+		dr_buf_addf(&b, "%-4s %s: %s", dr_doctor_level_name(it->level), it->what, it->detail);
+		if (it->fix && it->level != DR_DOCTOR_OK)
+			dr_buf_addf(&b, "; %s", it->fix);
+		dr_buf_addch(&b, '\n');
+	}
+	return dr_buf_detach(&b, NULL);
+}
+
+void dr_doctor_check_root(struct dr_doctor *d, uid_t uid, bool claude_supported)
+{
+	if (uid != 0)
+		dr_doctor_add(d, DR_DOCTOR_OK, "user", NULL, "not running as root (uid %u)", (unsigned)uid);
+	else if (claude_supported)
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "user",
+			      "run the runner as an ordinary user (the packaged system service uses the user "
+			      "delego-runner), or drop claude with --supported-executors codex",
+			      "running as root: claude refuses --dangerously-skip-permissions as root, so every "
+			      "Claude job would fail");
+	else
+		dr_doctor_add(d, DR_DOCTOR_WARN, "user", "run the runner as an ordinary user",
+			      "running as root: agents get the whole machine");
+}
+
+/* The absolute path of command (a name on PATH, or a path), or NULL. */
+static char *find_program(const char *command)
+{
+	if (!command || !*command)
+		return NULL;
+	if (strchr(command, '/'))
+		return access(command, X_OK) == 0 ? dr_xstrdup(command) : NULL;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *end = strchr(path, ':');
+		size_t len = end ? (size_t)(end - path) : strlen(path);
+		char *cand = dr_xasprintf("%.*s/%s", (int)len, len ? path : ".", command);
+		struct stat st;
+		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+		if (!end)
+			break;
+		path = end + 1;
+	}
+	return NULL;
+}
+
+void dr_doctor_check_tool(struct dr_doctor *d, const char *what, const char *command, bool needed,
+			  const char *install_fix)
+{
+	char *path = find_program(command);
+	if (!path) {
+		dr_doctor_add(d, needed ? DR_DOCTOR_FAIL : DR_DOCTOR_WARN, what, install_fix, "'%s' not found%s",
+			      command, strchr(command, '/') ? "" : " on PATH");
+		return;
+	}
+	char *argv[] = { path, "--version", NULL };
+	struct dr_buf out = DR_BUF_INIT(4096);
+	int status = 0;
+	int r = dr_service_exec(argv, VERSION_TIMEOUT_MS, &out, &status);
+	const char *nl = strchr(out.buf, '\n');
+	int len = (int)(nl ? (size_t)(nl - out.buf) : out.len);
+	if (len > 120)
+		len = 120;
+	if (r < 0 || status != 0)
+		dr_doctor_add(d, DR_DOCTOR_WARN, what, "check that it runs for the runner's user",
+			      "%s found but `%s --version` failed (%s%d)%s%.*s", path, command,
+			      status == 124 ? "timed out, exit " : "exit ", r < 0 ? -r : status, len ? ": " : "", len,
+			      out.buf);
+	else
+		dr_doctor_add(d, DR_DOCTOR_OK, what, NULL, "%.*s (%s)", len, len ? out.buf : "version unknown", path);
+	dr_buf_release(&out);
+	free(path);
+}
+
+void dr_doctor_check_space(struct dr_doctor *d, const char *path, uint64_t avail)
+{
+	unsigned long long mib = (unsigned long long)(avail / MIB);
+	if (avail < 512 * MIB)
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "disk", "free space there (old worktrees live under worktrees/)",
+			      "only %llu MiB free at %s: clones and worktrees will fail", mib, path);
+	else if (avail < 5120 * MIB)
+		dr_doctor_add(d, DR_DOCTOR_WARN, "disk", "free space there (old worktrees live under worktrees/)",
+			      "%llu MiB free at %s; large repositories need more", mib, path);
+	else
+		dr_doctor_add(d, DR_DOCTOR_OK, "disk", NULL, "%llu GiB free at %s", mib / 1024, path);
+}
+
+void dr_doctor_check_workspace(struct dr_doctor *d, const char *root)
+{
+	struct stat st;
+	char *probe_dir = dr_xstrdup(root);
+	bool exists = stat(root, &st) == 0;
+	if (exists && !S_ISDIR(st.st_mode)) {
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "workspace", "move it away or set --workspace-root",
+			      "%s exists but is not a directory", root);
+		free(probe_dir);
+		return;
+	}
+	/* A missing root is fine when its nearest existing parent lets us create it. */
+	while (!exists) {
+		char *slash = strrchr(probe_dir, '/');
+		if (!slash) {
+			snprintf(probe_dir, strlen(probe_dir) + 1, ".");
+			break;
+		}
+		if (slash == probe_dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(probe_dir, &st) == 0 || strcmp(probe_dir, "/") == 0)
+			break;
+	}
+	if (access(probe_dir, W_OK | X_OK) != 0) {
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "workspace",
+			      "give the runner's user write access, or set --workspace-root to a writable path",
+			      exists ? "%s is not writable: %s" : "%s cannot be created: %s is not writable", root,
+			      exists ? strerror(errno) : probe_dir);
+		free(probe_dir);
+		return;
+	}
+	if (exists) {
+		/* access() trusts mode bits; a read-only mount says no only to a real write. */
+		char *tmp = dr_xasprintf("%s/.delego-doctor-XXXXXX", root);
+		int fd = mkstemp(tmp);
+		if (fd < 0) {
+			dr_doctor_add(d, DR_DOCTOR_FAIL, "workspace", "make it writable, or set --workspace-root",
+				      "cannot create a file in %s: %s", root, strerror(errno));
+			free(tmp);
+			free(probe_dir);
+			return;
+		}
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		dr_doctor_add(d, DR_DOCTOR_OK, "workspace", NULL, "%s is writable", root);
+	} else {
+		dr_doctor_add(d, DR_DOCTOR_OK, "workspace", NULL, "%s does not exist yet; it will be created (in %s)",
+			      root, probe_dir);
+	}
+	struct statvfs vfs;
+	if (statvfs(probe_dir, &vfs) == 0)
+		dr_doctor_check_space(d, exists ? root : probe_dir, (uint64_t)vfs.f_bavail * vfs.f_frsize);
+	free(probe_dir);
+}
+
+void dr_doctor_check_credentials(struct dr_doctor *d, const char *path, const char *profile)
+{
+	struct stat st;
+	bool named = strcmp(profile, "default") != 0;
+	char *pair_fix = dr_xasprintf("pair it: delego-runner pair --relay-url URL --pairing-token drs_pair_...%s%s "
+				      "(the dashboard's Runners panel shows the command)",
+				      named ? " --profile " : "", named ? profile : "");
+	if (stat(path, &st) != 0) {
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "credentials", pair_fix, "%s does not exist: no profile is paired",
+			      path);
+		free(pair_fix);
+		return;
+	}
+	if (st.st_mode & 077) {
+		char *fix = dr_xasprintf("chmod 600 %s", path);
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "credentials", fix,
+			      "%s has mode %04o: other users may read the runner's credential", path,
+			      (unsigned)(st.st_mode & 07777));
+		free(fix);
+	}
+	char *dir = dr_xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		struct stat ds;
+		if (stat(dir, &ds) == 0 && (ds.st_mode & 077)) {
+			char *fix = dr_xasprintf("chmod 700 %s", dir);
+			dr_doctor_add(d, DR_DOCTOR_WARN, "credentials", fix, "directory %s has mode %04o", dir,
+				      (unsigned)(ds.st_mode & 07777));
+			free(fix);
+		}
+	}
+	free(dir);
+	char err[512];
+	struct dr_credentials *creds = NULL;
+	struct dr_profile p = { 0 };
+	if (dr_credentials_load(path, &creds, NULL, err, sizeof err) < 0) {
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "credentials", "fix or move the file, then pair again", "%s", err);
+	} else if (dr_credentials_get(creds, profile, &p) < 0) {
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "credentials", pair_fix, "profile %s is not paired in %s", profile,
+			      path);
+	} else if (!(st.st_mode & 077)) {
+		dr_doctor_add(d, DR_DOCTOR_OK, "credentials", NULL, "profile %s is paired as runner %s (%s, mode 0600)",
+			      profile, p.runner_id, path);
+	}
+	dr_profile_release(&p);
+	dr_credentials_free(creds);
+	free(pair_fix);
+}
+
+void dr_doctor_check_skew(struct dr_doctor *d, long long skew_s)
+{
+	long long a = skew_s < 0 ? -skew_s : skew_s;
+	const char *dir = skew_s > 0 ? "ahead of" : "behind";
+	const char *fix = "synchronise the clock (timedatectl set-ntp true, or start chronyd/ntpd)";
+	if (a <= 30)
+		dr_doctor_add(d, DR_DOCTOR_OK, "clock", NULL, "within %llds of the relay's", a);
+	else if (a <= 300)
+		dr_doctor_add(d, DR_DOCTOR_WARN, "clock", fix, "%llds %s the relay's", a, dir);
+	else
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "clock", fix,
+			      "%llds %s the relay's: pairing tokens (15 minutes) and realtime tokens may look expired",
+			      a, dir);
+}
+
+struct http_capture {
+	time_t date;
+	size_t body_len;
+	char body[512];
+};
+
+static size_t on_header(char *data, size_t size, size_t n, void *p)
+{
+	struct http_capture *cap = p;
+	size_t len = size * n;
+	if (len > 5 && strncasecmp(data, "date:", 5) == 0) {
+		char v[128];
+		snprintf(v, sizeof v, "%.*s", (int)(len - 5 > 127 ? 127 : len - 5), data + 5);
+		time_t t = curl_getdate(v, NULL);
+		if (t > 0)
+			cap->date = t;
+	}
+	return len;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *p)
+{
+	struct http_capture *cap = p;
+	size_t len = size * n;
+	if (cap->body_len + len > BODY_MAX)
+		return 0;
+	/* Only the start of the body is kept, for an error sentence. */
+	size_t have = strlen(cap->body);
+	size_t room = sizeof cap->body - 1 - have;
+	size_t take = len < room ? len : room;
+	memcpy(cap->body + have, data, take);
+	cap->body[have + take] = '\0';
+	cap->body_len += len;
+	return len;
+}
+
+static bool is_tls_error(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_USE_SSL_FAILED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const struct dr_profile *p,
+			   long timeout_ms)
+{
+	bool named = strcmp(c->profile, "default") != 0;
+	const char *url = p->relay_url;
+	bool https = strncasecmp(url, "https://", 8) == 0;
+	if (!https && !dr_config_url_is_loopback(url))
+		dr_doctor_add(d, DR_DOCTOR_WARN, "relay", "pair against the relay's https:// URL",
+			      "%s is plain http to another machine: the credential crosses the network unencrypted",
+			      url);
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	CURL *h = curl_easy_init();
+	if (!h) {
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "relay", NULL, "cannot initialise libcurl");
+		return;
+	}
+	struct http_capture cap = { 0 };
+	char *full = dr_xasprintf("%s/api/runner/realtime-token", url);
+	char *auth = dr_xasprintf("authorization: Bearer %s", p->bearer);
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = curl_slist_append(NULL, "content-type: application/json");
+	hdrs = curl_slist_append(hdrs, auth);
+	curl_easy_setopt(h, CURLOPT_URL, full);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &cap);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &cap);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "delego-runner/" DR_VERSION " doctor");
+	CURLcode rc = curl_easy_perform(h);
+	time_t now = time(NULL);
+	long status = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+
+	if (rc != CURLE_OK && is_tls_error(rc)) {
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "relay",
+			      "check the relay's certificate, this machine's CA store (ca-certificates) and its clock",
+			      "TLS with %s failed: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	} else if (rc != CURLE_OK && status == 0) {
+		dr_doctor_add(d, DR_DOCTOR_FAIL, "relay",
+			      "check the URL, DNS, any proxy (https_proxy) and the firewall; is the relay up?",
+			      "cannot reach %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	} else {
+		dr_doctor_add(d, DR_DOCTOR_OK, "relay", NULL, "%s answered (HTTP %ld%s)", url, status,
+			      https ? ", TLS certificate verified" : "");
+		char *fix = dr_xasprintf("pair again: delego-runner pair --relay-url %s --pairing-token "
+					 "drs_pair_...%s%s --force",
+					 url, named ? " --profile " : "", named ? c->profile : "");
+		if (status >= 200 && status < 300)
+			dr_doctor_add(d, DR_DOCTOR_OK, "credential", NULL, "accepted by the relay (runner %s)",
+				      p->runner_id);
+		else if (status == 401)
+			dr_doctor_add(d, DR_DOCTOR_FAIL, "credential", fix,
+				      "rejected by the relay (HTTP 401): runner %s was rotated or removed in the "
+				      "dashboard", p->runner_id);
+		else
+			dr_doctor_add(d, DR_DOCTOR_WARN, "credential",
+				      "check that the URL is the relay's (not the dashboard's) and try again later",
+				      "could not verify it: POST /api/runner/realtime-token answered HTTP %ld%s%.200s",
+				      status, cap.body[0] ? ": " : "", cap.body);
+		free(fix);
+		if (cap.date > 0)
+			dr_doctor_check_skew(d, (long long)(now - cap.date));
+		else
+			dr_doctor_add(d, DR_DOCTOR_WARN, "clock", "compare `date -u` with a trusted clock",
+				      "the relay's answer had no Date header; skew not measured");
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	memset(auth, 0, strlen(auth));
+	free(auth);
+	free(full);
+	curl_global_cleanup();
+}
+
+void dr_doctor_check_containment(struct dr_doctor *d, const char *cgroup_root)
+{
+	char *controllers = dr_xasprintf("%s/cgroup.controllers", cgroup_root);
+	bool v2 = access(controllers, F_OK) == 0;
+	free(controllers);
+	if (!v2) {
+		dr_doctor_add(d, DR_DOCTOR_OK, "containment", NULL,
+			      "process groups (no cgroup v2 at %s): an agent that leaves its process group "
+			      "survives a cancel", cgroup_root);
+		return;
+	}
+	char own[PATH_MAX] = "";
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	if (f) {
+		char line[PATH_MAX + 8];
+		while (fgets(line, sizeof line, f)) {
+			if (strncmp(line, "0::", 3) == 0) {
+				line[strcspn(line, "\n")] = '\0';
+				snprintf(own, sizeof own, "%.4000s", line + 3);
+			}
+		}
+		fclose(f);
+	}
+	char *dir = dr_xasprintf("%s%s", cgroup_root, own);
+	if (own[0] && access(dir, W_OK) == 0)
+		dr_doctor_add(d, DR_DOCTOR_OK, "containment", NULL, "cgroup v2, and this process's cgroup %s is "
+			      "writable (delegated): jobs can be contained in cgroups", own[0] ? own : "/");
+	else
+		dr_doctor_add(d, DR_DOCTOR_OK, "containment", NULL,
+			      "process groups: cgroup v2 is mounted but cgroup %s is not delegated to this user "
+			      "(run under systemd with Delegate=yes for cgroups)", own[0] ? own : "(unknown)");
+	free(dir);
+}
+
+void dr_doctor_run(struct dr_doctor *d, const struct dr_config *c, const struct dr_profile *p)
+{
+	dr_doctor_check_root(d, geteuid(), dr_config_supports(c, DR_EXECUTOR_CLAUDE));
+	dr_doctor_check_tool(d, "git", "git", true, "install git (apt-get install git)");
+	dr_doctor_check_tool(d, "gh", "gh", false,
+			     "install the GitHub CLI and run `gh auth login`: jobs that open pull requests need it");
+	static const char *const executors[] = { DR_EXECUTOR_CLAUDE, DR_EXECUTOR_CODEX };
+	for (size_t i = 0; i < 2; i++) {
+		const struct dr_exec_cmd *ec = dr_config_exec_cmd(c, executors[i]);
+		bool on = dr_config_supports(c, executors[i]);
+		if (!on) {
+			dr_doctor_add(d, DR_DOCTOR_OK, executors[i], NULL, "not used (not in --supported-executors)");
+			continue;
+		}
+		char *fix = dr_xasprintf("install it (npm install -g %s) and log it in for this user, set "
+					 "--%s-command to its path, or drop %s from --supported-executors",
+					 i == 0 ? "@anthropic-ai/claude-code" : "@openai/codex", executors[i], executors[i]);
+		dr_doctor_check_tool(d, executors[i], ec->command, true, fix);
+		free(fix);
+	}
+	dr_doctor_check_workspace(d, c->workspace_root);
+	dr_doctor_check_credentials(d, c->credentials_path, c->profile);
+	if (p)
+		dr_doctor_check_relay(d, c, p, 10000);
+	dr_doctor_check_containment(d, "/sys/fs/cgroup");
+}
