@@ -87,6 +87,12 @@ int dr_service_render_unit(const struct dr_service_spec *spec, char **out, char 
 			 spec->exe ? spec->exe : "");
 		return -EINVAL;
 	}
+	/* systemd refuses quotes and backslashes in the program's path, whatever the quoting. */
+	if (strpbrk(spec->exe, "\"'\\")) {
+		snprintf(err, errlen, "systemd cannot start a program whose path has a quote or backslash (%s): install "
+			 "delego-runner in a plain directory", spec->exe);
+		return -EINVAL;
+	}
 	const char *values[] = { spec->exe, spec->credentials_path, spec->state_home };
 	for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
 		if (has_control(values[i])) {
@@ -115,7 +121,15 @@ int dr_service_render_unit(const struct dr_service_spec *spec, char **out, char 
 	dr_buf_addf(&b, "[Unit]\nDescription=Delego runner (profile %s)\nDocumentation=man:delego-runner(1)\n\n",
 		    spec->profile);
 	dr_buf_addstr(&b, "[Service]\nType=notify\nNotifyAccess=main\nExecStart=");
-	char *q = dr_service_quote_exec(spec->exe);
+	/* The program's path gets specifiers expanded but never variables: "$" stays single. */
+	char *q;
+	if (is_bare(spec->exe)) {
+		q = dr_xstrdup(spec->exe);
+	} else {
+		struct dr_buf e = DR_BUF_INIT(0);
+		add_quoted(&e, spec->exe, false);
+		q = dr_buf_detach(&e, NULL);
+	}
 	dr_buf_addf(&b, "%s run --profile %s", q, spec->profile);
 	free(q);
 	for (char *const *a = spec->args; a && *a; a++) {

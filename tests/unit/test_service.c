@@ -93,7 +93,7 @@ START_TEST(test_render_awkward_paths)
 			 "--codex-command=$HOME/bin/codex", NULL };
 	struct dr_service_spec spec = {
 		.profile = "work-2",
-		.exe = "/opt/my dir/100%/$HOME/\"q\"/back\\slash/delego-runner",
+		.exe = "/opt/my dir/100%/$HOME/delego-runner",
 		.args = args,
 		.credentials_path = "/home/o'neil/50%/creds $x.json",
 		.state_home = NULL,
@@ -101,7 +101,7 @@ START_TEST(test_render_awkward_paths)
 	};
 	char *text = render(&spec);
 	ck_assert_ptr_nonnull(strstr(text,
-		"\nExecStart=\"/opt/my dir/100%%/$$HOME/\\\"q\\\"/back\\\\slash/delego-runner\" run --profile work-2 "
+		"\nExecStart=\"/opt/my dir/100%%/$HOME/delego-runner\" run --profile work-2 "
 		"\"--workspace-root=/srv/my work/50%% done\" \"--claude-args=--print --model x\" \";\" "
 		"\"--codex-command=$$HOME/bin/codex\"\n"));
 	/* Environment= expands specifiers but not variables. */
@@ -122,6 +122,12 @@ START_TEST(test_render_refuses)
 	spec.exe = "delego-runner";
 	ck_assert_int_eq(dr_service_render_unit(&spec, &out, err, sizeof err), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "absolute path"));
+
+	spec.exe = "/opt/it's/delego-runner";
+	ck_assert_int_eq(dr_service_render_unit(&spec, &out, err, sizeof err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "quote or backslash"));
+	spec.exe = "/opt/a\\b/delego-runner";
+	ck_assert_int_eq(dr_service_render_unit(&spec, &out, err, sizeof err), -EINVAL);
 
 	spec.exe = "/usr/bin/delego\nrunner";
 	ck_assert_int_eq(dr_service_render_unit(&spec, &out, err, sizeof err), -EINVAL);
