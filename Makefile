@@ -137,6 +137,17 @@ install: all
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
+		$(DESTDIR)$(SYSCONFDIR)/delego-runner
+	sed 's|/usr/bin/delego-runner|$(BINDIR)/delego-runner|' systemd/delego-runner@.service \
+		>$(DESTDIR)$(UNITDIR)/delego-runner@.service && chmod 0644 $(DESTDIR)$(UNITDIR)/delego-runner@.service
+	install -m 0644 systemd/delego-runner.sysusers.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/delego-runner.conf
+	install -m 0644 systemd/delego-runner.tmpfiles.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/delego-runner.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/delego-runner/config.yaml ] || \
+		install -m 0644 systemd/config.yaml $(DESTDIR)$(SYSCONFDIR)/delego-runner/config.yaml
+	install -m 0644 packaging/completions/delego-runner.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/delego-runner
+	install -m 0644 packaging/completions/_delego-runner $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_delego-runner
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/delego-runner $(DESTDIR)$(BINDIR)/delego-relay
