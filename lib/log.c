@@ -1,6 +1,6 @@
 /* log: stderr logger with journald priorities and secret redaction. */
 #include "delego/log.h"
-#include "delego/xalloc.h"
+#include "delego/redact.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,15 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SECRETS 8
 #define LINE_MAX_BYTES 8192
 
 static struct {
 	const char *ident;
 	enum dr_log_level level;
 	bool journald;
-	char *secrets[MAX_SECRETS];
-} logger = { "delego-runner", DR_LOG_INFO, false, { 0 } };
+} logger = { "delego-runner", DR_LOG_INFO, false };
 
 void dr_log_init(const char *ident, enum dr_log_level level, int journald)
 {
@@ -73,46 +71,18 @@ const char *dr_log_level_name(enum dr_log_level level)
 
 void dr_log_add_secret(const char *secret)
 {
-	if (!secret || strlen(secret) < 4)
-		return;
-	for (int i = 0; i < MAX_SECRETS; i++) {
-		if (logger.secrets[i] && strcmp(logger.secrets[i], secret) == 0)
-			return;
-		if (!logger.secrets[i]) {
-			logger.secrets[i] = dr_xstrdup(secret);
-			return;
-		}
-	}
+	/* Too short, too long or a full set: nothing a caller could do better. */
+	(void)dr_redact_add(dr_redact_default(), secret);
 }
 
 void dr_log_clear_secrets(void)
 {
-	for (int i = 0; i < MAX_SECRETS; i++) {
-		free(logger.secrets[i]);
-		logger.secrets[i] = NULL;
-	}
+	dr_redact_clear(dr_redact_default());
 }
 
 void dr_log_redact(char *s)
 {
-	static const char mask[] = "[redacted]";
-	for (int i = 0; i < MAX_SECRETS; i++) {
-		const char *secret = logger.secrets[i];
-		if (!secret)
-			continue;
-		size_t slen = strlen(secret);
-		char *hit;
-		/* Secrets are at least 4 bytes, the mask is 10: mask only when it
-		 * fits, else blank the secret with asterisks. */
-		while ((hit = strstr(s, secret))) {
-			if (slen >= sizeof mask - 1) {
-				memcpy(hit, mask, sizeof mask - 1);
-				memmove(hit + sizeof mask - 1, hit + slen, strlen(hit + slen) + 1);
-			} else {
-				memset(hit, '*', slen);
-			}
-		}
-	}
+	dr_redact_str(dr_redact_default(), s, strlen(s) + 1, 0);
 }
 
 static const char *level_word(enum dr_log_level level)
@@ -130,29 +100,38 @@ void dr_vlog(enum dr_log_level level, const char *fmt, va_list ap)
 	if (level > logger.level)
 		return;
 	int saved = errno;
+	char raw[LINE_MAX_BYTES];
 	char line[LINE_MAX_BYTES];
 	int n;
 	if (logger.journald) {
-		n = snprintf(line, sizeof line, "<%d>", (int)level);
+		n = snprintf(raw, sizeof raw, "<%d>", (int)level);
 	} else {
 		struct timespec ts;
 		struct tm tm;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
-		n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
+		n = snprintf(raw, sizeof raw, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
 			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 			     tm.tm_sec, ts.tv_nsec / 1000000, logger.ident, level_word(level));
 	}
 	if (n < 0)
 		n = 0;
-	if ((size_t)n < sizeof line - 2)
-		vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	if ((size_t)n > sizeof raw - 1)
+		n = (int)(sizeof raw - 1);
+	int m = vsnprintf(raw + n, sizeof raw - (size_t)n, fmt, ap);
+	if (m < 0)
+		raw[n] = '\0';
+	bool cut = m < 0 || (size_t)m >= sizeof raw - (size_t)n;
+	/* Redact before folding newlines, so that a secret spanning lines still matches;
+	 * a cut line may end in the first bytes of a secret: those go too. */
+	size_t len = dr_redact_copy(dr_redact_default(), raw, strlen(raw), line, sizeof line,
+				    cut ? DR_REDACT_CUT_END : 0);
+	if (len > sizeof line - 1)
+		len = sizeof line - 1;
 	/* One event is one line: fold embedded newlines. */
-	for (char *p = line + n; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	dr_log_redact(line);
-	size_t len = strlen(line);
+	for (size_t i = 0; i < len; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
 	line[len++] = '\n';
 	(void)!write(STDERR_FILENO, line, len);
 	errno = saved;
