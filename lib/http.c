@@ -27,7 +27,20 @@ struct dr_http {
 	size_t active;
 	int open_handles; /* timer + polls still to be closed */
 	bool closing;
+	/* Proxy settings read once: libcurl would read the environment on every request. */
+	char *http_proxy, *https_proxy, *no_proxy;
 };
+
+static char *env_first(const char *a, const char *b, const char *c)
+{
+	const char *names[] = { a, b, c };
+	for (size_t i = 0; i < 3; i++) {
+		const char *v = names[i] ? getenv(names[i]) : NULL;
+		if (v && *v)
+			return dr_xstrdup(v);
+	}
+	return dr_xstrdup("");
+}
 
 struct sock_ctx {
 	uv_poll_t poll; /* first: the handle pointer is the ctx */
@@ -50,8 +63,12 @@ struct dr_http_req {
 
 static void maybe_free(struct dr_http *h)
 {
-	if (h->closing && h->open_handles == 0)
+	if (h->closing && h->open_handles == 0) {
+		free(h->http_proxy);
+		free(h->https_proxy);
+		free(h->no_proxy);
 		free(h);
+	}
 }
 
 static void handle_closed(uv_handle_t *handle)
@@ -217,6 +234,14 @@ int dr_http_new(uv_loop_t *loop, struct dr_http **out)
 	uv_timer_init(loop, &h->timer);
 	h->timer.data = h;
 	h->open_handles = 1;
+	/* As libcurl: lower-case http_proxy only (HTTP_PROXY can be set by CGI). */
+	h->http_proxy = env_first("http_proxy", "all_proxy", "ALL_PROXY");
+	h->https_proxy = env_first("https_proxy", "HTTPS_PROXY", "all_proxy");
+	if (!*h->https_proxy) {
+		free(h->https_proxy);
+		h->https_proxy = env_first("ALL_PROXY", NULL, NULL);
+	}
+	h->no_proxy = env_first("no_proxy", "NO_PROXY", NULL);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, handle_socket);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, start_timeout);
@@ -324,6 +349,9 @@ int dr_http_post(struct dr_http *h, const struct dr_http_request *q, dr_http_cb 
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->resp.max);
+	curl_easy_setopt(e, CURLOPT_PROXY, strncasecmp(q->url, "https:", 6) == 0 ? h->https_proxy : h->http_proxy);
+	if (*h->no_proxy)
+		curl_easy_setopt(e, CURLOPT_NOPROXY, h->no_proxy);
 
 	r->next = h->reqs;
 	if (h->reqs)

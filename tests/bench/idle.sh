@@ -22,7 +22,13 @@ hz=$(getconf CLK_TCK)
 t0=$(ticks)
 u0=$(uticks)
 beats0=$(grep -c heartbeat "$T/requests.jsonl")
-sleep "$secs"
+if command -v perf >/dev/null 2>&1 && perf stat -e task-clock true >/dev/null 2>&1; then
+	# task-clock is exact; /proc ticks are 10 ms apart.
+	perf stat -e task-clock -p $pid -o "$T/perf.txt" sleep "$secs" >/dev/null 2>&1
+	task_ms=$(awk '/task-clock/ {print $1}' "$T/perf.txt")
+else
+	sleep "$secs"
+fi
 t1=$(ticks)
 u1=$(uticks)
 beats1=$(grep -c heartbeat "$T/requests.jsonl")
@@ -34,7 +40,7 @@ fi
 rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
 anon=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status)
 cpu_ms=$(( (t1 - t0) * 1000 / hz ))
-echo "idle ${secs}s: VmRSS ${rss} KiB, RssAnon ${anon} KiB, CPU ${cpu_ms} ms (user $(( (u1 - u0) * 1000 / hz )) ms), heartbeats $((beats1 - beats0))"
+echo "idle ${secs}s: VmRSS ${rss} KiB, RssAnon ${anon} KiB, CPU ${cpu_ms} ms by /proc ticks (user $(( (u1 - u0) * 1000 / hz )) ms), task-clock ${task_ms:-n/a} ms, heartbeats $((beats1 - beats0))"
 if [ -s "$T/strace.txt" ]; then
 	echo "syscalls over 10 s after the window (strace -c):"
 	sed -n '1,25p' "$T/strace.txt"
