@@ -1,10 +1,9 @@
 #!/bin/sh
-# Builds the .deb from a copy of the tree (tracked files, as they are in the
-# work tree), with packaging/debian as ./debian; checks it with lintian when
-# installed; unpacks it into a scratch root with dpkg -x and runs
-# `delego-runner --version` from there. The .deb lands in $1 (default
-# build-deb-out/). Needs dpkg-dev and debhelper (packaging/install-deps.sh
-# installs them when asked: sh packaging/install-deps.sh dpkg-dev debhelper).
+# Builds the .deb from a copy of the work tree (what git does not ignore),
+# with packaging/debian as ./debian; checks it with lintian when installed;
+# unpacks it into a scratch root with dpkg -x and runs `delego-runner
+# --version` from there. The .deb lands in $1 (default build-deb-out/).
+# Needs dpkg-dev and debhelper (packaging/install-deps.sh installs them).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/build-deb-out}
@@ -20,7 +19,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/dr-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/delego-runner"
 if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-	(cd "$top" && git ls-files -z | tar --null -T - -cf -) | tar -C "$work/delego-runner" -xf -
+	# The work tree as it is (tracked and new files), without what git ignores (build dirs).
+	(cd "$top" && git ls-files -z --cached --others --exclude-standard |
+		tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -C "$work/delego-runner" -xf -
 else
 	tar -C "$top" --exclude='./build*' --exclude=./.git -cf - . | tar -C "$work/delego-runner" -xf -
 fi
