@@ -131,6 +131,54 @@ demo: deps
 bench: all $(HELPER_BIN)
 	$(Q)for b in tests/bench/*.sh; do BUILD=$(BUILD) sh $$b || exit 1; done
 
+# --- fuzz: every tests/fuzz/fuzz_*.c under libFuzzer (needs clang) ---
+# lib/ is rebuilt with clang, fuzzer coverage and ASan/UBSan into
+# $(BUILD)-fuzz/; each harness links that archive and runs for FUZZ_SECONDS
+# on a scratch copy of its seeds (tests/fuzz/corpus/<name>/ stays as it
+# is). Every harness runs; any crash, leak, timeout or sanitizer report
+# fails the target at the end, with the reproducer and the log left in
+# $(BUILD)-fuzz/. See tests/fuzz/README.md.
+.PHONY: fuzz-cc
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := $(BUILD)-fuzz
+FUZZ_CFLAGS  := $(DR_CPPFLAGS) $(CPPFLAGS) $(DR_CFLAGS) -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
+		$(call pc_cflags,$(RUNNER_PKGS))
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+$(FUZZ_BUILD)/lib/%.o: lib/%.c | fuzz-cc
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(FUZZ_BUILD)/libdelego.a: $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libdelego.a
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_BUILD)/libdelego.a $(RUNNER_LIBS)
+
+fuzz-cc:
+	$(Q)command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) not found (sh packaging/install-deps.sh clang)"; exit 1; }
+
+fuzz: $(FUZZ_BIN)
+	$(Q)failed=""; for b in $(FUZZ_BIN); do \
+	  name=$${b##*/fuzz_}; work=$(FUZZ_BUILD)/work-$$name; log=$(FUZZ_BUILD)/$$name.log; \
+	  rm -rf $$work && mkdir -p $$work; \
+	  if [ -d tests/fuzz/corpus/$$name ]; then cp -R tests/fuzz/corpus/$$name/. $$work/; fi; \
+	  if $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	      -artifact_prefix=$(FUZZ_BUILD)/$$name- $$work >$$log 2>&1; then \
+	    echo "  FUZZ    $$name: $$(grep -o 'Done [0-9]* runs in [0-9]* second' $$log | tail -n 1)s, corpus $$(ls $$work | wc -l) inputs"; \
+	  else \
+	    tail -n 30 $$log | sed 's/^/  | /'; echo "  FUZZ    $$name: FAILED, see $$log"; failed="$$failed $$name"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
+
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
+# --- end of fuzz block ---
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/delego-runner $(BUILD)/delego-relay $(DESTDIR)$(BINDIR)/
