@@ -83,11 +83,14 @@ int dr_credentials_parse(const char *data, size_t len, struct dr_credentials **o
 		snprintf(err, errlen, "it has an unexpected shape (expected \"version\": 1)");
 		return -EINVAL;
 	}
-	/* As the Node runner: a missing or non-object "profiles" reads as empty. */
-	if (!dr_json_obj(root, "profiles")) {
+	/* As the Node runner: a missing or non-object "profiles" reads as empty.
+	 * Drop every non-object one: with duplicate keys a second one would
+	 * become the first, and cJSON would add profiles to a number. */
+	cJSON *profiles;
+	while ((profiles = cJSON_GetObjectItemCaseSensitive(root, "profiles")) && !cJSON_IsObject(profiles))
 		cJSON_DeleteItemFromObjectCaseSensitive(root, "profiles");
+	if (!profiles)
 		cJSON_AddObjectToObject(root, "profiles");
-	}
 	struct dr_credentials *c = dr_xcalloc(1, sizeof *c);
 	c->root = root;
 	*out = c;
@@ -129,6 +132,17 @@ int dr_credentials_save(const struct dr_credentials *c, const char *path, char *
 	if (!text)
 		abort();
 	size_t len = strlen(text);
+	/* Indentation can multiply a deeply nested file: never write what load refuses. */
+	if (len + 1 > CREDENTIALS_MAX_BYTES) {
+		free(text);
+		text = dr_json_print(c->root);
+		len = strlen(text);
+	}
+	if (len + 1 > CREDENTIALS_MAX_BYTES) {
+		free(text);
+		snprintf(err, errlen, "cannot write credentials file %s: it would be larger than 1 MiB", path);
+		return -E2BIG;
+	}
 	text = dr_xrealloc(text, len + 2);
 	text[len++] = '\n';
 	text[len] = '\0';
@@ -189,11 +203,12 @@ static void set_str(cJSON *obj, const char *key, const char *value)
 void dr_credentials_set(struct dr_credentials *c, const char *name, const struct dr_profile *p)
 {
 	cJSON *profiles = profiles_of(c);
-	cJSON *obj = cJSON_GetObjectItemCaseSensitive(profiles, name);
-	if (!cJSON_IsObject(obj)) {
+	cJSON *obj;
+	/* Drop non-object entries of that name until get() would find ours first. */
+	while ((obj = cJSON_GetObjectItemCaseSensitive(profiles, name)) && !cJSON_IsObject(obj))
 		cJSON_DeleteItemFromObjectCaseSensitive(profiles, name);
+	if (!obj)
 		obj = cJSON_AddObjectToObject(profiles, name);
-	}
 	set_str(obj, "relayUrl", p->relay_url);
 	set_str(obj, "runnerId", p->runner_id);
 	set_str(obj, "bearer", p->bearer);
