@@ -123,7 +123,10 @@ size_t dr_redact_str(const struct dr_redact *r, char *s, size_t size, unsigned f
  * since the text may hold NULs. The set r is borrowed and must outlive the
  * stream; secrets added to it later apply to every byte not yet emitted.
  * Memory is bounded by the chunk size: held bytes plus len, and an output
- * of at most 10/4 of that.
+ * of at most 10/4 of that plus one mask.
+ *
+ * One-shot or stream: a whole text (a line, a kept tail) needs no stream;
+ * use one when bytes arrive in pieces and are passed on piece by piece.
  */
 struct dr_redact_stream;
 struct dr_redact_stream *dr_redact_stream_new(const struct dr_redact *r);
