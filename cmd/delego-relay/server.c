@@ -277,6 +277,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return serve_panel(conn, url);
 }
 
+/* A runner that gave up waiting (timeout, shutdown) must not be handed a job it never sees. */
+static bool peer_gone(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return false;
+	char b;
+	ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* Retries the waiting polls: all of them when the data changed, else the expired ones.
  * Returns how many were answered (and resumed). */
 static int tick_waiters(struct relay_server *srv, bool shutting_down)
@@ -299,7 +310,10 @@ static int tick_waiters(struct relay_server *srv, bool shutting_down)
 		}
 		int status;
 		cJSON *answer = NULL;
-		if (relay_api_poll_again(srv->st, &req->wait, now, final, &status, &answer) == RELAY_API_WAIT) {
+		if (peer_gone(req->conn)) {
+			status = 499; /* only for the request log: nobody reads this answer */
+			answer = relay_api_error("the runner closed the connection while waiting");
+		} else if (relay_api_poll_again(srv->st, &req->wait, now, final, &status, &answer) == RELAY_API_WAIT) {
 			pp = &req->next;
 			continue;
 		}

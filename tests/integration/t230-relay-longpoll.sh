@@ -66,6 +66,15 @@ check_eq "two waiters, one job: it is handed out once" 1 "$(python3 -c "
 import json
 print(sum(1 for f in ('$T/lpa','$T/lpb') if (json.load(open(f))['job'] or {}).get('id')=='$jid'))")"
 
+# A runner that gave up waiting is not handed the next job.
+curl -s -o /dev/null --max-time 1 -X POST "$RELAY_URL/api/runner/jobs/poll" -H "authorization: Bearer $B1" \
+	-H 'content-type: application/json' -d '{"waitMs":20000}'
+jid=$(relay job add --repo acme/after)
+sleep 0.2
+post /api/runner/jobs/poll "$B2" '{}' >/dev/null
+check_eq "a job queued after the waiter hung up goes to the next poll" "$jid" "$(ans "d['job']['id']")"
+check "the request log says the waiter was gone (499)" grep -q '"status":499' "$T/requests.jsonl"
+
 # A rotation while a poll waits: the poll answers 401.
 lpoll "$B2" 10000 "$T/lp3" & lp=$!
 sleep 0.3
