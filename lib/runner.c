@@ -13,6 +13,7 @@
 #include "delego/backoff.h"
 #include "delego/fsutil.h"
 #include "delego/http.h"
+#include "delego/journal.h"
 #include "delego/json.h"
 #include "delego/log.h"
 #include "delego/notify.h"
@@ -69,6 +70,7 @@ struct dr_runner {
 	struct dr_http *http;
 	struct dr_relay *relay;
 	struct dr_outbox *outbox;
+	struct dr_journal *journal;
 	struct dr_pipeline_env env;
 
 	uv_timer_t heartbeat_timer;
@@ -298,6 +300,8 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 	struct slot *s = data;
 	struct dr_runner *r = s->runner;
 	dr_info("job %s finished", s->job_id);
+	/* Its final report is in the outbox by now: the journal entry can go. */
+	dr_journal_end(r->journal, s->job_id);
 	dr_pipeline_free(p);
 	free(s->job_id);
 	s->job_id = NULL;
@@ -329,9 +333,11 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 	}
 	const char *id = dr_json_str(job, "id");
 	struct dr_pipeline *p;
+	dr_journal_begin(r->journal, job);
 	int rc = dr_pipeline_start(&r->env, job, on_job_done, s, &p);
 	if (rc < 0) {
 		dr_err("the relay handed out a job without a usable id; ignoring it");
+		dr_journal_end(r->journal, id);
 		return;
 	}
 	s->pipeline = p;
@@ -630,7 +636,13 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	free(spool);
 	if (rc < 0)
 		goto fail;
+	char *jdir = dr_xasprintf("%s/jobs", r->config->state_dir);
+	rc = dr_journal_open(jdir, &r->journal, err, errlen);
+	free(jdir);
+	if (rc < 0)
+		goto fail;
 	r->env = (struct dr_pipeline_env){
+		.journal = r->journal,
 		.loop = r->loop,
 		.config = r->config,
 		.relay = r->relay,
@@ -651,6 +663,8 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	*out = r;
 	return 0;
 fail:
+	if (r->outbox)
+		dr_outbox_free(r->outbox);
 	if (r->relay)
 		dr_relay_free(r->relay);
 	if (r->http) {
@@ -688,6 +702,9 @@ int dr_runner_run(struct dr_runner *r)
 	dr_info("delego-runner %s starting: profile %s, runner %s, relay %s, executors %s%s, up to %d job(s)",
 		r->version, r->config->profile, r->runner_id, r->config->relay_url, r->config->supported_executors[0],
 		r->config->supported_executors[1] ? ",..." : "", r->n_slots);
+	int recovered = dr_journal_recover(r->journal, r->outbox);
+	if (recovered)
+		dr_info("reported %d job(s) interrupted by the previous run as failed", recovered);
 	send_heartbeat(r, true);
 	do_poll(r);
 	uv_run(r->loop, UV_RUN_DEFAULT);
@@ -704,6 +721,7 @@ void dr_runner_free(struct dr_runner *r)
 		uv_run(r->loop, UV_RUN_DEFAULT);
 	}
 	dr_relay_free(r->relay);
+	dr_journal_free(r->journal);
 	dr_config_free(r->config);
 	for (size_t i = 0; i < r->n_old_configs; i++)
 		dr_config_free(r->old_configs[i]);

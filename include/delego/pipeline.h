@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "delego/config.h"
+#include "delego/journal.h"
 #include "delego/outbox.h"
 #include "delego/relay.h"
 
@@ -22,6 +23,7 @@ struct dr_pipeline_env {
 	struct dr_relay *relay;   /* for jobs/status */
 	struct dr_outbox *outbox; /* for progress/complete/fail/await */
 	const char *version;      /* runner version string */
+	struct dr_journal *journal; /* crash-recovery notes (agent pid, worktree); may be NULL */
 };
 
 typedef void (*dr_pipeline_done_cb)(struct dr_pipeline *p, void *data);

@@ -1,0 +1,37 @@
+/*
+ * journal: the jobs this runner holds, on disk, so that a runner that died
+ * (crash, SIGKILL, power loss) can tell the relay on its next start. One
+ * small file per running job in <state_dir>/jobs/; written at claim,
+ * updated when the agent starts, removed when the job's final report is
+ * in the outbox.
+ */
+#ifndef DELEGO_JOURNAL_H
+#define DELEGO_JOURNAL_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "delego/outbox.h"
+
+struct dr_journal;
+
+int dr_journal_open(const char *dir, struct dr_journal **out, char *err, size_t errlen);
+void dr_journal_free(struct dr_journal *j);
+
+/* Records a claimed job (its id, organizationId, agentSessionId, attemptId). No-op for an unusable id. */
+void dr_journal_begin(struct dr_journal *j, const cJSON *job);
+/* Records a string fact about the job, e.g. "worktreePath". Accepts a NULL journal. */
+void dr_journal_note(struct dr_journal *j, const char *job_id, const char *key, const char *value);
+/* Records the agent's process group (its leader's pid and start time). Accepts a NULL journal. */
+void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid);
+void dr_journal_end(struct dr_journal *j, const char *job_id);
+
+/*
+ * For every job a dead runner left: kills what is left of its agent's
+ * process group (only if the group is still that agent's), queues a fail
+ * report ("runner stopped while the job was running", worktree kept) in
+ * the outbox, and removes the entry. Returns how many jobs it recovered.
+ */
+int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o);
+
+#endif

@@ -1,0 +1,213 @@
+/* journal: running jobs on disk, for crash recovery. */
+#include "delego/journal.h"
+#include "delego/buf.h"
+#include "delego/fsutil.h"
+#include "delego/job.h"
+#include "delego/json.h"
+#include "delego/log.h"
+#include "delego/xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ENTRY_MAX (64 * 1024)
+
+struct dr_journal {
+	char *dir;
+};
+
+int dr_journal_open(const char *dir, struct dr_journal **out, char *err, size_t errlen)
+{
+	int r = dr_mkdir_p(dir, 0700);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create job journal %s: %s", dir, strerror(-r));
+		return r;
+	}
+	struct dr_journal *j = dr_xcalloc(1, sizeof *j);
+	j->dir = dr_xstrdup(dir);
+	*out = j;
+	return 0;
+}
+
+void dr_journal_free(struct dr_journal *j)
+{
+	if (!j)
+		return;
+	free(j->dir);
+	free(j);
+}
+
+static char *entry_path(const struct dr_journal *j, const char *job_id)
+{
+	/* Ids become file names: only the ones the job parser accepts. */
+	if (!job_id || !dr_job_id_valid(job_id))
+		return NULL;
+	return dr_xasprintf("%s/%s.json", j->dir, job_id);
+}
+
+static cJSON *load_entry(const char *path)
+{
+	struct dr_buf b = DR_BUF_INIT(ENTRY_MAX);
+	cJSON *o = NULL;
+	if (dr_read_file(path, &b, NULL) == 0 && dr_json_parse_object(b.buf, b.len, ENTRY_MAX, &o) < 0)
+		o = NULL;
+	dr_buf_release(&b);
+	return o;
+}
+
+static void save_entry(const char *path, const cJSON *o)
+{
+	char *text = dr_json_print(o);
+	int r = dr_write_file_atomic(path, text, strlen(text), 0600, 0700);
+	if (r < 0)
+		dr_warn("cannot write job journal %s: %s", path, strerror(-r));
+	free(text);
+}
+
+void dr_journal_begin(struct dr_journal *j, const cJSON *job)
+{
+	if (!j)
+		return;
+	char *path = entry_path(j, dr_json_str(job, "id"));
+	if (!path)
+		return;
+	cJSON *o = cJSON_CreateObject();
+	static const char *keys[] = { "id", "organizationId", "agentSessionId", "attemptId", "repositorySlug" };
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		const char *v = dr_json_str(job, keys[i]);
+		if (v && strlen(v) <= 1024)
+			cJSON_AddStringToObject(o, keys[i], v);
+	}
+	save_entry(path, o);
+	cJSON_Delete(o);
+	free(path);
+}
+
+void dr_journal_note(struct dr_journal *j, const char *job_id, const char *key, const char *value)
+{
+	if (!j || !value)
+		return;
+	char *path = entry_path(j, job_id);
+	if (!path)
+		return;
+	cJSON *o = load_entry(path);
+	if (o) {
+		cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+		cJSON_AddStringToObject(o, key, value);
+		save_entry(path, o);
+		cJSON_Delete(o);
+	}
+	free(path);
+}
+
+/* The start time of a process (clock ticks since boot), or 0 when unknown. */
+static unsigned long long start_time_of(int pid)
+{
+#ifdef __linux__
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Field 22; the command (field 2) may contain spaces: count after its ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	int field = 2;
+	for (; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	return strtoull(p, NULL, 10);
+#else
+	(void)pid;
+	return 0;
+#endif
+}
+
+void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid)
+{
+	if (!j || pid <= 0)
+		return;
+	char value[64];
+	snprintf(value, sizeof value, "%d:%llu", pid, start_time_of(pid));
+	dr_journal_note(j, job_id, "agent", value);
+}
+
+void dr_journal_end(struct dr_journal *j, const char *job_id)
+{
+	if (!j)
+		return;
+	char *path = entry_path(j, job_id);
+	if (path && unlink(path) < 0 && errno != ENOENT)
+		dr_warn("cannot remove job journal %s: %s", path, strerror(errno));
+	free(path);
+}
+
+/* Kills the agent's group if it is still the one recorded. */
+static void kill_orphans(const char *job_id, const char *agent)
+{
+	int pid = 0;
+	unsigned long long started = 0;
+	if (!agent || sscanf(agent, "%d:%llu", &pid, &started) < 1 || pid <= 1)
+		return;
+	unsigned long long now_started = start_time_of(pid);
+	/* The leader alive with another start time: the pid was reused, leave it. */
+	if (now_started && started && now_started != started)
+		return;
+	if (kill(-pid, SIGKILL) == 0)
+		dr_warn("job %s: killed the agent processes (group %d) left by the previous run", job_id, pid);
+}
+
+int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o)
+{
+	DIR *d = opendir(j->dir);
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		char *path = dr_xasprintf("%s/%s", j->dir, de->d_name);
+		cJSON *e = load_entry(path);
+		const char *id = e ? dr_json_str(e, "id") : NULL;
+		const char *org = e ? dr_json_str(e, "organizationId") : NULL;
+		if (id && org) {
+			kill_orphans(id, dr_json_str(e, "agent"));
+			cJSON *body = cJSON_CreateObject();
+			cJSON_AddStringToObject(body, "jobId", id);
+			cJSON_AddStringToObject(body, "organizationId", org);
+			dr_json_add_str_or_null(body, "agentSessionId", dr_json_str(e, "agentSessionId"));
+			cJSON_AddStringToObject(body, "summary",
+						"The runner stopped while the job was running (crash, kill or power loss); "
+						"its worktree was kept for inspection.");
+			cJSON_AddBoolToObject(body, "cancelled", false);
+			cJSON *meta = cJSON_AddObjectToObject(body, "metadata");
+			dr_json_add_str_or_null(meta, "attemptId", dr_json_str(e, "attemptId"));
+			dr_json_add_str_or_null(meta, "repositorySlug", dr_json_str(e, "repositorySlug"));
+			dr_json_add_str_or_null(meta, "worktreePath", dr_json_str(e, "worktreePath"));
+			dr_json_add_str_or_null(meta, "branchName", dr_json_str(e, "branchName"));
+			cJSON_AddBoolToObject(meta, "runnerRestarted", true);
+			dr_outbox_post(o, id, "/api/runner/jobs/fail", body);
+			dr_warn("job %s was running when the runner stopped; reporting it as failed", id);
+			n++;
+		} else {
+			dr_warn("ignoring unreadable job journal entry %s", path);
+		}
+		/* The report is in the outbox (on disk) now: the entry can go. */
+		unlink(path);
+		cJSON_Delete(e);
+		free(path);
+	}
+	closedir(d);
+	return n;
+}
