@@ -259,6 +259,8 @@ int dr_cmd_pair(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		printf("or install it as a service that starts at login:\n  delego-runner service install%s%s\n",
 		       named ? " --profile " : "", named ? c->profile : "");
 		fflush(stdout);
+		if (c->background)
+			status = dr_service_install(c);
 	}
 	free(id);
 	return status;

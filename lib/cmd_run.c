@@ -5,6 +5,7 @@
 #include "delego/commands.h"
 #include "delego/credentials.h"
 #include "delego/log.h"
+#include "delego/redact.h"
 #include "delego/runner.h"
 #include "delego/xalloc.h"
 
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+extern char **environ;
 
 static struct dr_config *reload_config(void *data)
 {
@@ -72,6 +75,8 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		return status;
 	}
 	dr_log_add_secret(p.bearer);
+	if (dr_redact_add_env(NULL, environ) < 0)
+		dr_warn("some secret-looking environment values are too long or too many to redact from logs");
 	dr_config_apply_profile(c, &p);
 	if (!c->relay_url)
 		c->relay_url = dr_xstrdup(p.relay_url);
@@ -116,6 +121,12 @@ int dr_cmd_default(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 			dr_config_free(c);
 			return status;
 		}
+	}
+	/* As the Node runner: -b installs the service, which then runs the daemon. */
+	if (c->background) {
+		int status = dr_service_install(c);
+		dr_config_free(c);
+		return status;
 	}
 	return dr_cmd_run(c, ctx);
 }

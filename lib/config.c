@@ -634,6 +634,7 @@ int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, c
 	f->home = dr_xstrdup(env_get(envp, "HOME"));
 	char *config_path = cfg_flag ? expand_home(f, cfg_flag) : NULL;
 	char *profile = dr_xstrdup(profile_flag ? profile_flag : "default");
+	bool profile_flag_given = profile_flag != NULL;
 	bool config_named = cfg_flag != NULL;
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		free(probe->settings[i].value);
@@ -645,6 +646,20 @@ int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, c
 	if (!config_path)
 		config_path = default_config_path(envp);
 	r = load_yaml(f, config_path, profile, err, errlen);
+	/* A "profile:" at the file's top level picks the section to apply,
+	 * unless a flag or the environment named the profile. */
+	const char *file_profile = f->settings[opt_index(find_opt("profile", 7))].value;
+	if (r == 0 && !profile_flag_given && file_profile && strcmp(file_profile, profile) != 0) {
+		free(profile);
+		profile = dr_xstrdup(file_profile);
+		for (size_t i = 0; i < N_OPTIONS; i++) {
+			free(f->settings[i].value);
+			f->settings[i].value = NULL;
+			if (options[i].def)
+				set(f, &options[i], options[i].def, "default");
+		}
+		r = load_yaml(f, config_path, profile, err, errlen);
+	}
 	if (r == -ENOENT && !config_named) {
 		free(config_path);
 		config_path = NULL;

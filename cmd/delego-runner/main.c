@@ -23,7 +23,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "pair", "pair --relay-url URL --pairing-token drs_pair_...|- [--pairing-token-file PATH] [--profile NAME] "
-		  "[--workspace-root PATH] [--supported-executors LIST] [--force] [--allow-insecure-relay]",
+		  "[--workspace-root PATH] [--supported-executors LIST] [--force] [--allow-insecure-relay] [--background]",
 	  "trade a one-time pairing token for this machine's runner credential", false, dr_cmd_pair },
 	{ "run", "run [--profile NAME] [--once] [--max-jobs N] [options]",
 	  "run the daemon: heartbeat, claim jobs, run the agents, report", true, dr_cmd_run },
@@ -91,8 +91,8 @@ static void usage(FILE *out, const struct command *only)
 		     "       delego-runner --relay-url URL [--pairing-token TOKEN] [options]   (pair if given a token, then run)\n\n"
 		     "Commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out, "  %-8s %s\n  %-8s %s\n\n%s", "version", "print the version", "help", "print this help",
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "  %-10s %s\n  %-10s %s\n\n%s", "version", "print the version", "help", "print this help",
 		options_text);
 }
 

@@ -121,6 +121,24 @@ START_TEST(profile_section_applies_to_its_profile_only)
 }
 END_TEST
 
+START_TEST(file_profile_key_selects_its_section)
+{
+	char *path = write_yaml("profile: work\npoll-interval-ms: 2000\nprofiles:\n  work:\n    poll-interval-ms: 9000\n");
+	struct dr_config *c;
+	char *env[] = { "HOME=/h", NULL };
+	ck_assert_int_eq(load(&c, env, "--config", path, NULL), 0);
+	ck_assert_str_eq(c->profile, "work");
+	ck_assert_uint_eq(c->poll_interval_ms, 9000);
+	dr_config_free(c);
+	/* A flag still wins over the file's choice. */
+	ck_assert_int_eq(load(&c, env, "--config", path, "--profile", "default", NULL), 0);
+	ck_assert_str_eq(c->profile, "default");
+	ck_assert_uint_eq(c->poll_interval_ms, 2000);
+	dr_config_free(c);
+	free(path);
+}
+END_TEST
+
 START_TEST(minimums_are_enforced_and_name_the_source)
 {
 	struct dr_config *c;
@@ -278,6 +296,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, defaults_match_the_protocol);
 	tcase_add_test(tc, flags_beat_env_beat_file_beat_defaults);
 	tcase_add_test(tc, profile_section_applies_to_its_profile_only);
+	tcase_add_test(tc, file_profile_key_selects_its_section);
 	tcase_add_test(tc, minimums_are_enforced_and_name_the_source);
 	tcase_add_test(tc, file_errors_carry_line_and_column);
 	tcase_add_test(tc, executors_and_args_parse);
