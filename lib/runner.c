@@ -376,8 +376,11 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 	const cJSON *job = cJSON_GetObjectItemCaseSensitive(reply->body, "job");
 	if (cJSON_IsObject(job)) {
 		start_job(r, job);
-		if (r->config->once)
+		if (r->config->once) {
+			if (r->active == 0) /* nothing could be started: nothing to wait for */
+				enter_state(r, RUNNER_FLUSHING);
 			return;
+		}
 		schedule_poll(r, 0);
 		return;
 	}
