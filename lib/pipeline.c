@@ -493,9 +493,12 @@ static char *failure_summary(const struct dr_pipeline *p)
 		return dr_xasprintf("Executor was cancelled: %s.", p->cancel_reason);
 	if (p->error)
 		return dr_xstrdup(p->error);
-	if (p->timed_out)
-		return dr_xasprintf("Executor timed out after %llu seconds and was terminated.",
-				    (unsigned long long)(p->env.config->executor_timeout_ms / 1000));
+	if (p->timed_out) {
+		unsigned long long ms = (unsigned long long)p->env.config->executor_timeout_ms;
+		if (ms % 1000)
+			return dr_xasprintf("Executor timed out after %llu ms and was terminated.", ms);
+		return dr_xasprintf("Executor timed out after %llu seconds and was terminated.", ms / 1000);
+	}
 	const char *exec = p->job->executor;
 	char *advice = dr_adapter_explain_failure(exec, p->stderr_tail, p->stdout_tail);
 	struct dr_buf b = DR_BUF_INIT(0);
