@@ -30,7 +30,7 @@ spool_empty() { test -z "$(ls "$XDG_STATE_HOME/delego-runner/default/outbox/" 2>
 agent_started() { grep -q "scenario=" "$HOME/fake-agent-calls.jsonl" 2>/dev/null && test -n "$(agent_pids)"; }
 
 # 1. SIGTERM: the running job may finish within the grace.
-id=$(relay job add --repo acme/app --executor claude --identifier ENG-1 --prompt "scenario=slow sleep=2")
+id=$(relay job add --repo acme/app --executor claude --identifier ENG-1 --prompt "scenario=slow sleep=4")
 start_daemon "$T/run1.log" --shutdown-grace-ms 20000
 wait_for 20 running "$id"
 wait_for 10 agent_started
