@@ -7,7 +7,9 @@
 #include "delego/log.h"
 #include "delego/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +274,36 @@ int dr_proc_pid(const struct dr_proc *p)
 	return p->pid;
 }
 
+/*
+ * libuv passes the child every descriptor that lacks FD_CLOEXEC, and a
+ * library we link may create one that way (a socketpair, /dev/null): an
+ * agent must not inherit the runner's sockets. Best effort, Linux first.
+ */
+static void cloexec_all(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d) {
+		for (int fd = 3; fd < 1024; fd++) {
+			int fl = fcntl(fd, F_GETFD);
+			if (fl >= 0 && !(fl & FD_CLOEXEC))
+				fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+		}
+		return;
+	}
+	int self = dirfd(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		if (*end || end == de->d_name || fd < 3 || fd == self)
+			continue;
+		int fl = fcntl((int)fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+	closedir(d);
+}
+
 int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
 {
 	if (!loop || !o || !o->argv || !o->argv[0] || !o->on_exit)
@@ -327,6 +359,7 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 		.stdio = stdio,
 	};
 	p->proc.data = p;
+	cloexec_all();
 	int r = uv_spawn(loop, &p->proc, &po);
 	if (r < 0) {
 		/* The handles were initialised: they must be closed, and free p when they are. */

@@ -13,8 +13,10 @@
  *   stdin                 reads stdin to EOF, prints "stdin:<bytes>"
  *   env NAME              prints NAME's value or "(unset)"
  *   pgid                  prints "pgid-is-pid" when it leads its group
+ *   fds                   prints "fds:<n>", the open descriptors above 2
  *   exit N | kill SIG     ends with a status or a signal
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +108,15 @@ int main(int argc, char **argv)
 			printf("%s\n", v ? v : "(unset)"), i++;
 		} else if (!strcmp(a, "pgid")) {
 			printf("%s\n", getpgrp() == getpid() ? "pgid-is-pid" : "pgid-differs");
+		} else if (!strcmp(a, "fds")) {
+			DIR *d = opendir("/proc/self/fd");
+			int n = 0;
+			struct dirent *de;
+			while (d && (de = readdir(d)))
+				n += atoi(de->d_name) > 2 && dirfd(d) != atoi(de->d_name);
+			if (d)
+				closedir(d);
+			printf("fds:%d\n", n);
 		} else if (!strcmp(a, "exit")) {
 			return atoi(x);
 		} else if (!strcmp(a, "kill")) {

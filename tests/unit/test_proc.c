@@ -3,7 +3,9 @@
 #include "check_main.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <sys/socket.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -370,6 +372,24 @@ START_TEST(missing_executable_and_cwd_are_clear_errors)
 }
 END_TEST
 
+START_TEST(child_inherits_no_other_descriptor)
+{
+	find_helper();
+	int leak = open("/dev/null", O_RDONLY); /* deliberately without O_CLOEXEC */
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_ge(leak, 3);
+	struct run r = { 0 };
+	const char *a[] = { "fds", NULL };
+	ck_assert_int_eq(run(&r, a), 0);
+	ck_assert_str_eq(r.out_lines[0], "fds:0");
+	run_release(&r);
+	close(leak);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
 START_TEST(stdin_is_dev_null_and_child_leads_its_group)
 {
 	find_helper();
@@ -447,6 +467,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, terminate_leaves_no_process_of_the_tree);
 	tcase_add_test(tc, missing_executable_and_cwd_are_clear_errors);
 	tcase_add_test(tc, stdin_is_dev_null_and_child_leads_its_group);
+	tcase_add_test(tc, child_inherits_no_other_descriptor);
 	tcase_add_test(tc, environment_is_exactly_the_one_given);
 	tcase_add_test(tc, run_captures_all_stdout_up_to_a_cap);
 	suite_add_tcase(s, tc);
