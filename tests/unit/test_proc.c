@@ -283,13 +283,15 @@ START_TEST(sigterm_ignored_means_sigkill_after_grace)
 	find_helper();
 	struct run r = { 0 };
 	char *env[] = { NULL };
-	struct dr_proc_opts o = { .env = env, .timeout_ms = 100, .kill_grace_ms = 300 };
+	struct dr_proc_opts o = { .env = env, .kill_grace_ms = 300 };
+	r.terminate_on = "stubborn"; /* printed once SIGTERM is ignored: no race with the start */
 	const char *a[] = { "ignore-term", "out", "stubborn", "sleep", "20000", NULL };
 	ck_assert_int_eq(run_opts(&r, &o, a), 0);
-	ck_assert(r.r.timed_out);
+	ck_assert(r.r.terminated && !r.r.timed_out);
 	ck_assert_int_eq(r.r.exit_code, 128 + SIGKILL);
 	ck_assert_int_eq(r.r.term_signal, SIGKILL);
-	ck_assert_double_ge(elapsed_s(&r), 0.35);
+	uint64_t grace_ns = (r.t_end - r.t0);
+	ck_assert_uint_ge(grace_ns, 300 * 1000000ULL);
 	ck_assert_double_lt(elapsed_s(&r), 3.0);
 	run_release(&r);
 }
