@@ -1,7 +1,8 @@
 /*
  * service: what every service backend shares: where the running program
- * is, running a short helper program (systemctl) with a bounded capture,
- * and reading what the daemon left in its state directory.
+ * is, running a short helper program (systemctl, launchctl) with a bounded
+ * capture, and reading what the daemon left in its state directory.
+ * Portable: libuv and POSIX only.
  */
 #include "delego/service.h"
 #include "delego/fsutil.h"
@@ -21,9 +22,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __APPLE__
-#include <mach-o/dyld.h>
-#endif
+#include <uv.h>
 
 extern char **environ;
 
@@ -31,31 +30,47 @@ extern char **environ;
 
 int dr_service_self_exe(char **out, char *err, size_t errlen)
 {
+	/* libuv knows each system's way: /proc/self/exe, _NSGetExecutablePath, sysctl. */
 	char path[PATH_MAX];
-#ifdef __APPLE__
-	uint32_t size = sizeof path;
-	char raw[PATH_MAX];
-	if (_NSGetExecutablePath(raw, &size) != 0 || !realpath(raw, path)) {
-		snprintf(err, errlen, "cannot find the path of the running delego-runner program");
-		return -ENOENT;
+	size_t n = sizeof path;
+	int r = uv_exepath(path, &n);
+	if (r < 0 || n == 0 || path[0] != '/') {
+		snprintf(err, errlen, "cannot find the path of the running delego-runner program (%s); run it by its "
+			 "absolute path", r < 0 ? uv_strerror(r) : "not an absolute path");
+		return r < 0 ? r : -ENOENT;
 	}
-#else
-	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-	if (n < 0 || (size_t)n >= sizeof path - 1) {
-		snprintf(err, errlen, "cannot read /proc/self/exe to find the delego-runner program (%s); is /proc "
-			 "mounted?", n < 0 ? strerror(errno) : "path too long");
-		return n < 0 ? -errno : -ENAMETOOLONG;
-	}
-	path[n] = '\0';
-	/* The kernel marks a replaced binary; a unit must not point at it. */
+	/* Linux marks a replaced binary; a unit must not point at it. */
 	if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) {
 		snprintf(err, errlen, "the running program %s was replaced on disk (an upgrade?); run the new "
 			 "delego-runner again", path);
 		return -ESTALE;
 	}
-#endif
 	*out = dr_xstrdup(path);
 	return 0;
+}
+
+char *dr_service_logs_hint(const char *profile)
+{
+#ifdef DR_PLATFORM_DARWIN
+	const char *home = getenv("HOME");
+	char *log = dr_service_launchd_log_path(home ? home : "", profile);
+	/* Shell-quoted: a home directory may hold spaces or quotes. */
+	struct dr_buf b = DR_BUF_INIT(0);
+	dr_buf_addstr(&b, "tail -f '");
+	for (const char *p = log; *p; p++)
+		if (*p == '\'')
+			dr_buf_addstr(&b, "'\\''");
+		else
+			dr_buf_addch(&b, *p);
+	dr_buf_addch(&b, '\'');
+	free(log);
+	return dr_buf_detach(&b, NULL);
+#else
+	char *unit = dr_service_unit_name(profile);
+	char *hint = dr_xasprintf("journalctl --user -u %s", unit);
+	free(unit);
+	return hint;
+#endif
 }
 
 static long elapsed_ms(const struct timespec *start)
@@ -67,10 +82,12 @@ static long elapsed_ms(const struct timespec *start)
 
 int dr_service_exec(char *const argv[], long timeout_ms, struct dr_buf *out, int *status)
 {
-	int fds[2];
+	uv_file fds[2];
 	int r = 0;
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
+	/* Close-on-exec on both ends (pipe2 is not on macOS); the child gets its copy through dup2. */
+	r = uv_pipe(fds, 0, 0);
+	if (r < 0)
+		return r;
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
