@@ -19,6 +19,7 @@
 #include "delego/notify.h"
 #include "delego/outbox.h"
 #include "delego/pipeline.h"
+#include "delego/realtime.h"
 #include "delego/relay.h"
 #include "delego/xalloc.h"
 
@@ -91,6 +92,12 @@ struct dr_runner {
 	bool long_poll;
 	bool once_polled;
 
+	/* Push (realtime.h): see the "Push" section. */
+	struct dr_realtime *push;
+	bool push_live;     /* the channel is joined */
+	bool push_was_live; /* it was at some point: while down, poll at the fallback interval */
+	bool poll_kick;     /* a change came while a poll was in flight: poll again after it */
+
 	struct slot *slots;
 	int n_slots;
 	int active;
@@ -109,6 +116,9 @@ static void enter_state(struct dr_runner *r, enum runner_state next);
 static void schedule_poll(struct dr_runner *r, uint64_t delay_ms);
 static void send_heartbeat(struct dr_runner *r, bool steady);
 static void on_heartbeat_timer(uv_timer_t *t);
+static uint64_t push_idle_delay(struct dr_runner *r);
+static void push_start(struct dr_runner *r);
+static void push_stop(struct dr_runner *r);
 
 static const char *first_active_job(const struct dr_runner *r)
 {
@@ -168,7 +178,7 @@ static void write_status(struct dr_runner *r)
 			cJSON_AddItemToArray(jobs, cJSON_CreateString(r->slots[i].job_id));
 	cJSON_AddNumberToObject(s, "pendingReports", r->outbox ? (double)dr_outbox_pending(r->outbox) : 0);
 	cJSON_AddStringToObject(s, "containment", "process-group");
-	cJSON_AddBoolToObject(s, "push", false);
+	cJSON_AddBoolToObject(s, "push", r->push_live);
 	char *text = dr_json_print(s);
 	cJSON_Delete(s);
 	char *path = dr_xasprintf("%s/status.json", r->config->state_dir);
@@ -355,6 +365,8 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 {
 	struct dr_runner *r = data;
 	r->poll_call = NULL;
+	bool kicked = r->poll_kick;
+	r->poll_kick = false;
 	if (reply->outcome == DR_RELAY_UNAUTHORIZED || r->state != RUNNER_RUNNING) {
 		maybe_finish(r);
 		return;
@@ -397,11 +409,11 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 		}
 		return;
 	}
-	if (r->long_poll) {
+	if (r->long_poll || kicked) {
 		schedule_poll(r, 0);
 	} else {
 		/* Interval polling with +-10% jitter so that a fleet spreads out. */
-		uint64_t base = r->config->poll_interval_ms;
+		uint64_t base = push_idle_delay(r);
 		schedule_poll(r, base - base / 10 + (uint64_t)((double)(base / 5) * dr_random01()));
 	}
 }
@@ -436,6 +448,100 @@ static void schedule_poll(struct dr_runner *r, uint64_t delay_ms)
 	if (r->state != RUNNER_RUNNING)
 		return;
 	uv_timer_start(&r->poll_timer, on_poll_timer, delay_ms, 0);
+}
+
+/* Push ----------------------------------------------------------------
+ * Supabase Realtime (realtime.h): a change on one of the account's jobs
+ * means "poll now" (coalesced: one poll in flight, one more after it); an
+ * UPDATE that turns cancellation_requested true cancels that job if it
+ * runs here. A long poll, when the relay offers it, still claims; push
+ * only decides how long an idle interval poll waits: the safety sync
+ * while subscribed, the fallback interval while a subscription that was
+ * live is down, and poll_interval_ms against a relay that never gave one.
+ */
+
+static uint64_t push_idle_delay(struct dr_runner *r)
+{
+	if (r->push_live)
+		return r->config->safety_sync_interval_ms;
+	if (r->push_was_live)
+		return r->config->fallback_poll_interval_ms;
+	return r->config->poll_interval_ms;
+}
+
+static void push_kick(struct dr_runner *r)
+{
+	if (r->state != RUNNER_RUNNING)
+		return;
+	if (r->poll_call)
+		r->poll_kick = true;
+	else
+		schedule_poll(r, 0);
+}
+
+static void push_on_change(void *data)
+{
+	push_kick(data);
+}
+
+static void push_on_cancel(const char *job_id, void *data)
+{
+	struct dr_runner *r = data;
+	for (int i = 0; i < r->n_slots; i++) {
+		struct slot *s = &r->slots[i];
+		if (s->pipeline && s->job_id && !strcmp(s->job_id, job_id)) {
+			dr_info("job %s: cancellation requested (realtime push)", job_id);
+			dr_pipeline_cancel(s->pipeline, NULL);
+		}
+	}
+}
+
+static void push_on_state(bool subscribed, void *data)
+{
+	struct dr_runner *r = data;
+	r->push_live = subscribed;
+	if (subscribed)
+		r->push_was_live = true;
+	write_status(r);
+	if (subscribed) {
+		push_kick(r); /* anything queued while we were not listening */
+	} else if (r->state == RUNNER_RUNNING && !r->poll_call && !r->long_poll &&
+		   uv_timer_get_due_in(&r->poll_timer) > r->config->fallback_poll_interval_ms) {
+		schedule_poll(r, r->config->fallback_poll_interval_ms);
+	}
+}
+
+static void push_start(struct dr_runner *r)
+{
+	if (r->config->once || r->push || r->state != RUNNER_RUNNING)
+		return;
+	struct dr_realtime_opts o = {
+		.loop = r->loop,
+		.relay = r->relay,
+		.version = r->version,
+		.on_change = push_on_change,
+		.on_cancel = push_on_cancel,
+		.on_state = push_on_state,
+		.data = r,
+	};
+	int rc = dr_realtime_new(&o, &r->push);
+	if (rc < 0) {
+		dr_warn("cannot start the realtime client: %s; polling only", strerror(-rc));
+		return;
+	}
+	dr_realtime_start(r->push);
+}
+
+static void push_stop(struct dr_runner *r)
+{
+	if (!r->push)
+		return;
+	dr_realtime_free(r->push);
+	r->push = NULL;
+	if (r->push_live) {
+		r->push_live = false;
+		write_status(r);
+	}
 }
 
 /* Shutdown ------------------------------------------------------------ */
@@ -514,6 +620,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		break;
 	case RUNNER_DRAINING:
 		dr_notify("STOPPING=1");
+		push_stop(r);
 		uv_timer_stop(&r->poll_timer);
 		if (r->poll_call) {
 			dr_relay_call_cancel(r->poll_call);
@@ -527,6 +634,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		break;
 	case RUNNER_CANCELLING:
 		dr_notify("STOPPING=1");
+		push_stop(r);
 		uv_timer_stop(&r->poll_timer);
 		if (r->poll_call) {
 			dr_relay_call_cancel(r->poll_call);
@@ -539,6 +647,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		maybe_finish(r);
 		break;
 	case RUNNER_FLUSHING:
+		push_stop(r);
 		uv_timer_stop(&r->poll_timer);
 		uv_timer_stop(&r->heartbeat_timer);
 		if (!uv_is_active((uv_handle_t *)&r->grace_timer))
@@ -548,6 +657,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		dr_outbox_on_drained(r->outbox, on_drained, r);
 		break;
 	case RUNNER_STOPPED:
+		push_stop(r);
 		if (r->heartbeat_call) {
 			dr_relay_call_cancel(r->heartbeat_call);
 			r->heartbeat_call = NULL;
@@ -710,6 +820,7 @@ int dr_runner_run(struct dr_runner *r)
 		dr_info("reported %d job(s) interrupted by the previous run as failed", recovered);
 	send_heartbeat(r, true);
 	do_poll(r);
+	push_start(r);
 	uv_run(r->loop, UV_RUN_DEFAULT);
 	return r->exit_status;
 }

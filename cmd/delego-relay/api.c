@@ -14,6 +14,16 @@
 
 #define SHORT_STRING_MAX 200
 
+static char *realtime_url;
+static bool long_poll_enabled = true;
+
+void relay_api_configure(const char *url, bool long_poll)
+{
+	free(realtime_url);
+	realtime_url = url ? dr_xstrdup(url) : NULL;
+	long_poll_enabled = long_poll;
+}
+
 cJSON *relay_api_error(const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -132,7 +142,7 @@ static int do_poll(struct relay_store *st, const char *bearer, const struct rela
 {
 	unsigned supported = relay_exec_from_json(body ? cJSON_GetObjectItemCaseSensitive(body, "supportedExecutors") : NULL);
 	const cJSON *w = body ? cJSON_GetObjectItemCaseSensitive(body, "waitMs") : NULL;
-	bool long_poll = cJSON_IsNumber(w);
+	bool long_poll = cJSON_IsNumber(w) && long_poll_enabled;
 	double wait_ms = long_poll ? w->valuedouble : 0;
 	if (wait_ms > RELAY_LONG_POLL_MAX_MS)
 		wait_ms = RELAY_LONG_POLL_MAX_MS;
@@ -222,7 +232,7 @@ static int do_realtime(struct relay_store *st, const struct relay_auth *auth, in
 	cJSON *a = cJSON_CreateObject();
 	cJSON_AddStringToObject(a, "token", jwt);
 	cJSON_AddStringToObject(a, "expiresAt", iso);
-	cJSON_AddStringToObject(a, "supabaseUrl", RELAY_SUPABASE_URL);
+	cJSON_AddStringToObject(a, "supabaseUrl", realtime_url ? realtime_url : RELAY_SUPABASE_URL);
 	free(jwt);
 	*status = 200;
 	*answer = a;

@@ -18,7 +18,7 @@
 
 #define RELAY_API_WAIT 1
 #define RELAY_LONG_POLL_MAX_MS 30000
-/* The realtime endpoint points here: no Realtime server runs, so runners fall back to polling. */
+/* realtime-token points here with `serve --no-realtime`: nothing listens, so runners poll. */
 #define RELAY_SUPABASE_URL "http://127.0.0.1:9"
 #define RELAY_REALTIME_TTL_MS (60 * 60 * 1000)
 
@@ -44,6 +44,12 @@ int relay_api_handle(struct relay_store *st, const char *path, const char *beare
  */
 int relay_api_poll_again(struct relay_store *st, struct relay_api_wait *wait, int64_t now, bool final,
 			 int *status, cJSON **answer);
+/*
+ * What `serve` offers: realtime_url is the supabaseUrl realtime-token
+ * answers (copied; NULL: RELAY_SUPABASE_URL, where nothing listens, so
+ * runners poll); long_poll false ignores waitMs (polls answer at once).
+ */
+void relay_api_configure(const char *realtime_url, bool long_poll);
 /* {"error": msg} (owned). */
 cJSON *relay_api_error(const char *msg);
 

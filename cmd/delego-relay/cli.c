@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"\n"
 	"  serve [--listen HOST:PORT] [--url-file PATH] [--request-log PATH]\n"
 	"        [--online-seconds N] [--stale-seconds N] [--public-url URL]\n"
+	"        [--no-long-poll] [--no-realtime]\n"
 	"                                  run the relay (runner API, admin API, Runners panel)\n"
 	"  admin-token                     print the admin token the panel and /api/admin/ need\n"
 	"  pair-token [--name NAME] [--executors claude,codex] [--json]\n"
@@ -47,7 +48,7 @@ static const char usage_text[] =
 static const char serve_help[] =
 	"usage: delego-relay serve [--db PATH] [--listen HOST:PORT] [--url-file PATH]\n"
 	"                          [--request-log PATH] [--online-seconds N] [--stale-seconds N]\n"
-	"                          [--public-url URL]\n"
+	"                          [--public-url URL] [--no-long-poll] [--no-realtime]\n"
 	"\n"
 	"  --listen HOST:PORT    default 127.0.0.1:8420; port 0 picks a free port\n"
 	"  --url-file PATH       write the base URL there (atomically) once listening\n"
@@ -56,6 +57,10 @@ static const char serve_help[] =
 	"                        (default 600: two of the runner's 300 s heartbeat intervals)\n"
 	"  --stale-seconds N     Stale up to N s (default 1800: six intervals), Offline beyond\n"
 	"  --public-url URL      the relay URL put in pairing commands (default: the listen URL)\n"
+	"  --no-long-poll        answer jobs/poll at once, ignoring waitMs (runners then poll\n"
+	"                        at intervals, or rely on realtime push)\n"
+	"  --no-realtime         no realtime push endpoint: realtime-token points nowhere and\n"
+	"                        runners fall back to polling\n"
 	"\n"
 	"Runner status: Revoked (unregistered or removed), Not registered (token issued,\n"
 	"not used yet, or credential rotated), else Online / Stale / Offline by the age of\n"
@@ -153,7 +158,7 @@ static int cmd_serve(const char *db, int argc, char **argv)
 {
 	const char *listen = "127.0.0.1:8420", *url_file = NULL, *req_log = NULL, *on_s = NULL, *stale_s = NULL,
 		   *public_url = NULL;
-	bool help = false;
+	bool help = false, no_long_poll = false, no_realtime = false;
 	char **pos = NULL;
 	struct opt opts[] = { { "--db", &db, NULL },
 			      { "--listen", &listen, NULL },
@@ -162,6 +167,8 @@ static int cmd_serve(const char *db, int argc, char **argv)
 			      { "--online-seconds", &on_s, NULL },
 			      { "--stale-seconds", &stale_s, NULL },
 			      { "--public-url", &public_url, NULL },
+			      { "--no-long-poll", NULL, &no_long_poll },
+			      { "--no-realtime", NULL, &no_realtime },
 			      { "--help", NULL, &help },
 			      { NULL, NULL, NULL } };
 	int r = parse_opts(argc, argv, 1, opts, &pos);
@@ -198,7 +205,8 @@ static int cmd_serve(const char *db, int argc, char **argv)
 	if (pub)
 		for (size_t n = strlen(pub); n > 0 && pub[n - 1] == '/'; n--)
 			pub[n - 1] = '\0';
-	struct relay_server_config cfg = { .listen = listen, .url_file = url_file, .request_log = req_log, .public_url = pub };
+	struct relay_server_config cfg = { .listen = listen, .url_file = url_file, .request_log = req_log, .public_url = pub,
+				       .no_realtime = no_realtime, .no_long_poll = no_long_poll };
 	r = relay_server_run(st, &cfg);
 	free(pub);
 	relay_store_close(st);

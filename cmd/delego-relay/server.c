@@ -5,6 +5,7 @@
 #include "api.h"
 #include "clock.h"
 #include "panel.h"
+#include "realtime.h"
 #include "token.h"
 
 #include "delego/buf.h"
@@ -44,6 +45,7 @@ struct relay_server {
 	struct relay_req *waiters;
 	int64_t seen_version;
 	int64_t next_tick;
+	struct relay_realtime *rt; /* NULL with --no-realtime */
 };
 
 static int sig_pipe[2] = { -1, -1 };
@@ -267,6 +269,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return handle_runner(srv, req, method);
 	if (!strncmp(url, "/api/admin/", 11))
 		return handle_admin(srv, req, method);
+	if (srv->rt && !strcmp(url, RELAY_REALTIME_PATH))
+		return relay_realtime_request(srv->rt, conn, method);
 	if (!strcmp(url, "/healthz")) {
 		static const char okbody[] = "{\"ok\":true}";
 		return send_bytes(conn, 200, "application/json", (void *)okbody, sizeof(okbody) - 1,
@@ -426,6 +430,8 @@ static bool loop_once(struct MHD_Daemon *d, struct relay_server *srv, long max_w
 	long wait_ms = max_wait_ms;
 	if (MHD_get_timeout(d, &mhd_to) == MHD_YES && (long long)mhd_to < wait_ms)
 		wait_ms = (long)mhd_to;
+	if (srv->rt && relay_realtime_fdset(srv->rt, &rs, &ws, &max) && wait_ms > RELAY_TICK_MS)
+		wait_ms = RELAY_TICK_MS;
 	if (srv->waiters && wait_ms > RELAY_TICK_MS)
 		wait_ms = RELAY_TICK_MS;
 	struct timeval tv = { .tv_sec = wait_ms / 1000, .tv_usec = (wait_ms % 1000) * 1000 };
@@ -442,6 +448,8 @@ static bool loop_once(struct MHD_Daemon *d, struct relay_server *srv, long max_w
 		FD_ZERO(&es);
 	}
 	MHD_run_from_select(d, &rs, &ws, &es);
+	if (srv->rt)
+		relay_realtime_run(srv->rt, &rs, &ws, relay_clock_now_ms());
 	return stop;
 }
 
@@ -468,7 +476,7 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 			dr_err("cannot listen on '%s': %s", cfg->listen, strerror(-r));
 		goto out;
 	}
-	d = MHD_start_daemon(MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, &on_request, &srv,
+	d = MHD_start_daemon(MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL, NULL, &on_request, &srv,
 			     MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, &srv,
 			     MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_END);
 	if (!d) {
@@ -486,6 +494,10 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 		dr_err("cannot write --url-file '%s': %s", cfg->url_file, strerror(-r));
 		goto out;
 	}
+	/* Realtime push answers at our own address, as a Supabase URL would. */
+	relay_api_configure(cfg->no_realtime ? NULL : cfg->public_url ? cfg->public_url : url, !cfg->no_long_poll);
+	if (!cfg->no_realtime)
+		srv.rt = relay_realtime_new(st);
 	long on, stale;
 	relay_store_thresholds(st, &on, &stale);
 	dr_info("listening on %s", url);
@@ -506,6 +518,8 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 		loop_once(d, &srv, 20);
 	r = 0;
 out:
+	relay_realtime_free(srv.rt);
+	relay_api_configure(NULL, true);
 	if (d)
 		MHD_stop_daemon(d);
 	if (srv.request_log)

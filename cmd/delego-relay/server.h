@@ -20,6 +20,8 @@ struct relay_server_config {
 	const char *url_file;    /* or NULL: receives the base URL once listening */
 	const char *request_log; /* or NULL: one JSON line per runner-API request */
 	const char *public_url;  /* or NULL: the URL printed in pairing commands */
+	bool no_realtime;        /* no push endpoint; realtime-token points nowhere */
+	bool no_long_poll;       /* jobs/poll never waits (tests measure push alone) */
 };
 
 /* Serves until SIGTERM/SIGINT. Returns 0, or a negative errno (logged). */

@@ -1,0 +1,837 @@
+/*
+ * realtime: Supabase Realtime over curl CONNECT_ONLY on the libuv loop.
+ *
+ * States: IDLE (waiting to retry) -> TOKEN (realtime-token in flight) ->
+ * CONNECTING (curl multi: TCP, TLS, proxy) -> HANDSHAKE (our GET sent,
+ * waiting for 101) -> JOINING (phx_join sent) -> SUBSCRIBED. Every failure
+ * goes through rt_fail(): the connection is torn down and IDLE waits for
+ * the backoff.
+ */
+#include "delego/realtime.h"
+#include "delego/backoff.h"
+#include "delego/buf.h"
+#include "delego/json.h"
+#include "delego/log.h"
+#include "delego/phoenix.h"
+#include "delego/ws.h"
+#include "delego/xalloc.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define HEARTBEAT_MS 25000
+#define SETUP_TIMEOUT_MS 20000     /* connect + handshake + join */
+#define REFRESH_LEAD_MS 60000
+#define REFRESH_RETRY_MS 30000
+#define UNAVAILABLE_RETRY_MS 300000 /* the relay offers no push */
+#define RETRY_BASE_MS 1000
+#define RETRY_CAP_MS 60000
+#define OUT_MAX (2u * 1024 * 1024)
+#define READ_CHUNK 16384
+
+enum rt_state {
+	RT_IDLE,
+	RT_TOKEN,
+	RT_CONNECTING,
+	RT_HANDSHAKE,
+	RT_JOINING,
+	RT_SUBSCRIBED,
+};
+
+static const char *const rt_strstate[] = {
+	[RT_IDLE] = "idle",         [RT_TOKEN] = "token",     [RT_CONNECTING] = "connecting",
+	[RT_HANDSHAKE] = "handshake", [RT_JOINING] = "joining", [RT_SUBSCRIBED] = "subscribed",
+};
+
+struct rt_sock {
+	uv_poll_t poll; /* first: the handle pointer is the sock */
+	curl_socket_t fd;
+	struct dr_realtime *rt;
+	struct rt_sock *next;
+};
+
+struct dr_realtime {
+	uv_loop_t *loop;
+	struct dr_relay *relay;
+	char *version;
+	void (*on_change)(void *data);
+	void (*on_cancel)(const char *job_id, void *data);
+	void (*on_state)(bool subscribed, void *data);
+	void *data;
+
+	enum rt_state state;
+	bool freeing;
+	bool ever_subscribed;
+	bool unavailable_logged;
+	int open_handles;
+
+	CURLM *multi;
+	CURL *easy;
+	struct rt_sock *socks;  /* curl's sockets while connecting */
+	struct rt_sock *ws;     /* the WebSocket's socket, ours after connect */
+	uv_timer_t curl_timer;
+	uv_timer_t retry_timer; /* IDLE: next attempt; otherwise the setup deadline */
+	uv_timer_t heartbeat_timer;
+	uv_timer_t refresh_timer;
+
+	struct dr_relay_call *token_call;
+	struct dr_relay_call *refresh_call;
+	char *token; /* secret */
+	char sub[DR_PHOENIX_SUB_MAX + 1];
+	char *topic;
+	char *host, *target, *connect_url;
+	char key[32];
+	struct dr_buf out;
+	struct dr_buf hs;
+	struct dr_ws_reader reader;
+	unsigned long ref;
+	char join_ref[24];
+	char heartbeat_ref[24];
+	bool heartbeat_pending;
+	struct dr_backoff backoff;
+};
+
+static void rt_fail(struct dr_realtime *rt, uint64_t retry_ms, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void rt_connect(struct dr_realtime *rt);
+static void rt_request_token(struct dr_realtime *rt);
+static void ws_update_poll(struct dr_realtime *rt);
+
+static void enter_state(struct dr_realtime *rt, enum rt_state next)
+{
+	if (rt->state != next)
+		dr_debug("realtime: %s -> %s", rt_strstate[rt->state], rt_strstate[next]);
+	rt->state = next;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void next_ref(struct dr_realtime *rt, char out[24])
+{
+	snprintf(out, 24, "%lu", ++rt->ref);
+}
+
+/* Handles ----------------------------------------------------------- */
+
+static void maybe_free(struct dr_realtime *rt)
+{
+	if (!rt->freeing || rt->open_handles > 0)
+		return;
+	free(rt->version);
+	free(rt);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct dr_realtime *rt = h->data;
+	if (h->type == UV_POLL)
+		free(h);
+	rt->open_handles--;
+	maybe_free(rt);
+}
+
+static void sock_close(struct rt_sock *s)
+{
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, handle_closed);
+}
+
+static struct rt_sock *sock_new(struct dr_realtime *rt, curl_socket_t fd)
+{
+	struct rt_sock *s = dr_xcalloc(1, sizeof(*s));
+	s->fd = fd;
+	s->rt = rt;
+	if (uv_poll_init_socket(rt->loop, &s->poll, fd) < 0) {
+		free(s);
+		return NULL;
+	}
+	s->poll.data = rt;
+	rt->open_handles++;
+	return s;
+}
+
+/* curl multi glue (as http.c, while connecting) --------------------- */
+
+static void check_multi_info(struct dr_realtime *rt);
+
+static void on_curl_timer(uv_timer_t *t)
+{
+	struct dr_realtime *rt = t->data;
+	int running;
+	curl_multi_socket_action(rt->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_multi_info(rt);
+}
+
+static int start_timeout(CURLM *multi, long timeout_ms, void *userp)
+{
+	(void)multi;
+	struct dr_realtime *rt = userp;
+	if (rt->freeing)
+		return 0;
+	if (timeout_ms < 0)
+		uv_timer_stop(&rt->curl_timer);
+	else /* 0 runs on the next loop turn: never re-enter curl from here. */
+		uv_timer_start(&rt->curl_timer, on_curl_timer, (uint64_t)timeout_ms, 0);
+	return 0;
+}
+
+static void on_curl_poll(uv_poll_t *p, int status, int events)
+{
+	struct rt_sock *s = (struct rt_sock *)p;
+	struct dr_realtime *rt = s->rt;
+	int flags = status < 0 ? CURL_CSELECT_ERR : 0;
+	if (!status && (events & UV_READABLE))
+		flags |= CURL_CSELECT_IN;
+	if (!status && (events & UV_WRITABLE))
+		flags |= CURL_CSELECT_OUT;
+	int running;
+	curl_multi_socket_action(rt->multi, s->fd, flags, &running);
+	check_multi_info(rt);
+}
+
+static void unlink_sock(struct dr_realtime *rt, struct rt_sock *s)
+{
+	for (struct rt_sock **pp = &rt->socks; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+}
+
+static int handle_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
+{
+	(void)easy;
+	struct dr_realtime *rt = userp;
+	struct rt_sock *s = socketp;
+	/* Once the WebSocket runs, its socket is ours alone. */
+	if (rt->ws && rt->ws->fd == fd)
+		return 0;
+	if (action == CURL_POLL_REMOVE) {
+		if (s) {
+			unlink_sock(rt, s);
+			curl_multi_assign(rt->multi, fd, NULL);
+			sock_close(s);
+		}
+		return 0;
+	}
+	if (!s) {
+		if (rt->freeing || !(s = sock_new(rt, fd)))
+			return -1;
+		s->next = rt->socks;
+		rt->socks = s;
+		curl_multi_assign(rt->multi, fd, s);
+	}
+	int events = 0;
+	if (action != CURL_POLL_OUT)
+		events |= UV_READABLE;
+	if (action != CURL_POLL_IN)
+		events |= UV_WRITABLE;
+	uv_poll_start(&s->poll, events, on_curl_poll);
+	return 0;
+}
+
+/* Tearing a connection down ---------------------------------------- */
+
+static void conn_close(struct dr_realtime *rt)
+{
+	uv_timer_stop(&rt->heartbeat_timer);
+	uv_timer_stop(&rt->retry_timer);
+	if (rt->ws) {
+		sock_close(rt->ws);
+		rt->ws = NULL;
+	}
+	if (rt->easy) {
+		/* Removing the handle makes curl REMOVE (and we close) its other sockets. */
+		curl_multi_remove_handle(rt->multi, rt->easy);
+		curl_easy_cleanup(rt->easy);
+		rt->easy = NULL;
+	}
+	dr_buf_reset(&rt->out);
+	dr_buf_reset(&rt->hs);
+	dr_ws_reader_release(&rt->reader);
+	dr_ws_reader_init(&rt->reader, DR_PHOENIX_MAX_MESSAGE, false);
+	rt->heartbeat_pending = false;
+	rt->join_ref[0] = '\0';
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+	struct dr_realtime *rt = t->data;
+	if (rt->state == RT_IDLE)
+		rt_request_token(rt);
+	else
+		rt_fail(rt, 0, "the realtime server did not complete the subscription in %d s", SETUP_TIMEOUT_MS / 1000);
+}
+
+/* retry_ms 0: the backoff decides. */
+static void rt_fail(struct dr_realtime *rt, uint64_t retry_ms, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bool was_subscribed = rt->state == RT_SUBSCRIBED;
+	conn_close(rt);
+	if (rt->refresh_call) {
+		dr_relay_call_cancel(rt->refresh_call);
+		rt->refresh_call = NULL;
+	}
+	uv_timer_stop(&rt->refresh_timer);
+	enter_state(rt, RT_IDLE);
+	uint64_t delay = retry_ms ? retry_ms : dr_backoff_next(&rt->backoff, dr_random01());
+	if (was_subscribed)
+		dr_warn("realtime push lost: %s; reconnecting in %llu ms, polling meanwhile", msg,
+			(unsigned long long)delay);
+	else if (!rt->unavailable_logged && !rt->ever_subscribed)
+		dr_info("realtime push unavailable: %s; polling instead (retrying push in %llu ms)", msg,
+			(unsigned long long)delay);
+	else
+		dr_debug("realtime: %s; retrying in %llu ms", msg, (unsigned long long)delay);
+	if (!rt->ever_subscribed)
+		rt->unavailable_logged = true;
+	uv_timer_start(&rt->retry_timer, on_retry_timer, delay, 0);
+	if (was_subscribed && rt->on_state)
+		rt->on_state(false, rt->data);
+}
+
+/* Sending ----------------------------------------------------------- */
+
+static void ws_flush(struct dr_realtime *rt)
+{
+	while (rt->out.len) {
+		size_t n = 0;
+		CURLcode c = curl_easy_send(rt->easy, rt->out.buf, rt->out.len, &n);
+		if (c == CURLE_AGAIN)
+			break;
+		if (c != CURLE_OK) {
+			rt_fail(rt, 0, "cannot send to the realtime server: %s", curl_easy_strerror(c));
+			return;
+		}
+		dr_buf_consume(&rt->out, n);
+	}
+	ws_update_poll(rt);
+}
+
+static void ws_send_frame(struct dr_realtime *rt, enum dr_ws_opcode op, const void *data, size_t len)
+{
+	uint8_t mask[4];
+	char hex[9];
+	dr_random_hex(hex, 4);
+	for (int i = 0; i < 4; i++)
+		mask[i] = (uint8_t)strtoul((char[]){ hex[2 * i], hex[2 * i + 1], 0 }, NULL, 16);
+	if (dr_ws_frame_encode(&rt->out, op, true, data, len, mask) < 0) {
+		rt_fail(rt, 0, "the realtime server does not read what we send");
+		return;
+	}
+	ws_flush(rt);
+}
+
+static void send_msg(struct dr_realtime *rt, const char *topic, const char *event, cJSON *payload, const char *ref,
+		     const char *join_ref)
+{
+	char *text = dr_phoenix_encode(topic, event, payload, ref, join_ref, false);
+	ws_send_frame(rt, DR_WS_TEXT, text, strlen(text));
+	free(text);
+}
+
+/* Receiving --------------------------------------------------------- */
+
+static void on_heartbeat_timer(uv_timer_t *t)
+{
+	struct dr_realtime *rt = t->data;
+	if (rt->heartbeat_pending) {
+		rt_fail(rt, 0, "no heartbeat reply from the realtime server in %d s", HEARTBEAT_MS / 1000);
+		return;
+	}
+	next_ref(rt, rt->heartbeat_ref);
+	rt->heartbeat_pending = true;
+	send_msg(rt, "phoenix", "heartbeat", NULL, rt->heartbeat_ref, NULL);
+}
+
+static void subscribed(struct dr_realtime *rt)
+{
+	enter_state(rt, RT_SUBSCRIBED);
+	uv_timer_stop(&rt->retry_timer);
+	dr_backoff_reset(&rt->backoff);
+	if (!rt->ever_subscribed || rt->unavailable_logged)
+		dr_info("realtime push is live (channel %s)", rt->topic);
+	rt->ever_subscribed = true;
+	rt->unavailable_logged = false;
+	uv_timer_start(&rt->heartbeat_timer, on_heartbeat_timer, HEARTBEAT_MS, HEARTBEAT_MS);
+	if (rt->on_state)
+		rt->on_state(true, rt->data);
+}
+
+static void handle_text(struct dr_realtime *rt, const char *data, size_t len)
+{
+	struct dr_phoenix_msg m;
+	if (dr_phoenix_decode(data, len, &m) < 0) {
+		dr_debug("realtime: ignoring a message that is not a Phoenix message");
+		return;
+	}
+	const char *status = dr_phoenix_reply_status(&m);
+	if (!strcmp(m.topic, "phoenix")) {
+		if (status && m.ref && !strcmp(m.ref, rt->heartbeat_ref))
+			rt->heartbeat_pending = false;
+	} else if (strcmp(m.topic, rt->topic) != 0) {
+		dr_debug("realtime: ignoring a message on topic '%.64s'", m.topic);
+	} else if (status && rt->state == RT_JOINING && m.ref && !strcmp(m.ref, rt->join_ref)) {
+		if (!strcmp(status, "ok")) {
+			subscribed(rt);
+		} else {
+			const cJSON *resp = dr_json_obj(m.payload, "response");
+			const char *reason = resp ? dr_json_str(resp, "reason") : NULL;
+			rt_fail(rt, 0, "the realtime server refused to join %s: %.200s", rt->topic,
+				reason ? reason : status);
+		}
+	} else if (!strcmp(m.event, "postgres_changes") && rt->state == RT_SUBSCRIBED) {
+		struct dr_phoenix_change c;
+		if (dr_phoenix_change_parse(m.payload, &c) == 0) {
+			dr_debug("realtime: %s on job %s", c.type, c.job_id ? c.job_id : "?");
+			if (dr_phoenix_change_cancels(&c) && rt->on_cancel)
+				rt->on_cancel(c.job_id, rt->data);
+			if (!rt->freeing && strcmp(c.type, "DELETE") && rt->on_change)
+				rt->on_change(rt->data);
+		}
+	} else if (!strcmp(m.event, "phx_error") || !strcmp(m.event, "phx_close")) {
+		rt_fail(rt, 0, "the realtime server closed channel %s (%s)", rt->topic, m.event);
+	} else if (!strcmp(m.event, "system") && status && strcmp(status, "ok")) {
+		const char *msg = dr_json_str(m.payload, "message");
+		dr_info("realtime server: %.200s", msg ? msg : status);
+	}
+	dr_phoenix_msg_release(&m);
+}
+
+static void after_handshake(struct dr_realtime *rt)
+{
+	enter_state(rt, RT_JOINING);
+	next_ref(rt, rt->join_ref);
+	send_msg(rt, rt->topic, "phx_join", dr_phoenix_join_payload(rt->sub, rt->token), rt->join_ref, rt->join_ref);
+}
+
+static void on_bytes(struct dr_realtime *rt, const char *data, size_t len)
+{
+	if (rt->state == RT_HANDSHAKE) {
+		if (dr_buf_add(&rt->hs, data, len) < 0) {
+			rt_fail(rt, 0, "the realtime server's handshake answer is too long");
+			return;
+		}
+		int status;
+		int r = dr_ws_handshake_check(rt->hs.buf, rt->hs.len, rt->key, &status);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			if (status && status != 101)
+				rt_fail(rt, 0, "the realtime server refused the WebSocket upgrade (HTTP %d)", status);
+			else
+				rt_fail(rt, 0, "the realtime server's handshake answer is not a valid WebSocket upgrade");
+			return;
+		}
+		size_t rest = rt->hs.len - (size_t)r;
+		if (rest && dr_ws_reader_feed(&rt->reader, rt->hs.buf + r, rest) < 0) {
+			rt_fail(rt, 0, "the realtime server sent too much at once");
+			return;
+		}
+		dr_buf_reset(&rt->hs);
+		after_handshake(rt);
+		if (rt->state != RT_JOINING)
+			return;
+	} else if (dr_ws_reader_feed(&rt->reader, data, len) < 0) {
+		rt_fail(rt, 0, "the realtime server sent a message over %u bytes", DR_PHOENIX_MAX_MESSAGE);
+		return;
+	}
+	enum rt_state st = rt->state;
+	for (;;) {
+		struct dr_ws_message m;
+		int r = dr_ws_reader_next(&rt->reader, &m);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			rt_fail(rt, 0, r == -E2BIG ? "the realtime server sent a message over %u bytes"
+						   : "the realtime server broke the WebSocket protocol (%u)",
+				DR_PHOENIX_MAX_MESSAGE);
+			return;
+		}
+		switch (m.opcode) {
+		case DR_WS_TEXT:
+			handle_text(rt, m.data, m.len);
+			break;
+		case DR_WS_PING:
+			ws_send_frame(rt, DR_WS_PONG, m.data, m.len);
+			break;
+		case DR_WS_CLOSE:
+			ws_send_frame(rt, DR_WS_CLOSE, m.data, m.len >= 2 ? 2 : 0);
+			if (!rt->freeing && rt->state != RT_IDLE)
+				rt_fail(rt, 0, "the realtime server closed the connection");
+			return;
+		default:
+			break;
+		}
+		/* A callback may have freed us, or a failure reset the connection. */
+		if (rt->freeing || rt->state == RT_IDLE || (st != rt->state && rt->state < RT_JOINING))
+			return;
+		st = rt->state;
+	}
+}
+
+static void on_ws_poll(uv_poll_t *p, int status, int events)
+{
+	struct rt_sock *s = (struct rt_sock *)p;
+	struct dr_realtime *rt = s->rt;
+	if (status < 0) {
+		rt_fail(rt, 0, "the realtime connection failed: %s", uv_strerror(status));
+		return;
+	}
+	if (events & UV_WRITABLE) {
+		ws_flush(rt);
+		if (rt->state == RT_IDLE || rt->freeing)
+			return;
+	}
+	if (!(events & UV_READABLE))
+		return;
+	char buf[READ_CHUNK];
+	for (;;) {
+		size_t n = 0;
+		CURLcode c = curl_easy_recv(rt->easy, buf, sizeof(buf), &n);
+		if (c == CURLE_AGAIN)
+			return;
+		if (c != CURLE_OK) {
+			rt_fail(rt, 0, "cannot read from the realtime server: %s", curl_easy_strerror(c));
+			return;
+		}
+		if (n == 0) {
+			rt_fail(rt, 0, "the realtime server closed the connection");
+			return;
+		}
+		on_bytes(rt, buf, n);
+		if (rt->freeing || rt->state == RT_IDLE || !rt->easy)
+			return;
+	}
+}
+
+static void ws_update_poll(struct dr_realtime *rt)
+{
+	if (!rt->ws || rt->freeing)
+		return;
+	uv_poll_start(&rt->ws->poll, UV_READABLE | (rt->out.len ? UV_WRITABLE : 0), on_ws_poll);
+}
+
+/* Connecting -------------------------------------------------------- */
+
+static void connected(struct dr_realtime *rt)
+{
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	if (curl_easy_getinfo(rt->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD) {
+		rt_fail(rt, 0, "no socket after connecting to the realtime server");
+		return;
+	}
+	struct rt_sock *s = NULL;
+	for (s = rt->socks; s; s = s->next)
+		if (s->fd == fd)
+			break;
+	if (s) {
+		unlink_sock(rt, s);
+		curl_multi_assign(rt->multi, fd, NULL);
+	} else if (!(s = sock_new(rt, fd))) {
+		rt_fail(rt, 0, "cannot watch the realtime connection");
+		return;
+	}
+	rt->ws = s;
+	enter_state(rt, RT_HANDSHAKE);
+	char raw[16];
+	dr_random_hex(raw, 8);
+	dr_ws_base64(raw, 16, rt->key);
+	dr_buf_reset(&rt->out);
+	dr_buf_addf(&rt->out,
+		    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: delego-runner/%s\r\n\r\n",
+		    rt->target, rt->host, rt->key, rt->version);
+	ws_flush(rt);
+}
+
+static void check_multi_info(struct dr_realtime *rt)
+{
+	CURLMsg *msg;
+	int pending;
+	while ((msg = curl_multi_info_read(rt->multi, &pending))) {
+		if (msg->msg != CURLMSG_DONE || msg->easy_handle != rt->easy || rt->state != RT_CONNECTING)
+			continue;
+		if (msg->data.result != CURLE_OK) {
+			rt_fail(rt, 0, "cannot connect to the realtime server %s: %s", rt->host,
+				curl_easy_strerror(msg->data.result));
+			return;
+		}
+		connected(rt);
+		return;
+	}
+}
+
+static void rt_connect(struct dr_realtime *rt)
+{
+	CURL *e = curl_easy_init();
+	if (!e) {
+		rt_fail(rt, 0, "cannot create a curl handle");
+		return;
+	}
+	curl_easy_setopt(e, CURLOPT_URL, rt->connect_url);
+	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Through an HTTP proxy the WebSocket needs a CONNECT tunnel. */
+	curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, rt);
+	rt->easy = e;
+	enter_state(rt, RT_CONNECTING);
+	uv_timer_start(&rt->retry_timer, on_retry_timer, SETUP_TIMEOUT_MS, 0);
+	if (curl_multi_add_handle(rt->multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		rt->easy = NULL;
+		rt_fail(rt, 0, "cannot start a curl transfer");
+	}
+}
+
+/* Tokens ------------------------------------------------------------ */
+
+struct token_answer {
+	const char *token;
+	int64_t expires_ms;
+	char sub[DR_PHOENIX_SUB_MAX + 1];
+};
+
+/* Reads {token, expiresAt, supabaseUrl}; fills why when unusable. */
+static int read_token(const cJSON *body, struct token_answer *t, const char **url, const char **why)
+{
+	t->token = dr_json_nonempty(body, "token");
+	*url = dr_json_nonempty(body, "supabaseUrl");
+	if (!t->token || !*url) {
+		*why = "the relay's realtime-token answer has no token or supabaseUrl";
+		return -EINVAL;
+	}
+	int64_t exp_s = 0;
+	if (dr_jwt_claims(t->token, t->sub, &exp_s) < 0) {
+		*why = "the realtime token is not a JWT with an account id (sub)";
+		return -EINVAL;
+	}
+	const char *ea = dr_json_str(body, "expiresAt");
+	if (!ea || dr_iso8601_ms(ea, &t->expires_ms) < 0)
+		t->expires_ms = exp_s ? exp_s * 1000 : wall_ms() + 3600 * 1000;
+	return 0;
+}
+
+static void on_refresh_timer(uv_timer_t *t);
+
+static void schedule_refresh(struct dr_realtime *rt, int64_t expires_ms)
+{
+	int64_t delay = expires_ms - wall_ms() - REFRESH_LEAD_MS;
+	if (delay < 1000)
+		delay = 1000;
+	uv_timer_start(&rt->refresh_timer, on_refresh_timer, (uint64_t)delay, 0);
+}
+
+static void set_token(struct dr_realtime *rt, const char *token)
+{
+	if (rt->token) {
+		memset(rt->token, 0, strlen(rt->token));
+		free(rt->token);
+	}
+	rt->token = dr_xstrdup(token);
+}
+
+static void on_refresh(const struct dr_relay_reply *reply, void *data)
+{
+	struct dr_realtime *rt = data;
+	rt->refresh_call = NULL;
+	if (reply->outcome == DR_RELAY_UNAUTHORIZED)
+		return;
+	struct token_answer t;
+	const char *url, *why = reply->message;
+	if (reply->outcome != DR_RELAY_OK || read_token(reply->body, &t, &url, &why) < 0) {
+		dr_warn("realtime: token refresh failed: %s; retrying in %d s", why, REFRESH_RETRY_MS / 1000);
+		uv_timer_start(&rt->refresh_timer, on_refresh_timer, REFRESH_RETRY_MS, 0);
+		return;
+	}
+	if (strcmp(t.sub, rt->sub) != 0) {
+		rt_fail(rt, 1000, "the realtime token changed accounts");
+		return;
+	}
+	set_token(rt, t.token);
+	dr_debug("realtime: access token refreshed");
+	if (rt->state == RT_SUBSCRIBED) {
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "access_token", rt->token);
+		char ref[24];
+		next_ref(rt, ref);
+		send_msg(rt, rt->topic, "access_token", p, ref, rt->join_ref);
+	}
+	if (rt->state != RT_IDLE)
+		schedule_refresh(rt, t.expires_ms);
+}
+
+static void on_refresh_timer(uv_timer_t *t)
+{
+	struct dr_realtime *rt = t->data;
+	if (rt->state != RT_SUBSCRIBED || rt->refresh_call)
+		return; /* a new connection fetches its own token */
+	int r = dr_relay_post(rt->relay, "/api/runner/realtime-token", cJSON_CreateObject(), 15000, on_refresh, rt,
+			      &rt->refresh_call);
+	if (r < 0)
+		uv_timer_start(&rt->refresh_timer, on_refresh_timer, REFRESH_RETRY_MS, 0);
+}
+
+static void on_token(const struct dr_relay_reply *reply, void *data)
+{
+	struct dr_realtime *rt = data;
+	rt->token_call = NULL;
+	if (reply->outcome == DR_RELAY_UNAUTHORIZED)
+		return; /* the runner stops */
+	if (reply->outcome == DR_RELAY_REJECTED) {
+		rt_fail(rt, UNAVAILABLE_RETRY_MS, "the relay does not offer realtime-token (%s)", reply->message);
+		return;
+	}
+	if (reply->outcome != DR_RELAY_OK) {
+		rt_fail(rt, 0, "cannot get a realtime token: %s", reply->message);
+		return;
+	}
+	struct token_answer t;
+	const char *url, *why;
+	if (read_token(reply->body, &t, &url, &why) < 0) {
+		rt_fail(rt, UNAVAILABLE_RETRY_MS, "%s", why);
+		return;
+	}
+	char *cu, *host, *target;
+	if (dr_phoenix_ws_url(url, t.token, &cu, &host, &target) < 0) {
+		rt_fail(rt, UNAVAILABLE_RETRY_MS, "the relay's supabaseUrl '%.200s' is not an http(s) URL", url);
+		return;
+	}
+	free(rt->connect_url);
+	free(rt->host);
+	if (rt->target) {
+		memset(rt->target, 0, strlen(rt->target));
+		free(rt->target);
+	}
+	rt->connect_url = cu;
+	rt->host = host;
+	rt->target = target;
+	set_token(rt, t.token);
+	memcpy(rt->sub, t.sub, sizeof(rt->sub));
+	free(rt->topic);
+	rt->topic = dr_phoenix_topic(rt->sub);
+	schedule_refresh(rt, t.expires_ms);
+	rt_connect(rt);
+}
+
+static void rt_request_token(struct dr_realtime *rt)
+{
+	enter_state(rt, RT_TOKEN);
+	int r = dr_relay_post(rt->relay, "/api/runner/realtime-token", cJSON_CreateObject(), 15000, on_token, rt,
+			      &rt->token_call);
+	if (r < 0)
+		rt_fail(rt, 0, "cannot ask for a realtime token: %s", strerror(-r));
+}
+
+/* Life cycle -------------------------------------------------------- */
+
+int dr_realtime_new(const struct dr_realtime_opts *o, struct dr_realtime **out)
+{
+	static bool global_done;
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -EIO;
+		global_done = true;
+	}
+	struct dr_realtime *rt = dr_xcalloc(1, sizeof(*rt));
+	rt->multi = curl_multi_init();
+	if (!rt->multi) {
+		free(rt);
+		return -ENOMEM;
+	}
+	rt->loop = o->loop;
+	rt->relay = o->relay;
+	rt->version = dr_xstrdup(o->version ? o->version : DR_VERSION);
+	rt->on_change = o->on_change;
+	rt->on_cancel = o->on_cancel;
+	rt->on_state = o->on_state;
+	rt->data = o->data;
+	rt->backoff = (struct dr_backoff)DR_BACKOFF_INIT(RETRY_BASE_MS, RETRY_CAP_MS);
+	dr_buf_init(&rt->out, OUT_MAX);
+	dr_buf_init(&rt->hs, DR_WS_HANDSHAKE_MAX);
+	dr_ws_reader_init(&rt->reader, DR_PHOENIX_MAX_MESSAGE, false);
+	uv_timer_t *timers[] = { &rt->curl_timer, &rt->retry_timer, &rt->heartbeat_timer, &rt->refresh_timer };
+	for (size_t i = 0; i < 4; i++) {
+		uv_timer_init(rt->loop, timers[i]);
+		timers[i]->data = rt;
+	}
+	rt->open_handles = 4;
+	curl_multi_setopt(rt->multi, CURLMOPT_SOCKETFUNCTION, handle_socket);
+	curl_multi_setopt(rt->multi, CURLMOPT_SOCKETDATA, rt);
+	curl_multi_setopt(rt->multi, CURLMOPT_TIMERFUNCTION, start_timeout);
+	curl_multi_setopt(rt->multi, CURLMOPT_TIMERDATA, rt);
+	*out = rt;
+	return 0;
+}
+
+void dr_realtime_start(struct dr_realtime *rt)
+{
+	if (rt->state == RT_IDLE && !uv_is_active((uv_handle_t *)&rt->retry_timer))
+		rt_request_token(rt);
+}
+
+bool dr_realtime_subscribed(const struct dr_realtime *rt)
+{
+	return rt && rt->state == RT_SUBSCRIBED;
+}
+
+void dr_realtime_free(struct dr_realtime *rt)
+{
+	if (!rt || rt->freeing)
+		return;
+	if (rt->token_call)
+		dr_relay_call_cancel(rt->token_call);
+	if (rt->refresh_call)
+		dr_relay_call_cancel(rt->refresh_call);
+	rt->token_call = rt->refresh_call = NULL;
+	conn_close(rt);
+	rt->freeing = true;
+	curl_multi_cleanup(rt->multi);
+	rt->multi = NULL;
+	/* curl's connecting sockets were closed by the handle's removal; any left go now. */
+	while (rt->socks) {
+		struct rt_sock *s = rt->socks;
+		rt->socks = s->next;
+		sock_close(s);
+	}
+	uv_timer_t *timers[] = { &rt->curl_timer, &rt->retry_timer, &rt->heartbeat_timer, &rt->refresh_timer };
+	for (size_t i = 0; i < 4; i++) {
+		uv_timer_stop(timers[i]);
+		uv_close((uv_handle_t *)timers[i], handle_closed);
+	}
+	dr_buf_release(&rt->out);
+	dr_buf_release(&rt->hs);
+	dr_ws_reader_release(&rt->reader);
+	if (rt->token) {
+		memset(rt->token, 0, strlen(rt->token));
+		free(rt->token);
+	}
+	if (rt->target) {
+		memset(rt->target, 0, strlen(rt->target));
+		free(rt->target);
+	}
+	free(rt->topic);
+	free(rt->host);
+	free(rt->connect_url);
+	rt->token = rt->target = rt->topic = rt->host = rt->connect_url = NULL;
+}
