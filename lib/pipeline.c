@@ -21,6 +21,7 @@
 #include "delego/json.h"
 #include "delego/log.h"
 #include "delego/proc.h"
+#include "delego/redact.h"
 #include "delego/prompt.h"
 #include "delego/workspace.h"
 #include "delego/xalloc.h"
@@ -308,8 +309,25 @@ static cJSON *report_base(const struct dr_pipeline *p, bool with_session)
 	return b;
 }
 
+/* Every string leaving for the relay loses the runner's secrets (bearer,
+ * secret-looking environment values): agents echo what they see. */
+static void redact_strings(cJSON *item)
+{
+	for (; item; item = item->next) {
+		if (cJSON_IsString(item) && item->valuestring) {
+			size_t n;
+			char *clean = dr_redact_dup(NULL, item->valuestring, strlen(item->valuestring), 0, &n);
+			if (clean && strcmp(clean, item->valuestring) != 0)
+				cJSON_SetValuestring(item, clean);
+			free(clean);
+		}
+		redact_strings(item->child);
+	}
+}
+
 static void post(struct dr_pipeline *p, const char *path, cJSON *body)
 {
+	redact_strings(body->child);
 	int r = dr_outbox_post(p->env.outbox, job_id(p), path, body);
 	if (r < 0)
 		dr_debug("job %s: report to %s not queued: %s", job_id(p), path, strerror(-r));
