@@ -363,8 +363,7 @@ static void subscribed(struct dr_realtime *rt)
 	enter_state(rt, RT_SUBSCRIBED);
 	uv_timer_stop(&rt->retry_timer);
 	dr_backoff_reset(&rt->backoff);
-	if (!rt->ever_subscribed || rt->unavailable_logged)
-		dr_info("realtime push is live (channel %s)", rt->topic);
+	dr_info("realtime push is live (channel %s)", rt->topic);
 	rt->ever_subscribed = true;
 	rt->unavailable_logged = false;
 	uv_timer_start(&rt->heartbeat_timer, on_heartbeat_timer, HEARTBEAT_MS, HEARTBEAT_MS);
