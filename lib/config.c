@@ -35,6 +35,8 @@ enum opt_type {
 	OPT_EXECUTORS, /* comma-separated executor ids */
 	OPT_ARGS,      /* whitespace-separated arguments */
 	OPT_LEVEL,     /* a log level */
+	OPT_BYTES,     /* a size: a whole number of bytes, or with K, M, G or T (powers of 1024) */
+	OPT_CONTAINMENT, /* auto or process-group */
 };
 
 struct opt {
@@ -81,6 +83,16 @@ static const struct opt options[] = {
 	  F(fallback_poll_interval_ms), true },
 	{ "shutdown-grace-ms", 0, "DELEGO_SHUTDOWN_GRACE_MS", OPT_MS, "60000", 0, 0, F(shutdown_grace_ms), true },
 	{ "max-jobs", 0, "DELEGO_MAX_JOBS", OPT_INT, "1", 1, 64, F(max_jobs), true },
+	{ "agent-memory-max", 0, "DELEGO_AGENT_MEMORY_MAX", OPT_BYTES, "0", 0, 0, F(agent_memory_max), true },
+	{ "agent-pids-max", 0, "DELEGO_AGENT_PIDS_MAX", OPT_INT, "0", 0, 4194304, F(agent_pids_max), true },
+	{ "containment", 0, "DELEGO_CONTAINMENT", OPT_CONTAINMENT, "auto", 0, 0, F(containment), true },
+	{ "worktree-retention-days", 0, "DELEGO_WORKTREE_RETENTION_DAYS", OPT_INT, "7", 0, 36500,
+	  F(worktree_retention_days), true },
+	{ "cache-retention-days", 0, "DELEGO_CACHE_RETENTION_DAYS", OPT_INT, "30", 0, 36500, F(cache_retention_days),
+	  true },
+	{ "workspace-budget-bytes", 0, "DELEGO_WORKSPACE_BUDGET_BYTES", OPT_BYTES, "0", 0, 0,
+	  F(workspace_budget_bytes), true },
+	{ "min-free-bytes", 0, "DELEGO_MIN_FREE_BYTES", OPT_BYTES, "1G", 0, 0, F(min_free_bytes), true },
 	{ "no-commit", 0, "DELEGO_CREATE_COMMIT", OPT_NOT_BOOL, "true", 0, 0, F(create_commit), true },
 	{ "once", 0, NULL, OPT_BOOL, "false", 0, 0, F(once), false },
 	{ "force", 0, NULL, OPT_BOOL, "false", 0, 0, F(force), false },
@@ -92,6 +104,7 @@ static const struct opt options[] = {
 	{ "yes", 'y', NULL, OPT_BOOL, "false", 0, 0, F(yes), false },
 	{ "json", 0, NULL, OPT_BOOL, "false", 0, 0, F(json), false },
 	{ "dry-run", 0, NULL, OPT_BOOL, "false", 0, 0, F(dry_run), false },
+	{ "auto", 0, NULL, OPT_BOOL, "false", 0, 0, F(auto_gc), false },
 	{ "help", 'h', NULL, OPT_BOOL, "false", 0, 0, F(help), false },
 	{ "version", 'V', NULL, OPT_BOOL, "false", 0, 0, F(version), false },
 };
@@ -341,6 +354,42 @@ static int resolve(struct config_full *f, const struct opt *o, char *err, size_t
 	}
 	case OPT_ARGS:
 		*(char ***)field = split(v, " \t\n");
+		return 0;
+	case OPT_BYTES: {
+		uint64_t n, unit = 1;
+		char digits[32];
+		size_t len = strlen(v);
+		const char *units = "KMGT";
+		const char *u = len > 0 && (v[len - 1] & ~0x20) ? strchr(units, v[len - 1] & ~0x20) : NULL;
+		if (u) {
+			for (const char *q = units; q <= u; q++)
+				unit *= 1024;
+			len--;
+		}
+		if (len == 0 || len >= sizeof digits) {
+			snprintf(err, errlen, "%s: --%s must be a size in bytes, with K, M, G or T for KiB to TiB (got '%s')",
+				 s->source, o->name, v);
+			return -EINVAL;
+		}
+		memcpy(digits, v, len);
+		digits[len] = '\0';
+		if (!parse_u64(digits, &n) || n > UINT64_MAX / unit) {
+			snprintf(err, errlen, "%s: --%s must be a size in bytes, with K, M, G or T for KiB to TiB (got '%s')",
+				 s->source, o->name, v);
+			return -EINVAL;
+		}
+		*(uint64_t *)field = n * unit;
+		return 0;
+	}
+	case OPT_CONTAINMENT:
+		if (!strcmp(v, "auto"))
+			*(enum dr_containment *)field = DR_CONTAINMENT_AUTO;
+		else if (!strcmp(v, "process-group"))
+			*(enum dr_containment *)field = DR_CONTAINMENT_PROCESS_GROUP;
+		else {
+			snprintf(err, errlen, "%s: --%s must be auto or process-group (got '%s')", s->source, o->name, v);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_LEVEL:
 		if (dr_log_parse_level(v, (enum dr_log_level *)field) < 0) {

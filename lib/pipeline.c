@@ -703,6 +703,8 @@ static void start_agent(struct dr_pipeline *p)
 		.on_line = on_agent_line,
 		.on_exit = on_agent_exit,
 		.data = p,
+		/* Its own cgroup where the runner has cgroups: cancel and timeout then reach its daemons too. */
+		.cgroup = job_id(p),
 	};
 	int r = dr_proc_spawn(p->env.loop, &o, &p->proc);
 	dr_strv_free(argv);

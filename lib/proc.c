@@ -4,6 +4,7 @@
  */
 #include "delego/proc.h"
 #include "delego/buf.h"
+#include "delego/cgroup.h"
 #include "delego/log.h"
 #include "delego/xalloc.h"
 
@@ -14,9 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
 #define DEFAULT_RUN_CAPTURE (8 * 1024 * 1024)
+#define REAP_EVERY_MS 20
+#define REAP_MAX_MS 10000
 
 struct stream {
 	struct dr_proc *p;
@@ -34,6 +38,7 @@ struct dr_proc {
 	uv_timer_t timeout_timer;
 	uv_timer_t grace_timer;
 	uv_timer_t drain_timer;
+	uv_timer_t reap_timer; /* cgroup: polls cgroup.events until it is empty */
 	struct stream out, err;
 	int open_handles; /* freed from the close callback that brings this to 0 */
 	int pid;
@@ -46,6 +51,10 @@ struct dr_proc {
 	bool pipes_cut;
 	int exit_status;
 	int term_signal;
+
+	struct dr_cgroup *cg; /* the child's own cgroup, or NULL: process group only */
+	int leftovers;        /* processes still in the cgroup when the run ended */
+	uint64_t reap_started;
 
 	uint64_t grace_ms;
 	uint64_t drain_ms;
@@ -85,6 +94,7 @@ static void close_all(struct dr_proc *p)
 	close_handle(p, (uv_handle_t *)&p->timeout_timer);
 	close_handle(p, (uv_handle_t *)&p->grace_timer);
 	close_handle(p, (uv_handle_t *)&p->drain_timer);
+	close_handle(p, (uv_handle_t *)&p->reap_timer);
 	close_handle(p, (uv_handle_t *)&p->out.pipe);
 	close_handle(p, (uv_handle_t *)&p->err.pipe);
 	close_handle(p, (uv_handle_t *)&p->proc);
@@ -97,6 +107,9 @@ static void kill_group(struct dr_proc *p, int sig)
 	int r = uv_kill(-p->pid, sig);
 	if (r < 0 && r != UV_ESRCH)
 		dr_debug("proc %d: kill(-%d, %d): %s", p->pid, p->pid, sig, uv_strerror(r));
+	/* The cgroup also holds what left the group (setsid, double fork). */
+	if (p->cg && (r = dr_cgroup_signal(p->cg, sig)) < 0)
+		dr_debug("proc %d: signal %d to cgroup %s: %s", p->pid, sig, dr_cgroup_path(p->cg), strerror(-r));
 }
 
 static void deliver(struct stream *s, const char *line, size_t len, bool truncated)
@@ -185,15 +198,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		split_lines(s, buf->base, (size_t)n);
 }
 
-static void finish(struct dr_proc *p)
+static void deliver_exit(struct dr_proc *p)
 {
-	p->finished = true;
-	uv_timer_stop(&p->timeout_timer);
-	uv_timer_stop(&p->grace_timer);
-	uv_timer_stop(&p->drain_timer);
-	if (p->term_sent)
-		kill_group(p, SIGKILL); /* a terminated run leaves no survivor in its group */
-
+	if (p->cg) {
+		int rc = dr_cgroup_remove(p->cg);
+		if (rc < 0)
+			dr_debug("proc %d: cannot remove cgroup %s (%s); the next start removes it", p->pid,
+				 dr_cgroup_path(p->cg), strerror(-rc));
+		p->cg = dr_cgroup_free(p->cg);
+	}
 	struct dr_proc_result r = {
 		.exit_code = p->term_signal ? 128 + p->term_signal : p->exit_status,
 		.term_signal = p->term_signal,
@@ -207,9 +220,50 @@ static void finish(struct dr_proc *p)
 		.out = p->capture.buf,
 		.out_len = p->capture.len,
 		.out_truncated = p->capture_truncated,
+		.contained = p->cg != NULL,
+		.leftovers = p->leftovers,
 	};
 	p->on_exit(p->data, &r);
 	close_all(p);
+}
+
+static void on_reap(uv_timer_t *t)
+{
+	struct dr_proc *p = t->data;
+	int populated = dr_cgroup_populated(p->cg);
+	if (populated > 0 && uv_now(p->loop) - p->reap_started < REAP_MAX_MS) {
+		(void)dr_cgroup_signal(p->cg, SIGKILL); /* again: one forked while the first kill went round */
+		return;
+	}
+	uv_timer_stop(&p->reap_timer);
+	if (populated > 0)
+		dr_debug("proc %d: cgroup %s still populated %d ms after SIGKILL", p->pid, dr_cgroup_path(p->cg),
+			 REAP_MAX_MS);
+	deliver_exit(p);
+}
+
+static void finish(struct dr_proc *p)
+{
+	p->finished = true;
+	uv_timer_stop(&p->timeout_timer);
+	uv_timer_stop(&p->grace_timer);
+	uv_timer_stop(&p->drain_timer);
+	if (p->term_sent)
+		kill_group(p, SIGKILL); /* a terminated run leaves no survivor in its group */
+	if (p->cg) {
+		/* Nothing the agent started outlives its run: daemons and setsid'd children included. */
+		int n = dr_cgroup_signal(p->cg, SIGKILL);
+		if (n > 0) {
+			p->leftovers = n;
+			dr_debug("proc %d: killed %d process(es) left in cgroup %s", p->pid, n, dr_cgroup_path(p->cg));
+		}
+		if (dr_cgroup_populated(p->cg) > 0) {
+			p->reap_started = uv_now(p->loop);
+			uv_timer_start(&p->reap_timer, on_reap, REAP_EVERY_MS, REAP_EVERY_MS);
+			return;
+		}
+	}
+	deliver_exit(p);
 }
 
 static void maybe_finish(struct dr_proc *p)
@@ -304,6 +358,80 @@ static void cloexec_all(void)
 	closedir(d);
 }
 
+/*
+ * Where execvp would find file on env's PATH, so that a missing agent is
+ * still -ENOENT (or -EACCES) when it starts through the cgroup shim, whose
+ * own start always succeeds. A file with a '/' is taken as it is (relative
+ * to cwd, where the shim runs).
+ */
+static int find_executable(const char *file, char *const *env, const char *cwd, char **out)
+{
+	if (strchr(file, '/')) {
+		char *path = file[0] == '/' || !cwd ? dr_xstrdup(file) : dr_xasprintf("%s/%s", cwd, file);
+		int r = access(path, X_OK) == 0 ? 0 : errno == ENOENT || errno == ENOTDIR ? -ENOENT : -EACCES;
+		free(path);
+		if (r == 0)
+			*out = dr_xstrdup(file);
+		return r;
+	}
+	const char *search = NULL;
+	for (char *const *e = env; e && *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			search = *e + 5;
+	if (!env)
+		search = getenv("PATH");
+	if (!search)
+		search = "/usr/local/bin:/usr/bin:/bin";
+	int r = -ENOENT;
+	char *copy = dr_xstrdup(search);
+	char *save = NULL;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		char *path = dir[0] == '/' || !cwd ? dr_xasprintf("%s/%s", dir, file)
+						   : dr_xasprintf("%s/%s/%s", cwd, dir, file);
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (access(path, X_OK) == 0) {
+				*out = path;
+				free(copy);
+				return 0;
+			}
+			r = -EACCES;
+		}
+		free(path);
+	}
+	free(copy);
+	return r;
+}
+
+/*
+ * Creates the child's cgroup and the shim command line that puts the
+ * child into it before the agent execs. Without cgroups (process-group
+ * mode, or the cgroup cannot be made) the child runs in its group only.
+ */
+static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const char *file, char ***argv)
+{
+	if (dr_cgroup_mode() != DR_CGROUP_V2)
+		return 0;
+	char *exe = NULL;
+	int r = find_executable(file, o->env, o->cwd, &exe);
+	if (r < 0)
+		return r;
+	r = dr_cgroup_create(o->cgroup, &p->cg);
+	if (r < 0) {
+		dr_warn("cannot create a cgroup for %s (%s): it runs in its process group only", o->cgroup,
+			strerror(-r));
+		free(exe);
+		return 0;
+	}
+	*argv = dr_cgroup_shim_argv(p->cg, exe, o->argv);
+	free(exe);
+	if (!*argv) {
+		(void)dr_cgroup_remove(p->cg);
+		p->cg = dr_cgroup_free(p->cg);
+	}
+	return 0;
+}
+
 int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
 {
 	if (!loop || !o || !o->argv || !o->argv[0] || !o->on_exit)
@@ -336,10 +464,11 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 	uv_timer_init(loop, &p->timeout_timer);
 	uv_timer_init(loop, &p->grace_timer);
 	uv_timer_init(loop, &p->drain_timer);
+	uv_timer_init(loop, &p->reap_timer);
 	uv_pipe_init(loop, &p->out.pipe, 0);
 	uv_pipe_init(loop, &p->err.pipe, 0);
-	p->open_handles = 6; /* three timers, two pipes, the process */
-	p->timeout_timer.data = p->grace_timer.data = p->drain_timer.data = p;
+	p->open_handles = 7; /* four timers, two pipes, the process */
+	p->timeout_timer.data = p->grace_timer.data = p->drain_timer.data = p->reap_timer.data = p;
 	p->out.pipe.data = &p->out;
 	p->err.pipe.data = &p->err;
 
@@ -348,10 +477,18 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out.pipe },
 		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err.pipe },
 	};
+	const char *file = o->file ? o->file : o->argv[0];
+	char **shim_argv = NULL;
+	int r = o->cgroup ? enter_cgroup(p, o, file, &shim_argv) : 0;
+	if (r < 0) {
+		p->finished = true;
+		close_all(p);
+		return r;
+	}
 	uv_process_options_t po = {
 		.exit_cb = on_exit_cb,
-		.file = o->file ? o->file : o->argv[0],
-		.args = (char **)o->argv,
+		.file = shim_argv ? shim_argv[0] : file,
+		.args = shim_argv ? shim_argv : (char **)o->argv,
 		.env = (char **)o->env,
 		.cwd = o->cwd,
 		.flags = UV_PROCESS_DETACHED,
@@ -360,9 +497,14 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 	};
 	p->proc.data = p;
 	cloexec_all();
-	int r = uv_spawn(loop, &p->proc, &po);
+	r = uv_spawn(loop, &p->proc, &po);
+	dr_strv_free(shim_argv);
 	if (r < 0) {
 		/* The handles were initialised: they must be closed, and free p when they are. */
+		if (p->cg) {
+			(void)dr_cgroup_remove(p->cg);
+			p->cg = dr_cgroup_free(p->cg);
+		}
 		p->finished = true;
 		close_all(p);
 		return r;

@@ -1,6 +1,7 @@
 /*
  * delego-runner: argv -> subcommand. Everything else lives in lib/.
  */
+#include "delego/cgroup.h"
 #include "delego/commands.h"
 #include "delego/config.h"
 #include "delego/log.h"
@@ -69,6 +70,9 @@ static const char options_text[] =
 	"  --fallback-poll-interval-ms MS       DELEGO_FALLBACK_POLL_INTERVAL_MS (default: 30000, min 5000)\n"
 	"  --shutdown-grace-ms MS               DELEGO_SHUTDOWN_GRACE_MS (default: 60000)\n"
 	"  --max-jobs N                         DELEGO_MAX_JOBS (default: 1, 1 to 64)\n"
+	"  --containment auto|process-group     DELEGO_CONTAINMENT: a cgroup per agent where possible (default: auto)\n"
+	"  --agent-memory-max SIZE              DELEGO_AGENT_MEMORY_MAX: memory.max of each agent's cgroup (e.g. 4G)\n"
+	"  --agent-pids-max N                   DELEGO_AGENT_PIDS_MAX: pids.max of each agent's cgroup\n"
 	"  --no-commit                          DELEGO_CREATE_COMMIT=false\n"
 	"  --once                               one poll, run what it got, exit\n"
 	"  --force                              do not warn when pairing over a profile\n"
@@ -120,6 +124,22 @@ static char **copy_and_scrub(int argc, char **argv)
 			memset(secret, 'x', strlen(secret));
 	}
 	return copy;
+}
+
+/*
+ * The daemon chooses how agents are contained once, before its loop and
+ * threads start: in cgroup mode it may move itself into a leaf cgroup and
+ * clears job cgroups a crashed run left (cgroup.h).
+ */
+static void contain_agents(const struct dr_config *c)
+{
+	if (dr_cgroup_setup_config(c) < 0) {
+		dr_warn("cannot set up agent containment for profile '%s'; agents run in process groups", c->profile);
+		return;
+	}
+	dr_info("containment: %s", dr_cgroup_note());
+	if (dr_cgroup_limits_note())
+		dr_warn("%s", dr_cgroup_limits_note());
 }
 
 static int dispatch(int argc, char **argv)
@@ -183,8 +203,12 @@ static int dispatch(int argc, char **argv)
 			dr_config_free(c);
 			return DR_EXIT_USAGE;
 		}
+		if (!c->background)
+			contain_agents(c);
 		return dr_cmd_default(c, &ctx);
 	}
+	if (cmd->exec == dr_cmd_run)
+		contain_agents(c);
 	int status = cmd->exec(c, &ctx);
 	if (!cmd->owns_config)
 		dr_config_free(c);
@@ -193,6 +217,9 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* The cgroup shim, first: the agent it execs must inherit no signal disposition of ours. */
+	if (argc > 1 && strcmp(argv[1], DR_CGROUP_SHIM_WORD) == 0)
+		return dr_cgroup_exec_main(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	cJSON_Hooks hooks = { .malloc_fn = json_malloc, .free_fn = free };
 	cJSON_InitHooks(&hooks);

@@ -13,6 +13,15 @@
  * group, then SIGKILL to the group after a grace time; when the run ends
  * after a termination, the group is SIGKILLed once more so nothing of the
  * tree survives.
+ *
+ * With opts.cgroup, where the runner has cgroups (cgroup.h), the child
+ * also runs in a cgroup of its own, which it joins before the real
+ * program execs (through the cgroup shim). Signals then go to the group
+ * AND to every process in the cgroup (SIGKILL through cgroup.kill), so a
+ * double-forked daemon or a setsid'd child is reached too; and whenever
+ * the run ends (exit and EOF), whatever is still in the cgroup is killed
+ * and waited for (cgroup.events, polled on a timer) and the cgroup removed
+ * before on_exit runs.
  */
 #ifndef DELEGO_PROC_H
 #define DELEGO_PROC_H
@@ -43,6 +52,8 @@ struct dr_proc_result {
 	const char *out;    /* all of stdout up to capture_max (NUL-terminated); "" without capture */
 	size_t out_len;
 	bool out_truncated; /* stdout was longer than capture_max */
+	bool contained;     /* the child ran in its own cgroup */
+	int leftovers;      /* processes still in that cgroup at the end, which were killed */
 };
 
 /*
@@ -70,6 +81,13 @@ struct dr_proc_opts {
 	dr_proc_line_cb on_line; /* may be NULL: no line splitting */
 	dr_proc_exit_cb on_exit; /* required */
 	void *data;
+	/*
+	 * A name for the child's own cgroup (a job id: [A-Za-z0-9_-]), used
+	 * only in cgroup mode; NULL, or a cgroup that cannot be made: the
+	 * process group alone. In cgroup mode, a file that is not found is
+	 * still -ENOENT.
+	 */
+	const char *cgroup;
 };
 
 /*
