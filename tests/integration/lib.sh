@@ -146,6 +146,20 @@ pair_runner() {
 	RUNNER_ID=$(json "$XDG_CONFIG_HOME/delego-runner/credentials.json" "d['profiles']['default']['runnerId']")
 }
 
+# job_world: what every job test needs: the stand-in agents and gh first on
+# PATH, a relay, a paired default profile, and a git upstream acme/app
+# (one commit on main) under $T/remotes. Sets WS (a workspace root) and UP.
+job_world() {
+	export PATH="$FIXTURES/bin:$PATH"
+	WS=$T/ws
+	UP=$T/remotes/acme/app.git
+	relay_start || exit 1
+	pair_runner || { not_ok "pairing"; done_testing; exit 1; }
+	git init -q --bare -b main "$UP"
+	git init -q -b main "$T/seed"
+	(cd "$T/seed" && echo hello > README.md && git add . && git commit -q -m initial && git push -q "$UP" main)
+}
+
 cleanup() {
 	for p in $_pids; do kill "$p" 2>/dev/null; done
 	for p in $_pids; do kill -9 "$p" 2>/dev/null; done

@@ -5,15 +5,7 @@
 # success, an agent that commits itself, --no-commit, an existing pull
 # request, and a fresh fetch before every new worktree.
 . "$(dirname "$0")/lib.sh"
-export PATH="$FIXTURES/bin:$PATH"
-WS=$T/ws
-UP=$T/remotes/acme/app.git
-
-relay_start || exit 1
-pair_runner || { not_ok "pairing"; done_testing; exit 1; }
-git init -q --bare -b main "$UP"
-git init -q -b main "$T/seed"
-(cd "$T/seed" && echo hello > README.md && git add . && git commit -q -m initial && git push -q "$UP" main)
+job_world
 
 # run_once LOG [flags]: one poll, run the job, deliver the reports, exit.
 run_once() {

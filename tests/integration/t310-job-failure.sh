@@ -3,15 +3,7 @@
 # tail of its stderr, a fatal error line, a missing agent executable, a job
 # without repository, hostile job objects, a worktree on another branch.
 . "$(dirname "$0")/lib.sh"
-export PATH="$FIXTURES/bin:$PATH"
-WS=$T/ws
-UP=$T/remotes/acme/app.git
-
-relay_start || exit 1
-pair_runner || { not_ok "pairing"; done_testing; exit 1; }
-git init -q --bare -b main "$UP"
-git init -q -b main "$T/seed"
-(cd "$T/seed" && echo hello > README.md && git add . && git commit -q -m initial && git push -q "$UP" main)
+job_world
 
 # run_once LOG [flags]: one poll, run the job, deliver the reports, exit (bounded).
 run_once() {

@@ -4,15 +4,7 @@
 # process tree goes), a grandchild holding stdout, a detached daemon, a
 # closed stdout, huge and garbage output, rate-limited progress.
 . "$(dirname "$0")/lib.sh"
-export PATH="$FIXTURES/bin:$PATH"
-WS=$T/ws
-UP=$T/remotes/acme/app.git
-
-relay_start || exit 1
-pair_runner || { not_ok "pairing"; done_testing; exit 1; }
-git init -q --bare -b main "$UP"
-git init -q -b main "$T/seed"
-(cd "$T/seed" && echo hello > README.md && git add . && git commit -q -m initial && git push -q "$UP" main)
+job_world
 
 run_once() {
 	_log=$1; shift

@@ -4,15 +4,7 @@
 # the user's answer re-queues the same job, which resumes the session in
 # the same worktree and completes.
 . "$(dirname "$0")/lib.sh"
-export PATH="$FIXTURES/bin:$PATH"
-WS=$T/ws
-UP=$T/remotes/acme/app.git
-
-relay_start || exit 1
-pair_runner || { not_ok "pairing"; done_testing; exit 1; }
-git init -q --bare -b main "$UP"
-git init -q -b main "$T/seed"
-(cd "$T/seed" && echo hello > README.md && git add . && git commit -q -m initial && git push -q "$UP" main)
+job_world
 
 run_once() {
 	_log=$1; shift

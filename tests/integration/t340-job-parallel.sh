@@ -3,15 +3,7 @@
 # share one source cache (its git steps queued one at a time), each in its
 # own worktree, and both complete.
 . "$(dirname "$0")/lib.sh"
-export PATH="$FIXTURES/bin:$PATH"
-WS=$T/ws
-UP=$T/remotes/acme/app.git
-
-relay_start || exit 1
-pair_runner || { not_ok "pairing"; done_testing; exit 1; }
-git init -q --bare -b main "$UP"
-git init -q -b main "$T/seed"
-(cd "$T/seed" && echo hello > README.md && git add . && git commit -q -m initial && git push -q "$UP" main)
+job_world
 
 a=$(relay job add --repo acme/app --executor claude --identifier P-1 --prompt "scenario=slow sleep=5")
 b=$(relay job add --repo acme/app --executor codex --identifier P-2 --prompt "scenario=edit" --auto-push)

@@ -3,15 +3,7 @@
 # a relay that goes away mid-job and comes back, a revoked credential
 # mid-job, and a runner killed with SIGKILL while its agent runs.
 . "$(dirname "$0")/lib.sh"
-export PATH="$FIXTURES/bin:$PATH"
-WS=$T/ws
-UP=$T/remotes/acme/app.git
-
-relay_start || exit 1
-pair_runner || { not_ok "pairing"; done_testing; exit 1; }
-git init -q --bare -b main "$UP"
-git init -q -b main "$T/seed"
-(cd "$T/seed" && echo hello > README.md && git add . && git commit -q -m initial && git push -q "$UP" main)
+job_world
 
 show() { relay job show "$1" --json >"$T/job.json"; }
 f() { json "$T/job.json" "$1"; }

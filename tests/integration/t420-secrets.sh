@@ -3,14 +3,8 @@
 # API key has it masked in every report; the runner's bearer and DELEGO_*
 # variables never reach a child.
 . "$(dirname "$0")/lib.sh"
-export PATH="$FIXTURES/bin:$PATH"
-UP=$T/remotes/acme/app.git
-relay_start || exit 1
-pair_runner || { not_ok "pairing"; done_testing; exit 1; }
+job_world
 bearer=$(json "$XDG_CONFIG_HOME/delego-runner/credentials.json" "d['profiles']['default']['bearer']")
-git init -q --bare -b main "$UP"
-git init -q -b main "$T/seed"
-(cd "$T/seed" && echo hello > README.md && git add . && git commit -q -m initial && git push -q "$UP" main)
 
 id=$(relay job add --repo acme/app --executor claude --identifier SEC-1 --prompt "scenario=leak-env var=ANTHROPIC_API_KEY")
 ANTHROPIC_API_KEY=sk-ant-api03-VERYSECRETVALUE DELEGO_PROBE=delego-only \
