@@ -444,17 +444,31 @@ static uint32_t fnv1a(const char *s)
 	return h;
 }
 
-int dr_cgroup_setup_config(const struct dr_config *c)
+static void config_opts(const struct dr_config *c, char name[NAME_MAX_LEN + 1], struct dr_cgroup_opts *o)
 {
-	char name[NAME_MAX_LEN + 1];
-	fmt(name, sizeof name, "%.40s.%08x", c->profile, fnv1a(c->state_dir ? c->state_dir : ""));
-	struct dr_cgroup_opts o = {
+	fmt(name, NAME_MAX_LEN + 1, "%.40s.%08x", c->profile, fnv1a(c->state_dir ? c->state_dir : ""));
+	*o = (struct dr_cgroup_opts){
 		.name = name,
 		.memory_max = c->agent_memory_max,
 		.pids_max = (uint64_t)c->agent_pids_max,
 		.process_groups = c->containment == DR_CONTAINMENT_PROCESS_GROUP,
 	};
+}
+
+int dr_cgroup_setup_config(const struct dr_config *c)
+{
+	char name[NAME_MAX_LEN + 1];
+	struct dr_cgroup_opts o;
+	config_opts(c, name, &o);
 	return dr_cgroup_setup(&o);
+}
+
+enum dr_cgroup_mode dr_cgroup_probe_config(const struct dr_config *c, char *note, size_t notelen)
+{
+	char name[NAME_MAX_LEN + 1];
+	struct dr_cgroup_opts o;
+	config_opts(c, name, &o);
+	return dr_cgroup_probe(&o, note, notelen);
 }
 
 void dr_cgroup_shutdown(void)
@@ -658,6 +672,14 @@ int dr_cgroup_setup(const struct dr_cgroup_opts *o)
 int dr_cgroup_setup_config(const struct dr_config *c)
 {
 	return c ? 0 : -EINVAL;
+}
+
+enum dr_cgroup_mode dr_cgroup_probe_config(const struct dr_config *c, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s", note,
+		 c && (c->agent_memory_max || c->agent_pids_max) ?
+			 "; --agent-memory-max and --agent-pids-max cannot apply" : "");
+	return DR_CGROUP_PROCESS_GROUP;
 }
 
 void dr_cgroup_shutdown(void)

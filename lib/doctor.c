@@ -5,6 +5,7 @@
  * daemon's http module does not keep).
  */
 #include "delego/doctor.h"
+#include "delego/cgroup.h"
 #include "delego/buf.h"
 #include "delego/service.h"
 #include "delego/xalloc.h"
@@ -430,27 +431,29 @@ void dr_doctor_check_containment(struct dr_doctor *d, const char *cgroup_root)
 			      "survives a cancel", cgroup_root);
 		return;
 	}
-	char own[PATH_MAX] = "";
-	FILE *f = fopen("/proc/self/cgroup", "r");
-	if (f) {
-		char line[PATH_MAX + 8];
-		while (fgets(line, sizeof line, f)) {
-			if (strncmp(line, "0::", 3) == 0) {
-				line[strcspn(line, "\n")] = '\0';
-				snprintf(own, sizeof own, "%.4000s", line + 3);
-			}
-		}
-		fclose(f);
+	/* The runner's own decision (cgroup.h), made without changing anything. */
+	struct dr_cgroup_opts o = { .name = "doctor", .mount = cgroup_root };
+	char note[1536];
+	dr_cgroup_probe(&o, note, sizeof note);
+	dr_doctor_add(d, DR_DOCTOR_OK, "containment", NULL, "%s", note);
+}
+
+/* The runner's own choice for c, and whether --agent-memory-max/--agent-pids-max can apply. */
+static void check_containment_config(struct dr_doctor *d, const struct dr_config *c)
+{
+	char mount[PATH_MAX];
+	if (c->containment != DR_CONTAINMENT_PROCESS_GROUP && dr_cgroup_find_mount(mount, sizeof mount) < 0) {
+		dr_doctor_check_containment(d, "/sys/fs/cgroup");
+		return;
 	}
-	char *dir = dr_xasprintf("%s%s", cgroup_root, own);
-	if (own[0] && access(dir, W_OK) == 0)
-		dr_doctor_add(d, DR_DOCTOR_OK, "containment", NULL, "cgroup v2, and this process's cgroup %s is "
-			      "writable (delegated): jobs can be contained in cgroups", own[0] ? own : "/");
-	else
-		dr_doctor_add(d, DR_DOCTOR_OK, "containment", NULL,
-			      "process groups: cgroup v2 is mounted but cgroup %s is not delegated to this user "
-			      "(run under systemd with Delegate=yes for cgroups)", own[0] ? own : "(unknown)");
-	free(dir);
+	char note[1536];
+	dr_cgroup_probe_config(c, note, sizeof note);
+	/* A limit the user set that cannot apply is worth a warning; the mode itself never fails. */
+	bool limit_lost = strstr(note, "cannot apply") != NULL;
+	dr_doctor_add(d, limit_lost ? DR_DOCTOR_WARN : DR_DOCTOR_OK, "containment",
+		      limit_lost ? "run the runner where the memory and pids controllers are delegated to it, or drop "
+				   "the limits" : NULL,
+		      "%s", note);
 }
 
 void dr_doctor_run(struct dr_doctor *d, const struct dr_config *c, const struct dr_profile *p)
@@ -477,5 +480,5 @@ void dr_doctor_run(struct dr_doctor *d, const struct dr_config *c, const struct 
 	dr_doctor_check_credentials(d, c->credentials_path, c->profile);
 	if (p)
 		dr_doctor_check_relay(d, c, p, 10000);
-	dr_doctor_check_containment(d, "/sys/fs/cgroup");
+	check_containment_config(d, c);
 }

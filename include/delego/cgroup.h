@@ -84,6 +84,8 @@ const char *dr_cgroup_limits_note(void);
  * a sentence to note. With memory_max/pids_max, says whether they apply.
  */
 enum dr_cgroup_mode dr_cgroup_probe(const struct dr_cgroup_opts *o, char *note, size_t notelen);
+/* dr_cgroup_probe for the options dr_cgroup_setup_config would use. */
+enum dr_cgroup_mode dr_cgroup_probe_config(const struct dr_config *c, char *note, size_t notelen);
 /* The cgroup2 mount point from /proc/self/mountinfo into out; -ENOENT when there is none. */
 int dr_cgroup_find_mount(char *out, size_t outlen);
 
