@@ -200,6 +200,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 static void deliver_exit(struct dr_proc *p)
 {
+	bool contained = p->cg != NULL;
 	if (p->cg) {
 		int rc = dr_cgroup_remove(p->cg);
 		if (rc < 0)
@@ -220,7 +221,7 @@ static void deliver_exit(struct dr_proc *p)
 		.out = p->capture.buf,
 		.out_len = p->capture.len,
 		.out_truncated = p->capture_truncated,
-		.contained = p->cg != NULL,
+		.contained = contained,
 		.leftovers = p->leftovers,
 	};
 	p->on_exit(p->data, &r);
@@ -443,6 +444,13 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 	}
 
 	struct dr_proc *p = dr_xcalloc(1, sizeof(*p));
+	const char *file = o->file ? o->file : o->argv[0];
+	char **shim_argv = NULL;
+	int r = o->cgroup ? enter_cgroup(p, o, file, &shim_argv) : 0;
+	if (r < 0) {
+		free(p); /* nothing else is made yet */
+		return r;
+	}
 	p->loop = loop;
 	p->grace_ms = o->kill_grace_ms ? o->kill_grace_ms : DR_PROC_GRACE_DEFAULT_MS;
 	p->drain_ms = o->drain_ms ? o->drain_ms : DR_PROC_DRAIN_DEFAULT_MS;
@@ -477,14 +485,6 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out.pipe },
 		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err.pipe },
 	};
-	const char *file = o->file ? o->file : o->argv[0];
-	char **shim_argv = NULL;
-	int r = o->cgroup ? enter_cgroup(p, o, file, &shim_argv) : 0;
-	if (r < 0) {
-		p->finished = true;
-		close_all(p);
-		return r;
-	}
 	uv_process_options_t po = {
 		.exit_cb = on_exit_cb,
 		.file = shim_argv ? shim_argv[0] : file,
