@@ -168,8 +168,22 @@ char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line)
 {
 	static const char ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
 	const unsigned char *u = (const unsigned char *)s;
+	/* Only about max bytes after the leading blanks can be kept: clean that
+	 * much (plus a margin), and only look past it for whether more text
+	 * follows. A 64 KiB event line cut to a 240-byte progress line then
+	 * costs 240 bytes of work, not 64 KiB. */
+	size_t lead = 0;
+	while (lead < len && (u[lead] <= ' ' || u[lead] == 0x7f))
+		lead++;
+	bool more = false;
+	if (len - lead > max + 64) {
+		size_t limit = lead + max + 64;
+		for (size_t i = limit; i < len && !more; i++)
+			more = !(u[i] <= ' ' || u[i] == 0x7f);
+		len = limit;
+	}
 	/* Pass 1 cleans into out; it never grows, so only len + 1 bytes are needed. */
-	char *out = dr_xmalloc(len + 1);
+	char *out = dr_xmalloc(len + 4);
 	size_t n = 0;
 	for (size_t i = 0; i < len;) {
 		size_t k = utf8_seq(u + i, len - i);
@@ -195,8 +209,10 @@ char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line)
 		n--;
 	size_t clen = n - start;
 	memmove(out, out + start, clen);
-	if (clen > max) {
+	if (clen > max || more) {
 		size_t keep = max >= 3 ? max - 3 : 0;
+		if (keep > clen)
+			keep = clen;
 		/* Back up to the start of a character. */
 		while (keep > 0 && ((unsigned char)out[keep] & 0xc0) == 0x80)
 			keep--;

@@ -63,7 +63,10 @@ static cJSON *load_entry(const char *path)
 static void save_entry(const char *path, const cJSON *o)
 {
 	char *text = dr_json_print(o);
-	int r = dr_write_file_atomic(path, text, strlen(text), 0600, 0700);
+	/* Atomic (rename) but not fsynced: the entry must survive the runner's
+	 * death, which the page cache does; an fsync here would stall the loop
+	 * for milliseconds at every claim. A power cut may lose it. */
+	int r = dr_write_file_replace(path, text, strlen(text), 0600);
 	if (r < 0)
 		dr_warn("cannot write job journal %s: %s", path, strerror(-r));
 	free(text);
@@ -132,13 +135,27 @@ static unsigned long long start_time_of(int pid)
 #endif
 }
 
-void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid)
+void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, const char *worktree)
 {
 	if (!j || pid <= 0)
 		return;
+	char *path = entry_path(j, job_id);
+	if (!path)
+		return;
 	char value[64];
 	snprintf(value, sizeof value, "%d:%llu", pid, start_time_of(pid));
-	dr_journal_note(j, job_id, "agent", value);
+	cJSON *o = load_entry(path);
+	if (o) {
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "agent");
+		cJSON_AddStringToObject(o, "agent", value);
+		if (worktree) {
+			cJSON_DeleteItemFromObjectCaseSensitive(o, "worktreePath");
+			cJSON_AddStringToObject(o, "worktreePath", worktree);
+		}
+		save_entry(path, o);
+		cJSON_Delete(o);
+	}
+	free(path);
 }
 
 void dr_journal_end(struct dr_journal *j, const char *job_id)

@@ -17,6 +17,7 @@
 #include "delego/adapter.h"
 #include "delego/buf.h"
 #include "delego/childenv.h"
+#include "delego/gc.h"
 #include "delego/job.h"
 #include "delego/json.h"
 #include "delego/log.h"
@@ -725,8 +726,7 @@ static void start_agent(struct dr_pipeline *p)
 	}
 	dr_debug("job %s: agent %s started, pid %d", job_id(p), cmd->command, dr_proc_pid(p->proc));
 	/* A runner killed from here on leaves this group behind: the next start ends it. */
-	dr_journal_note(p->env.journal, job_id(p), "worktreePath", p->tree.worktree_path);
-	dr_journal_note_agent(p->env.journal, job_id(p), dr_proc_pid(p->proc));
+	dr_journal_note_agent(p->env.journal, job_id(p), dr_proc_pid(p->proc), p->tree.worktree_path);
 	uint64_t every = p->env.config->cancellation_poll_interval_ms;
 	if (p->env.relay && every > 0)
 		uv_timer_start(&p->status_timer, on_status_timer, every, every);
@@ -841,6 +841,9 @@ static void on_rechecked(void *data, int status, const char *err)
 static void report(struct dr_pipeline *p)
 {
 	flush_progress(p);
+	/* Workspace lifecycle: the job has ended, so its worktree no longer waits for an answer. */
+	if (p->have_tree)
+		dr_workspace_mark_awaiting(&p->tree, job_id(p), false);
 	bool ok = p->success && !p->error && !p->cancelled && !p->invalid;
 	cJSON *meta;
 	if (p->invalid) {
@@ -892,6 +895,25 @@ static void workspace_prepare(struct dr_pipeline *p)
 	free(branch);
 	if (r < 0)
 		fail_with(p, "Unable to prepare the workspace for %s: %s", p->job->repository_slug, err);
+}
+
+/*
+ * Workspace lifecycle (gc.h): a new worktree needs --min-free-bytes
+ * available; when it is short, the job fails with what is missing and
+ * what `workspace gc` would free (asked of a dry-run child, off the loop).
+ */
+static void on_space_explained(void *data, const char *msg)
+{
+	fail_with(data, "%s", msg);
+}
+
+static void check_space_then_prepare(struct dr_pipeline *p)
+{
+	uint64_t avail = 0;
+	if (dr_gc_space_short(p->env.config, p->job->repository_slug, p->job->id, &avail) &&
+	    dr_gc_explain_shortage(p->env.loop, p->env.config, avail, on_space_explained, p) == 0)
+		return;
+	workspace_prepare(p);
 }
 
 static void validate(struct dr_pipeline *p)
@@ -958,7 +980,7 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 		validate(p);
 		break;
 	case PL_PREPARING:
-		workspace_prepare(p);
+		check_space_then_prepare(p);
 		break;
 	case PL_RUNNING:
 		if (p->cancelled) {
@@ -969,6 +991,11 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 		start_agent(p);
 		break;
 	case PL_AWAITING:
+		/* Workspace lifecycle: gc keeps the worktree while this marker says the job waits. */
+		if (dr_workspace_mark_awaiting(&p->tree, job_id(p), true) < 0)
+			dr_warn("job %s: cannot write the awaiting marker beside %s; workspace gc may remove the "
+				"worktree after --worktree-retention-days",
+				job_id(p), p->tree.worktree_path);
 		post_await(p);
 		enter_state(p, PL_CLOSING);
 		break;

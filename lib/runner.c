@@ -83,6 +83,7 @@ struct dr_runner {
 
 	struct dr_relay_call *heartbeat_call;
 	bool heartbeat_pending; /* a beat was asked for while one was in flight */
+	bool heartbeat_pending_steady; /* ... and one of them was a timer beat */
 	struct dr_backoff heartbeat_backoff;
 	bool ready_sent;
 	bool relay_down;
@@ -273,8 +274,10 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 		return;
 	}
 	if (r->heartbeat_pending) {
+		bool steady = r->heartbeat_pending_steady;
 		r->heartbeat_pending = false;
-		send_heartbeat(r, false);
+		r->heartbeat_pending_steady = false;
+		send_heartbeat(r, steady);
 	}
 }
 
@@ -282,8 +285,9 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 static void send_heartbeat(struct dr_runner *r, bool steady)
 {
 	if (r->heartbeat_call) {
-		if (!steady)
-			r->heartbeat_pending = true;
+		/* Never drop a beat: send it when the one in flight is answered. */
+		r->heartbeat_pending = true;
+		r->heartbeat_pending_steady |= steady;
 		return;
 	}
 	cJSON *body = cJSON_CreateObject();
@@ -747,13 +751,21 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	char *spool = dr_xasprintf("%s/outbox", r->config->state_dir);
 	rc = dr_outbox_new(r->loop, r->relay, spool, &r->outbox, err, errlen);
 	free(spool);
-	if (rc < 0)
-		goto fail;
+	if (rc < 0) {
+		/* A full or read-only disk must not stop the runner: reports then
+		 * go from memory, as they would after a failed spool write. */
+		dr_warn("%s; reports will be kept in memory only", err);
+		rc = dr_outbox_new(r->loop, r->relay, NULL, &r->outbox, err, errlen);
+		if (rc < 0)
+			goto fail;
+	}
 	char *jdir = dr_xasprintf("%s/jobs", r->config->state_dir);
 	rc = dr_journal_open(jdir, &r->journal, err, errlen);
 	free(jdir);
-	if (rc < 0)
-		goto fail;
+	if (rc < 0) {
+		dr_warn("%s; a crash would not be reported for the jobs of this run", err);
+		r->journal = NULL;
+	}
 	r->env = (struct dr_pipeline_env){
 		.journal = r->journal,
 		.loop = r->loop,
@@ -815,7 +827,7 @@ int dr_runner_run(struct dr_runner *r)
 	dr_info("delego-runner %s starting: profile %s, runner %s, relay %s, executors %s%s, up to %d job(s)",
 		r->version, r->config->profile, r->runner_id, r->config->relay_url, r->config->supported_executors[0],
 		r->config->supported_executors[1] ? ",..." : "", r->n_slots);
-	int recovered = dr_journal_recover(r->journal, r->outbox);
+	int recovered = r->journal ? dr_journal_recover(r->journal, r->outbox) : 0;
 	if (recovered)
 		dr_info("reported %d job(s) interrupted by the previous run as failed", recovered);
 	send_heartbeat(r, true);

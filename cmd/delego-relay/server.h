@@ -13,7 +13,7 @@
 #include "store.h"
 
 #define RELAY_BODY_MAX (1024 * 1024)
-#define RELAY_TICK_MS 25
+#define RELAY_TICK_MS 10
 
 struct relay_server_config {
 	const char *listen;      /* HOST:PORT; port 0 picks a free one */

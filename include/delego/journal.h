@@ -1,6 +1,6 @@
 /*
  * journal: the jobs this runner holds, on disk, so that a runner that died
- * (crash, SIGKILL, power loss) can tell the relay on its next start. One
+ * (crash, SIGKILL, OOM kill) can tell the relay on its next start. One
  * small file per running job in <state_dir>/jobs/; written at claim,
  * updated when the agent starts, removed when the job's final report is
  * in the outbox.
@@ -22,8 +22,8 @@ void dr_journal_free(struct dr_journal *j);
 void dr_journal_begin(struct dr_journal *j, const cJSON *job);
 /* Records a string fact about the job, e.g. "worktreePath". Accepts a NULL journal. */
 void dr_journal_note(struct dr_journal *j, const char *job_id, const char *key, const char *value);
-/* Records the agent's process group (its leader's pid and start time). Accepts a NULL journal. */
-void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid);
+/* Records the agent's process group (its leader's pid and start time) and its worktree, in one write. Accepts a NULL journal. */
+void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, const char *worktree);
 void dr_journal_end(struct dr_journal *j, const char *job_id);
 
 /*

@@ -4,8 +4,8 @@
 # and the wake-ups seen by strace (every epoll_wait return is one).
 # Targets (issue 2): VmRSS <= 12 MiB, RssAnon <= 3 MiB, CPU <= 50 ms / 60 s.
 set -u
-cd "$(dirname "$0")/../integration" || exit 1
-. ./lib.sh
+# lib.sh finds the tree from $0 (tests/bench/.. /..): source it without cd.
+. "$(dirname "$0")/../integration/lib.sh"
 secs=${BENCH_SECONDS:-60}
 
 relay_start || exit 1

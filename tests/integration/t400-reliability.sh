@@ -62,14 +62,14 @@ check "no agent process is left after the second signal" wait_for 5 no_agents
 rm -f "$HOME/fake-agent-calls.jsonl"
 
 # 4. The relay goes away mid-job; the reports wait in the spool and arrive later.
-id=$(relay job add --repo acme/app --executor claude --identifier ENG-4 --prompt "scenario=slow sleep=3")
+id=$(relay job add --repo acme/app --executor claude --identifier ENG-4 --prompt "scenario=slow sleep=5")
 start_daemon "$T/run4.log" --shutdown-grace-ms 60000
 wait_for 20 running "$id"
 wait_for 10 agent_started
 relay_stop
-sleep 5 # the agent finishes while the relay is down
+final_spooled() { ls "$XDG_STATE_HOME/delego-runner/default/outbox/" 2>/dev/null | grep -q -- '-final.json$'; }
+check "the final report waits in the spool" wait_for 30 final_spooled
 check "the runner is still up while the relay is down" kill -0 $RUNNER_PID
-check "the final report waits in the spool" test -n "$(ls "$XDG_STATE_HOME/delego-runner/default/outbox/" 2>/dev/null)"
 relay_start || exit 1
 check "the job completes on the relay once it is back" wait_for 30 status_is "$id" completed
 check "the spool is empty afterwards" wait_for 10 spool_empty
