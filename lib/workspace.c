@@ -15,12 +15,15 @@
 #include "delego/proc.h"
 #include "delego/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +32,10 @@
 #define MSG_MAX 1000
 #define FALLBACK_NAME "Delego Runner"
 #define FALLBACK_EMAIL "runner@delego.local"
+#define LOCK_RETRY_MS 100                  /* another process holds the cache: try again this often */
+#define LOCK_WAIT_MAX_MS (30 * 60 * 1000)  /* ... for at most this long */
+#define INUSE_RETRY_MS 20
+#define INUSE_TRIES 100
 
 struct op;
 typedef void (*op_step)(struct op *op, const struct dr_proc_result *r);
@@ -54,6 +61,10 @@ struct op {
 	dr_ws_cb cb;
 	void *data;
 	char err[MSG_MAX + 200];
+	int lock_fd;             /* the cross-process flock on the cache, when lock_held */
+	bool lock_held;
+	uint64_t lock_wait_start; /* uv_now when we first found the cache locked; 0: not waiting */
+	int inuse_tries;
 
 	/* prepare */
 	struct dr_ws_tree *tree_out;
@@ -137,6 +148,8 @@ static void tree_free_fields(struct dr_ws_tree *t)
 	free(t->branch);
 	free(t->starting_sha);
 	free(t->fetch_warning);
+	if (t->inuse_held)
+		close(t->inuse_fd); /* drops the in-use flock */
 	memset(t, 0, sizeof(*t));
 }
 
@@ -203,10 +216,83 @@ static void op_closed(uv_handle_t *h)
 	free(op);
 }
 
+static int mkdir_under(const char *root, const char *const *parts, char *err, size_t errlen);
+
+int dr_workspace_trylock_dir(const char *path, int how, int *fd)
+{
+	int d = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (d < 0)
+		return -errno;
+	if (flock(d, how | LOCK_NB) < 0) {
+		int e = errno == EWOULDBLOCK ? -EWOULDBLOCK : -errno;
+		close(d);
+		return e;
+	}
+	/* Removed (gc) or replaced while we waited: this lock guards nothing. */
+	struct stat a, b;
+	if (fstat(d, &a) < 0 || lstat(path, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		close(d);
+		return -ESTALE;
+	}
+	*fd = d;
+	return 0;
+}
+
+static void op_lock(struct op *op);
+static void op_finish(struct op *op, int status);
+static void op_fail(struct op *op, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void on_lock_retry(uv_timer_t *t)
+{
+	op_lock(t->data);
+}
+
+/*
+ * The cross-process half of the queue: the flock on the bare repository
+ * directory, with LOCK_NB and a retry timer so the loop never waits.
+ */
+static void op_lock(struct op *op)
+{
+	if (op->real_root) { /* prepare: the cache may not exist yet; git clones into an empty directory */
+		char *leaf = dr_xasprintf("%s.git", op->repo);
+		const char *parts[] = { "sources", op->owner, leaf, NULL };
+		int r = mkdir_under(op->real_root, parts, op->err, sizeof(op->err));
+		free(leaf);
+		if (r < 0) {
+			op_finish(op, r);
+			return;
+		}
+	}
+	int fd = -1;
+	int r = dr_workspace_trylock_dir(op->key, LOCK_EX, &fd);
+	if (r == 0) {
+		op->lock_fd = fd;
+		op->lock_held = true;
+		op->start(op);
+		return;
+	}
+	if (r == -EWOULDBLOCK || r == -ESTALE) {
+		uint64_t now = uv_now(op->ctx->loop);
+		if (!op->lock_wait_start) {
+			op->lock_wait_start = now ? now : 1;
+			dr_debug("workspace: %s is locked by another process; waiting", op->key);
+		} else if (now - op->lock_wait_start > LOCK_WAIT_MAX_MS) {
+			op_fail(op, -EBUSY, "the source cache %s stayed locked by another process (another runner "
+					    "profile, or delego-runner workspace gc) for %d minutes; find it with "
+					    "`fuser %s` and try again",
+				op->key, LOCK_WAIT_MAX_MS / 60000, op->key);
+			return;
+		}
+		uv_timer_start(&op->kick, on_lock_retry, LOCK_RETRY_MS, 0);
+		return;
+	}
+	op_fail(op, r, "cannot lock the source cache %s: %s", op->key, strerror(-r));
+}
+
 static void on_granted(uv_timer_t *t)
 {
 	struct op *op = t->data;
-	op->start(op);
+	op_lock(op);
 }
 
 static void release_lock(struct op *op)
@@ -256,7 +342,7 @@ static void on_kick(uv_timer_t *t)
 	l->next = locks;
 	locks = l;
 	op->lock = l;
-	op->start(op);
+	op_lock(op);
 }
 
 static struct op *op_new(const struct dr_ws_ctx *ctx, const char *key, void (*start)(struct op *), dr_ws_cb cb,
@@ -281,6 +367,10 @@ static struct op *op_new(const struct dr_ws_ctx *ctx, const char *key, void (*st
 /* Ends the op: the queue moves on, then the callback runs, then the op is freed. */
 static void op_finish(struct op *op, int status)
 {
+	if (op->lock_held) {
+		close(op->lock_fd); /* drops the flock */
+		op->lock_held = false;
+	}
 	release_lock(op);
 	op->cb(op->data, status, status ? op->err : "");
 	uv_close((uv_handle_t *)&op->kick, op_closed);
@@ -433,6 +523,42 @@ static void prep_new_worktree(struct op *op);
 static void prep_fetch(struct op *op);
 static void prep_check_clean(struct op *op);
 
+static void prep_take_inuse(struct op *op);
+
+static void on_inuse_retry(uv_timer_t *t)
+{
+	prep_take_inuse(t->data);
+}
+
+/*
+ * Marks the worktree in use for as long as the job holds the tree, so gc
+ * in any process leaves it alone. `workspace ls` tests the lock for an
+ * instant, hence a few quick retries.
+ */
+static void prep_take_inuse(struct op *op)
+{
+	int fd = -1;
+	int r = dr_workspace_trylock_dir(op->tree.worktree_path, LOCK_EX, &fd);
+	if (r == -EWOULDBLOCK && op->inuse_tries++ < INUSE_TRIES) {
+		uv_timer_start(&op->kick, on_inuse_retry, INUSE_RETRY_MS, 0);
+		return;
+	}
+	if (r == -EWOULDBLOCK) {
+		op_fail(op, -EBUSY, "the worktree %s is in use by another running job (another runner process?)",
+			op->tree.worktree_path);
+		return;
+	}
+	if (r < 0) {
+		op_fail(op, r, "cannot lock the worktree %s: %s", op->tree.worktree_path, strerror(-r));
+		return;
+	}
+	op->tree.inuse_fd = fd;
+	op->tree.inuse_held = true;
+	*op->tree_out = op->tree;
+	memset(&op->tree, 0, sizeof(op->tree));
+	op_finish(op, 0);
+}
+
 static void prep_done(struct op *op, const struct dr_proc_result *r)
 {
 	if (!ok(r)) {
@@ -440,9 +566,7 @@ static void prep_done(struct op *op, const struct dr_proc_result *r)
 		return;
 	}
 	op->tree.starting_sha = out_line(r);
-	*op->tree_out = op->tree;
-	memset(&op->tree, 0, sizeof(op->tree));
-	op_finish(op, 0);
+	prep_take_inuse(op);
 }
 
 static void prep_read_head(struct op *op)
@@ -727,9 +851,22 @@ static void prep_try_candidate(struct op *op)
 	       "--show-toplevel", NULL);
 }
 
+/* True for a directory with no entry but . and .. (the cache op_lock created, or a failed clone left). */
+static bool dir_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool empty = true;
+	for (struct dirent *e; empty && (e = readdir(d));)
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
 static void prep_start(struct op *op)
 {
-	if (exists(op->tree.source_path)) {
+	if (exists(op->tree.source_path) && !dir_empty(op->tree.source_path)) {
 		prep_assert_bare(op);
 		return;
 	}
@@ -1164,6 +1301,13 @@ int dr_workspace_head(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, c
 	return 0;
 }
 
+static void pushed_recorded(struct op *op, const struct dr_proc_result *r)
+{
+	if (!ok(r))
+		dr_debug("workspace: cannot record the push of %s: %s", op->t->branch, r->stderr_tail);
+	op_finish(op, 0);
+}
+
 static void pushed(struct op *op, const struct dr_proc_result *r)
 {
 	if (!ok(r)) {
@@ -1172,7 +1316,10 @@ static void pushed(struct op *op, const struct dr_proc_result *r)
 		op_fail_cmd(op, r, what);
 		return;
 	}
-	op_finish(op, 0);
+	free(op->base);
+	op->base = dr_xasprintf(DR_WS_PUSHED_REFS "%s", op->t->branch);
+	op_run(op, op->t->worktree_path, local_timeout(op), pushed_recorded, "git", "update-ref", op->base, "HEAD",
+	       NULL);
 }
 
 static void push_start(struct op *op)
@@ -1319,4 +1466,26 @@ int dr_workspace_pr(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, con
 	op->pr_in = in;
 	op->pr_out = out;
 	return 0;
+}
+
+/* ---- the awaiting marker ---- */
+
+int dr_workspace_mark_awaiting(const struct dr_ws_tree *t, const char *job_id, bool awaiting)
+{
+	if (!t || !t->worktree_path || !job_id || !dr_job_id_valid(job_id))
+		return -EINVAL;
+	char *path = dr_xasprintf("%s" DR_WS_AWAITING_SUFFIX, t->worktree_path);
+	int r = 0;
+	if (!awaiting) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			r = -errno;
+	} else {
+		char *text = dr_xasprintf("job %s is waiting for the user's answer; `delego-runner workspace gc` keeps "
+					  "its worktree until the job ends\n",
+					  job_id);
+		r = dr_write_file_atomic(path, text, strlen(text), 0644, 0755);
+		free(text);
+	}
+	free(path);
+	return r;
 }

@@ -58,5 +58,7 @@ int dr_cmd_remove(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 /* As uninstall, for every profile. */
 int dr_cmd_clear(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 int dr_cmd_doctor(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+/* `workspace ls|gc [--dry-run] [--json] [--auto]` (gc.h); c->positional[0] is ls or gc. */
+int dr_cmd_workspace(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 
 #endif

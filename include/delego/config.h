@@ -50,6 +50,10 @@ struct dr_config {
 	uint64_t agent_memory_max;       /* bytes of memory.max per agent's cgroup; 0: none */
 	int agent_pids_max;              /* pids.max per agent's cgroup; 0: none */
 	enum dr_containment containment; /* auto (default) or process-group */
+	int worktree_retention_days;     /* finished worktrees older than this go at the next sweep (gc.h) */
+	int cache_retention_days;        /* source caches without worktrees unused this long go */
+	uint64_t workspace_budget_bytes; /* sources + worktrees at most this big; 0: no budget */
+	uint64_t min_free_bytes;         /* free space gc keeps and a new worktree needs; 0: none */
 	bool create_commit;
 	bool once;
 	bool force;
@@ -64,6 +68,7 @@ struct dr_config {
 	bool yes;
 	bool json;
 	bool dry_run;
+	bool auto_gc; /* workspace gc --auto: the daemon's sweep */
 	bool help;
 	bool version;
 	char **positional; /* NULL-terminated arguments that are not flags */

@@ -14,9 +14,18 @@
  *
  * All operations on one source cache run one at a time, in the order they
  * were asked for, even with several jobs in flight (a per-cache queue kept
- * in this module). Callbacks always run later from the loop, never from
- * inside the call that started the operation. Everything written stays
- * under the workspace root: resolved paths are checked.
+ * in this module), and one at a time across processes (other runner
+ * profiles, `delego-runner workspace gc`): each operation holds a flock on
+ * the bare repository directory itself, taken with LOCK_NB and retried on a
+ * timer, so the loop never blocks and nothing is left behind (the kernel
+ * drops the lock when its holder dies). A missing cache directory is
+ * created empty first, to have something to lock; git clones into it.
+ *
+ * A prepared worktree is held in use (a flock LOCK_EX on its directory)
+ * until dr_ws_tree_release, so `workspace gc` in any process leaves it
+ * alone while its job runs. Callbacks always run later from the loop, never
+ * from inside the call that started the operation. Everything written
+ * stays under the workspace root: resolved paths are checked.
  */
 #ifndef DELEGO_WORKSPACE_H
 #define DELEGO_WORKSPACE_H
@@ -59,6 +68,8 @@ struct dr_ws_tree {
 	bool reattached;     /* the branch existed without a worktree */
 	bool seeded;         /* the cache was created now from a local checkout */
 	char *fetch_warning; /* the fetch failed: we went on from the cached base; else NULL */
+	int inuse_fd;        /* private: the in-use flock on worktree_path, when inuse_held */
+	bool inuse_held;
 };
 void dr_ws_tree_release(struct dr_ws_tree *t);
 
@@ -151,6 +162,35 @@ char *dr_workspace_pr_body(const char *identifier, const char *url, const char *
  */
 int dr_workspace_pr(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, const struct dr_ws_pr_in *in,
 		    struct dr_ws_pr *out, dr_ws_cb cb, void *data);
+
+/*
+ * Tries to flock the directory path (how: LOCK_EX or LOCK_SH) without
+ * blocking. The directory is opened O_DIRECTORY|O_NOFOLLOW (never a
+ * symlink) and, once locked, must still be the one at path (a directory
+ * removed or replaced while we waited gives -ESTALE: try again). On 0 the
+ * caller owns *fd (closing it drops the lock). -EWOULDBLOCK: someone else
+ * holds it; other negative errno from open.
+ */
+int dr_workspace_trylock_dir(const char *path, int how, int *fd);
+
+/*
+ * The awaiting marker: <worktree>.awaiting beside the job's worktree,
+ * written when the job reports jobs/await and removed when a run of that
+ * job reports complete or fail. `workspace gc` keeps a worktree while its
+ * marker exists. Returns 0 or a negative errno (writing: from the write;
+ * removing a marker that is not there is 0).
+ */
+#define DR_WS_AWAITING_SUFFIX ".awaiting"
+int dr_workspace_mark_awaiting(const struct dr_ws_tree *t, const char *job_id, bool awaiting);
+
+/*
+ * After a successful push, refs/delego/pushed/<branch> records what
+ * reached the remote (a bare cache has no remote-tracking refspec, and
+ * fetch --prune forgets branches deleted upstream after a merge): gc
+ * counts a commit as pushed when a remote-tracking ref or one of these
+ * reaches it.
+ */
+#define DR_WS_PUSHED_REFS "refs/delego/pushed/"
 
 /* <base><slug>.git when base ends in ':', else <base>/<slug>.git. Caller frees. */
 char *dr_workspace_clone_url(const char *base, const char *slug);

@@ -17,13 +17,14 @@ _delego_runner()
         words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
     }
 
-    local commands="pair run config service status start stop restart upgrade uninstall remove clear doctor version help"
+    local commands="pair run config service status start stop restart upgrade uninstall remove clear doctor workspace version help"
     local options="--relay-url --pairing-token --pairing-token-file --profile --workspace-root
         --git-clone-base-url --claude-command --claude-args --codex-command --codex-args
         --supported-executors --executor-timeout-ms --heartbeat-interval-ms --poll-interval-ms
         --cancellation-poll-interval-ms --safety-sync-interval-ms --fallback-poll-interval-ms
         --shutdown-grace-ms --max-jobs --no-commit --once --force --background --allow-insecure-relay
-        --log-level --config --yes --json --dry-run --help --version"
+        --log-level --config --yes --json --dry-run --help --version
+        --worktree-retention-days --cache-retention-days --workspace-budget-bytes --min-free-bytes --auto"
 
     case $prev in
         --profile)
@@ -34,7 +35,7 @@ _delego_runner()
             COMPREPLY=($(compgen -W "error warn info debug" -- "$cur")); return ;;
         --supported-executors)
             COMPREPLY=($(compgen -W "codex,claude claude,codex claude codex" -- "$cur")); return ;;
-        --relay-url|--pairing-token|--git-clone-base-url|--claude-args|--codex-args|--*-ms|--max-jobs)
+        --relay-url|--pairing-token|--git-clone-base-url|--claude-args|--codex-args|--*-ms|--max-jobs|--*-days|--*-bytes)
             return ;;
     esac
 
@@ -60,6 +61,13 @@ _delego_runner()
                 COMPREPLY=($(compgen -W "--profile --force --dry-run $options" -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "install" -- "$cur"))
+            fi ;;
+        workspace)
+            if [[ $cur == -* ]]; then
+                COMPREPLY=($(compgen -W "--profile --dry-run --json --auto --workspace-root --worktree-retention-days
+                    --cache-retention-days --workspace-budget-bytes --min-free-bytes --help" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "ls gc" -- "$cur"))
             fi ;;
         status|doctor)
             COMPREPLY=($(compgen -W "--profile --json --help" -- "$cur")) ;;

@@ -1,0 +1,159 @@
+/*
+ * gc: keeps the workspace within its budget, and never deletes what a user
+ * still needs (issue 7). Used by `delego-runner workspace ls|gc` and by the
+ * daemon's sweep.
+ *
+ * What is looked at: every <root>/sources/<owner>/<repo>.git (a cache) and
+ * every <root>/worktrees/<owner>/<repo>/<jobId> (a worktree); nothing else
+ * under the root (a user's checkout at <root>/<owner>/<repo> is never
+ * touched) and nothing through a symlink.
+ *
+ * A worktree is kept while
+ *   - a job runs in it (the in-use flock of workspace.h, any process);
+ *   - its job waits for the user's answer (<jobId>.awaiting beside it);
+ *   - it is locked with `git worktree lock`;
+ *   - it has uncommitted changes or untracked files (ignored files do not
+ *     count), or commits that no remote-tracking ref and no
+ *     refs/delego/pushed/ ref reaches: kept and reported;
+ *   - it is not a worktree of its cache (left alone for inspection).
+ * Any other worktree is "finished" and removed once it is older than
+ * --worktree-retention-days (age: the last change to its directory, index
+ * or HEAD), or sooner, oldest first, while the workspace is over
+ * --workspace-budget-bytes or its filesystem has less than --min-free-bytes
+ * available. Its branch goes too when every commit of it was pushed; then
+ * `git worktree prune`.
+ * A cache is removed when no worktree of it is left, no local delego/
+ * branch of it holds an unpushed commit, and it was unused (fetched, or
+ * one of its worktrees touched) for --cache-retention-days, or sooner,
+ * oldest first, under the same budget pressure, after every finished
+ * worktree.
+ *
+ * Removal happens under the cache's flock (workspace.h), after the
+ * worktree's state has been checked again under it; a cache another
+ * process holds is skipped (--auto) or waited for up to a minute.
+ */
+#ifndef DELEGO_GC_H
+#define DELEGO_GC_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "delego/config.h"
+
+enum dr_gc_kind {
+	DR_GC_CACHE,
+	DR_GC_WORKTREE,
+};
+
+enum dr_gc_state {
+	DR_GC_FINISHED,  /* worktree: removable (after its retention, or under pressure) */
+	DR_GC_IDLE,      /* cache: removable once none of its worktrees is left */
+	DR_GC_RUNNING,   /* worktree: a job holds it */
+	DR_GC_AWAITING,  /* worktree: its job waits for the user's answer */
+	DR_GC_LOCKED,    /* worktree: git worktree lock */
+	DR_GC_DIRTY,     /* worktree: uncommitted changes (count: entries) */
+	DR_GC_UNPUSHED,  /* worktree or cache: commits on no remote (count: commits) */
+	DR_GC_FOREIGN,   /* worktree: not a worktree of its cache */
+	DR_GC_BUSY,      /* another process held the cache's lock: skipped this time */
+	DR_GC_ERROR,     /* git could not tell; left alone */
+};
+const char *dr_gc_strstate(enum dr_gc_state s);
+
+/* One cache or worktree. Strings owned by the report. */
+struct dr_gc_item {
+	enum dr_gc_kind kind;
+	enum dr_gc_state state;
+	char *path;     /* absolute, resolved */
+	char *rel;      /* relative to the root */
+	char *slug;     /* "owner/repo" */
+	char *job_id;   /* worktrees: the directory's name */
+	char *branch;   /* worktrees: the checked-out branch, or NULL */
+	char *detail;   /* why it is in its state, or NULL */
+	uint64_t size;  /* bytes on disk (hard-linked files shared out) */
+	int64_t last_used; /* seconds since the epoch */
+	long count;     /* dirty entries, unpushed commits, or a cache's worktrees */
+	size_t cache;   /* worktrees: index of their cache in the report, or SIZE_MAX */
+	bool remove;    /* the plan removes it */
+	bool removed;   /* it is gone (not in a dry run) */
+	char *why;      /* the plan's reason, kept or removed; owned */
+	char *error;    /* why the removal failed, or NULL */
+};
+
+struct dr_gc_opts {
+	const char *root;           /* the workspace root (need not exist) */
+	int worktree_days;
+	int cache_days;
+	uint64_t budget;            /* 0: none */
+	uint64_t min_free;          /* 0: none */
+	bool dry_run;               /* plan only */
+	uint64_t lock_wait_ms;      /* how long to wait for a busy cache before skipping it */
+	int64_t now;                /* seconds since the epoch; 0: now */
+};
+
+struct dr_gc_report {
+	struct dr_gc_item *items;
+	size_t n;
+	uint64_t used;       /* the sizes of all items */
+	uint64_t avail;      /* bytes available to us on the root's filesystem, when have_avail */
+	bool have_avail;
+	uint64_t freed;      /* by the removals planned (dry run) or done */
+	bool pressure_left;  /* still over the budget or under the free minimum when nothing more may go */
+};
+void dr_gc_report_release(struct dr_gc_report *r);
+
+/*
+ * The plan over scanned items (pure: no I/O): sets remove and why on every
+ * item, and freed and pressure_left, from the rules above.
+ */
+void dr_gc_plan(const struct dr_gc_opts *o, struct dr_gc_report *r);
+
+/*
+ * Scans the workspace, plans, and (unless dry_run) removes, each removal
+ * checked again under the cache's lock. Synchronous: for the
+ * `delego-runner workspace` command, never for the daemon's loop. Returns
+ * 0 (item failures are in their error field) or a negative errno with err
+ * filled.
+ */
+int dr_gc_run(const struct dr_gc_opts *o, struct dr_gc_report *out, char *err, size_t errlen);
+
+/* The report as JSON (`workspace ls|gc --json`). Caller owns it. */
+cJSON *dr_gc_report_json(const struct dr_gc_opts *o, const struct dr_gc_report *r);
+
+/* "512 B", "1.5 KiB", "3.0 GiB" into buf (at least 32 bytes). Returns buf. */
+char *dr_gc_format_size(uint64_t n, char *buf, size_t len);
+
+/*
+ * The daemon's sweep: runs `delego-runner workspace gc --auto` with c's
+ * workspace options as a child process (through proc), so the directory
+ * walks and git commands never run on the loop. Returns at once; a sweep
+ * asked for while one runs is run once more after it. Its lines go to our
+ * log. Call it at start and after each job (after dr_pipeline_free, so
+ * that the job's worktree is no longer held).
+ */
+void dr_gc_sweep_async(uv_loop_t *loop, const struct dr_config *c);
+/* Ends a running sweep (SIGTERM) and forgets a pending one: at shutdown. */
+void dr_gc_sweep_stop(void);
+
+/*
+ * True when a new worktree for slug/job_id would be cut (none exists yet)
+ * while the workspace's filesystem has less than c->min_free_bytes
+ * available; *avail gets what it has. False when there is enough, the
+ * worktree exists, or statvfs cannot tell.
+ */
+bool dr_gc_space_short(const struct dr_config *c, const char *slug, const char *job_id, uint64_t *avail);
+
+typedef void (*dr_gc_msg_cb)(void *data, const char *msg);
+/*
+ * Runs `workspace gc --dry-run --json` as a child to learn what gc would
+ * free, then calls cb once, from the loop, with a sentence for the user
+ * (how much is missing, what gc would free, what is kept and why).
+ * Returns 0, or a negative errno when the child could not start (then cb
+ * never runs).
+ */
+int dr_gc_explain_shortage(uv_loop_t *loop, const struct dr_config *c, uint64_t avail, dr_gc_msg_cb cb,
+			   void *data);
+
+#endif
