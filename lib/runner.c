@@ -11,6 +11,7 @@
  */
 #include "delego/runner.h"
 #include "delego/backoff.h"
+#include "delego/cgroup.h"
 #include "delego/fsutil.h"
 #include "delego/http.h"
 #include "delego/journal.h"
@@ -178,7 +179,8 @@ static void write_status(struct dr_runner *r)
 		if (r->slots[i].pipeline)
 			cJSON_AddItemToArray(jobs, cJSON_CreateString(r->slots[i].job_id));
 	cJSON_AddNumberToObject(s, "pendingReports", r->outbox ? (double)dr_outbox_pending(r->outbox) : 0);
-	cJSON_AddStringToObject(s, "containment", "process-group");
+	cJSON_AddStringToObject(s, "containment", dr_cgroup_mode_name());
+	dr_json_add_str_or_null(s, "containmentNote", dr_cgroup_limits_note());
 	cJSON_AddBoolToObject(s, "push", r->push_live);
 	char *text = dr_json_print(s);
 	cJSON_Delete(s);

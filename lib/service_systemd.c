@@ -162,6 +162,8 @@ int dr_service_render_unit(const struct dr_service_spec *spec, char **out, char 
 		    "TimeoutStartSec=infinity\n"
 		    "# SIGTERM to the daemon alone: it drains its jobs, then ends their process groups itself.\n"
 		    "KillMode=mixed\n"
+		    "# Each agent gets its own cgroup below ours: cancel and timeout end all it started.\n"
+		    "Delegate=yes\n"
 		    "TimeoutStopSec=%llu\n"
 		    "WatchdogSec=60\n\n"
 		    "[Install]\n"

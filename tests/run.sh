@@ -16,8 +16,9 @@ rm -rf "$logdir"; mkdir -p "$logdir"
 
 vg=""
 if [ "${DR_VALGRIND:-0}" = 1 ]; then
+	# Check's fork mode stays: valgrind follows the forked test cases, and
+	# each case keeps its own environment as in a normal run.
 	vg="valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --track-fds=no"
-	export CK_FORK=no
 fi
 
 if [ "${DR_ONLY:-unit}" = unit ] || [ -z "${DR_ONLY:-}" ]; then

@@ -77,6 +77,8 @@ START_TEST(test_render_plain)
 		"TimeoutStartSec=infinity\n"
 		"# SIGTERM to the daemon alone: it drains its jobs, then ends their process groups itself.\n"
 		"KillMode=mixed\n"
+		"# Each agent gets its own cgroup below ours: cancel and timeout end all it started.\n"
+		"Delegate=yes\n"
 		"TimeoutStopSec=90\n"
 		"WatchdogSec=60\n"
 		"\n"
