@@ -80,8 +80,33 @@ static long elapsed_ms(const struct timespec *start)
 	return (long)((now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000);
 }
 
+/* True when name (a path, or a command looked up on PATH) is an executable file. */
+static bool program_exists(const char *name)
+{
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		char *full = dr_xasprintf("%.*s%s%s", (int)n, path, n ? "/" : "./", name);
+		bool ok = access(full, X_OK) == 0;
+		free(full);
+		if (ok)
+			return true;
+		path += n;
+		path += *path == ':';
+	}
+	return false;
+}
+
 int dr_service_exec(char *const argv[], long timeout_ms, struct dr_buf *out, int *status)
 {
+	/* Look first: posix_spawnp may report a missing program only as exit 127
+	 * (vfork emulation, e.g. under valgrind), and the caller wants -ENOENT. */
+	if (!program_exists(argv[0]))
+		return -ENOENT;
 	uv_file fds[2];
 	int r = 0;
 	/* Close-on-exec on both ends (pipe2 is not on macOS); the child gets its copy through dup2. */
