@@ -122,7 +122,7 @@ asan: deps
 
 valgrind: deps
 	$(Q)$(MAKE) --no-print-directory tests
-	$(Q)BUILD=$(BUILD) DR_VALGRIND=1 CK_TIMEOUT_MULTIPLIER=10 sh tests/run.sh
+	$(Q)BUILD=$(BUILD) DR_VALGRIND=1 DR_TESTS="$(DR_TESTS)" CK_TIMEOUT_MULTIPLIER=10 sh tests/run.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -2,8 +2,9 @@
 # Runs every test and ends with one line "N passed, N failed".
 #   unit:        each $BUILD/tests/unit/test_* (Check); its cases count.
 #   integration: each tests/integration/t*.sh; its "ok"/"not ok" lines count.
-# DR_ONLY=unit|integration narrows the run; DR_VALGRIND=1 runs the unit
-# binaries and the programs under valgrind memcheck.
+# DR_ONLY=unit|integration narrows the run; DR_TESTS="t100 t3" keeps only
+# the integration tests whose names start with one of those words;
+# DR_VALGRIND=1 runs the unit binaries and the programs under valgrind memcheck.
 set -u
 BUILD=${BUILD:-build}
 export BUILD
@@ -58,6 +59,11 @@ if [ "${DR_ONLY:-integration}" = integration ] || [ -z "${DR_ONLY:-}" ]; then
 	for t in tests/integration/t[0-9]*.sh; do
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .sh)
+		if [ -n "${DR_TESTS:-}" ]; then
+			keep=0
+			for w in $DR_TESTS; do case "$name" in "$w"*) keep=1 ;; esac; done
+			[ $keep = 1 ] || continue
+		fi
 		log=$logdir/$name.log
 		DR_VG="$vg" timeout 600 sh "$t" >"$log" 2>&1
 		rc=$?
