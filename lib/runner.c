@@ -615,6 +615,18 @@ static void maybe_finish(struct dr_runner *r)
 	}
 }
 
+/* No new jobs: no push, no poll timer, no poll in flight. */
+static void stop_claiming(struct dr_runner *r)
+{
+	dr_notify("STOPPING=1");
+	push_stop(r);
+	uv_timer_stop(&r->poll_timer);
+	if (r->poll_call) {
+		dr_relay_call_cancel(r->poll_call);
+		r->poll_call = NULL;
+	}
+}
+
 static void enter_state(struct dr_runner *r, enum runner_state next)
 {
 	if (next <= r->state && !(next == r->state && next == RUNNER_RUNNING))
@@ -625,13 +637,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 	case RUNNER_RUNNING:
 		break;
 	case RUNNER_DRAINING:
-		dr_notify("STOPPING=1");
-		push_stop(r);
-		uv_timer_stop(&r->poll_timer);
-		if (r->poll_call) {
-			dr_relay_call_cancel(r->poll_call);
-			r->poll_call = NULL;
-		}
+		stop_claiming(r);
 		if (r->active)
 			dr_info("waiting up to %llu ms for %d running job(s) to finish",
 				(unsigned long long)r->config->shutdown_grace_ms, r->active);
@@ -639,13 +645,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		maybe_finish(r);
 		break;
 	case RUNNER_CANCELLING:
-		dr_notify("STOPPING=1");
-		push_stop(r);
-		uv_timer_stop(&r->poll_timer);
-		if (r->poll_call) {
-			dr_relay_call_cancel(r->poll_call);
-			r->poll_call = NULL;
-		}
+		stop_claiming(r);
 		for (int i = 0; i < r->n_slots; i++)
 			if (r->slots[i].pipeline)
 				dr_pipeline_cancel(r->slots[i].pipeline, r->exit_status == 2
