@@ -13,6 +13,7 @@
 #include "delego/backoff.h"
 #include "delego/cgroup.h"
 #include "delego/fsutil.h"
+#include "delego/gc.h"
 #include "delego/http.h"
 #include "delego/journal.h"
 #include "delego/json.h"
@@ -319,6 +320,9 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 	/* Its final report is in the outbox by now: the journal entry can go. */
 	dr_journal_end(r->journal, s->job_id);
 	dr_pipeline_free(p);
+	/* After the free: that is what releases the job's hold on its worktree. */
+	if (!r->config->once)
+		dr_gc_sweep_async(r->loop, r->config);
 	free(s->job_id);
 	s->job_id = NULL;
 	s->pipeline = NULL;
@@ -653,6 +657,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		maybe_finish(r);
 		break;
 	case RUNNER_FLUSHING:
+		dr_gc_sweep_stop(); /* a sweep in flight would hold the loop open */
 		push_stop(r);
 		uv_timer_stop(&r->poll_timer);
 		uv_timer_stop(&r->heartbeat_timer);
@@ -663,6 +668,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		dr_outbox_on_drained(r->outbox, on_drained, r);
 		break;
 	case RUNNER_STOPPED:
+		dr_gc_sweep_stop();
 		push_stop(r);
 		if (r->heartbeat_call) {
 			dr_relay_call_cancel(r->heartbeat_call);
@@ -835,6 +841,9 @@ int dr_runner_run(struct dr_runner *r)
 	send_heartbeat(r, true);
 	do_poll(r);
 	push_start(r);
+	/* Workspace retention, in a child process: never on the loop's path. */
+	if (!r->config->once)
+		dr_gc_sweep_async(r->loop, r->config);
 	uv_run(r->loop, UV_RUN_DEFAULT);
 	return r->exit_status;
 }
