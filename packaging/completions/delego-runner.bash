@@ -24,7 +24,8 @@ _delego_runner()
         --cancellation-poll-interval-ms --safety-sync-interval-ms --fallback-poll-interval-ms
         --shutdown-grace-ms --max-jobs --no-commit --once --force --background --allow-insecure-relay
         --log-level --config --yes --json --dry-run --help --version
-        --worktree-retention-days --cache-retention-days --workspace-budget-bytes --min-free-bytes --auto"
+        --worktree-retention-days --cache-retention-days --workspace-budget-bytes --min-free-bytes --auto
+        --containment --agent-memory-max --agent-pids-max"
 
     case $prev in
         --profile)
@@ -33,6 +34,10 @@ _delego_runner()
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --log-level)
             COMPREPLY=($(compgen -W "error warn info debug" -- "$cur")); return ;;
+        --containment)
+            COMPREPLY=($(compgen -W "auto process-group" -- "$cur")); return ;;
+        --agent-memory-max|--agent-pids-max)
+            return ;;
         --supported-executors)
             COMPREPLY=($(compgen -W "codex,claude claude,codex claude codex" -- "$cur")); return ;;
         --relay-url|--pairing-token|--git-clone-base-url|--claude-args|--codex-args|--*-ms|--max-jobs|--*-days|--*-bytes)
