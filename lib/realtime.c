@@ -547,7 +547,7 @@ static void connected(struct dr_realtime *rt)
 	}
 	rt->ws = s;
 	enter_state(rt, RT_HANDSHAKE);
-	char raw[16];
+	char raw[17]; /* 16 random hex digits (the key's 16 bytes) and dr_random_hex's NUL */
 	dr_random_hex(raw, 8);
 	dr_ws_base64(raw, 16, rt->key);
 	dr_buf_reset(&rt->out);
