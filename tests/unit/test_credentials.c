@@ -4,6 +4,7 @@
 #include "delego/json.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,29 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[64];
 static char err[1024];
 
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/dr-creds-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	tmpdir_make("creds");
 }
 
 static void teardown(void)
 {
-	char *cmd = dr_xasprintf("rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-	free(cmd);
-}
-
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-	chmod(path, mode);
+	tmpdir_remove();
 }
 
 /* A file as the Node runner 0.8.0 writes it (JSON.stringify(store, null, 2)), with extra fields. */

@@ -3,6 +3,7 @@
 #include "delego/fsutil.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,29 +12,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[64];
 static char err[1024];
 
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/dr-service-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	tmpdir_make("service");
 }
 
 static void teardown(void)
 {
-	char *cmd = dr_xasprintf("rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-	free(cmd);
-}
-
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-	chmod(path, mode);
+	tmpdir_remove();
 }
 
 static char *render(const struct dr_service_spec *spec)

@@ -9,6 +9,7 @@
 #include "delego/fsutil.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,29 +18,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[64];
 static char err[1024];
 
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/dr-launchd-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	tmpdir_make("launchd");
 }
 
 static void teardown(void)
 {
-	char *cmd = dr_xasprintf("rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
-	free(cmd);
-}
-
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-	ck_assert_int_eq(chmod(path, mode), 0);
+	tmpdir_remove();
 }
 
 static char *read_text(const char *path)
