@@ -19,6 +19,7 @@ vg=""
 if [ "${DR_VALGRIND:-0}" = 1 ]; then
 	# Check's fork mode stays: valgrind follows the forked test cases, and
 	# each case keeps its own environment as in a normal run.
+	export DR_UNDER_VALGRIND=1
 	vg="valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --track-fds=no"
 fi
 
