@@ -1035,22 +1035,28 @@ static void add_path_line(struct dr_buf *b, const char *path)
 	dr_buf_addch(b, '\n');
 }
 
+/* "Linear issue: X\nLinear URL: Y\n\n", the head of commit and PR bodies. */
+static void add_issue_header(struct dr_buf *b, const char *identifier, const char *url)
+{
+	if (identifier) {
+		dr_buf_addstr(b, "Linear issue: ");
+		add_folded(b, identifier, 64);
+		dr_buf_addch(b, '\n');
+	}
+	if (url) {
+		dr_buf_addstr(b, "Linear URL: ");
+		add_folded(b, url, 2048);
+		dr_buf_addch(b, '\n');
+	}
+	if (b->len)
+		dr_buf_addch(b, '\n');
+}
+
 char *dr_workspace_commit_body(const char *identifier, const char *url, char *const *files, size_t nfiles,
 			       size_t total)
 {
 	struct dr_buf b = DR_BUF_INIT(0);
-	if (identifier) {
-		dr_buf_addstr(&b, "Linear issue: ");
-		add_folded(&b, identifier, 64);
-		dr_buf_addch(&b, '\n');
-	}
-	if (url) {
-		dr_buf_addstr(&b, "Linear URL: ");
-		add_folded(&b, url, 2048);
-		dr_buf_addch(&b, '\n');
-	}
-	if (b.len)
-		dr_buf_addch(&b, '\n');
+	add_issue_header(&b, identifier, url);
 	dr_buf_addstr(&b, "Delegated through Delego local runner.\n\nChanged files:\n");
 	size_t n = nfiles < DR_WS_LIST_MAX ? nfiles : DR_WS_LIST_MAX;
 	for (size_t i = 0; i < n; i++)
@@ -1340,18 +1346,7 @@ int dr_workspace_push(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, d
 char *dr_workspace_pr_body(const char *identifier, const char *url, const char *short_sha)
 {
 	struct dr_buf b = DR_BUF_INIT(0);
-	if (identifier) {
-		dr_buf_addstr(&b, "Linear issue: ");
-		add_folded(&b, identifier, 64);
-		dr_buf_addch(&b, '\n');
-	}
-	if (url) {
-		dr_buf_addstr(&b, "Linear URL: ");
-		add_folded(&b, url, 2048);
-		dr_buf_addch(&b, '\n');
-	}
-	if (b.len)
-		dr_buf_addch(&b, '\n');
+	add_issue_header(&b, identifier, url);
 	if (short_sha)
 		dr_buf_addf(&b, "Local commit: %s\n\n", short_sha);
 	dr_buf_addstr(&b, "Created by Delego local runner.");
