@@ -11,6 +11,7 @@
 #include "delego/relay.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,17 +34,6 @@ static struct dr_outbox *outbox;
 static struct dr_config *config;
 static struct dr_pipeline_env env;
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int r = system(cmd);
-	return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
-}
 
 /* Loads the configuration from flags (the environment holds only HOME). */
 static void load_config(const char *extra_flag, const char *extra_value)

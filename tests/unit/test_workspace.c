@@ -1,6 +1,7 @@
 #include "delego/workspace.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -20,17 +21,6 @@ static char upstream[PATH_MAX + 64];
 static uv_loop_t loop;
 static struct dr_ws_ctx ctx;
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int r = system(cmd);
-	return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
-}
 
 /* The first line a shell command prints. Caller frees. */
 static char *sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
