@@ -55,6 +55,8 @@ endif
 
 LIB_SRC    := $(sort $(wildcard lib/*.c))
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+RUNNER_CMD_SRC := $(sort $(wildcard cmd/delego-runner/*.c))
+RUNNER_CMD_OBJ := $(RUNNER_CMD_SRC:%.c=$(BUILD)/%.o)
 RELAY_SRC  := $(sort $(filter-out cmd/delego-relay/main.c,$(wildcard cmd/delego-relay/*.c)))
 RELAY_OBJ  := $(RELAY_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
@@ -81,7 +83,7 @@ $(BUILD)/librelay.a: $(RELAY_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/delego-runner: $(BUILD)/cmd/delego-runner/main.o $(BUILD)/libdelego.a
+$(BUILD)/delego-runner: $(RUNNER_CMD_OBJ) $(BUILD)/libdelego.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
 
@@ -244,7 +246,7 @@ $(DARWIN_SIM)/%.o: %.c
 	@$(if $(Q),echo "  CC      $< (launchd backend)")
 	$(Q)$(CC) $(ALL_CFLAGS) -DDR_PLATFORM_DARWIN -c -o $@ $<
 
-$(DARWIN_SIM)/delego-runner: $(DARWIN_SIM)/cmd/delego-runner/main.o $(PORTABLE_SRC:%.c=$(DARWIN_SIM)/%.o)
+$(DARWIN_SIM)/delego-runner: $(RUNNER_CMD_SRC:%.c=$(DARWIN_SIM)/%.o) $(PORTABLE_SRC:%.c=$(DARWIN_SIM)/%.o)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
 

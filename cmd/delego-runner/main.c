@@ -2,7 +2,7 @@
  * delego-runner: argv -> subcommand. Everything else lives in lib/.
  */
 #include "delego/cgroup.h"
-#include "delego/commands.h"
+#include "commands.h"
 #include "delego/config.h"
 #include "delego/log.h"
 #include "delego/xalloc.h"

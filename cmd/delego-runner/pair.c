@@ -2,7 +2,7 @@
  * cmd_pair: `delego-runner pair`: trade a single-use pairing token for a
  * runner bearer and store it in the profile (PROTOCOL.md sections 2 and 6).
  */
-#include "delego/commands.h"
+#include "commands.h"
 #include "delego/buf.h"
 #include "delego/credentials.h"
 #include "delego/fsutil.h"

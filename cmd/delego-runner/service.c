@@ -4,7 +4,7 @@
  * `start`, `stop`, `restart`, `upgrade`, `uninstall`, `remove`, `clear`),
  * and `doctor`.
  */
-#include "delego/commands.h"
+#include "commands.h"
 #include "delego/buf.h"
 #include "delego/credentials.h"
 #include "delego/doctor.h"

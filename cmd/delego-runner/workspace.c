@@ -4,7 +4,7 @@
  * another process holds and prints only what it removed and what it keeps
  * for a reason the user must act on.
  */
-#include "delego/commands.h"
+#include "commands.h"
 #include "delego/gc.h"
 #include "delego/json.h"
 #include "delego/log.h"

@@ -2,7 +2,7 @@
  * cmd_run: `delego-runner run` (the daemon) and the Node runner's bare
  * command line, which pairs first when given a token.
  */
-#include "delego/commands.h"
+#include "commands.h"
 #include "delego/credentials.h"
 #include "delego/log.h"
 #include "delego/redact.h"
