@@ -5,6 +5,7 @@
 class DelegoRunner < Formula
   desc "Run Delego coding jobs on this machine with Claude Code or Codex"
   homepage "https://github.com/delegoapp/delego-runner"
+  license "MIT"
   url "https://github.com/delegoapp/delego-runner/releases/download/v0.9.0/delego-runner-0.9.0.tar.gz"
   sha256 "0000000000000000000000000000000000000000000000000000000000000000"
   head "https://github.com/delegoapp/delego-runner.git", branch: "main"
