@@ -110,7 +110,7 @@ deps:
 tests: $(PROGRAMS) $(UNIT_BIN) $(HELPER_BIN)
 
 # The README's test command: installs what is missing, builds, runs every
-# test, and ends with one line "N passed, N failed".
+# test, and ends with one line "N passed, N failed, N skipped".
 check: deps
 	$(Q)$(MAKE) --no-print-directory tests
 	$(Q)BUILD=$(BUILD) sh tests/run.sh

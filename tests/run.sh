@@ -1,7 +1,10 @@
 #!/bin/sh
-# Runs every test and ends with one line "N passed, N failed".
+# Runs every test and ends with one line "N passed, N failed, N skipped".
 #   unit:        each $BUILD/tests/unit/test_* (Check); its cases count.
 #   integration: each tests/integration/t*.sh; its "ok"/"not ok" lines count.
+# A test that cannot run here says why in a line with "# SKIP" (a bare
+# "# SKIP reason" or "ok N - # SKIP reason"): each such line counts as
+# skipped, not passed.
 # DR_ONLY=unit|integration narrows the run; DR_TESTS="t100 t3" keeps only
 # the integration tests whose names start with one of those words;
 # DR_VALGRIND=1 runs the unit binaries and the programs under valgrind memcheck.
@@ -12,6 +15,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 passed=0
 failed=0
+skipped=0
 logdir=$top/$BUILD/test-logs
 rm -rf "$logdir"; mkdir -p "$logdir"
 
@@ -41,17 +45,21 @@ if [ "${DR_ONLY:-unit}" = unit ] || [ -z "${DR_ONLY:-}" ]; then
 			continue
 		fi
 		bad=$((f + e))
+		s=$(grep -c '^# SKIP' "$log")
 		if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
 			bad=1 # a sanitizer or valgrind error after the cases ran
 			echo "FAIL $name: exit $rc after the cases passed; see $log"
 		fi
-		passed=$((passed + n - (f + e)))
+		ok=$((n - (f + e) - s))
+		[ "$ok" -ge 0 ] || ok=0
+		passed=$((passed + ok))
 		failed=$((failed + bad))
+		skipped=$((skipped + s))
 		if [ "$bad" -gt 0 ]; then
 			grep -E ':[EF]:' "$log" | sed "s/^/  /"
 			echo "FAIL $name ($bad)"
 		else
-			echo "ok   $name ($n)"
+			echo "ok   $name ($n$( [ "$s" -eq 0 ] || echo ", $s skipped"))"
 		fi
 	done
 fi
@@ -68,7 +76,9 @@ if [ "${DR_ONLY:-integration}" = integration ] || [ -z "${DR_ONLY:-}" ]; then
 		log=$logdir/$name.log
 		DR_VG="$vg" timeout 600 sh "$t" >"$log" 2>&1
 		rc=$?
+		s=$(grep -c -E '^(ok [^#]*)?# SKIP' "$log")
 		p=$(grep -c '^ok ' "$log")
+		p=$((p - $(grep -c -E '^ok [^#]*# SKIP' "$log")))
 		f=$(grep -c '^not ok ' "$log")
 		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 			f=1
@@ -77,14 +87,15 @@ if [ "${DR_ONLY:-integration}" = integration ] || [ -z "${DR_ONLY:-}" ]; then
 		fi
 		passed=$((passed + p))
 		failed=$((failed + f))
+		skipped=$((skipped + s))
 		if [ "$f" -gt 0 ]; then
 			grep '^not ok ' "$log" | sed 's/^/  /'
 			echo "FAIL $name ($f of $((p + f)))"
 		else
-			echo "ok   $name ($p)"
+			echo "ok   $name ($p$( [ "$s" -eq 0 ] || echo ", $s skipped"))"
 		fi
 	done
 fi
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -20,8 +20,7 @@ END_TEST
 /* Real codex without a network: errors without end, never a fatal one. */
 START_TEST(real_offline_stream)
 {
-	if (!replay_real("codex", "codex-0.171.0-offline"))
-		return;
+	replay_real("codex", "codex-0.171.0-offline");
 }
 END_TEST
 
