@@ -7,6 +7,7 @@
 #include "delego/buf.h"
 #include "delego/credentials.h"
 #include "delego/fsutil.h"
+#include "delego/url.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -152,78 +153,6 @@ static void set(struct config_full *f, const struct opt *o, const char *value, c
 	snprintf(s->source, sizeof s->source, "%s", source);
 }
 
-static bool is_loopback_host(const char *host, size_t len)
-{
-	static const char *names[] = { "localhost", "127.0.0.1", "[::1]", "::1" };
-	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-		if (len == strlen(names[i]) && strncasecmp(host, names[i], len) == 0)
-			return true;
-	return len > 4 && strncmp(host, "127.", 4) == 0;
-}
-
-static bool url_host(const char *url, const char **host, size_t *len)
-{
-	const char *p = strstr(url, "://");
-	if (!p)
-		return false;
-	p += 3;
-	const char *at = NULL;
-	for (const char *q = p; *q && *q != '/'; q++)
-		if (*q == '@')
-			at = q;
-	if (at)
-		p = at + 1;
-	const char *end = p;
-	if (*p == '[') {
-		end = strchr(p, ']');
-		if (!end)
-			return false;
-		end++;
-	} else {
-		while (*end && *end != ':' && *end != '/' && *end != '?' && *end != '#')
-			end++;
-	}
-	*host = p;
-	*len = (size_t)(end - p);
-	return *len > 0;
-}
-
-bool dr_config_url_is_loopback(const char *url)
-{
-	const char *host;
-	size_t len;
-	return url_host(url, &host, &len) && is_loopback_host(host, len);
-}
-
-char *dr_config_normalize_url(const char *url, char *err, size_t errlen)
-{
-	const char *host;
-	size_t len;
-	if (strncasecmp(url, "https://", 8) != 0 && strncasecmp(url, "http://", 7) != 0) {
-		snprintf(err, errlen, "'%s' is not an http:// or https:// URL", url);
-		return NULL;
-	}
-	if (!url_host(url, &host, &len) || strlen(url) > 2048) {
-		snprintf(err, errlen, "'%s' is not a valid relay URL (expected https://host[:port][/path])", url);
-		return NULL;
-	}
-	for (const char *p = url; *p; p++) {
-		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '\\' || *p == '<' || *p == '>') {
-			snprintf(err, errlen, "relay URL '%s' contains a space or control character", url);
-			return NULL;
-		}
-	}
-	if (strchr(url, '?') || strchr(url, '#')) {
-		snprintf(err, errlen, "relay URL '%s' must not have a query or fragment", url);
-		return NULL;
-	}
-	char *n = dr_xstrdup(url);
-	size_t l = strlen(n);
-	while (l > 0 && n[l - 1] == '/')
-		n[--l] = '\0';
-	return n;
-}
-
 static bool parse_bool(const char *s, bool *out)
 {
 	if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "on")) {
@@ -287,8 +216,8 @@ static int resolve(struct config_full *f, const struct opt *o, char *err, size_t
 		*(char **)field = expand_home(f, v);
 		return 0;
 	case OPT_URL: {
-		char *u = dr_config_normalize_url(v, inner, sizeof inner);
-		if (!u) {
+		char *u;
+		if (dr_url_normalize(v, &u, inner, sizeof inner) < 0) {
 			snprintf(err, errlen, "%s: --%s: %s", s->source, o->name, inner);
 			return -EINVAL;
 		}

@@ -8,6 +8,7 @@
 #include "delego/cgroup.h"
 #include "delego/buf.h"
 #include "delego/service.h"
+#include "delego/url.h"
 #include "delego/xalloc.h"
 
 #include <curl/curl.h>
@@ -345,7 +346,7 @@ void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const
 	bool named = strcmp(c->profile, "default") != 0;
 	const char *url = p->relay_url;
 	bool https = strncasecmp(url, "https://", 8) == 0;
-	if (!https && !dr_config_url_is_loopback(url))
+	if (!https && !dr_url_is_loopback(url))
 		dr_doctor_add(d, DR_DOCTOR_WARN, "relay", "pair against the relay's https:// URL",
 			      "%s is plain http to another machine: the credential crosses the network unencrypted",
 			      url);

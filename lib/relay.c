@@ -1,8 +1,8 @@
 /* relay: typed POSTs to the relay and the classification of their answers. */
 #include "delego/relay.h"
 #include "delego/buf.h"
-#include "delego/config.h"
 #include "delego/json.h"
+#include "delego/url.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -34,9 +34,10 @@ struct dr_relay_call {
 int dr_relay_new(struct dr_http *http, const char *relay_url, const char *bearer, struct dr_relay **out)
 {
 	char err[256];
-	char *url = dr_config_normalize_url(relay_url, err, sizeof err);
-	if (!url)
-		return -EINVAL;
+	char *url;
+	int r0 = dr_url_normalize(relay_url, &url, err, sizeof err);
+	if (r0 < 0)
+		return r0;
 	struct dr_relay *r = dr_xcalloc(1, sizeof *r);
 	r->http = http;
 	r->url = url;

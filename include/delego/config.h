@@ -92,10 +92,6 @@ const char *dr_config_source(const struct dr_config *c, const char *option);
 /* Writes "option = value  (source)" lines, secrets masked, to a new string. */
 char *dr_config_describe(const struct dr_config *c);
 void dr_config_free(struct dr_config *c);
-/* Normalises a relay URL: must be http(s)://host..., trailing '/' dropped. Returns NULL and fills err if bad. */
-char *dr_config_normalize_url(const char *url, char *err, size_t errlen);
-/* True when the URL's host is a loopback name or address. */
-bool dr_config_url_is_loopback(const char *url);
 
 /* True when the executor id ("claude"/"codex") is in supported_executors. */
 bool dr_config_supports(const struct dr_config *c, const char *executor);

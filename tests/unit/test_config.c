@@ -239,23 +239,6 @@ START_TEST(bad_flags_and_profiles_are_usage_errors)
 }
 END_TEST
 
-START_TEST(relay_urls_normalise)
-{
-	char *u = dr_config_normalize_url("https://relay.example.com/base///", err, sizeof err);
-	ck_assert_str_eq(u, "https://relay.example.com/base");
-	free(u);
-	ck_assert_ptr_null(dr_config_normalize_url("https://", err, sizeof err));
-	ck_assert_ptr_null(dr_config_normalize_url("https://a b", err, sizeof err));
-	ck_assert_ptr_null(dr_config_normalize_url("https://a/?x=1", err, sizeof err));
-	ck_assert(dr_config_url_is_loopback("http://127.0.0.1:8420"));
-	ck_assert(dr_config_url_is_loopback("http://localhost/x"));
-	ck_assert(dr_config_url_is_loopback("http://[::1]:80"));
-	ck_assert(!dr_config_url_is_loopback("http://localhost.evil.com"));
-	ck_assert(!dr_config_url_is_loopback("http://127.0.0.1@evil.com/"));
-	ck_assert(!dr_config_url_is_loopback("http://10.0.0.1"));
-}
-END_TEST
-
 START_TEST(profile_extension_fills_only_defaults)
 {
 	struct dr_config *c;
@@ -302,7 +285,6 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, executors_and_args_parse);
 	tcase_add_test(tc, commit_switch_has_three_spellings);
 	tcase_add_test(tc, bad_flags_and_profiles_are_usage_errors);
-	tcase_add_test(tc, relay_urls_normalise);
 	tcase_add_test(tc, profile_extension_fills_only_defaults);
 	tcase_add_test(tc, describe_masks_the_pairing_token);
 	suite_add_tcase(s, tc);
