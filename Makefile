@@ -254,10 +254,12 @@ darwin-sim: $(DARWIN_SIM)/delego-runner
 # --- end of check-portable block ---
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/delego-runner $(BUILD)/delego-relay $(DESTDIR)$(BINDIR)/
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
+	for m in man/*.7; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/ || true; done
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || true; done
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
@@ -273,7 +275,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/delego-runner $(DESTDIR)$(BINDIR)/delego-relay
-	rm -f $(DESTDIR)$(MANDIR)/man1/delego-runner.1 $(DESTDIR)$(MANDIR)/man5/delego-runner.yaml.5 $(DESTDIR)$(MANDIR)/man8/delego-relay.8
+	rm -f $(DESTDIR)$(MANDIR)/man1/delego-runner.1 $(DESTDIR)$(MANDIR)/man5/delego-runner.yaml.5 \
+		$(DESTDIR)$(MANDIR)/man7/delego-runner-protocol.7 $(DESTDIR)$(MANDIR)/man8/delego-relay.8
 
 clean:
 	rm -rf build build-*

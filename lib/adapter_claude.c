@@ -1,4 +1,4 @@
-/* adapter_claude: Claude Code's --output-format stream-json (PROTOCOL.md section 5). */
+/* adapter_claude: Claude Code's --output-format stream-json (delego-runner-protocol(7), AGENT STREAMS). */
 #include "adapter-int.h"
 #include "delego/buf.h"
 #include "delego/json.h"

@@ -1,4 +1,4 @@
-/* adapter_codex: `codex exec --json` events (PROTOCOL.md section 5). */
+/* adapter_codex: `codex exec --json` events (delego-runner-protocol(7), AGENT STREAMS). */
 #include "adapter-int.h"
 #include "delego/json.h"
 #include "delego/xalloc.h"

@@ -1,4 +1,4 @@
-/* credentials: the Node-compatible credentials store (PROTOCOL.md section 6). */
+/* credentials: the Node-compatible credentials store (delego-runner-protocol(7), CREDENTIALS FILE). */
 #include "delego/credentials.h"
 #include "delego/buf.h"
 #include "delego/json.h"

@@ -1,4 +1,4 @@
-/* job: parse and validate the job object of PROTOCOL.md section 3. */
+/* job: parse and validate the JOB OBJECT of delego-runner-protocol(7). */
 #include "delego/job.h"
 #include "delego/json.h"
 #include "delego/xalloc.h"

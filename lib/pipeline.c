@@ -1,5 +1,5 @@
 /*
- * pipeline: one job as a state machine (STYLE 13). Every step is a child
+ * pipeline: one job as a state machine. Every step is a child
  * process (workspace, proc) or a report, and every callback moves the job
  * on through enter_state(), the one place where the state changes.
  *
@@ -453,7 +453,7 @@ static cJSON *copy_or_null(const cJSON *v)
 	return v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
 }
 
-/* The metadata of PROTOCOL.md 4.8, as far as the job got. */
+/* The report metadata (delego-runner-protocol(7), RUNNING A JOB), as far as the job got. */
 static cJSON *full_metadata(const struct dr_pipeline *p)
 {
 	const struct dr_job *j = p->job;

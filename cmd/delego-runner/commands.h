@@ -46,7 +46,7 @@ int dr_cmd_config(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 int dr_service_install(struct dr_config *c);
 /* `service install`: the one service subcommand; c->positional[0] is "install". */
 int dr_cmd_service(struct dr_config *c, const struct dr_cmd_ctx *ctx);
-/* The Node runner's service subcommands (PROTOCOL.md section 7). */
+/* The Node runner's service subcommands (delego-runner(1)). */
 int dr_cmd_status(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 int dr_cmd_start(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 int dr_cmd_stop(struct dr_config *c, const struct dr_cmd_ctx *ctx);

@@ -1,6 +1,6 @@
 /*
  * cmd_pair: `delego-runner pair`: trade a single-use pairing token for a
- * runner bearer and store it in the profile (PROTOCOL.md sections 2 and 6).
+ * runner bearer and store it in the profile (delego-runner-protocol(7), ENDPOINTS and CREDENTIALS FILE).
  */
 #include "commands.h"
 #include "delego/buf.h"

@@ -1,6 +1,6 @@
 /*
- * adapter: what an agent CLI prints, understood (PROTOCOL.md section 5),
- * and the argv that starts it (section 4.5).
+ * adapter: what an agent CLI prints, understood (delego-runner-protocol(7),
+ * AGENT STREAMS), and the argv that starts it (RUNNING A JOB).
  *
  * Pure: no I/O. One adapter per run; the pipeline feeds it every stdout
  * line and asks it for the session id, the final reply, a pending question
@@ -73,7 +73,7 @@ struct dr_invocation {
 };
 
 /*
- * The argv of section 4.5, command first, NULL-terminated; free with
+ * The argv of RUNNING A JOB, command first, NULL-terminated; free with
  * dr_strv_free. claude: command, args, [--model M], then --resume <id>
  * <reply> or the prompt. codex: command, args with --json inserted right
  * after "exec" when absent (at the front when there is no "exec", as the

@@ -1,6 +1,7 @@
 /*
  * childenv: the environment our children get, built from an allow-list
- * (the Node runner gave agents its whole environment: PROTOCOL.md 9).
+ * (the Node runner gave agents its whole environment: see DIFFERENCES FROM
+ * THE NODE RUNNER in delego-runner-protocol(7)).
  *
  * Every child (DR_CHILDENV_AGENT and DR_CHILDENV_TOOL) keeps:
  *   PATH HOME USER LOGNAME SHELL LANG LANGUAGE TZ TMPDIR TERM COLORTERM

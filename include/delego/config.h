@@ -26,7 +26,7 @@ enum dr_containment {
 
 struct dr_exec_cmd {
 	char *command; /* e.g. "claude" */
-	char **args;   /* NULL-terminated; the default args of PROTOCOL.md 4.5 */
+	char **args;   /* NULL-terminated; the default args (delego-runner-protocol(7)) */
 };
 
 /* All fields are read-only for callers; dr_config_free() owns them. */

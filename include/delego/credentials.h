@@ -1,6 +1,6 @@
 /*
  * credentials: the credentials file shared with the Node runner
- * (PROTOCOL.md section 6):
+ * (delego-runner-protocol(7), CREDENTIALS FILE):
  *   {"version": 1, "profiles": {"<name>": {"relayUrl", "runnerId",
  *    "bearer", "pairedAt", ["workspaceRoot"], ["supportedExecutors"]}}}
  * Unknown fields, at any level, survive a rewrite. Writes are atomic

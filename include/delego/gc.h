@@ -1,6 +1,6 @@
 /*
  * gc: keeps the workspace within its budget, and never deletes what a user
- * still needs (issue 7). Used by `delego-runner workspace ls|gc` and by the
+ * still needs. Used by `delego-runner workspace ls|gc` and by the
  * daemon's sweep.
  *
  * What is looked at: every <root>/sources/<owner>/<repo>.git (a cache) and

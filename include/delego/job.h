@@ -1,5 +1,5 @@
 /*
- * job: the job object of PROTOCOL.md section 3, parsed and validated.
+ * job: the JOB OBJECT of delego-runner-protocol(7), parsed and validated.
  *
  * Pure: no I/O. Everything in a job comes from the relay and is treated as
  * hostile: every string is type-checked and capped, and the values that
@@ -56,7 +56,7 @@ void dr_job_free(struct dr_job *job);
 void dr_job_default_executor(struct dr_job *job, const char *executor);
 
 /*
- * "delego/<key>-<first 8 chars of id, lower case>" (section 4.3): <key> is
+ * "delego/<key>-<first 8 chars of id, lower case>" (RUNNING A JOB): <key> is
  * the issue identifier lower-cased, every run of other characters than
  * [a-z0-9] turned into '-', trimmed of '-', at most 64 bytes, and
  * "linear-issue" when that leaves nothing. Caller frees.

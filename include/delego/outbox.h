@@ -1,7 +1,7 @@
 /*
  * outbox: reports to the relay that must not be lost (progress, complete,
- * fail, await). Each report gets an eventId and a per-job seq (PROTOCOL.md
- * section 8), is written to the spool before it is sent, and is retried
+ * fail, await). Each report gets an eventId and a per-job seq (delego-runner-protocol(7),
+ * EXTENSIONS), is written to the spool before it is sent, and is retried
  * with exponential backoff and jitter until the relay answers 2xx (or
  * rejects it for good). Reports of one job are delivered in order.
  */

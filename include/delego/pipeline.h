@@ -1,7 +1,7 @@
 /*
  * pipeline: one job from claim to final report, as a state machine on the
  * loop (claimed -> preparing workspace -> running agent -> collecting
- * changes -> publishing -> reporting -> done). PROTOCOL.md sections 3-5.
+ * changes -> publishing -> reporting -> done). See delego-runner-protocol(7).
  */
 #ifndef DELEGO_PIPELINE_H
 #define DELEGO_PIPELINE_H

@@ -1,5 +1,5 @@
 /*
- * prompt: the text handed to the agent for a job (PROTOCOL.md section 4.5).
+ * prompt: the text handed to the agent for a job (delego-runner-protocol(7), RUNNING A JOB).
  *
  * Pure: no I/O. The prompt is one argv element, and Linux refuses a single
  * argument longer than 128 KiB (MAX_ARG_STRLEN), so the text is capped at

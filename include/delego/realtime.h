@@ -1,6 +1,6 @@
 /*
- * realtime: the runner's push client for Supabase Realtime (PROTOCOL.md
- * section 2, realtime-token), on the daemon's one libuv loop.
+ * realtime: the runner's push client for Supabase Realtime (delego-runner-protocol(7),
+ * REALTIME PUSH), on the daemon's one libuv loop.
  *
  * Transport: Debian's libcurl 7.88 has no WebSocket support, so curl's
  * CONNECT_ONLY mode does the TCP, TLS and proxy work through a curl multi

@@ -1,5 +1,5 @@
 /*
- * relay: typed calls to a Delego relay (PROTOCOL.md sections 1-2).
+ * relay: typed calls to a Delego relay (delego-runner-protocol(7), TRANSPORT and ENDPOINTS).
  *
  * Classifies every answer: OK (2xx with a JSON object), UNAUTHORIZED (401:
  * the credential is dead), REJECTED (other 4xx but 408/429: retrying the

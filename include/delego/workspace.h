@@ -1,5 +1,5 @@
 /*
- * workspace: the git and gh steps of a job (PROTOCOL.md 4.3 and 4.7), each
+ * workspace: the git and gh steps of a job (delego-runner-protocol(7), RUNNING A JOB), each
  * an asynchronous operation on the loop made of child processes (proc),
  * run with the tool environment of childenv plus GIT_TERMINAL_PROMPT=0.
  *
@@ -101,7 +101,7 @@ void dr_workspace_parse_status(const char *z, size_t len, struct dr_ws_changes *
 int dr_workspace_changes(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, struct dr_ws_changes *out,
 			 dr_ws_cb cb, void *data);
 
-/* commitMetadata of PROTOCOL.md 4.8. Strings owned; dr_ws_commit_release frees them. */
+/* commitMetadata of the job report. Strings owned; dr_ws_commit_release frees them. */
 struct dr_ws_commit {
 	char *sha, *short_sha, *subject, *branch, *author_name, *author_email, *committed_at;
 	char **files; /* at most DR_WS_COMMIT_FILES_MAX */
@@ -144,7 +144,7 @@ struct dr_ws_pr_in {
 	const char *title, *body;
 	bool draft;
 };
-/* prMetadata of PROTOCOL.md 4.8 (without the fields the caller knows). Owned. */
+/* prMetadata of the job report (without the fields the caller knows). Owned. */
 struct dr_ws_pr {
 	char *url;
 	long number; /* -1 when unknown */

@@ -1,5 +1,5 @@
 #!/bin/sh
-# delego-relay: every runner endpoint over HTTP, as PROTOCOL.md section 2 has it.
+# delego-relay: every runner endpoint over HTTP, as delego-runner-protocol(7) has it.
 . "$(dirname "$0")/lib.sh"
 
 relay_start || exit 1
@@ -46,7 +46,7 @@ check_eq "restart delivered on an idle steady beat" true "$(ans "d.get('restart'
 post /api/runner/heartbeat "$BEARER" '{"activeJobId":null,"deliverRestart":true}' >/dev/null
 check_eq "restart delivered once" false "$(ans "'restart' in d")"
 
-# poll: the job object of section 3.
+# poll: the JOB OBJECT.
 s=$(post /api/runner/jobs/poll "$BEARER" '{"version":"0.9.0","supportedExecutors":["claude","codex"]}')
 check_eq "poll with no job: 200" 200 "$s"
 check_eq "poll with no job: job null" null "$(ans "d['job']")"

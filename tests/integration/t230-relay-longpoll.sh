@@ -1,5 +1,5 @@
 #!/bin/sh
-# delego-relay: long poll (PROTOCOL.md section 8), rotate and remove in the middle of a job.
+# delego-relay: long poll (delego-runner-protocol(7), EXTENSIONS), rotate and remove in the middle of a job.
 . "$(dirname "$0")/lib.sh"
 
 relay_start || exit 1

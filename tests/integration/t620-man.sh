@@ -7,16 +7,17 @@
 MAN1=$TOP/man/delego-runner.1
 MAN5=$TOP/man/delego-runner.yaml.5
 MAN8=$TOP/man/delego-relay.8
+MAN7=$TOP/man/delego-runner-protocol.7
 
 if command -v mandoc >/dev/null 2>&1; then
-	for m in "$MAN1" "$MAN5" "$MAN8"; do
+	for m in "$MAN1" "$MAN5" "$MAN7" "$MAN8"; do
 		mandoc -Tlint -W warning "$m" >"$T/lint" 2>&1
 		check_eq "mandoc -Tlint: $(basename "$m") has no warning" "" "$(cat "$T/lint")"
 	done
 	render() { mandoc -Tascii -O width=400 "$1" | col -bx; }
 elif command -v groff >/dev/null 2>&1; then
 	echo "# mandoc not installed (apt-get install mandoc): linting with groff"
-	for m in "$MAN1" "$MAN5" "$MAN8"; do
+	for m in "$MAN1" "$MAN5" "$MAN7" "$MAN8"; do
 		groff -mdoc -Tascii -ww -z "$m" >"$T/lint" 2>&1
 		check_eq "groff -ww: $(basename "$m") has no warning" "" "$(cat "$T/lint")"
 	done
@@ -68,6 +69,12 @@ for k in $(awk '{ print $1 }' "$T/config.txt"); do
 done
 check_contains "delego-runner.yaml(5) documents profiles:" "profiles" "$T/man5.txt"
 
+# delego-runner-protocol(7) names every call the runner makes (lib/relay.c's paths).
+render "$MAN7" | tr -s ' \t' ' ' >"$T/man7.txt"
+for c in $(grep -o '"/api/runner/[a-z/-]*"' "$TOP"/lib/*.c "$TOP"/cmd/delego-runner/*.c | sed 's/.*"\/api\/runner\/\(.*\)"/\1/' | sort -u); do
+	check_contains "delego-runner-protocol(7) documents $c" "$c" "$T/man7.txt"
+done
+
 # delego-relay(8) covers the relay's commands.
 if [ -x "$RELAY_BIN" ]; then
 	render "$MAN8" | tr -s ' \t' ' ' >"$T/man8.txt"
@@ -83,5 +90,6 @@ check_eq "make install succeeds" 0 $?
 check "it installs delego-runner.1" test -f "$T/dest/usr/share/man/man1/delego-runner.1"
 check "it installs delego-runner.yaml.5" test -f "$T/dest/usr/share/man/man5/delego-runner.yaml.5"
 check "it installs delego-relay.8" test -f "$T/dest/usr/share/man/man8/delego-relay.8"
+check "it installs delego-runner-protocol.7" test -f "$T/dest/usr/share/man/man7/delego-runner-protocol.7"
 
 done_testing
