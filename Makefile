@@ -20,7 +20,7 @@ DEVELOPER  ?= 1
 UNAME_S := $(shell uname -s)
 PLATFORM ?= $(if $(filter Darwin,$(UNAME_S)),darwin,linux)
 
-RUNNER_PKGS := libuv libcurl libcjson yaml-0.1
+RUNNER_PKGS := libuv libcurl libcjson yaml-0.1 nettle
 RELAY_PKGS  := sqlite3 libmicrohttpd
 TEST_PKGS   := check
 

@@ -1,7 +1,9 @@
-/* ws: WebSocket frames, message reassembly and the handshake checksum (RFC 6455). */
+/* ws: WebSocket frames, message reassembly and the handshake checksum (RFC 6455; SHA-1 and base64 from nettle). */
 #include "delego/ws.h"
 
 #include <ctype.h>
+#include <nettle/base64.h>
+#include <nettle/sha1.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -166,108 +168,19 @@ int dr_ws_reader_next(struct dr_ws_reader *r, struct dr_ws_message *m)
 
 void dr_ws_base64(const void *data, size_t n, char *out)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const uint8_t *p = data;
-	size_t o = 0, i = 0;
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		out[o++] = tbl[v >> 18 & 63];
-		out[o++] = tbl[v >> 12 & 63];
-		out[o++] = tbl[v >> 6 & 63];
-		out[o++] = tbl[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		out[o++] = tbl[v >> 18 & 63];
-		out[o++] = tbl[v >> 12 & 63];
-		out[o++] = '=';
-		out[o++] = '=';
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		out[o++] = tbl[v >> 18 & 63];
-		out[o++] = tbl[v >> 12 & 63];
-		out[o++] = tbl[v >> 6 & 63];
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-}
-
-static uint32_t rol(uint32_t x, int n)
-{
-	return x << n | x >> (32 - n);
-}
-
-static void sha1_block(uint32_t h[5], const uint8_t *blk)
-{
-	uint32_t w[80];
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 | (uint32_t)blk[4 * i + 2] << 8 |
-		       blk[4 * i + 3];
-	for (int i = 16; i < 80; i++)
-		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-	for (int i = 0; i < 80; i++) {
-		uint32_t f, k;
-		if (i < 20) {
-			f = (b & c) | (~b & d);
-			k = 0x5A827999;
-		} else if (i < 40) {
-			f = b ^ c ^ d;
-			k = 0x6ED9EBA1;
-		} else if (i < 60) {
-			f = (b & c) | (b & d) | (c & d);
-			k = 0x8F1BBCDC;
-		} else {
-			f = b ^ c ^ d;
-			k = 0xCA62C1D6;
-		}
-		uint32_t t = rol(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = rol(b, 30);
-		b = a;
-		a = t;
-	}
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-}
-
-void dr_ws_sha1(const void *data, size_t n, uint8_t out[20])
-{
-	uint32_t h[5] = { 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0 };
-	const uint8_t *p = data;
-	size_t i = 0;
-	for (; i + 64 <= n; i += 64)
-		sha1_block(h, p + i);
-	uint8_t last[128] = { 0 };
-	size_t rest = n - i;
-	memcpy(last, p + i, rest);
-	last[rest] = 0x80;
-	size_t total = rest + 9 <= 64 ? 64 : 128;
-	uint64_t bits = (uint64_t)n * 8;
-	for (int k = 0; k < 8; k++)
-		last[total - 1 - k] = (uint8_t)(bits >> (8 * k));
-	sha1_block(h, last);
-	if (total == 128)
-		sha1_block(h, last + 64);
-	for (int k = 0; k < 5; k++) {
-		out[4 * k] = (uint8_t)(h[k] >> 24);
-		out[4 * k + 1] = (uint8_t)(h[k] >> 16);
-		out[4 * k + 2] = (uint8_t)(h[k] >> 8);
-		out[4 * k + 3] = (uint8_t)h[k];
-	}
+	base64_encode_raw(out, n, data);
+	out[BASE64_ENCODE_RAW_LENGTH(n)] = '\0';
 }
 
 void dr_ws_accept_key(const char *key, char out[29])
 {
-	char joined[128];
-	int n = snprintf(joined, sizeof(joined), "%.60s%s", key, WS_GUID);
-	uint8_t d[20];
-	dr_ws_sha1(joined, (size_t)n, d);
-	dr_ws_base64(d, sizeof(d), out);
+	struct sha1_ctx ctx;
+	uint8_t d[SHA1_DIGEST_SIZE];
+	sha1_init(&ctx);
+	sha1_update(&ctx, strnlen(key, 60), (const uint8_t *)key);
+	sha1_update(&ctx, sizeof WS_GUID - 1, (const uint8_t *)WS_GUID);
+	sha1_digest(&ctx, sizeof d, d);
+	dr_ws_base64(d, sizeof d, out);
 }
 
 /* Does the comma-separated header value contain token (case-insensitive)? */

@@ -78,8 +78,6 @@ int dr_ws_reader_next(struct dr_ws_reader *r, struct dr_ws_message *m);
 void dr_ws_base64(const void *data, size_t n, char *out);
 /* The Sec-WebSocket-Accept value for a key: base64(SHA-1(key + GUID)), into out[29]. */
 void dr_ws_accept_key(const char *key, char out[29]);
-/* SHA-1 of n bytes into out[20]. */
-void dr_ws_sha1(const void *data, size_t n, uint8_t out[20]);
 
 /*
  * Checks a client's handshake answer in data[0..len). Returns the length

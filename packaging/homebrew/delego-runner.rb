@@ -17,7 +17,8 @@ class DelegoRunner < Formula
   depends_on "libmicrohttpd"
   depends_on "libuv"
   depends_on "libyaml"
-  # The relay's SHA-256 and HMAC (the Makefile links it with pkg-config).
+  # SHA-1 and base64 of the runner's WebSocket handshake, the relay's SHA-256
+  # and HMAC (the Makefile links it with pkg-config).
   depends_on "nettle"
   depends_on "sqlite"
 

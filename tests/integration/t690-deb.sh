@@ -25,7 +25,8 @@ dpkg-deb -c "$deb" | awk '{ print $6 }' >"$T/contents"
 for f in ./usr/bin/delego-runner ./usr/bin/delego-relay ./lib/systemd/system/delego-runner@.service \
 	./usr/lib/sysusers.d/delego-runner.conf ./usr/lib/tmpfiles.d/delego-runner.conf \
 	./etc/delego-runner/config.yaml ./usr/share/man/man1/delego-runner.1.gz \
-	./usr/share/man/man5/delego-runner.yaml.5.gz ./usr/share/man/man8/delego-relay.8.gz \
+	./usr/share/man/man5/delego-runner.yaml.5.gz ./usr/share/man/man7/delego-runner-protocol.7.gz \
+	./usr/share/man/man8/delego-relay.8.gz \
 	./usr/share/bash-completion/completions/delego-runner ./usr/share/zsh/vendor-completions/_delego-runner; do
 	check "the package holds $f" grep -qxF "$f" "$T/contents"
 done
@@ -37,5 +38,8 @@ check_contains "postinst creates the system user" "systemd-sysusers" "$T/control
 check_contains "postinst creates the directories" "systemd-tmpfiles" "$T/control/postinst"
 check_eq "/etc/delego-runner/config.yaml is a conffile" /etc/delego-runner/config.yaml "$(cat "$T/control/conffiles")"
 check_contains "it depends on the shared libraries found" "libuv1" "$T/control/control"
+# The runner's WebSocket handshake (SHA-1, base64) and the relay's tokens use nettle.
+check_contains "it depends on nettle" "libnettle" "$T/control/control"
+check "it ships the license" grep -q 'License: Expat' "$T/root/usr/share/doc/delego-runner/copyright"
 
 done_testing
