@@ -4,7 +4,6 @@
  * where there is no cgroup to have. See include/delego/cgroup.h.
  */
 #include "delego/cgroup.h"
-#include "delego/config.h"
 #include "delego/log.h"
 #include "delego/xalloc.h"
 
@@ -12,6 +11,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* FNV-1a, for a short stable name from the state directory. */
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+void dr_cgroup_opts_init(struct dr_cgroup_opts *o, char name[DR_CGROUP_NAME_SIZE], const char *profile,
+			 const char *state_dir, uint64_t memory_max, uint64_t pids_max, bool process_groups)
+{
+	snprintf(name, DR_CGROUP_NAME_SIZE, "%.40s.%08x", profile, (unsigned)fnv1a(state_dir ? state_dir : ""));
+	*o = (struct dr_cgroup_opts){
+		.name = name,
+		.memory_max = memory_max,
+		.pids_max = pids_max,
+		.process_groups = process_groups,
+	};
+}
 
 #ifdef __linux__
 
@@ -433,44 +455,6 @@ int dr_cgroup_setup(const struct dr_cgroup_opts *o)
 	return 0;
 }
 
-/* FNV-1a, for a short stable name from the state directory. */
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
-}
-
-static void config_opts(const struct dr_config *c, char name[NAME_MAX_LEN + 1], struct dr_cgroup_opts *o)
-{
-	fmt(name, NAME_MAX_LEN + 1, "%.40s.%08x", c->profile, fnv1a(c->state_dir ? c->state_dir : ""));
-	*o = (struct dr_cgroup_opts){
-		.name = name,
-		.memory_max = c->agent_memory_max,
-		.pids_max = (uint64_t)c->agent_pids_max,
-		.process_groups = c->containment == DR_CONTAINMENT_PROCESS_GROUP,
-	};
-}
-
-int dr_cgroup_setup_config(const struct dr_config *c)
-{
-	char name[NAME_MAX_LEN + 1];
-	struct dr_cgroup_opts o;
-	config_opts(c, name, &o);
-	return dr_cgroup_setup(&o);
-}
-
-enum dr_cgroup_mode dr_cgroup_probe_config(const struct dr_config *c, char *note, size_t notelen)
-{
-	char name[NAME_MAX_LEN + 1];
-	struct dr_cgroup_opts o;
-	config_opts(c, name, &o);
-	return dr_cgroup_probe(&o, note, notelen);
-}
-
 void dr_cgroup_shutdown(void)
 {
 	if (g.ready && g.mode == DR_CGROUP_V2 && g.jobs_dir_ours)
@@ -667,19 +651,6 @@ bool dr_cgroup_name_valid(const char *job_id)
 int dr_cgroup_setup(const struct dr_cgroup_opts *o)
 {
 	return o && o->name ? 0 : -EINVAL;
-}
-
-int dr_cgroup_setup_config(const struct dr_config *c)
-{
-	return c ? 0 : -EINVAL;
-}
-
-enum dr_cgroup_mode dr_cgroup_probe_config(const struct dr_config *c, char *out, size_t len)
-{
-	snprintf(out, len, "%s%s", note,
-		 c && (c->agent_memory_max || c->agent_pids_max) ?
-			 "; --agent-memory-max and --agent-pids-max cannot apply" : "");
-	return DR_CGROUP_PROCESS_GROUP;
 }
 
 void dr_cgroup_shutdown(void)

@@ -447,8 +447,12 @@ static void check_containment_config(struct dr_doctor *d, const struct dr_config
 		dr_doctor_check_containment(d, "/sys/fs/cgroup");
 		return;
 	}
-	char note[1536];
-	dr_cgroup_probe_config(c, note, sizeof note);
+	char note[1536], name[DR_CGROUP_NAME_SIZE];
+	struct dr_cgroup_opts o;
+	/* The options the daemon's start gives dr_cgroup_setup. */
+	dr_cgroup_opts_init(&o, name, c->profile, c->state_dir, c->agent_memory_max, (uint64_t)c->agent_pids_max,
+			    c->containment == DR_CONTAINMENT_PROCESS_GROUP);
+	dr_cgroup_probe(&o, note, sizeof note);
 	/* A limit the user set that cannot apply is worth a warning; the mode itself never fails. */
 	bool limit_lost = strstr(note, "cannot apply") != NULL;
 	dr_doctor_add(d, limit_lost ? DR_DOCTOR_WARN : DR_DOCTOR_OK, "containment",

@@ -144,7 +144,11 @@ static char **copy_and_scrub(int argc, char **argv)
  */
 static void contain_agents(const struct dr_config *c)
 {
-	if (dr_cgroup_setup_config(c) < 0) {
+	char name[DR_CGROUP_NAME_SIZE];
+	struct dr_cgroup_opts o;
+	dr_cgroup_opts_init(&o, name, c->profile, c->state_dir, c->agent_memory_max, (uint64_t)c->agent_pids_max,
+			    c->containment == DR_CONTAINMENT_PROCESS_GROUP);
+	if (dr_cgroup_setup(&o) < 0) {
 		dr_warn("cannot set up agent containment for profile '%s'; agents run in process groups", c->profile);
 		return;
 	}

@@ -50,7 +50,17 @@ struct dr_cgroup_opts {
 	const char *own;      /* our cgroup, relative to the mount ("/" or "/a/b") */
 };
 
-struct dr_config;
+/* Size of the name dr_cgroup_opts_init writes. */
+#define DR_CGROUP_NAME_SIZE 65
+
+/*
+ * The options of a runner (--agent-memory-max, --agent-pids-max,
+ * --containment process-group), its directory named "<profile>.<hash of
+ * the state directory>" so that two runners of one profile under two
+ * HOMEs never share it. name is the storage o->name points into.
+ */
+void dr_cgroup_opts_init(struct dr_cgroup_opts *o, char name[DR_CGROUP_NAME_SIZE], const char *profile,
+			 const char *state_dir, uint64_t memory_max, uint64_t pids_max, bool process_groups);
 
 /*
  * Chooses the mode, once per process (later calls return 0 and change
@@ -61,12 +71,6 @@ struct dr_config;
  * Returns 0, or -EINVAL for a bad name.
  */
 int dr_cgroup_setup(const struct dr_cgroup_opts *o);
-/*
- * dr_cgroup_setup from the configuration: name "<profile>.<hash of the
- * state directory>" (two runners of one profile under two HOMEs never
- * share a directory), --agent-memory-max, --agent-pids-max, --containment.
- */
-int dr_cgroup_setup_config(const struct dr_config *c);
 /* Removes this runner's empty directory and forgets the mode (tests, exit). */
 void dr_cgroup_shutdown(void);
 
@@ -84,8 +88,6 @@ const char *dr_cgroup_limits_note(void);
  * a sentence to note. With memory_max/pids_max, says whether they apply.
  */
 enum dr_cgroup_mode dr_cgroup_probe(const struct dr_cgroup_opts *o, char *note, size_t notelen);
-/* dr_cgroup_probe for the options dr_cgroup_setup_config would use. */
-enum dr_cgroup_mode dr_cgroup_probe_config(const struct dr_config *c, char *note, size_t notelen);
 /* The cgroup2 mount point from /proc/self/mountinfo into out; -ENOENT when there is none. */
 int dr_cgroup_find_mount(char *out, size_t outlen);
 
