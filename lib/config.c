@@ -433,43 +433,36 @@ static int yaml_mapping(struct config_full *f, const char *path, yaml_document_t
 	return 0;
 }
 
-/* Reads the file; -ENOENT only matters when the user named the file. */
-static int load_yaml(struct config_full *f, const char *path, const char *profile, char *err, size_t errlen)
+/* The settings of the text of a file named path; errors say path:line:col. */
+static int parse_yaml(struct config_full *f, const char *path, const char *text, size_t len, const char *profile,
+		      char *err, size_t errlen)
 {
-	struct dr_buf data = DR_BUF_INIT(CONFIG_FILE_MAX);
-	int r = dr_read_file(path, &data, NULL);
-	if (r < 0) {
-		if (r == -E2BIG)
-			snprintf(err, errlen, "config file %s is larger than 256 KiB", path);
-		else
-			snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(-r));
-		dr_buf_release(&data);
-		return r == -E2BIG ? -EIO : r;
+	if (len > CONFIG_FILE_MAX) {
+		snprintf(err, errlen, "config file %s is larger than 256 KiB", path);
+		return -EIO;
 	}
 	/* libyaml 0.2.5 takes time quadratic in flow nesting (80 s for 240 KiB of
 	 * "[["): no configuration needs that many brackets, so refuse first. */
 	size_t brackets = 0;
-	for (size_t i = 0; i < data.len; i++)
-		brackets += data.buf[i] == '[' || data.buf[i] == '{';
+	for (size_t i = 0; i < len; i++)
+		brackets += text[i] == '[' || text[i] == '{';
 	if (brackets > CONFIG_BRACKETS_MAX) {
 		snprintf(err, errlen, "%s: more than %d '[' and '{' in the file; this is not a configuration", path,
 			 CONFIG_BRACKETS_MAX);
-		dr_buf_release(&data);
 		return -EBADMSG;
 	}
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data.buf, data.len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		snprintf(err, errlen, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
 			 parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
 		yaml_parser_delete(&parser);
-		dr_buf_release(&data);
 		return -EBADMSG;
 	}
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
-	r = 0;
+	int r = 0;
 	if (root && root->type == YAML_MAPPING_NODE) {
 		r = yaml_mapping(f, path, &doc, root, profile, true, err, errlen);
 	} else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
@@ -478,8 +471,31 @@ static int load_yaml(struct config_full *f, const char *path, const char *profil
 	}
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
-	dr_buf_release(&data);
 	return r;
+}
+
+/*
+ * The file's settings: text when the caller has the bytes (text_len of
+ * them), else read from path. -ENOENT only matters when the user named
+ * the file.
+ */
+static int load_yaml(struct config_full *f, const char *path, const char *text, size_t text_len,
+		     const char *profile, char *err, size_t errlen)
+{
+	if (text)
+		return parse_yaml(f, path, text, text_len, profile, err, errlen);
+	struct dr_buf data = DR_BUF_INIT(CONFIG_FILE_MAX);
+	int r = dr_read_file(path, &data, NULL);
+	if (r < 0) {
+		if (r == -E2BIG)
+			snprintf(err, errlen, "config file %s is larger than 256 KiB", path);
+		else
+			snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(-r));
+	} else {
+		r = parse_yaml(f, path, data.buf, data.len, profile, err, errlen);
+	}
+	dr_buf_release(&data);
+	return r == -E2BIG ? -EIO : r;
 }
 
 /* Environment and flags ----------------------------------------------- */
@@ -592,7 +608,9 @@ static char *default_config_path(char **envp)
 	return dr_xasprintf("%s/.config/delego-runner/config.yaml", home ? home : ".");
 }
 
-int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, char *err, size_t errlen)
+/* dr_config_load, with the file's bytes given (text) or read (text NULL). */
+static int load(int argc, char **argv, char **envp, const char *text, size_t text_len, struct dr_config **out,
+		char *err, size_t errlen)
 {
 	struct config_full *f = dr_xcalloc(1, sizeof *f);
 	int r;
@@ -624,7 +642,7 @@ int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, c
 
 	if (!config_path)
 		config_path = default_config_path(envp);
-	r = load_yaml(f, config_path, profile, err, errlen);
+	r = load_yaml(f, config_path, text, text_len, profile, err, errlen);
 	/* A "profile:" at the file's top level picks the section to apply,
 	 * unless a flag or the environment named the profile. */
 	const char *file_profile = f->settings[opt_index(find_opt("profile", 7))].value;
@@ -637,7 +655,7 @@ int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, c
 			if (options[i].def)
 				set(f, &options[i], options[i].def, "default");
 		}
-		r = load_yaml(f, config_path, profile, err, errlen);
+		r = load_yaml(f, config_path, text, text_len, profile, err, errlen);
 	}
 	if (r == -ENOENT && !config_named) {
 		free(config_path);
@@ -692,6 +710,18 @@ fail:
 	free(profile);
 	dr_config_free(&f->c);
 	return r;
+}
+
+int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, char *err, size_t errlen)
+{
+	return load(argc, argv, envp, NULL, 0, out, err, errlen);
+}
+
+int dr_config_parse(const char *text, size_t len, const char *name, char **envp, struct dr_config **out, char *err,
+		    size_t errlen)
+{
+	char *argv[] = { "--config", (char *)name, NULL };
+	return load(2, argv, envp, text ? text : "", len, out, err, errlen);
 }
 
 void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p)

@@ -85,6 +85,13 @@ struct dr_profile;
  * "/path/config.yaml:3:5").
  */
 int dr_config_load(int argc, char **argv, char **envp, struct dr_config **out, char *err, size_t errlen);
+/*
+ * dr_config_load without a file system and without flags: the settings of
+ * the len bytes of text, as the file called name (its errors say
+ * "name:line:col"), over the defaults, under the environment envp.
+ */
+int dr_config_parse(const char *text, size_t len, const char *name, char **envp, struct dr_config **out, char *err,
+		    size_t errlen);
 /* Fills workspace root and executors from a paired profile where nothing else set them. */
 void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p);
 /* Where an option's value came from ("default", "flag", "env DELEGO_X", "file:line:col", "profile"). */

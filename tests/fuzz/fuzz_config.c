@@ -1,6 +1,7 @@
 /*
- * libFuzzer harness: a YAML config file through the real dr_config_load,
- * as `delego-runner --config PATH` with an empty environment reads it.
+ * libFuzzer harness: the bytes of a YAML config file through
+ * dr_config_parse, what `delego-runner --config PATH` with an empty
+ * environment does with the file's contents (no temporary file).
  * Every outcome must be 0 with a complete config, or one of the documented
  * negative codes with a non-empty error sentence.
  * Build and run: see tests/fuzz/README.md.
@@ -9,47 +10,21 @@
 #include "delego/credentials.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[64];
-static int fd = -1;
-
-static void remove_file(void)
-{
-	unlink(path);
-}
-
-/* One file per fuzzing process, rewritten for every input. */
-static void open_once(void)
-{
-	if (fd >= 0)
-		return;
-	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	snprintf(path, sizeof path, "%s/fuzz_config-%ld.yaml", dir, (long)getpid());
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		abort();
-	atexit(remove_file);
-}
+static const char path[] = "fuzz.yaml";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	open_once();
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
-		abort();
-	char *argv[] = { "--config", path, NULL };
 	char *envp[] = { NULL };
 	struct dr_config *c = NULL;
 	char err[1024];
 	memset(err, 0, sizeof err);
-	int r = dr_config_load(2, argv, envp, &c, err, sizeof err);
+	int r = dr_config_parse((const char *)data, size, path, envp, &c, err, sizeof err);
 	if (r == 0) {
 		/* Success means a complete config: the fields every command reads. */
 		if (!c || !c->profile || !dr_profile_name_valid(c->profile) || !c->workspace_root ||

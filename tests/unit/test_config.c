@@ -181,6 +181,29 @@ START_TEST(file_errors_carry_line_and_column)
 }
 END_TEST
 
+/* The bytes alone, as the fuzzer gives them: no file, errors name the text. */
+START_TEST(text_parses_without_a_file)
+{
+	struct dr_config *c;
+	char *env[] = { "HOME=/h", NULL };
+	static const char text[] = "max-jobs: 3\nprofiles:\n  default:\n    poll-interval-ms: 2500\n";
+	ck_assert_int_eq(dr_config_parse(text, strlen(text), "t.yaml", env, &c, err, sizeof err), 0);
+	ck_assert_int_eq(c->max_jobs, 3);
+	ck_assert_uint_eq(c->poll_interval_ms, 2500);
+	ck_assert_str_eq(dr_config_source(c, "max-jobs"), "t.yaml:1:11");
+	dr_config_free(c);
+	/* Not NUL-terminated: only len bytes count. */
+	ck_assert_int_eq(dr_config_parse("max-jobs: 2x", 11, "t.yaml", env, &c, err, sizeof err), 0);
+	ck_assert_int_eq(c->max_jobs, 2);
+	dr_config_free(c);
+	ck_assert_int_eq(dr_config_parse("max-jobs: 2\nbogus: 1\n", 21, "t.yaml", env, &c, err, sizeof err),
+			 -EBADMSG);
+	ck_assert_str_eq(err, "t.yaml:2:1: unknown setting 'bogus'");
+	ck_assert_int_eq(dr_config_parse(NULL, 0, "empty.yaml", env, &c, err, sizeof err), 0);
+	dr_config_free(c);
+}
+END_TEST
+
 START_TEST(executors_and_args_parse)
 {
 	struct dr_config *c;
@@ -287,6 +310,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, bad_flags_and_profiles_are_usage_errors);
 	tcase_add_test(tc, profile_extension_fills_only_defaults);
 	tcase_add_test(tc, describe_masks_the_pairing_token);
+	tcase_add_test(tc, text_parses_without_a_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
