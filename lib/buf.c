@@ -43,20 +43,22 @@ char *dr_buf_detach(struct dr_buf *b, size_t *len)
 	return s;
 }
 
+/* Room for extra more bytes; past the cap the buffer is released (see buf.h). */
 static int grow(struct dr_buf *b, size_t extra)
 {
-	if (extra > SIZE_MAX / 2 - b->len)
+	size_t max = b->max ? b->max : DR_BUF_MAX_DEFAULT;
+	if (extra > max || b->len + extra > max) {
+		dr_buf_release(b);
 		return -E2BIG;
+	}
 	size_t want = b->len + extra;
-	if (b->max && want > b->max)
-		return -E2BIG;
 	if (want + 1 <= b->alloc)
 		return 0;
 	size_t alloc = b->alloc ? b->alloc : 64;
 	while (alloc < want + 1)
 		alloc *= 2;
-	if (b->max && alloc > b->max + 1)
-		alloc = b->max + 1;
+	if (alloc > max + 1)
+		alloc = max + 1;
 	if (b->alloc) {
 		b->buf = dr_xrealloc(b->buf, alloc);
 	} else {
@@ -137,7 +139,7 @@ void dr_buf_truncate(struct dr_buf *b, size_t len)
 
 void dr_tail_init(struct dr_tail *t, size_t max)
 {
-	dr_buf_init(&t->b, 0);
+	dr_buf_init(&t->b, 2 * max + 1); /* dr_tail_add compacts at twice the cap */
 	t->max = max;
 	t->dropped = 0;
 }

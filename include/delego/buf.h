@@ -3,9 +3,11 @@
  *
  * Invariants (as git's strbuf): `buf` is never NULL and always
  * NUL-terminated at `len`; `len < alloc` once anything was allocated;
- * `len <= max`. A `max` of 0 means "no cap" and is only for data we
- * produce ourselves. An append that would pass `max` fails with -E2BIG and
- * leaves the buffer unchanged.
+ * `len <= max`. Every buffer has a cap: a `max` of 0 stands for
+ * DR_BUF_MAX_DEFAULT, meant for text we build ourselves; anything read
+ * from outside names its own, smaller cap. An append that would pass the
+ * cap frees the storage, leaves the buffer empty and fails with -E2BIG
+ * (curl's dynbuf rule: a half-built string is never used by mistake).
  */
 #ifndef DELEGO_BUF_H
 #define DELEGO_BUF_H
@@ -17,8 +19,11 @@ struct dr_buf {
 	char *buf;    /* read-only for callers */
 	size_t len;   /* read-only for callers */
 	size_t alloc; /* private */
-	size_t max;   /* public: cap in bytes, 0 for none */
+	size_t max;   /* public: cap in bytes, 0 for DR_BUF_MAX_DEFAULT */
 };
+
+/* The cap of a buffer initialised with max 0. */
+#define DR_BUF_MAX_DEFAULT (64u * 1024 * 1024)
 
 extern char dr_buf_empty[];
 #define DR_BUF_INIT(cap) { .buf = dr_buf_empty, .len = 0, .alloc = 0, .max = (cap) }

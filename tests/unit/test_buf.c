@@ -32,16 +32,27 @@ START_TEST(append_and_format)
 }
 END_TEST
 
-START_TEST(cap_refuses_and_keeps_content)
+/* Over the cap: freed and empty, never a half-built string; still usable. */
+START_TEST(cap_frees_and_fails)
 {
 	struct dr_buf b = DR_BUF_INIT(5);
 	ck_assert_int_eq(dr_buf_addstr(&b, "abcd"), 0);
 	ck_assert_int_eq(dr_buf_addstr(&b, "ef"), -E2BIG);
-	ck_assert_str_eq(b.buf, "abcd");
-	ck_assert_int_eq(dr_buf_addf(&b, "%s", "xy"), -E2BIG);
-	ck_assert_int_eq(dr_buf_addch(&b, 'e'), 0);
+	ck_assert_str_eq(b.buf, "");
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_uint_eq(b.alloc, 0);
+	ck_assert_int_eq(dr_buf_addf(&b, "%s", "abcdef"), -E2BIG);
+	ck_assert_str_eq(b.buf, "");
+	ck_assert_int_eq(dr_buf_addstr(&b, "abcde"), 0);
 	ck_assert_str_eq(b.buf, "abcde");
+	ck_assert_int_eq(dr_buf_addch(&b, 'f'), -E2BIG);
+	ck_assert_uint_eq(b.len, 0);
 	dr_buf_release(&b);
+	/* max 0 is the default cap, not none. */
+	struct dr_buf d = DR_BUF_INIT(0);
+	ck_assert_int_eq(dr_buf_add(&d, "x", (size_t)DR_BUF_MAX_DEFAULT + 1), -E2BIG);
+	ck_assert_int_eq(dr_buf_add(&d, "x", 1), 0);
+	dr_buf_release(&d);
 }
 END_TEST
 
@@ -68,7 +79,7 @@ static Suite *buf_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, empty_buffer_is_a_valid_string);
 	tcase_add_test(tc, append_and_format);
-	tcase_add_test(tc, cap_refuses_and_keeps_content);
+	tcase_add_test(tc, cap_frees_and_fails);
 	tcase_add_test(tc, tail_keeps_last_bytes);
 	suite_add_tcase(s, tc);
 	return s;
