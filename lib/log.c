@@ -1,5 +1,6 @@
 /* log: stderr logger with journald priorities and secret redaction. */
 #include "delego/log.h"
+#include "delego/isotime.h"
 #include "delego/redact.h"
 
 #include <errno.h>
@@ -106,13 +107,9 @@ void dr_vlog(enum dr_log_level level, const char *fmt, va_list ap)
 	if (logger.journald) {
 		n = snprintf(raw, sizeof raw, "<%d>", (int)level);
 	} else {
-		struct timespec ts;
-		struct tm tm;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		n = snprintf(raw, sizeof raw, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
-			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			     tm.tm_sec, ts.tv_nsec / 1000000, logger.ident, level_word(level));
+		char now[DR_ISOTIME_SIZE];
+		dr_isotime_now(now);
+		n = snprintf(raw, sizeof raw, "%s %s %s: ", now, logger.ident, level_word(level));
 	}
 	if (n < 0)
 		n = 0;

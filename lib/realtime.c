@@ -10,6 +10,7 @@
 #include "delego/realtime.h"
 #include "delego/backoff.h"
 #include "delego/buf.h"
+#include "delego/isotime.h"
 #include "delego/json.h"
 #include "delego/log.h"
 #include "delego/phoenix.h"
@@ -626,7 +627,7 @@ static int read_token(const cJSON *body, struct token_answer *t, const char **ur
 		return -EINVAL;
 	}
 	const char *ea = dr_json_str(body, "expiresAt");
-	if (!ea || dr_iso8601_ms(ea, &t->expires_ms) < 0)
+	if (!ea || dr_isotime_parse(ea, &t->expires_ms) < 0)
 		t->expires_ms = exp_s ? exp_s * 1000 : wall_ms() + 3600 * 1000;
 	return 0;
 }

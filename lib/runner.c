@@ -15,6 +15,7 @@
 #include "delego/fsutil.h"
 #include "delego/gc.h"
 #include "delego/http.h"
+#include "delego/isotime.h"
 #include "delego/journal.h"
 #include "delego/json.h"
 #include "delego/log.h"
@@ -152,16 +153,6 @@ static void update_status(struct dr_runner *r)
 		dr_notify("STATUS=idle");
 }
 
-static void iso_now(char out[64])
-{
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000) % 1000);
-}
-
 /* state_dir/status.json: what `delego-runner status` shows. Small, atomic. */
 static void write_status(struct dr_runner *r)
 {
@@ -235,7 +226,7 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 	r->heartbeat_call = NULL;
 	if (r->state == RUNNER_STOPPED)
 		return;
-	iso_now(r->last_heartbeat_at);
+	dr_isotime_now(r->last_heartbeat_at);
 	bool was_ok = r->last_heartbeat_ok;
 	r->last_heartbeat_ok = reply->outcome == DR_RELAY_OK;
 	free(r->last_error);
@@ -824,7 +815,7 @@ int dr_runner_run(struct dr_runner *r)
 	uv_signal_start(&r->sighup, on_signal, SIGHUP);
 	uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, r->config->heartbeat_interval_ms,
 		       r->config->heartbeat_interval_ms);
-	iso_now(r->started_at);
+	dr_isotime_now(r->started_at);
 	int mk = dr_mkdir_p(r->config->state_dir, 0700);
 	if (mk < 0)
 		dr_warn("cannot create state directory %s: %s", r->config->state_dir, strerror(-mk));

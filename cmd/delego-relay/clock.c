@@ -1,5 +1,6 @@
 /* clock: wall clock with a test offset, ISO-8601 formatting. */
 #include "clock.h"
+#include "delego/isotime.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,11 +25,9 @@ int64_t relay_clock_now_ms(void)
 
 void relay_clock_iso(int64_t ms, char *out, size_t len)
 {
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	char iso[DR_ISOTIME_SIZE];
+	dr_isotime_format(ms, iso);
+	snprintf(out, len, "%s", iso);
 }
 
 int relay_parse_long(const char *s, long min, long max, long *out)

@@ -7,6 +7,7 @@
 #include "delego/credentials.h"
 #include "delego/fsutil.h"
 #include "delego/http.h"
+#include "delego/isotime.h"
 #include "delego/json.h"
 #include "delego/log.h"
 #include "delego/relay.h"
@@ -114,16 +115,6 @@ static void on_register(const struct dr_relay_reply *reply, void *data)
 	res->status = DR_EXIT_OK;
 }
 
-static char *iso_now(void)
-{
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	return dr_xasprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-			    tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-}
-
 int dr_pair(struct dr_config *c, char **runner_id_out)
 {
 	char err[1024];
@@ -202,7 +193,8 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	status = res.status;
 	if (status == DR_EXIT_OK) {
-		char *paired_at = iso_now();
+		char paired_at[DR_ISOTIME_SIZE];
+		dr_isotime_now(paired_at);
 		bool ws_given = strcmp(dr_config_source(c, "workspace-root"), "default") != 0;
 		bool ex_given = strcmp(dr_config_source(c, "supported-executors"), "default") != 0;
 		struct dr_profile p = {
@@ -214,7 +206,6 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 			.supported_executors = ex_given ? c->supported_executors : NULL,
 		};
 		dr_credentials_set(creds, c->profile, &p);
-		free(paired_at);
 		if (dr_credentials_save(creds, c->credentials_path, err, sizeof err) < 0) {
 			dr_err("%s; the runner %s is paired on the relay but this machine could not store it: fix the "
 			       "problem, then mint a new token and pair again", err, res.runner_id);

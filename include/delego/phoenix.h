@@ -81,7 +81,5 @@ int dr_b64url_decode(const char *in, size_t len, struct dr_buf *out);
  * sub[DR_PHOENIX_SUB_MAX + 1]; *exp_s is 0 when absent.
  */
 int dr_jwt_claims(const char *jwt, char *sub, int64_t *exp_s);
-/* "2025-01-02T03:04:05(.678)Z" or with a +hh:mm offset, to ms since the epoch. -EINVAL otherwise. */
-int dr_iso8601_ms(const char *s, int64_t *ms);
 
 #endif

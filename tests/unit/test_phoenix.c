@@ -159,23 +159,6 @@ START_TEST(jwt_claims)
 }
 END_TEST
 
-START_TEST(iso8601)
-{
-	int64_t ms;
-	ck_assert_int_eq(dr_iso8601_ms("2023-11-14T22:13:20.000Z", &ms), 0);
-	ck_assert_int_eq(ms, 1700000000000LL);
-	ck_assert_int_eq(dr_iso8601_ms("2023-11-14T22:13:20.5Z", &ms), 0);
-	ck_assert_int_eq(ms, 1700000000500LL);
-	ck_assert_int_eq(dr_iso8601_ms("2023-11-15T00:13:20+02:00", &ms), 0);
-	ck_assert_int_eq(ms, 1700000000000LL);
-	ck_assert_int_eq(dr_iso8601_ms("2023-11-14 22:13:20Z", &ms), 0);
-	const char *bad[] = { "", "2023-11-14", "2023-13-14T22:13:20Z", "2023-11-14T22:13:20", "2023-11-14T22:13:20Zjunk",
-			      "2023-11-14T22:13:20." };
-	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
-		ck_assert_int_eq(dr_iso8601_ms(bad[i], &ms), -EINVAL);
-}
-END_TEST
-
 static Suite *phoenix_suite(void)
 {
 	Suite *s = suite_create("phoenix");
@@ -186,7 +169,6 @@ static Suite *phoenix_suite(void)
 	tcase_add_test(tc, changes_and_cancellation);
 	tcase_add_test(tc, realtime_url);
 	tcase_add_test(tc, jwt_claims);
-	tcase_add_test(tc, iso8601);
 	suite_add_tcase(s, tc);
 	return s;
 }
