@@ -687,19 +687,8 @@ static int load(int argc, char **argv, char **envp, const char *text, size_t tex
 	/* As the Node runner: the clone base loses trailing slashes. */
 	for (size_t l = strlen(f->c.git_clone_base_url); l > 0 && f->c.git_clone_base_url[l - 1] == '/'; l--)
 		f->c.git_clone_base_url[l - 1] = '\0';
-	f->c.credentials_path = NULL;
-	{
-		const char *cp = env_get(envp, "DELEGO_CREDENTIALS_PATH");
-		if (cp && *cp) {
-			f->c.credentials_path = dr_xstrdup(cp);
-		} else {
-			const char *xdg = env_get(envp, "XDG_CONFIG_HOME");
-			const char *home = env_get(envp, "HOME");
-			f->c.credentials_path = xdg && *xdg
-				? dr_xasprintf("%s/delego-runner/credentials.json", xdg)
-				: dr_xasprintf("%s/.config/delego-runner/credentials.json", home ? home : ".");
-		}
-	}
+	f->c.credentials_path = dr_credentials_default_path(env_get(envp, "DELEGO_CREDENTIALS_PATH"),
+							    env_get(envp, "XDG_CONFIG_HOME"), env_get(envp, "HOME"));
 	f->c.state_dir = default_state_dir(envp, f->c.profile);
 	free(profile);
 	*out = &f->c;

@@ -48,15 +48,12 @@ bool dr_profile_name_valid(const char *name)
 	return true;
 }
 
-char *dr_credentials_default_path(void)
+char *dr_credentials_default_path(const char *explicit_path, const char *xdg_config_home, const char *home)
 {
-	const char *p = getenv("DELEGO_CREDENTIALS_PATH");
-	if (p && *p)
-		return dr_xstrdup(p);
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	if (xdg && *xdg)
-		return dr_xasprintf("%s/delego-runner/credentials.json", xdg);
-	const char *home = getenv("HOME");
+	if (explicit_path && *explicit_path)
+		return dr_xstrdup(explicit_path);
+	if (xdg_config_home && *xdg_config_home)
+		return dr_xasprintf("%s/delego-runner/credentials.json", xdg_config_home);
 	return dr_xasprintf("%s/.config/delego-runner/credentials.json", home && *home ? home : ".");
 }
 

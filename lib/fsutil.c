@@ -2,6 +2,7 @@
 #include "delego/fsutil.h"
 #include "delego/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -152,11 +153,14 @@ out:
 	return r;
 }
 
-char *dr_expand_home(const char *path)
+bool dr_dir_empty(const char *path)
 {
-	if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
-		const char *home = getenv("HOME");
-		return dr_xasprintf("%s%s", home ? home : "", path + 1);
-	}
-	return dr_xstrdup(path);
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool empty = true;
+	for (struct dirent *e; empty && (e = readdir(d));)
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
 }

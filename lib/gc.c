@@ -359,18 +359,6 @@ static bool is_dir_nofollow(const char *path)
 	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static bool dir_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return false;
-	bool empty = true;
-	for (struct dirent *e; empty && (e = readdir(d));)
-		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-	closedir(d);
-	return empty;
-}
-
 /* ---- git, synchronously ---- */
 
 struct git_out {
@@ -548,7 +536,7 @@ static void set_detail(struct dr_gc_item *it, enum dr_gc_state s, char *detail)
 static void scan_cache(struct dr_gc_item *it)
 {
 	it->last_used = max64(mtime_of(it->path), 0);
-	if (dir_empty(it->path)) { /* a clone that failed, or one that has not started yet */
+	if (dr_dir_empty(it->path)) { /* a clone that failed, or one that has not started yet */
 		it->state = DR_GC_IDLE;
 		return;
 	}

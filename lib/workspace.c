@@ -848,22 +848,9 @@ static void prep_try_candidate(struct op *op)
 	       "--show-toplevel", NULL);
 }
 
-/* True for a directory with no entry but . and .. (the cache op_lock created, or a failed clone left). */
-static bool dir_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return false;
-	bool empty = true;
-	for (struct dirent *e; empty && (e = readdir(d));)
-		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-	closedir(d);
-	return empty;
-}
-
 static void prep_start(struct op *op)
 {
-	if (exists(op->tree.source_path) && !dir_empty(op->tree.source_path)) {
+	if (exists(op->tree.source_path) && !dr_dir_empty(op->tree.source_path)) {
 		prep_assert_bare(op);
 		return;
 	}

@@ -29,8 +29,12 @@ void dr_profile_release(struct dr_profile *p);
 /* True for names matching ^[a-z0-9][a-z0-9-]{0,63}$. */
 bool dr_profile_name_valid(const char *name);
 
-/* $DELEGO_CREDENTIALS_PATH, else ${XDG_CONFIG_HOME:-$HOME/.config}/delego-runner/credentials.json. Caller frees. */
-char *dr_credentials_default_path(void);
+/*
+ * The credentials file: explicit_path ($DELEGO_CREDENTIALS_PATH) when set,
+ * else ${XDG_CONFIG_HOME:-$HOME/.config}/delego-runner/credentials.json
+ * from the values given (NULL or empty: unset). Caller frees.
+ */
+char *dr_credentials_default_path(const char *explicit_path, const char *xdg_config_home, const char *home);
 
 /* Parses file contents (pure). -EINVAL with a sentence in err when the shape is wrong. */
 int dr_credentials_parse(const char *data, size_t len, struct dr_credentials **out, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #ifndef DELEGO_FSUTIL_H
 #define DELEGO_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -26,7 +27,7 @@ int dr_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 int dr_write_file_replace(const char *path, const void *data, size_t len, mode_t file_mode);
 /* mkdir -p with mode for every directory it creates. */
 int dr_mkdir_p(const char *path, mode_t mode);
-/* Expands a leading "~/" with $HOME. Caller frees. */
-char *dr_expand_home(const char *path);
+/* True for a directory with no entry but . and ..; false for anything else or an error. */
+bool dr_dir_empty(const char *path);
 
 #endif

@@ -174,19 +174,17 @@ END_TEST
 
 START_TEST(default_path_follows_env)
 {
-	setenv("DELEGO_CREDENTIALS_PATH", "/x/creds.json", 1);
-	char *p = dr_credentials_default_path();
+	char *p = dr_credentials_default_path("/x/creds.json", "/cfg", "/home/z");
 	ck_assert_str_eq(p, "/x/creds.json");
 	free(p);
-	unsetenv("DELEGO_CREDENTIALS_PATH");
-	setenv("XDG_CONFIG_HOME", "/cfg", 1);
-	p = dr_credentials_default_path();
+	p = dr_credentials_default_path("", "/cfg", "/home/z");
 	ck_assert_str_eq(p, "/cfg/delego-runner/credentials.json");
 	free(p);
-	unsetenv("XDG_CONFIG_HOME");
-	setenv("HOME", "/home/z", 1);
-	p = dr_credentials_default_path();
+	p = dr_credentials_default_path(NULL, "", "/home/z");
 	ck_assert_str_eq(p, "/home/z/.config/delego-runner/credentials.json");
+	free(p);
+	p = dr_credentials_default_path(NULL, NULL, NULL);
+	ck_assert_str_eq(p, "./.config/delego-runner/credentials.json");
 	free(p);
 }
 END_TEST
