@@ -51,7 +51,7 @@ extern const struct dr__adapter_ops dr__adapter_claude;
 extern const struct dr__adapter_ops dr__adapter_codex;
 
 /*
- * Copies len bytes of s as valid UTF-8 (a bad byte becomes '?'). With
+ * Copies len bytes of s as valid UTF-8 (a bad byte becomes U+FFFD). With
  * one_line, every control character becomes a space; otherwise only
  * newlines and tabs are kept. Leading and trailing whitespace is dropped.
  * When the result is longer than max bytes it is cut on a character

@@ -1,6 +1,7 @@
 /* adapter: dispatch to the executor adapters, and the helpers they share. */
 #include "adapter-int.h"
 #include "delego/json.h"
+#include "delego/utf8.h"
 #include "delego/xalloc.h"
 
 #include <stdlib.h>
@@ -132,38 +133,6 @@ char **dr_adapter_argv(const struct dr_invocation *inv)
 	return ops->argv(inv);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t need;
-	unsigned char lo = 0x80, hi = 0xbf;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (n < need || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < need; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return need;
-}
-
 char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line)
 {
 	static const char ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
@@ -182,13 +151,14 @@ char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line)
 			more = !(u[i] <= ' ' || u[i] == 0x7f);
 		len = limit;
 	}
-	/* Pass 1 cleans into out; it never grows, so only len + 1 bytes are needed. */
-	char *out = dr_xmalloc(len + 4);
+	/* Pass 1 cleans into out: a bad byte becomes 3 (U+FFFD), so 3 * len at most. */
+	char *out = dr_xmalloc(3 * len + 4);
 	size_t n = 0;
 	for (size_t i = 0; i < len;) {
-		size_t k = utf8_seq(u + i, len - i);
+		size_t k = dr_utf8_seq(u + i, len - i);
 		if (k == 0) {
-			out[n++] = '?';
+			memcpy(out + n, DR_UTF8_REPLACEMENT, 3);
+			n += 3;
 			i++;
 			continue;
 		}
@@ -213,9 +183,7 @@ char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line)
 		size_t keep = max >= 3 ? max - 3 : 0;
 		if (keep > clen)
 			keep = clen;
-		/* Back up to the start of a character. */
-		while (keep > 0 && ((unsigned char)out[keep] & 0xc0) == 0x80)
-			keep--;
+		keep = dr_utf8_boundary(out, keep);
 		while (keep > 0 && is_space(out[keep - 1]))
 			keep--;
 		if (max >= 3) {

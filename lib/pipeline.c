@@ -24,6 +24,7 @@
 #include "delego/proc.h"
 #include "delego/redact.h"
 #include "delego/prompt.h"
+#include "delego/utf8.h"
 #include "delego/workspace.h"
 #include "delego/xalloc.h"
 
@@ -146,47 +147,13 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next);
 
 /* ---- strings for reports ---- */
 
-/* Valid UTF-8 for JSON: invalid bytes and NUL become U+FFFD. Caller frees. */
-static char *clean_utf8(const char *s, size_t len)
-{
-	struct dr_buf b = DR_BUF_INIT(0);
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-		size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-		bool valid = n > 0 && i + n <= len && c != 0;
-		for (size_t k = 1; valid && k < n; k++)
-			valid = ((unsigned char)s[i + k] & 0xc0) == 0x80;
-		if (valid && n == 2)
-			valid = c >= 0xc2;
-		if (valid && n == 3) {
-			unsigned char c1 = (unsigned char)s[i + 1];
-			valid = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
-		}
-		if (valid && n == 4) {
-			unsigned char c1 = (unsigned char)s[i + 1];
-			valid = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
-		}
-		if (valid) {
-			dr_buf_add(&b, s + i, n);
-			i += n;
-		} else {
-			dr_buf_addstr(&b, "\xef\xbf\xbd");
-			i++;
-		}
-	}
-	return dr_buf_detach(&b, NULL);
-}
-
 /* s cut to at most max bytes on a character boundary. Caller frees. */
 static char *cut_utf8(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 	if (n <= max)
-		return clean_utf8(s, n);
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	return clean_utf8(s, max);
+		return dr_utf8_clean(s, n);
+	return dr_utf8_clean(s, dr_utf8_boundary(s, max));
 }
 
 /* The last FAIL_TAIL_LINES non-empty lines of text, at most FAIL_TAIL_BYTES; NULL when none. */
@@ -231,7 +198,7 @@ static char *last_lines(const char *text)
 		while (skip < b.len && ((unsigned char)b.buf[skip] & 0xc0) == 0x80)
 			skip++;
 	}
-	char *out = clean_utf8(b.buf + skip, b.len - skip);
+	char *out = dr_utf8_clean(b.buf + skip, b.len - skip);
 	dr_buf_release(&b);
 	return out;
 }
@@ -243,7 +210,7 @@ static char *trimmed_copy(const char *s)
 	size_t n = strlen(s);
 	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
 		n--;
-	return clean_utf8(s, n);
+	return dr_utf8_clean(s, n);
 }
 
 static bool blank(const char *s)
@@ -295,7 +262,7 @@ static void add_str(cJSON *o, const char *key, const char *s)
 		cJSON_AddNullToObject(o, key);
 		return;
 	}
-	char *c = clean_utf8(s, strlen(s));
+	char *c = dr_utf8_clean(s, strlen(s));
 	cJSON_AddStringToObject(o, key, c);
 	free(c);
 }
@@ -408,7 +375,7 @@ static cJSON *strs_json(char *const *v, size_t n, size_t max)
 {
 	cJSON *a = cJSON_CreateArray();
 	for (size_t i = 0; i < n && i < max; i++) {
-		char *c = clean_utf8(v[i], strlen(v[i]));
+		char *c = dr_utf8_clean(v[i], strlen(v[i]));
 		cJSON_AddItemToArray(a, cJSON_CreateString(c));
 		free(c);
 	}
@@ -440,7 +407,7 @@ static cJSON *commit_json(const struct dr_pipeline *p)
 	cJSON *c = dr_ws_commit_json(&p->commit);
 	/* Paths and names from git may hold any bytes: keep the JSON valid. */
 	char *s = dr_json_print(c);
-	char *clean = clean_utf8(s, strlen(s));
+	char *clean = dr_utf8_clean(s, strlen(s));
 	cJSON_Delete(c);
 	c = cJSON_Parse(clean);
 	free(s);
@@ -647,8 +614,8 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 	p->exit_code = r->exit_code;
 	p->term_signal = r->term_signal;
 	p->timed_out = r->timed_out;
-	p->stdout_tail = clean_utf8(r->stdout_tail, r->stdout_len);
-	p->stderr_tail = clean_utf8(r->stderr_tail, r->stderr_len);
+	p->stdout_tail = dr_utf8_clean(r->stdout_tail, r->stdout_len);
+	p->stderr_tail = dr_utf8_clean(r->stderr_tail, r->stderr_len);
 	uv_timer_stop(&p->status_timer);
 	if (p->status_call) {
 		dr_relay_call_cancel(p->status_call);

@@ -1,6 +1,7 @@
 /* prompt: the text handed to the agent for a job. */
 #include "delego/prompt.h"
 #include "delego/buf.h"
+#include "delego/utf8.h"
 #include "delego/xalloc.h"
 
 #include <cjson/cJSON.h>
@@ -38,9 +39,7 @@ static size_t add_capped(struct dr_buf *b, const char *s, size_t max)
 		dr_buf_add(b, s, n);
 		return 0;
 	}
-	size_t keep = max;
-	while (keep > 0 && ((unsigned char)s[keep] & 0xc0) == 0x80)
-		keep--;
+	size_t keep = dr_utf8_boundary(s, max);
 	dr_buf_add(b, s, keep);
 	return n - keep;
 }
