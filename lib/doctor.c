@@ -5,6 +5,8 @@
  * daemon's http module does not keep).
  */
 #include "delego/doctor.h"
+#include "delego/proc.h"
+#include "delego/proc_sync.h"
 #include "delego/cgroup.h"
 #include "delego/buf.h"
 #include "delego/service.h"
@@ -97,29 +99,13 @@ void dr_doctor_check_root(struct dr_doctor *d, uid_t uid, bool claude_supported)
 			      "running as root: agents get the whole machine");
 }
 
-/* The absolute path of command (a name on PATH, or a path), or NULL. */
+/* The path of command (a name on PATH, or a path), or NULL. */
 static char *find_program(const char *command)
 {
-	if (!command || !*command)
+	char *path = NULL;
+	if (!command || !*command || dr_proc_find_executable(command, NULL, NULL, &path) < 0)
 		return NULL;
-	if (strchr(command, '/'))
-		return access(command, X_OK) == 0 ? dr_xstrdup(command) : NULL;
-	const char *path = getenv("PATH");
-	if (!path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		const char *end = strchr(path, ':');
-		size_t len = end ? (size_t)(end - path) : strlen(path);
-		char *cand = dr_xasprintf("%.*s/%s", (int)len, len ? path : ".", command);
-		struct stat st;
-		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
-			return cand;
-		free(cand);
-		if (!end)
-			break;
-		path = end + 1;
-	}
-	return NULL;
+	return path;
 }
 
 void dr_doctor_check_tool(struct dr_doctor *d, const char *what, const char *command, bool needed,
@@ -134,7 +120,7 @@ void dr_doctor_check_tool(struct dr_doctor *d, const char *what, const char *com
 	char *argv[] = { path, "--version", NULL };
 	struct dr_buf out = DR_BUF_INIT(4096);
 	int status = 0;
-	int r = dr_service_exec(argv, VERSION_TIMEOUT_MS, &out, &status);
+	int r = dr_proc_sync_run(argv, VERSION_TIMEOUT_MS, &out, &status);
 	const char *nl = strchr(out.buf, '\n');
 	int len = (int)(nl ? (size_t)(nl - out.buf) : out.len);
 	if (len > 120)

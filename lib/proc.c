@@ -359,13 +359,8 @@ static void cloexec_all(void)
 	closedir(d);
 }
 
-/*
- * Where execvp would find file on env's PATH, so that a missing agent is
- * still -ENOENT (or -EACCES) when it starts through the cgroup shim, whose
- * own start always succeeds. A file with a '/' is taken as it is (relative
- * to cwd, where the shim runs).
- */
-static int find_executable(const char *file, char *const *env, const char *cwd, char **out)
+/* See proc.h; the cgroup shim needs it because its own start always succeeds. */
+int dr_proc_find_executable(const char *file, char *const *env, const char *cwd, char **out)
 {
 	if (strchr(file, '/')) {
 		char *path = file[0] == '/' || !cwd ? dr_xstrdup(file) : dr_xasprintf("%s/%s", cwd, file);
@@ -414,7 +409,7 @@ static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const c
 	if (dr_cgroup_mode() != DR_CGROUP_V2)
 		return 0;
 	char *exe = NULL;
-	int r = find_executable(file, o->env, o->cwd, &exe);
+	int r = dr_proc_find_executable(file, o->env, o->cwd, &exe);
 	if (r < 0)
 		return r;
 	r = dr_cgroup_create(o->cgroup, &p->cg);

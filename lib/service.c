@@ -1,10 +1,11 @@
 /*
- * service: what every service backend shares: where the running program
- * is, running a short helper program (systemctl, launchctl) with a bounded
- * capture, and reading what the daemon left in its state directory.
+ * service: what every service backend shares: the check of a spec, where
+ * the running program is, and reading what the daemon left in its state
+ * directory. The backends use it; it uses no backend.
  * Portable: libuv and POSIX only.
  */
 #include "delego/service.h"
+#include "delego/credentials.h"
 #include "delego/fsutil.h"
 #include "delego/json.h"
 #include "delego/xalloc.h"
@@ -13,20 +14,30 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
-extern char **environ;
 
 #define STATUS_FILE_MAX (256 * 1024)
+
+int dr_service_spec_check(const struct dr_service_spec *spec, char *err, size_t errlen)
+{
+	if (!spec->profile || !dr_profile_name_valid(spec->profile)) {
+		snprintf(err, errlen, "'%s' is not a valid profile name (^[a-z0-9][a-z0-9-]{0,63}$)",
+			 spec->profile ? spec->profile : "");
+		return -EINVAL;
+	}
+	if (!spec->exe || spec->exe[0] != '/') {
+		snprintf(err, errlen, "the service needs the absolute path of delego-runner (got '%s')",
+			 spec->exe ? spec->exe : "");
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int dr_service_self_exe(char **out, char *err, size_t errlen)
 {
@@ -47,137 +58,6 @@ int dr_service_self_exe(char **out, char *err, size_t errlen)
 	}
 	*out = dr_xstrdup(path);
 	return 0;
-}
-
-char *dr_service_logs_hint(const char *profile)
-{
-#ifdef DR_PLATFORM_DARWIN
-	const char *home = getenv("HOME");
-	char *log = dr_service_launchd_log_path(home ? home : "", profile);
-	/* Shell-quoted: a home directory may hold spaces or quotes. */
-	struct dr_buf b = DR_BUF_INIT(0);
-	dr_buf_addstr(&b, "tail -f '");
-	for (const char *p = log; *p; p++)
-		if (*p == '\'')
-			dr_buf_addstr(&b, "'\\''");
-		else
-			dr_buf_addch(&b, *p);
-	dr_buf_addch(&b, '\'');
-	free(log);
-	return dr_buf_detach(&b, NULL);
-#else
-	char *unit = dr_service_unit_name(profile);
-	char *hint = dr_xasprintf("journalctl --user -u %s", unit);
-	free(unit);
-	return hint;
-#endif
-}
-
-static long elapsed_ms(const struct timespec *start)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)((now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000);
-}
-
-/* True when name (a path, or a command looked up on PATH) is an executable file. */
-static bool program_exists(const char *name)
-{
-	if (strchr(name, '/'))
-		return access(name, X_OK) == 0;
-	const char *path = getenv("PATH");
-	if (!path)
-		path = "/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		char *full = dr_xasprintf("%.*s%s%s", (int)n, path, n ? "/" : "./", name);
-		bool ok = access(full, X_OK) == 0;
-		free(full);
-		if (ok)
-			return true;
-		path += n;
-		path += *path == ':';
-	}
-	return false;
-}
-
-int dr_service_exec(char *const argv[], long timeout_ms, struct dr_buf *out, int *status)
-{
-	/* Look first: posix_spawnp may report a missing program only as exit 127
-	 * (vfork emulation, e.g. under valgrind), and the caller wants -ENOENT. */
-	if (!program_exists(argv[0]))
-		return -ENOENT;
-	uv_file fds[2];
-	int r = 0;
-	/* Close-on-exec on both ends (pipe2 is not on macOS); the child gets its copy through dup2. */
-	r = uv_pipe(fds, 0, 0);
-	if (r < 0)
-		return r;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
-	posix_spawnattr_t attr;
-	posix_spawnattr_init(&attr);
-	/* Our SIGPIPE is ignored; the helper must get the default back. */
-	sigset_t def;
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-	pid_t pid;
-	int e = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(fds[1]);
-	if (e != 0) {
-		close(fds[0]);
-		return -e;
-	}
-
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	bool timed_out = false;
-	for (;;) {
-		int wait = -1;
-		if (timeout_ms > 0) {
-			long left = timeout_ms - elapsed_ms(&start);
-			if (left <= 0) {
-				timed_out = true;
-				kill(pid, SIGKILL);
-				break;
-			}
-			wait = (int)left;
-		}
-		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		int n = poll(&p, 1, wait);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			continue;
-		char chunk[4096];
-		ssize_t got = read(fds[0], chunk, sizeof chunk);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		/* Past the cap the rest is read and dropped, so the child never blocks. */
-		if (out && out->len + (size_t)got <= (out->max ? out->max : SIZE_MAX))
-			dr_buf_add(out, chunk, (size_t)got);
-	}
-	close(fds[0]);
-	int ws;
-	while (waitpid(pid, &ws, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (timed_out)
-		*status = 124;
-	else if (WIFEXITED(ws))
-		*status = WEXITSTATUS(ws);
-	else
-		*status = 128 + (WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
-	return r;
 }
 
 static char *dup_str(const cJSON *o, const char *key)

@@ -9,8 +9,8 @@
  * when the build selects macOS (DR_PLATFORM_DARWIN).
  */
 #include "delego/service.h"
+#include "delego/proc_sync.h"
 #include "delego/buf.h"
-#include "delego/credentials.h"
 #include "delego/fsutil.h"
 #include "delego/platform.h"
 #include "delego/xalloc.h"
@@ -154,16 +154,9 @@ static void add_env(struct dr_buf *b, const char *key, const char *value)
 int dr_service_launchd_render(const struct dr_service_spec *spec, const char *home, char **out, char *err,
 			      size_t errlen)
 {
-	if (!spec->profile || !dr_profile_name_valid(spec->profile)) {
-		snprintf(err, errlen, "'%s' is not a valid profile name (^[a-z0-9][a-z0-9-]{0,63}$)",
-			 spec->profile ? spec->profile : "");
-		return -EINVAL;
-	}
-	if (!spec->exe || spec->exe[0] != '/') {
-		snprintf(err, errlen, "the service needs the absolute path of delego-runner (got '%s')",
-			 spec->exe ? spec->exe : "");
-		return -EINVAL;
-	}
+	int rc = dr_service_spec_check(spec, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (!home || home[0] != '/') {
 		snprintf(err, errlen, "HOME is '%s', not an absolute path: launchd agents live under ~/Library; set "
 			 "HOME and run this again", home ? home : "");
@@ -310,7 +303,7 @@ static void first_line(const struct dr_buf *b, char *line, size_t n)
 static int launchctl(char *const argv[], long timeout_ms, struct dr_buf *out, int *status)
 {
 	dr_buf_reset(out);
-	return dr_service_exec(argv, timeout_ms, out, status);
+	return dr_proc_sync_run(argv, timeout_ms, out, status);
 }
 
 static const char *hint_for(const struct dr_buf *b, int status)
@@ -506,6 +499,22 @@ char *dr_service_unit_name(const char *profile)
 char *dr_service_unit_path(const char *profile)
 {
 	return dr_service_launchd_plist_path(home_dir(), profile);
+}
+
+char *dr_service_logs_hint(const char *profile)
+{
+	char *log = dr_service_launchd_log_path(home_dir(), profile);
+	/* Shell-quoted: a home directory may hold spaces or quotes. */
+	struct dr_buf b = DR_BUF_INIT(0);
+	dr_buf_addstr(&b, "tail -f '");
+	for (const char *p = log; *p; p++)
+		if (*p == '\'')
+			dr_buf_addstr(&b, "'\\''");
+		else
+			dr_buf_addch(&b, *p);
+	dr_buf_addch(&b, '\'');
+	free(log);
+	return dr_buf_detach(&b, NULL);
 }
 
 /* A plist holds each argument as it is: escaping happens when the plist is written. */

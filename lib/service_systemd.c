@@ -4,8 +4,8 @@
  */
 #ifndef __APPLE__
 #include "delego/service.h"
+#include "delego/proc_sync.h"
 #include "delego/buf.h"
-#include "delego/credentials.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -20,6 +20,11 @@
 char *dr_service_unit_name(const char *profile)
 {
 	return dr_xasprintf("delego-runner-%s.service", profile);
+}
+
+char *dr_service_logs_hint(const char *profile)
+{
+	return dr_xasprintf("journalctl --user -u delego-runner-%s.service", profile);
 }
 
 char *dr_service_unit_path(const char *profile)
@@ -77,16 +82,9 @@ static bool has_control(const char *s)
 
 int dr_service_render_unit(const struct dr_service_spec *spec, char **out, char *err, size_t errlen)
 {
-	if (!spec->profile || !dr_profile_name_valid(spec->profile)) {
-		snprintf(err, errlen, "'%s' is not a valid profile name (^[a-z0-9][a-z0-9-]{0,63}$)",
-			 spec->profile ? spec->profile : "");
-		return -EINVAL;
-	}
-	if (!spec->exe || spec->exe[0] != '/') {
-		snprintf(err, errlen, "the service needs the absolute path of delego-runner (got '%s')",
-			 spec->exe ? spec->exe : "");
-		return -EINVAL;
-	}
+	int rc = dr_service_spec_check(spec, err, errlen);
+	if (rc < 0)
+		return rc;
 	/* systemd refuses quotes and backslashes in the program's path, whatever the quoting. */
 	if (strpbrk(spec->exe, "\"'\\")) {
 		snprintf(err, errlen, "systemd cannot start a program whose path has a quote or backslash (%s): install "
@@ -202,7 +200,7 @@ void dr_service_query(const char *profile, struct dr_service_state *out)
 			 "UnitFileState", "-p", "MainPID", "-p", "ExecMainStatus", unit, NULL };
 	struct dr_buf b = DR_BUF_INIT(SYSTEMCTL_OUTPUT_MAX);
 	int status = 0;
-	int r = dr_service_exec(argv, SYSTEMCTL_TIMEOUT_MS, &b, &status);
+	int r = dr_proc_sync_run(argv, SYSTEMCTL_TIMEOUT_MS, &b, &status);
 	if (r < 0) {
 		snprintf(out->error, sizeof out->error, r == -ENOENT ? "systemctl not found" : "cannot run systemctl: %s",
 			 strerror(-r));
@@ -254,7 +252,7 @@ int dr_service_ctl(const char *verb, const char *profile, bool no_block, char *e
 	argv[n] = NULL;
 	struct dr_buf b = DR_BUF_INIT(SYSTEMCTL_OUTPUT_MAX);
 	int status = 0;
-	int r = dr_service_exec(argv, SYSTEMCTL_TIMEOUT_MS, &b, &status);
+	int r = dr_proc_sync_run(argv, SYSTEMCTL_TIMEOUT_MS, &b, &status);
 	if (r == -ENOENT) {
 		snprintf(err, errlen, "systemctl not found: this machine has no systemd; run `delego-runner run%s%s` "
 			 "under your own supervisor", profile && strcmp(profile, "default") ? " --profile " : "",

@@ -171,7 +171,6 @@ static char **baked_args(const struct dr_config *c)
 static void report_started(const char *profile)
 {
 	struct dr_service_state st;
-	char *unit = dr_service_unit_name(profile);
 	for (int i = 0; i < 30; i++) {
 		dr_service_query(profile, &st);
 		if (!st.queried || (strcmp(st.active, "activating") && strcmp(st.active, "deactivating") &&
@@ -186,10 +185,12 @@ static void report_started(const char *profile)
 		printf("  state:   active (%s)\n", st.sub[0] ? st.sub : "running");
 	else if (!strcmp(st.active, "activating"))
 		printf("  state:   starting: waiting for the first heartbeat to reach the relay\n");
-	else
-		printf("  state:   %s%s%s (last exit status %d): read journalctl --user -u %s\n", st.active,
-		       st.sub[0] ? "/" : "", st.sub, st.exec_status, unit);
-	free(unit);
+	else {
+		char *logs = dr_service_logs_hint(profile);
+		printf("  state:   %s%s%s (last exit status %d): read %s\n", st.active, st.sub[0] ? "/" : "",
+		       st.sub, st.exec_status, logs);
+		free(logs);
+	}
 }
 
 int dr_service_install(struct dr_config *c)
@@ -263,7 +264,9 @@ int dr_service_install(struct dr_config *c)
 	       c->profile, p.runner_id, p.relay_url);
 	printf("  unit:    %s\n", path);
 	report_started(c->profile);
-	printf("  logs:    journalctl --user -u %s\n", unit);
+	char *logs = dr_service_logs_hint(c->profile);
+	printf("  logs:    %s\n", logs);
+	free(logs);
 	printf("  check:   delego-runner status%s\n", profile_flag(c->profile, pf, sizeof pf));
 	printf("It starts when you log in; to keep it running while you are logged out: loginctl enable-linger\n");
 	fflush(stdout);

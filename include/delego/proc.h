@@ -117,4 +117,13 @@ int dr_proc_pid(const struct dr_proc *p);
 int dr_proc_run(uv_loop_t *loop, char *const *argv, char *const *env, const char *cwd, uint64_t timeout_ms,
 		size_t out_max, dr_proc_exit_cb cb, void *data);
 
+/*
+ * Where execvp would find file on env's PATH (NULL env: ours; no PATH:
+ * /usr/local/bin:/usr/bin:/bin), the one PATH look-up of the runner. A
+ * file with a '/' is taken as it is, relative to cwd (NULL: ours). *out
+ * (caller frees) on 0; -ENOENT, or -EACCES for a file that is not
+ * executable.
+ */
+int dr_proc_find_executable(const char *file, char *const *env, const char *cwd, char **out);
+
 #endif

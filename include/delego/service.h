@@ -64,20 +64,14 @@ char *dr_service_unit_path(const char *profile);
  * paths, a bad profile name).
  */
 int dr_service_render_unit(const struct dr_service_spec *spec, char **out, char *err, size_t errlen);
+/* What every backend needs of a spec: a valid profile name, an absolute program. -EINVAL with a sentence. */
+int dr_service_spec_check(const struct dr_service_spec *spec, char *err, size_t errlen);
 /* Quotes one word for an ExecStart= line ("%%", "$$", "\\" and "\"" escaped). Caller frees. */
 char *dr_service_quote_exec(const char *word);
 
 /* The absolute path of the running program. Caller frees. */
 int dr_service_self_exe(char **out, char *err, size_t errlen);
 
-/*
- * Runs argv (found on PATH) with stdin from /dev/null and collects its
- * stdout and stderr together into out (capped by out->max; the rest is
- * dropped). Kills it after timeout_ms (0: no limit). *status gets the exit
- * status, 128+N for a signal, 124 on the timeout. -ENOENT when the program
- * is not found.
- */
-int dr_service_exec(char *const argv[], long timeout_ms, struct dr_buf *out, int *status);
 
 /*
  * The service manager's view of a profile's unit. launchd's answer

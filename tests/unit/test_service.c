@@ -1,4 +1,5 @@
 #include "delego/service.h"
+#include "delego/proc_sync.h"
 #include "delego/buf.h"
 #include "delego/fsutil.h"
 #include "delego/xalloc.h"
@@ -194,22 +195,22 @@ START_TEST(test_exec)
 	struct dr_buf out = DR_BUF_INIT(1024);
 	int status = -1;
 	char *ok[] = { "sh", "-c", "echo out; echo err >&2; exit 3", NULL };
-	ck_assert_int_eq(dr_service_exec(ok, 5000, &out, &status), 0);
+	ck_assert_int_eq(dr_proc_sync_run(ok, 5000, &out, &status), 0);
 	ck_assert_int_eq(status, 3);
 	ck_assert_str_eq(out.buf, "out\nerr\n");
 	dr_buf_reset(&out);
 
 	char *missing[] = { "dr-no-such-program-here", NULL };
-	ck_assert_int_eq(dr_service_exec(missing, 5000, &out, &status), -ENOENT);
+	ck_assert_int_eq(dr_proc_sync_run(missing, 5000, &out, &status), -ENOENT);
 
 	char *slow[] = { "sleep", "5", NULL };
-	ck_assert_int_eq(dr_service_exec(slow, 200, &out, &status), 0);
+	ck_assert_int_eq(dr_proc_sync_run(slow, 200, &out, &status), 0);
 	ck_assert_int_eq(status, 124);
 
 	/* Output past the cap is dropped, and the child still finishes. */
 	struct dr_buf small = DR_BUF_INIT(16);
 	char *loud[] = { "sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo 0123456789; i=$((i+1)); done", NULL };
-	ck_assert_int_eq(dr_service_exec(loud, 5000, &small, &status), 0);
+	ck_assert_int_eq(dr_proc_sync_run(loud, 5000, &small, &status), 0);
 	ck_assert_int_eq(status, 0);
 	ck_assert_uint_le(small.len, 16);
 	dr_buf_release(&small);

@@ -5,6 +5,7 @@
  * the launchctl calls behind each verb (against a stand-in launchctl).
  */
 #include "delego/service.h"
+#include "delego/proc_sync.h"
 #include "delego/buf.h"
 #include "delego/fsutil.h"
 #include "delego/xalloc.h"
@@ -84,7 +85,7 @@ static void python_check(char **argv)
 {
 	struct dr_buf out = DR_BUF_INIT(64 * 1024);
 	int status = -1;
-	int r = dr_service_exec(argv, 60000, &out, &status);
+	int r = dr_proc_sync_run(argv, 60000, &out, &status);
 	ck_assert_msg(r == 0, "cannot run python3 (needed by this test): %s", strerror(-r));
 	ck_assert_msg(status == 0, "python3 check failed (exit %d):\n%s", status, out.buf);
 	dr_buf_release(&out);

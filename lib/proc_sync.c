@@ -1,0 +1,61 @@
+/* proc_sync: dr_proc_spawn on a private loop, waited for. */
+#include "delego/proc_sync.h"
+#include "delego/proc.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <uv.h>
+
+/* The helpers run here answer in a second; a hung one gets little grace. */
+#define SYNC_KILL_GRACE_MS 1000
+
+struct sync_run {
+	struct dr_buf *out;
+	bool full; /* a line did not fit: the rest is dropped */
+	int status;
+};
+
+static void on_line(void *data, int fd, const char *line, size_t len, bool truncated)
+{
+	struct sync_run *s = data;
+	if (!s->out || s->full)
+		return;
+	size_t max = s->out->max ? s->out->max : DR_BUF_MAX_DEFAULT;
+	if (len + 1 > max - s->out->len) {
+		s->full = true;
+		return;
+	}
+	dr_buf_add(s->out, line, len);
+	dr_buf_addch(s->out, '\n');
+}
+
+static void on_exit_cb(void *data, const struct dr_proc_result *r)
+{
+	struct sync_run *s = data;
+	s->status = r->timed_out ? 124 : r->exit_code;
+}
+
+int dr_proc_sync_run(char *const argv[], long timeout_ms, struct dr_buf *out, int *status)
+{
+	uv_loop_t loop;
+	int r = uv_loop_init(&loop);
+	if (r < 0)
+		return r;
+	struct sync_run s = { .out = out, .status = -1 };
+	struct dr_proc_opts o = {
+		.argv = argv,
+		.timeout_ms = timeout_ms > 0 ? (uint64_t)timeout_ms : 0,
+		.kill_grace_ms = SYNC_KILL_GRACE_MS,
+		.on_line = on_line,
+		.on_exit = on_exit_cb,
+		.data = &s,
+	};
+	struct dr_proc *p;
+	r = dr_proc_spawn(&loop, &o, &p);
+	if (r == 0)
+		uv_run(&loop, UV_RUN_DEFAULT);
+	(void)uv_loop_close(&loop);
+	if (r == 0)
+		*status = s.status;
+	return r;
+}
