@@ -482,11 +482,6 @@ const char *dr_cgroup_limits_note(void)
 	return g.ready && g.limits[0] ? g.limits : NULL;
 }
 
-const char *dr_cgroup_shim(void)
-{
-	return dr_cgroup_mode() == DR_CGROUP_V2 ? g.shim : NULL;
-}
-
 static void set_limit(struct dr_cgroup *cg, const char *file, uint64_t value)
 {
 	char path[PATH_MAX + 32], text[32];
@@ -721,11 +716,6 @@ struct dr_cgroup *dr_cgroup_free(struct dr_cgroup *cg)
 }
 
 char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *const *argv)
-{
-	return NULL;
-}
-
-const char *dr_cgroup_shim(void)
 {
 	return NULL;
 }

@@ -24,7 +24,6 @@ struct dr_http {
 	CURLM *multi;
 	uv_timer_t timer;
 	struct dr_http_req *reqs; /* doubly linked, in flight */
-	size_t active;
 	int open_handles; /* timer + polls still to be closed */
 	bool closing;
 	/* Proxy settings read once: libcurl would read the environment on every request. */
@@ -89,7 +88,6 @@ static void req_unlink(struct dr_http_req *r)
 		h->reqs = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	h->active--;
 }
 
 static void req_free(struct dr_http_req *r)
@@ -357,7 +355,6 @@ int dr_http_post(struct dr_http *h, const struct dr_http_request *q, dr_http_cb 
 	if (h->reqs)
 		h->reqs->prev = r;
 	h->reqs = r;
-	h->active++;
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
 		req_unlink(r);
 		curl_easy_cleanup(e);
@@ -379,7 +376,3 @@ void dr_http_cancel(struct dr_http_req *r)
 	req_free(r);
 }
 
-size_t dr_http_active(const struct dr_http *h)
-{
-	return h->active;
-}

@@ -790,11 +790,6 @@ void dr_realtime_start(struct dr_realtime *rt)
 		rt_request_token(rt);
 }
 
-bool dr_realtime_subscribed(const struct dr_realtime *rt)
-{
-	return rt && rt->state == RT_SUBSCRIBED;
-}
-
 void dr_realtime_free(struct dr_realtime *rt)
 {
 	if (!rt || rt->freeing)

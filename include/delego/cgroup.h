@@ -122,8 +122,6 @@ struct dr_cgroup *dr_cgroup_free(struct dr_cgroup *cg);
  * dr_strv_free. NULL when the shim is not known.
  */
 char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *const *argv);
-/* The shim's program path (our executable unless opts said otherwise), or NULL. */
-const char *dr_cgroup_shim(void);
 /*
  * The shim itself: argv = { prog, DR_CGROUP_SHIM_WORD, procs, file, arg0, ... }.
  * Joins the cgroup, then execs file: returns only on failure, with the

@@ -50,7 +50,5 @@ int dr_http_post(struct dr_http *h, const struct dr_http_request *r, dr_http_cb 
 		 struct dr_http_req **req);
 /* Aborts a request; its callback never runs. */
 void dr_http_cancel(struct dr_http_req *req);
-/* Number of requests in flight. */
-size_t dr_http_active(const struct dr_http *h);
 
 #endif
