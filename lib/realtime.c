@@ -1,8 +1,9 @@
 /*
- * realtime: Supabase Realtime over curl CONNECT_ONLY on the libuv loop.
+ * realtime: Supabase Realtime over a connection of the daemon's one HTTP
+ * transport (http.h: dr_http_connect), on the libuv loop.
  *
  * States: IDLE (waiting to retry) -> TOKEN (realtime-token in flight) ->
- * CONNECTING (curl multi: TCP, TLS, proxy) -> HANDSHAKE (our GET sent,
+ * CONNECTING (the transport: TCP, TLS, proxy) -> HANDSHAKE (our GET sent,
  * waiting for 101) -> JOINING (phx_join sent) -> SUBSCRIBED. Every failure
  * goes through rt_fail(): the connection is torn down and IDLE waits for
  * the backoff.
@@ -17,7 +18,6 @@
 #include "delego/ws.h"
 #include "delego/xalloc.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,13 +48,6 @@ static const char *const rt_strstate[] = {
 	[RT_HANDSHAKE] = "handshake", [RT_JOINING] = "joining", [RT_SUBSCRIBED] = "subscribed",
 };
 
-struct rt_sock {
-	uv_poll_t poll; /* first: the handle pointer is the sock */
-	curl_socket_t fd;
-	struct dr_realtime *rt;
-	struct rt_sock *next;
-};
-
 struct dr_realtime {
 	uv_loop_t *loop;
 	struct dr_relay *relay;
@@ -70,11 +63,9 @@ struct dr_realtime {
 	bool unavailable_logged;
 	int open_handles;
 
-	CURLM *multi;
-	CURL *easy;
-	struct rt_sock *socks;  /* curl's sockets while connecting */
-	struct rt_sock *ws;     /* the WebSocket's socket, ours after connect */
-	uv_timer_t curl_timer;
+	struct dr_http *http;      /* the daemon's one transport (the relay's), borrowed */
+	struct dr_http_conn *conn; /* the WebSocket's connection */
+	bool connected;            /* conn is up: the handshake and frames go over it */
 	uv_timer_t retry_timer; /* IDLE: next attempt; otherwise the setup deadline */
 	uv_timer_t heartbeat_timer;
 	uv_timer_t refresh_timer;
@@ -134,110 +125,8 @@ static void maybe_free(struct dr_realtime *rt)
 static void handle_closed(uv_handle_t *h)
 {
 	struct dr_realtime *rt = h->data;
-	if (h->type == UV_POLL)
-		free(h);
 	rt->open_handles--;
 	maybe_free(rt);
-}
-
-static void sock_close(struct rt_sock *s)
-{
-	uv_poll_stop(&s->poll);
-	uv_close((uv_handle_t *)&s->poll, handle_closed);
-}
-
-static struct rt_sock *sock_new(struct dr_realtime *rt, curl_socket_t fd)
-{
-	struct rt_sock *s = dr_xcalloc(1, sizeof(*s));
-	s->fd = fd;
-	s->rt = rt;
-	if (uv_poll_init_socket(rt->loop, &s->poll, fd) < 0) {
-		free(s);
-		return NULL;
-	}
-	s->poll.data = rt;
-	rt->open_handles++;
-	return s;
-}
-
-/* curl multi glue (as http.c, while connecting) --------------------- */
-
-static void check_multi_info(struct dr_realtime *rt);
-
-static void on_curl_timer(uv_timer_t *t)
-{
-	struct dr_realtime *rt = t->data;
-	int running;
-	curl_multi_socket_action(rt->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_multi_info(rt);
-}
-
-static int start_timeout(CURLM *multi, long timeout_ms, void *userp)
-{
-	(void)multi;
-	struct dr_realtime *rt = userp;
-	if (rt->freeing)
-		return 0;
-	if (timeout_ms < 0)
-		uv_timer_stop(&rt->curl_timer);
-	else /* 0 runs on the next loop turn: never re-enter curl from here. */
-		uv_timer_start(&rt->curl_timer, on_curl_timer, (uint64_t)timeout_ms, 0);
-	return 0;
-}
-
-static void on_curl_poll(uv_poll_t *p, int status, int events)
-{
-	struct rt_sock *s = (struct rt_sock *)p;
-	struct dr_realtime *rt = s->rt;
-	int flags = status < 0 ? CURL_CSELECT_ERR : 0;
-	if (!status && (events & UV_READABLE))
-		flags |= CURL_CSELECT_IN;
-	if (!status && (events & UV_WRITABLE))
-		flags |= CURL_CSELECT_OUT;
-	int running;
-	curl_multi_socket_action(rt->multi, s->fd, flags, &running);
-	check_multi_info(rt);
-}
-
-static void unlink_sock(struct dr_realtime *rt, struct rt_sock *s)
-{
-	for (struct rt_sock **pp = &rt->socks; *pp; pp = &(*pp)->next)
-		if (*pp == s) {
-			*pp = s->next;
-			break;
-		}
-}
-
-static int handle_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
-{
-	(void)easy;
-	struct dr_realtime *rt = userp;
-	struct rt_sock *s = socketp;
-	/* Once the WebSocket runs, its socket is ours alone. */
-	if (rt->ws && rt->ws->fd == fd)
-		return 0;
-	if (action == CURL_POLL_REMOVE) {
-		if (s) {
-			unlink_sock(rt, s);
-			curl_multi_assign(rt->multi, fd, NULL);
-			sock_close(s);
-		}
-		return 0;
-	}
-	if (!s) {
-		if (rt->freeing || !(s = sock_new(rt, fd)))
-			return -1;
-		s->next = rt->socks;
-		rt->socks = s;
-		curl_multi_assign(rt->multi, fd, s);
-	}
-	int events = 0;
-	if (action != CURL_POLL_OUT)
-		events |= UV_READABLE;
-	if (action != CURL_POLL_IN)
-		events |= UV_WRITABLE;
-	uv_poll_start(&s->poll, events, on_curl_poll);
-	return 0;
 }
 
 /* Tearing a connection down ---------------------------------------- */
@@ -246,16 +135,9 @@ static void conn_close(struct dr_realtime *rt)
 {
 	uv_timer_stop(&rt->heartbeat_timer);
 	uv_timer_stop(&rt->retry_timer);
-	if (rt->ws) {
-		sock_close(rt->ws);
-		rt->ws = NULL;
-	}
-	if (rt->easy) {
-		/* Removing the handle makes curl REMOVE (and we close) its other sockets. */
-		curl_multi_remove_handle(rt->multi, rt->easy);
-		curl_easy_cleanup(rt->easy);
-		rt->easy = NULL;
-	}
+	dr_http_conn_close(rt->conn);
+	rt->conn = NULL;
+	rt->connected = false;
 	dr_buf_reset(&rt->out);
 	dr_buf_reset(&rt->hs);
 	dr_ws_reader_release(&rt->reader);
@@ -311,11 +193,12 @@ static void ws_flush(struct dr_realtime *rt)
 {
 	while (rt->out.len) {
 		size_t n = 0;
-		CURLcode c = curl_easy_send(rt->easy, rt->out.buf, rt->out.len, &n);
-		if (c == CURLE_AGAIN)
+		const char *why = "";
+		int c = dr_http_conn_send(rt->conn, rt->out.buf, rt->out.len, &n, &why);
+		if (c == -EAGAIN)
 			break;
-		if (c != CURLE_OK) {
-			rt_fail(rt, 0, "cannot send to the realtime server: %s", curl_easy_strerror(c));
+		if (c < 0) {
+			rt_fail(rt, 0, "cannot send to the realtime server: %s", why);
 			return;
 		}
 		dr_buf_consume(&rt->out, n);
@@ -484,29 +367,29 @@ static void on_bytes(struct dr_realtime *rt, const char *data, size_t len)
 	}
 }
 
-static void on_ws_poll(uv_poll_t *p, int status, int events)
+static void on_ws_io(int status, bool readable, bool writable, void *data)
 {
-	struct rt_sock *s = (struct rt_sock *)p;
-	struct dr_realtime *rt = s->rt;
+	struct dr_realtime *rt = data;
 	if (status < 0) {
 		rt_fail(rt, 0, "the realtime connection failed: %s", uv_strerror(status));
 		return;
 	}
-	if (events & UV_WRITABLE) {
+	if (writable) {
 		ws_flush(rt);
 		if (rt->state == RT_IDLE || rt->freeing)
 			return;
 	}
-	if (!(events & UV_READABLE))
+	if (!readable)
 		return;
 	char buf[READ_CHUNK];
 	for (;;) {
 		size_t n = 0;
-		CURLcode c = curl_easy_recv(rt->easy, buf, sizeof(buf), &n);
-		if (c == CURLE_AGAIN)
+		const char *why = "";
+		int c = dr_http_conn_recv(rt->conn, buf, sizeof(buf), &n, &why);
+		if (c == -EAGAIN)
 			return;
-		if (c != CURLE_OK) {
-			rt_fail(rt, 0, "cannot read from the realtime server: %s", curl_easy_strerror(c));
+		if (c < 0) {
+			rt_fail(rt, 0, "cannot read from the realtime server: %s", why);
 			return;
 		}
 		if (n == 0) {
@@ -514,39 +397,30 @@ static void on_ws_poll(uv_poll_t *p, int status, int events)
 			return;
 		}
 		on_bytes(rt, buf, n);
-		if (rt->freeing || rt->state == RT_IDLE || !rt->easy)
+		if (rt->freeing || rt->state == RT_IDLE || !rt->conn)
 			return;
 	}
 }
 
 static void ws_update_poll(struct dr_realtime *rt)
 {
-	if (!rt->ws || rt->freeing)
+	if (!rt->connected || rt->freeing)
 		return;
-	uv_poll_start(&rt->ws->poll, UV_READABLE | (rt->out.len ? UV_WRITABLE : 0), on_ws_poll);
+	dr_http_conn_watch(rt->conn, rt->out.len > 0);
 }
 
 /* Connecting -------------------------------------------------------- */
 
-static void connected(struct dr_realtime *rt)
+static void on_connected(int err, const char *error, void *data)
 {
-	curl_socket_t fd = CURL_SOCKET_BAD;
-	if (curl_easy_getinfo(rt->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD) {
-		rt_fail(rt, 0, "no socket after connecting to the realtime server");
+	struct dr_realtime *rt = data;
+	if (rt->state != RT_CONNECTING)
+		return;
+	if (err < 0) {
+		rt_fail(rt, 0, "cannot connect to the realtime server %s: %s", rt->host, error);
 		return;
 	}
-	struct rt_sock *s = NULL;
-	for (s = rt->socks; s; s = s->next)
-		if (s->fd == fd)
-			break;
-	if (s) {
-		unlink_sock(rt, s);
-		curl_multi_assign(rt->multi, fd, NULL);
-	} else if (!(s = sock_new(rt, fd))) {
-		rt_fail(rt, 0, "cannot watch the realtime connection");
-		return;
-	}
-	rt->ws = s;
+	rt->connected = true;
 	enter_state(rt, RT_HANDSHAKE);
 	char raw[17]; /* 16 random hex digits (the key's 16 bytes) and dr_random_hex's NUL */
 	dr_random_hex(raw, 8);
@@ -559,48 +433,21 @@ static void connected(struct dr_realtime *rt)
 	ws_flush(rt);
 }
 
-static void check_multi_info(struct dr_realtime *rt)
-{
-	CURLMsg *msg;
-	int pending;
-	while ((msg = curl_multi_info_read(rt->multi, &pending))) {
-		if (msg->msg != CURLMSG_DONE || msg->easy_handle != rt->easy || rt->state != RT_CONNECTING)
-			continue;
-		if (msg->data.result != CURLE_OK) {
-			rt_fail(rt, 0, "cannot connect to the realtime server %s: %s", rt->host,
-				curl_easy_strerror(msg->data.result));
-			return;
-		}
-		connected(rt);
-		return;
-	}
-}
-
 static void rt_connect(struct dr_realtime *rt)
 {
-	CURL *e = curl_easy_init();
-	if (!e) {
-		rt_fail(rt, 0, "cannot create a curl handle");
-		return;
-	}
-	curl_easy_setopt(e, CURLOPT_URL, rt->connect_url);
-	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* Through an HTTP proxy the WebSocket needs a CONNECT tunnel. */
-	curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, rt);
-	rt->easy = e;
+	struct dr_http_conn_opts o = {
+		.url = rt->connect_url,
+		.connect_timeout_ms = 10000,
+		.on_connected = on_connected,
+		.on_io = on_ws_io,
+		.data = rt,
+	};
 	enter_state(rt, RT_CONNECTING);
 	uv_timer_start(&rt->retry_timer, on_retry_timer, SETUP_TIMEOUT_MS, 0);
-	if (curl_multi_add_handle(rt->multi, e) != CURLM_OK) {
-		curl_easy_cleanup(e);
-		rt->easy = NULL;
-		rt_fail(rt, 0, "cannot start a curl transfer");
+	int r = dr_http_connect(rt->http, &o, &rt->conn);
+	if (r < 0) {
+		rt->conn = NULL;
+		rt_fail(rt, 0, "cannot start connecting to the realtime server: %s", strerror(-r));
 	}
 }
 
@@ -747,20 +594,10 @@ static void rt_request_token(struct dr_realtime *rt)
 
 int dr_realtime_new(const struct dr_realtime_opts *o, struct dr_realtime **out)
 {
-	static bool global_done;
-	if (!global_done) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return -EIO;
-		global_done = true;
-	}
 	struct dr_realtime *rt = dr_xcalloc(1, sizeof(*rt));
-	rt->multi = curl_multi_init();
-	if (!rt->multi) {
-		free(rt);
-		return -ENOMEM;
-	}
 	rt->loop = o->loop;
 	rt->relay = o->relay;
+	rt->http = dr_relay_http(o->relay);
 	rt->version = dr_xstrdup(o->version ? o->version : DR_VERSION);
 	rt->on_change = o->on_change;
 	rt->on_cancel = o->on_cancel;
@@ -770,16 +607,12 @@ int dr_realtime_new(const struct dr_realtime_opts *o, struct dr_realtime **out)
 	dr_buf_init(&rt->out, OUT_MAX);
 	dr_buf_init(&rt->hs, DR_WS_HANDSHAKE_MAX);
 	dr_ws_reader_init(&rt->reader, DR_PHOENIX_MAX_MESSAGE, false);
-	uv_timer_t *timers[] = { &rt->curl_timer, &rt->retry_timer, &rt->heartbeat_timer, &rt->refresh_timer };
-	for (size_t i = 0; i < 4; i++) {
+	uv_timer_t *timers[] = { &rt->retry_timer, &rt->heartbeat_timer, &rt->refresh_timer };
+	for (size_t i = 0; i < 3; i++) {
 		uv_timer_init(rt->loop, timers[i]);
 		timers[i]->data = rt;
 	}
-	rt->open_handles = 4;
-	curl_multi_setopt(rt->multi, CURLMOPT_SOCKETFUNCTION, handle_socket);
-	curl_multi_setopt(rt->multi, CURLMOPT_SOCKETDATA, rt);
-	curl_multi_setopt(rt->multi, CURLMOPT_TIMERFUNCTION, start_timeout);
-	curl_multi_setopt(rt->multi, CURLMOPT_TIMERDATA, rt);
+	rt->open_handles = 3;
 	*out = rt;
 	return 0;
 }
@@ -801,16 +634,8 @@ void dr_realtime_free(struct dr_realtime *rt)
 	rt->token_call = rt->refresh_call = NULL;
 	conn_close(rt);
 	rt->freeing = true;
-	curl_multi_cleanup(rt->multi);
-	rt->multi = NULL;
-	/* curl's connecting sockets were closed by the handle's removal; any left go now. */
-	while (rt->socks) {
-		struct rt_sock *s = rt->socks;
-		rt->socks = s->next;
-		sock_close(s);
-	}
-	uv_timer_t *timers[] = { &rt->curl_timer, &rt->retry_timer, &rt->heartbeat_timer, &rt->refresh_timer };
-	for (size_t i = 0; i < 4; i++) {
+	uv_timer_t *timers[] = { &rt->retry_timer, &rt->heartbeat_timer, &rt->refresh_timer };
+	for (size_t i = 0; i < 3; i++) {
 		uv_timer_stop(timers[i]);
 		uv_close((uv_handle_t *)timers[i], handle_closed);
 	}

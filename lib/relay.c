@@ -64,6 +64,11 @@ void dr_relay_on_unauthorized(struct dr_relay *r, dr_relay_unauthorized_cb cb, v
 	r->on_unauth_data = data;
 }
 
+struct dr_http *dr_relay_http(const struct dr_relay *r)
+{
+	return r->http;
+}
+
 const char *dr_relay_url(const struct dr_relay *r)
 {
 	return r->url;

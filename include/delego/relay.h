@@ -39,6 +39,8 @@ int dr_relay_new(struct dr_http *http, const char *relay_url, const char *bearer
 void dr_relay_free(struct dr_relay *r);
 void dr_relay_on_unauthorized(struct dr_relay *r, dr_relay_unauthorized_cb cb, void *data);
 const char *dr_relay_url(const struct dr_relay *r);
+/* The transport the relay's calls go through (the daemon's one), for other protocols to the same places. */
+struct dr_http *dr_relay_http(const struct dr_relay *r);
 
 /*
  * POSTs body (consumed, even on failure) to <relay_url><path>. The callback
