@@ -1,10 +1,11 @@
 /*
  * doctor: one finding per check, each with the fix. Blocking by design:
- * `delego-runner doctor` is a short command, and its one HTTP request uses
- * libcurl's easy interface directly (it needs the Date header, which the
- * daemon's http module does not keep).
+ * `delego-runner doctor` is a short command; its one HTTP request goes
+ * through the daemon's transport (http.h) on a loop of its own, so that it
+ * tests the proxy, protocol and TLS settings the daemon uses.
  */
 #include "delego/doctor.h"
+#include "delego/http.h"
 #include "delego/proc.h"
 #include "delego/proc_sync.h"
 #include "delego/cgroup.h"
@@ -13,7 +14,6 @@
 #include "delego/url.h"
 #include "delego/xalloc.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -272,58 +272,50 @@ void dr_doctor_check_skew(struct dr_doctor *d, long long skew_s)
 			      a, dir);
 }
 
-struct http_capture {
-	time_t date;
-	size_t body_len;
+/* The one answer doctor waits for, through the daemon's own transport. */
+struct relay_probe {
+	long status;
+	int err;
+	long date;
+	char error[256];
 	char body[512];
 };
 
-static size_t on_header(char *data, size_t size, size_t n, void *p)
+static void on_probe(const struct dr_http_response *res, void *data)
 {
-	struct http_capture *cap = p;
-	size_t len = size * n;
-	if (len > 5 && strncasecmp(data, "date:", 5) == 0) {
-		char v[128];
-		snprintf(v, sizeof v, "%.*s", (int)(len - 5 > 127 ? 127 : len - 5), data + 5);
-		time_t t = curl_getdate(v, NULL);
-		if (t > 0)
-			cap->date = t;
-	}
-	return len;
+	struct relay_probe *pr = data;
+	pr->status = res->status;
+	pr->err = res->err;
+	pr->date = res->date;
+	snprintf(pr->error, sizeof pr->error, "%s", res->error ? res->error : "");
+	snprintf(pr->body, sizeof pr->body, "%s", res->body ? res->body : "");
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *p)
+/* POST {} to url with the bearer, on a loop of its own: the daemon's HTTP path, waited for. */
+static void probe_relay(const char *url, const char *bearer, long timeout_ms, struct relay_probe *pr)
 {
-	struct http_capture *cap = p;
-	size_t len = size * n;
-	if (cap->body_len + len > BODY_MAX)
-		return 0;
-	/* Only the start of the body is kept, for an error sentence. */
-	size_t have = strlen(cap->body);
-	size_t room = sizeof cap->body - 1 - have;
-	size_t take = len < room ? len : room;
-	memcpy(cap->body + have, data, take);
-	cap->body[have + take] = '\0';
-	cap->body_len += len;
-	return len;
-}
-
-static bool is_tls_error(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_USE_SSL_FAILED:
-		return true;
-	default:
-		return false;
+	uv_loop_t loop;
+	struct dr_http *http = NULL;
+	if (uv_loop_init(&loop) < 0) {
+		pr->err = -EIO;
+		snprintf(pr->error, sizeof pr->error, "cannot start an event loop");
+		return;
 	}
+	struct dr_http_request q = {
+		.url = url, .bearer = bearer, .body = "{}", .body_len = 2, .timeout_ms = timeout_ms,
+		.max_response = BODY_MAX,
+	};
+	int r = dr_http_new(&loop, &http);
+	if (r == 0)
+		r = dr_http_post(http, &q, on_probe, pr, NULL);
+	if (r < 0) {
+		pr->err = r;
+		snprintf(pr->error, sizeof pr->error, "cannot start the request: %s", strerror(-r));
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	dr_http_free(http);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	(void)uv_loop_close(&loop);
 }
 
 void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const struct dr_profile *p,
@@ -337,43 +329,21 @@ void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const
 			      "%s is plain http to another machine: the credential crosses the network unencrypted",
 			      url);
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	CURL *h = curl_easy_init();
-	if (!h) {
-		dr_doctor_add(d, DR_DOCTOR_FAIL, "relay", NULL, "cannot initialise libcurl");
-		return;
-	}
-	struct http_capture cap = { 0 };
+	struct relay_probe pr = { 0 };
 	char *full = dr_xasprintf("%s/api/runner/realtime-token", url);
-	char *auth = dr_xasprintf("authorization: Bearer %s", p->bearer);
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *hdrs = curl_slist_append(NULL, "content-type: application/json");
-	hdrs = curl_slist_append(hdrs, auth);
-	curl_easy_setopt(h, CURLOPT_URL, full);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &cap);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &cap);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "delego-runner/" DR_VERSION " doctor");
-	CURLcode rc = curl_easy_perform(h);
+	probe_relay(full, p->bearer, timeout_ms, &pr);
+	free(full);
 	time_t now = time(NULL);
-	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	long status = pr.status;
 
-	if (rc != CURLE_OK && is_tls_error(rc)) {
+	if (pr.err == -EPROTO) {
 		dr_doctor_add(d, DR_DOCTOR_FAIL, "relay",
 			      "check the relay's certificate, this machine's CA store (ca-certificates) and its clock",
-			      "TLS with %s failed: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	} else if (rc != CURLE_OK && status == 0) {
+			      "TLS with %s failed: %s", url, pr.error);
+	} else if (pr.err < 0 && status == 0) {
 		dr_doctor_add(d, DR_DOCTOR_FAIL, "relay",
 			      "check the URL, DNS, any proxy (https_proxy) and the firewall; is the relay up?",
-			      "cannot reach %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+			      "cannot reach %s: %s", url, pr.error);
 	} else {
 		dr_doctor_add(d, DR_DOCTOR_OK, "relay", NULL, "%s answered (HTTP %ld%s)", url, status,
 			      https ? ", TLS certificate verified" : "");
@@ -391,20 +361,14 @@ void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const
 			dr_doctor_add(d, DR_DOCTOR_WARN, "credential",
 				      "check that the URL is the relay's (not the dashboard's) and try again later",
 				      "could not verify it: POST /api/runner/realtime-token answered HTTP %ld%s%.200s",
-				      status, cap.body[0] ? ": " : "", cap.body);
+				      status, pr.body[0] ? ": " : "", pr.body);
 		free(fix);
-		if (cap.date > 0)
-			dr_doctor_check_skew(d, (long long)(now - cap.date));
+		if (pr.date > 0)
+			dr_doctor_check_skew(d, (long long)(now - pr.date));
 		else
 			dr_doctor_add(d, DR_DOCTOR_WARN, "clock", "compare `date -u` with a trusted clock",
 				      "the relay's answer had no Date header; skew not measured");
 	}
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
-	memset(auth, 0, strlen(auth));
-	free(auth);
-	free(full);
-	curl_global_cleanup();
 }
 
 void dr_doctor_check_containment(struct dr_doctor *d, const char *cgroup_root)
