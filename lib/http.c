@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -378,9 +379,21 @@ static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata
 	return n;
 }
 
+/* Close-on-exec from creation: no agent or git child may inherit a socket to the relay. */
+static int on_sockopt(void *data, curl_socket_t fd, curlsocktype purpose)
+{
+	(void)data;
+	(void)purpose;
+	int fl = fcntl(fd, F_GETFD);
+	if (fl >= 0 && !(fl & FD_CLOEXEC))
+		(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	return CURL_SOCKOPT_OK;
+}
+
 /* The options every transfer of ours has: one place for protocols, TLS, proxies and time limits. */
 static void set_common(struct dr_http *h, CURL *e, const char *url, char *errbuf)
 {
+	curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
