@@ -237,7 +237,7 @@ static int b64val(int c)
 	return -1;
 }
 
-int dr_b64url_decode(const char *in, size_t len, struct dr_buf *out)
+int dr_phoenix_b64url_decode(const char *in, size_t len, struct dr_buf *out)
 {
 	while (len && in[len - 1] == '=')
 		len--;
@@ -261,7 +261,7 @@ int dr_b64url_decode(const char *in, size_t len, struct dr_buf *out)
 	return 0;
 }
 
-int dr_jwt_claims(const char *jwt, char *sub, int64_t *exp_s)
+int dr_phoenix_jwt_claims(const char *jwt, char *sub, int64_t *exp_s)
 {
 	size_t n = strnlen(jwt, JWT_MAX + 1);
 	if (n > JWT_MAX)
@@ -271,7 +271,7 @@ int dr_jwt_claims(const char *jwt, char *sub, int64_t *exp_s)
 	if (!d1 || !d2 || strchr(d2 + 1, '.'))
 		return -EINVAL;
 	struct dr_buf b = DR_BUF_INIT(JWT_MAX);
-	int r = dr_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &b);
+	int r = dr_phoenix_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &b);
 	cJSON *claims = NULL;
 	if (r == 0)
 		r = dr_json_parse_object(b.buf, b.len, JWT_MAX, &claims);

@@ -469,7 +469,7 @@ static int read_token(const cJSON *body, struct token_answer *t, const char **ur
 		return -EINVAL;
 	}
 	int64_t exp_s = 0;
-	if (dr_jwt_claims(t->token, t->sub, &exp_s) < 0) {
+	if (dr_phoenix_jwt_claims(t->token, t->sub, &exp_s) < 0) {
 		*why = "the realtime token is not a JWT with an account id (sub)";
 		return -EINVAL;
 	}

@@ -65,7 +65,7 @@ int relay_realtime_check_token(struct relay_store *st, const char *token, int64_
 {
 	char sub[DR_PHOENIX_SUB_MAX + 1];
 	int64_t exp_s = 0;
-	if (!token || dr_jwt_claims(token, sub, &exp_s) < 0)
+	if (!token || dr_phoenix_jwt_claims(token, sub, &exp_s) < 0)
 		return -EACCES;
 	if (strcmp(sub, relay_store_account_id(st)) != 0 || exp_s * 1000 <= now)
 		return -EACCES;
@@ -73,7 +73,7 @@ int relay_realtime_check_token(struct relay_store *st, const char *token, int64_
 	const char *d1 = strchr(token, '.');
 	const char *d2 = strchr(d1 + 1, '.');
 	struct dr_buf b = DR_BUF_INIT(16384);
-	int r = dr_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &b);
+	int r = dr_phoenix_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &b);
 	if (r == 0 && strlen(b.buf) == b.len) {
 		char *again = relay_jwt_hs256(b.buf, relay_store_jwt_key(st));
 		r = relay_secret_eq(again, token) ? 0 : -EACCES;

@@ -73,13 +73,13 @@ bool dr_phoenix_change_cancels(const struct dr_phoenix_change *c);
 int dr_phoenix_ws_url(const char *supabase_url, const char *token, char **connect_url, char **host, char **target);
 
 /* Unpadded or padded base64url into out (capped by out->max). -EINVAL on a bad character. */
-int dr_b64url_decode(const char *in, size_t len, struct dr_buf *out);
+int dr_phoenix_b64url_decode(const char *in, size_t len, struct dr_buf *out);
 /*
  * The payload claims of a JWT (the signature is not checked: the relay
  * that gave it is trusted, the Realtime server checks it). sub must be
  * 1..DR_PHOENIX_SUB_MAX characters of [A-Za-z0-9._-] and goes into
  * sub[DR_PHOENIX_SUB_MAX + 1]; *exp_s is 0 when absent.
  */
-int dr_jwt_claims(const char *jwt, char *sub, int64_t *exp_s);
+int dr_phoenix_jwt_claims(const char *jwt, char *sub, int64_t *exp_s);
 
 #endif

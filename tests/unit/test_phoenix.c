@@ -142,18 +142,18 @@ START_TEST(jwt_claims)
 	char sub[DR_PHOENIX_SUB_MAX + 1];
 	int64_t exp;
 	/* {"sub":"acc-1","exp":1700000000} */
-	ck_assert_int_eq(dr_jwt_claims("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhY2MtMSIsImV4cCI6MTcwMDAwMDAwMH0.sig", sub, &exp), 0);
+	ck_assert_int_eq(dr_phoenix_jwt_claims("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhY2MtMSIsImV4cCI6MTcwMDAwMDAwMH0.sig", sub, &exp), 0);
 	ck_assert_str_eq(sub, "acc-1");
 	ck_assert_int_eq(exp, 1700000000);
 	/* {"sub":"a/b"}: not a topic-safe id. */
-	ck_assert_int_eq(dr_jwt_claims("x.eyJzdWIiOiJhL2IifQ.s", sub, &exp), -EINVAL);
+	ck_assert_int_eq(dr_phoenix_jwt_claims("x.eyJzdWIiOiJhL2IifQ.s", sub, &exp), -EINVAL);
 	/* {"exp":1} : no sub. */
-	ck_assert_int_eq(dr_jwt_claims("x.eyJleHAiOjF9.s", sub, &exp), -EINVAL);
-	ck_assert_int_eq(dr_jwt_claims("nodots", sub, &exp), -EINVAL);
-	ck_assert_int_eq(dr_jwt_claims("a.b.c.d", sub, &exp), -EINVAL);
-	ck_assert_int_eq(dr_jwt_claims("a.!!!!.c", sub, &exp), -EINVAL);
+	ck_assert_int_eq(dr_phoenix_jwt_claims("x.eyJleHAiOjF9.s", sub, &exp), -EINVAL);
+	ck_assert_int_eq(dr_phoenix_jwt_claims("nodots", sub, &exp), -EINVAL);
+	ck_assert_int_eq(dr_phoenix_jwt_claims("a.b.c.d", sub, &exp), -EINVAL);
+	ck_assert_int_eq(dr_phoenix_jwt_claims("a.!!!!.c", sub, &exp), -EINVAL);
 	struct dr_buf b = DR_BUF_INIT(100);
-	ck_assert_int_eq(dr_b64url_decode("aGk_", 4, &b), 0); /* "hi?" */
+	ck_assert_int_eq(dr_phoenix_b64url_decode("aGk_", 4, &b), 0); /* "hi?" */
 	ck_assert_str_eq(b.buf, "hi?");
 	dr_buf_release(&b);
 }

@@ -78,7 +78,7 @@ START_TEST(realtime_token_points_at_the_configured_url)
 	/* The runner's view of the token: sub is the account, exp an hour away. */
 	char sub[DR_PHOENIX_SUB_MAX + 1];
 	int64_t exp;
-	ck_assert_int_eq(dr_jwt_claims(dr_json_str(a, "token"), sub, &exp), 0);
+	ck_assert_int_eq(dr_phoenix_jwt_claims(dr_json_str(a, "token"), sub, &exp), 0);
 	ck_assert_str_eq(sub, relay_store_account_id(st));
 	ck_assert_int_eq(exp * 1000, T0 + RELAY_REALTIME_TTL_MS);
 	/* And the endpoint's: valid until then. */
