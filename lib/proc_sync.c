@@ -52,8 +52,8 @@ int dr_proc_sync_run(char *const argv[], long timeout_ms, struct dr_buf *out, in
 	};
 	struct dr_proc *p;
 	r = dr_proc_spawn(&loop, &o, &p);
-	if (r == 0)
-		uv_run(&loop, UV_RUN_DEFAULT);
+	/* Also after a failed spawn: its half-made handles close on the loop. */
+	uv_run(&loop, UV_RUN_DEFAULT);
 	(void)uv_loop_close(&loop);
 	if (r == 0)
 		*status = s.status;
