@@ -350,7 +350,7 @@ static int kill_and_remove(const char *dir, int depth)
 }
 
 /* Removes job-* directories in the jobs directory (killing what is in them). */
-static void sweep(void)
+static void sweep_stale_jobs(void)
 {
 	DIR *d = opendir(g.jobs_dir);
 	if (!d)
@@ -442,7 +442,7 @@ int dr_cgroup_setup(const struct dr_cgroup_opts *o)
 	g.pids_ok = o->pids_max && controller_available(w.dir, "pids");
 	if (g.memory_ok || g.pids_ok)
 		enable_controllers(w.dir);
-	sweep();
+	sweep_stale_jobs();
 	if (g.jobs_dir_ours)
 		(void)rmdir(g.jobs_dir); /* made again with the next job; busy with a stale one still dying */
 	limits_note(&w, g.memory_max, g.pids_max, g.memory_ok, g.pids_ok,
@@ -499,7 +499,7 @@ int dr_cgroup_create(const char *job_id, struct dr_cgroup **out)
 	if (!dr_cgroup_name_valid(job_id))
 		return -EINVAL;
 	if (g.stale)
-		sweep();
+		sweep_stale_jobs();
 	if (g.jobs_dir_ours) {
 		if (mkdir(g.jobs_dir, 0755) == 0) {
 			if (g.memory_ok || g.pids_ok)
