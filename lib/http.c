@@ -474,7 +474,6 @@ void dr_http_cancel(struct dr_http_req *r)
 	req_free(r);
 }
 
-
 /* Connections: CONNECT_ONLY transfers whose socket the caller then speaks on. */
 
 static void conn_unlink(struct dr_http_conn *c)
