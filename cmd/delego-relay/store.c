@@ -680,7 +680,7 @@ int relay_store_auth(struct relay_store *st, const char *bearer, struct relay_au
 		return fail(st, -EACCES, "missing bearer; pair this runner first");
 	char hash[RELAY_SHA256_HEX_LEN + 1];
 	relay_sha256_hex(bearer, hash);
-	sqlite3_stmt *s = prep(st, "SELECT id, exec_mask, reported_mask FROM runners WHERE bearer_hash = ?1 "
+	sqlite3_stmt *s = prep(st, "SELECT id, exec_mask, reported_mask, paired_at FROM runners WHERE bearer_hash = ?1 "
 				   "AND revoked_at IS NULL AND removed_at IS NULL");
 	if (!s)
 		return -EIO;
@@ -691,12 +691,30 @@ int relay_store_auth(struct relay_store *st, const char *bearer, struct relay_au
 		unsigned cfg = (unsigned)sqlite3_column_int(s, 1);
 		out->exec_mask = cfg ? cfg : RELAY_EXEC_ALL;
 		out->reported_mask = (unsigned)sqlite3_column_int(s, 2);
+		out->paired_at = sqlite3_column_int64(s, 3);
 	}
 	sqlite3_finalize(s);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
 		return fail(st, -EACCES, "runner credential is not valid (rotated, removed or unknown); re-pair the runner");
+	return db_fail(st);
+}
+
+int relay_store_runner_live(struct relay_store *st, const char *runner_id, int64_t paired_at)
+{
+	sqlite3_stmt *s = prep(st, "SELECT 1 FROM runners WHERE id = ?1 AND paired_at = ?2 AND bearer_hash IS NOT NULL "
+				   "AND revoked_at IS NULL AND removed_at IS NULL");
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, runner_id);
+	sqlite3_bind_int64(s, 2, paired_at);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return fail(st, -EACCES, "runner '%s' was removed, revoked or rotated", runner_id);
 	return db_fail(st);
 }
 

@@ -107,8 +107,14 @@ struct relay_auth {
 	char runner_id[37];
 	unsigned exec_mask;     /* configured at pairing; RELAY_EXEC_ALL when any */
 	unsigned reported_mask; /* from the runner's last beat; 0 when unknown */
+	int64_t paired_at;      /* when this bearer was issued: names the credential */
 };
 int relay_store_auth(struct relay_store *st, const char *bearer, struct relay_auth *out);
+/*
+ * 0 when the runner still holds the credential issued at paired_at (not
+ * removed, revoked or rotated since); -EACCES otherwise.
+ */
+int relay_store_runner_live(struct relay_store *st, const char *runner_id, int64_t paired_at);
 
 /*
  * Records a beat. Sets *restart when a pending restart request is delivered:
