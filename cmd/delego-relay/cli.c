@@ -365,9 +365,11 @@ static cJSON *read_raw(const char *path)
 	if (f != stdin)
 		fclose(f);
 	cJSON *j = NULL;
-	if (big)
-		fprintf(stderr, "delego-relay: raw job '%s' is larger than 1 MiB\n", path);
-	else if (dr_json_parse_object(b.buf, b.len, RAW_JOB_MAX, &j) < 0)
+	int r = big ? -E2BIG : dr_json_parse_object(b.buf, b.len, RAW_JOB_MAX, &j);
+	if (r == -E2BIG)
+		fprintf(stderr, "delego-relay: raw job '%s' is larger than 1 MiB or nested more than %d levels deep\n",
+			path, RELAY_JOB_DEPTH_MAX);
+	else if (r < 0)
 		fprintf(stderr, "delego-relay: raw job '%s' is not a JSON object\n", path);
 	dr_buf_release(&b);
 	return j;

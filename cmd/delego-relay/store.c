@@ -1263,10 +1263,31 @@ out:
 	return r;
 }
 
+/* The nesting depth of j (a scalar is 0), counting no further than limit + 1. */
+static int json_depth(const cJSON *j, int limit)
+{
+	if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
+		return 0;
+	int deepest = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, j)
+	{
+		if (deepest > limit)
+			break;
+		int d = json_depth(it, limit - 1);
+		if (d > deepest)
+			deepest = d;
+	}
+	return deepest + 1;
+}
+
 int relay_store_job_add_raw(struct relay_store *st, const cJSON *raw, int64_t now, char **id_out)
 {
 	if (!cJSON_IsObject(raw))
 		return fail(st, -EINVAL, "a raw job must be a JSON object");
+	if (json_depth(raw, RELAY_JOB_DEPTH_MAX) > RELAY_JOB_DEPTH_MAX)
+		return fail(st, -EINVAL, "the job is nested more than %d levels deep; runners could not report on it",
+			    RELAY_JOB_DEPTH_MAX);
 	cJSON *b = cJSON_Duplicate(raw, 1);
 	char gen[37], session[37];
 	relay_uuid(gen);

@@ -67,6 +67,12 @@ check "answer on a job that did not ask is refused" sh -c "! '$RELAY_BIN' --db '
 printf '{"id":"../../evil","repositorySlug":42,"extra":{"deep":[1,2]}}' | relay job add --raw - >"$T/raw.id"
 check_eq "job add --raw keeps a hostile id as-is" "../../evil" "$(cat "$T/raw.id")"
 check_eq "raw job body kept as-is" '{"deep": [1, 2]}' "$(relay job show ../../evil --json | jsonq "d['job']['extra']")"
+python3 -c 'import json; j = {"id": "deep63"}; o = j
+for _ in range(62): o["x"] = {}; o = o["x"]
+print(json.dumps(j))' >"$T/deep.json"
+check "job add --raw refuses a job nested 63 deep" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' job add --raw '$T/deep.json' 2>'$T/deep.err'"
+check_contains "... saying why" "nested more than 32 levels" "$T/deep.err"
+check "... and queues nothing" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' job show deep63 >/dev/null 2>&1"
 check "job add --raw refuses non-JSON" sh -c "! (echo nope | '$RELAY_BIN' --db '$RELAY_DB' job add --raw - 2>/dev/null)"
 
 # Expiry with a moved clock: a token minted now is dead 16 minutes later.
