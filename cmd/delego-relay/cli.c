@@ -248,6 +248,50 @@ out:
 	return r;
 }
 
+/* The length of the valid UTF-8 sequence at p (0 when it is not one), C1 controls included. */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * Runner-supplied text (version, job ids, summaries) may carry terminal
+ * escapes: C0 controls, DEL, C1 controls (U+0080..U+009F, U+009B is a
+ * one-character CSI) and stray bytes come out as \xNN or \u00NN.
+ */
+static char *terminal_safe(const char *s)
+{
+	struct dr_buf b = DR_BUF_INIT(0);
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = *p < 0x80 ? 1 : utf8_len(p);
+		if (*p < 0x20 || *p == 0x7f || n == 0)
+			dr_buf_addf(&b, "\\x%02x", *p);
+		else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+			dr_buf_addf(&b, "\\u%04x", p[1]);
+		else
+			dr_buf_add(&b, p, n);
+		p += n ? n : 1;
+	}
+	return dr_buf_detach(&b, NULL);
+}
+
+/* Makes every string in a tree safe to print on a terminal. */
+static void terminal_safe_tree(cJSON *j)
+{
+	cJSON *it;
+	if (cJSON_IsString(j)) {
+		char *safe = terminal_safe(j->valuestring);
+		if (strcmp(safe, j->valuestring) != 0)
+			cJSON_SetValuestring(j, safe);
+		free(safe);
+	}
+	cJSON_ArrayForEach(it, j) terminal_safe_tree(it);
+}
+
 static const char *str_or(const cJSON *o, const char *key, const char *dflt)
 {
 	const char *s = dr_json_str(o, key);
@@ -281,6 +325,8 @@ static int cmd_runners(struct relay_store *st, int argc, char **argv)
 		r = store_fail(st);
 		goto out;
 	}
+	if (!json)
+		terminal_safe_tree(list);
 	if (json) {
 		print_json(list);
 	} else if (!cJSON_GetArraySize(list)) {
@@ -469,6 +515,8 @@ static int cmd_job(struct relay_store *st, int argc, char **argv)
 			r = store_fail(st);
 			goto out;
 		}
+		if (!json)
+			terminal_safe_tree(out);
 		if (json) {
 			print_json(out);
 		} else if (!cJSON_GetArraySize(out)) {
@@ -490,10 +538,12 @@ static int cmd_job(struct relay_store *st, int argc, char **argv)
 			r = store_fail(st);
 			goto out;
 		}
-		if (json)
+		if (json) {
 			print_json(out);
-		else
+		} else {
+			terminal_safe_tree(out);
 			print_job(out);
+		}
 	} else if (!strcmp(sub, "cancel")) {
 		if ((r = need_args(pos, 1, "job cancel ID")))
 			goto out;

@@ -102,4 +102,25 @@ relay_start
 "$RELAY_BIN" serve --db "$T/other.db" --listen "127.0.0.1:$RELAY_PORT" 2>"$T/busy.err"; rc=$?
 check "second relay on the same port fails" test "$rc" -ne 0
 check_contains "... and names the address" "cannot listen on '127.0.0.1:$RELAY_PORT'" "$T/busy.err"
+# Runner-supplied text reaches the terminal escaped: ESC (C0) and U+009B (C1, a one-character CSI).
+ESC=$(printf '\033'); CSI=$(printf '\302\233')
+relay_stop; RELAY_DB=$T/esc.db; RELAY_PORT=0
+relay_start || exit 1
+register_runner "escapes" || exit 1
+post /api/runner/heartbeat "$BEARER" "{\"version\":\"1.0${ESC}[2J${CSI}31m\",\"activeJobId\":null}" >/dev/null
+relay job add --raw - >/dev/null <<JSON
+{"id":"esc-job","repositorySlug":"acme/app","executionPreferences":{"executor":"codex"}}
+JSON
+post /api/runner/jobs/poll "$BEARER" '{}' >/dev/null
+post /api/runner/jobs/fail "$BEARER" "{\"jobId\":\"esc-job\",\"summary\":\"boom ${ESC}]0;pwned${ESC}\\\\ ${CSI}2J\"}" >/dev/null
+relay runners >"$T/esc.runners"; relay job list >"$T/esc.list"; relay job show esc-job >"$T/esc.show"
+for f in runners list show; do
+	check "'$f' prints no ESC" sh -c "! grep -q '$ESC' '$T/esc.$f'"
+	check "'$f' prints no U+009B" sh -c "! grep -q '$CSI' '$T/esc.$f'"
+done
+check_contains "the version shows its escapes as text" '1.0\x1b[2J\u009b31m' "$T/esc.runners"
+check_contains "job list shows the summary's escapes as text" 'boom \x1b]0;pwned\x1b\ \u009b2J' "$T/esc.list"
+check_contains "job show too" 'boom \x1b]0;pwned' "$T/esc.show"
+check_eq "--json keeps the text as the runner sent it" "1.0${ESC}[2J${CSI}31m" \
+	"$(relay runners --json | jsonq "[r for r in d if r['name'] == 'escapes'][0]['version']")"
 done_testing
