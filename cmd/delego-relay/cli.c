@@ -67,6 +67,94 @@ static const char serve_help[] =
 	"the last heartbeat (or of the pairing, before the first heartbeat).\n"
 	"SIGTERM or SIGINT stops the relay cleanly (exit 0).\n";
 
+/* Each subcommand's --help. */
+static const struct {
+	const char *cmd, *sub, *text;
+} sub_help[] = {
+	{ "admin-token", NULL,
+	  "usage: delego-relay [--db PATH] admin-token\n"
+	  "\n"
+	  "Prints the admin token the Runners panel and /api/admin/ need.\n" },
+	{ "pair-token", NULL,
+	  "usage: delego-relay [--db PATH] pair-token [--name NAME] [--executors claude,codex] [--json]\n"
+	  "\n"
+	  "Mints a single-use pairing token (valid 15 minutes) for a new runner card.\n"
+	  "  --name NAME               the card's display name (default: Runner <id>)\n"
+	  "  --executors claude,codex  the executors this runner may run (default: any)\n"
+	  "  --json                    print the token, runner id, expiry and pairing command\n" },
+	{ "runners", NULL,
+	  "usage: delego-relay [--db PATH] runners [--json]\n"
+	  "\n"
+	  "Lists the runners and their status (Online, Stale, Offline, Revoked, Not registered).\n" },
+	{ "rotate", NULL,
+	  "usage: delego-relay [--db PATH] rotate RUNNER_ID [--json]\n"
+	  "\n"
+	  "Kills the runner's credential (its push feed closes at once), fails the job it held,\n"
+	  "and prints a new pairing token for the same card.\n" },
+	{ "remove", NULL,
+	  "usage: delego-relay [--db PATH] remove RUNNER_ID\n"
+	  "\n"
+	  "Revokes and hides a runner (its push feed closes at once); jobs it held fail.\n" },
+	{ "restart", NULL,
+	  "usage: delego-relay [--db PATH] restart RUNNER_ID\n"
+	  "\n"
+	  "Asks the runner to restart at its next idle heartbeat (delivered once).\n" },
+	{ "job", "add",
+	  "usage: delego-relay [--db PATH] job add --repo OWNER/REPO [--executor claude|codex] [--model M]\n"
+	  "           [--thinking low|medium|high] [--identifier ID] [--title T] [--url U]\n"
+	  "           [--prompt TEXT] [--auto-push] [--auto-create-pr] [--pr-draft]\n"
+	  "       delego-relay [--db PATH] job add --raw FILE|-\n"
+	  "\n"
+	  "Queues a job and prints its id. --raw queues a JSON object as-is (for tests);\n"
+	  "it may be nested at most 32 levels deep.\n" },
+	{ "job", "list",
+	  "usage: delego-relay [--db PATH] job list [--json]\n"
+	  "\n"
+	  "Lists the jobs, newest first.\n" },
+	{ "job", "show",
+	  "usage: delego-relay [--db PATH] job show ID [--json]\n"
+	  "\n"
+	  "Shows one job with its events.\n" },
+	{ "job", "cancel",
+	  "usage: delego-relay [--db PATH] job cancel ID\n"
+	  "\n"
+	  "Cancels a queued, running or waiting job.\n" },
+	{ "job", "answer",
+	  "usage: delego-relay [--db PATH] job answer ID TEXT\n"
+	  "\n"
+	  "Answers the question of a job awaiting input; it resumes on the same runner.\n" },
+	{ "job", NULL,
+	  "usage: delego-relay [--db PATH] job add|list|show|cancel|answer ...\n"
+	  "\n"
+	  "See delego-relay job SUBCOMMAND --help.\n" },
+	{ "settings", NULL,
+	  "usage: delego-relay [--db PATH] settings [--default-executor claude|codex] [--workspace-path PATH] [--json]\n"
+	  "\n"
+	  "Shows, or sets, the executor for jobs that name none and the workspace path\n"
+	  "put into pairing commands (\"\" clears it).\n" },
+};
+
+/* Prints the usage of `cmd [sub] --help`; false when argv asks for no help. */
+static bool print_sub_help(const char *cmd, int argc, char **argv)
+{
+	bool asked = false;
+	for (int i = 1; i < argc; i++)
+		asked |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+	if (!asked)
+		return false;
+	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+	for (size_t i = 0; i < sizeof(sub_help) / sizeof(sub_help[0]); i++) {
+		if (strcmp(sub_help[i].cmd, cmd) != 0)
+			continue;
+		if (!sub_help[i].sub || (sub && !strcmp(sub_help[i].sub, sub))) {
+			fputs(sub_help[i].text, stdout);
+			return true;
+		}
+	}
+	fputs(usage_text, stdout);
+	return true;
+}
+
 struct opt {
 	const char *name;
 	const char **value; /* NULL for a flag */
@@ -638,6 +726,8 @@ int relay_cli_main(int argc, char **argv)
 		fprintf(stderr, "delego-relay: unknown command '%s'\n%s", cmd, usage_text);
 		return EXIT_USAGE;
 	}
+	if (print_sub_help(cmd, cargc, cargv))
+		return 0;
 	/* --db may also follow the command. */
 	char **rest = NULL;
 	for (int j = 0; j < cargc; j++) {

@@ -3,6 +3,14 @@
 . "$(dirname "$0")/lib.sh"
 
 check "serve --help states the status thresholds" sh -c "'$RELAY_BIN' serve --help | grep -q 'default 600' && '$RELAY_BIN' serve --help | grep -q 'default 1800'"
+for c in admin-token pair-token runners rotate remove restart "job add" "job list" "job show" "job cancel" \
+	"job answer" settings serve; do
+	# shellcheck disable=SC2086 # the subcommand is two words
+	out=$("$RELAY_BIN" --db "$T/help.db" $c --help 2>&1); rc=$?
+	check_eq "'$c --help' exits 0" 0 "$rc"
+	check "'$c --help' prints that subcommand's usage" sh -c "printf '%s\n' \"\$1\" | head -n 1 | grep -q '^usage: delego-relay .*$c'" sh "$out"
+done
+check "--help opens no database" test ! -e "$T/help.db"
 check "unknown command is a usage error (64)" sh -c "'$RELAY_BIN' --db '$RELAY_DB' frobnicate 2>/dev/null; test \$? -eq 64"
 
 relay_start || exit 1
