@@ -134,8 +134,9 @@ bench: all $(HELPER_BIN)
 	$(Q)for b in tests/bench/*.sh; do BUILD=$(BUILD) sh $$b || exit 1; done
 
 # --- fuzz: every tests/fuzz/fuzz_*.c under libFuzzer (needs clang) ---
-# lib/ is rebuilt with clang, fuzzer coverage and ASan/UBSan into
-# $(BUILD)-fuzz/; each harness links that archive and runs for FUZZ_SECONDS
+# lib/ (and the relay's modules, for fuzz_relay_*) is rebuilt with clang,
+# fuzzer coverage and ASan/UBSan into $(BUILD)-fuzz/; each harness links
+# those archives and runs for FUZZ_SECONDS
 # on a scratch copy of its seeds (tests/fuzz/corpus/<name>/ stays as it
 # is). Every harness runs; any crash, leak, timeout or sanitizer report
 # fails the target at the end, with the reproducer and the log left in
@@ -156,6 +157,20 @@ $(FUZZ_BUILD)/lib/%.o: lib/%.c | fuzz-cc
 
 $(FUZZ_BUILD)/libdelego.a: $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/cmd/delego-relay/%.o: cmd/delego-relay/%.c | fuzz-cc
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(call pc_cflags,$(RELAY_PKGS)) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(FUZZ_BUILD)/librelay.a: $(RELAY_SRC:%.c=$(FUZZ_BUILD)/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The relay's harnesses link its modules (the HTTP server and the panel stay out: nothing calls them).
+$(FUZZ_BUILD)/fuzz_relay_%: tests/fuzz/fuzz_relay_%.c $(FUZZ_BUILD)/librelay.a $(FUZZ_BUILD)/libdelego.a
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(call pc_cflags,$(RELAY_PKGS)) -fsanitize=fuzzer,address,undefined -o $@ $< \
+		$(FUZZ_BUILD)/librelay.a $(FUZZ_BUILD)/libdelego.a $(RELAY_LIBS)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libdelego.a
 	@$(if $(Q),echo "  FUZZLD  $@")

@@ -221,6 +221,8 @@ static int do_realtime(struct relay_store *st, const struct relay_auth *auth, in
 	cJSON_AddStringToObject(p, "sub", relay_store_account_id(st));
 	cJSON_AddStringToObject(p, "role", "authenticated");
 	cJSON_AddStringToObject(p, "runner_id", auth->runner_id);
+	/* Names the credential: a rotation and re-pairing kills the old tokens too. */
+	cJSON_AddNumberToObject(p, "paired_at", (double)auth->paired_at);
 	cJSON_AddNumberToObject(p, "iat", (double)(now / 1000));
 	cJSON_AddNumberToObject(p, "exp", (double)(exp_ms / 1000));
 	char *payload = dr_json_print(p);

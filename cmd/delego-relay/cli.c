@@ -67,6 +67,94 @@ static const char serve_help[] =
 	"the last heartbeat (or of the pairing, before the first heartbeat).\n"
 	"SIGTERM or SIGINT stops the relay cleanly (exit 0).\n";
 
+/* Each subcommand's --help. */
+static const struct {
+	const char *cmd, *sub, *text;
+} sub_help[] = {
+	{ "admin-token", NULL,
+	  "usage: delego-relay [--db PATH] admin-token\n"
+	  "\n"
+	  "Prints the admin token the Runners panel and /api/admin/ need.\n" },
+	{ "pair-token", NULL,
+	  "usage: delego-relay [--db PATH] pair-token [--name NAME] [--executors claude,codex] [--json]\n"
+	  "\n"
+	  "Mints a single-use pairing token (valid 15 minutes) for a new runner card.\n"
+	  "  --name NAME               the card's display name (default: Runner <id>)\n"
+	  "  --executors claude,codex  the executors this runner may run (default: any)\n"
+	  "  --json                    print the token, runner id, expiry and pairing command\n" },
+	{ "runners", NULL,
+	  "usage: delego-relay [--db PATH] runners [--json]\n"
+	  "\n"
+	  "Lists the runners and their status (Online, Stale, Offline, Revoked, Not registered).\n" },
+	{ "rotate", NULL,
+	  "usage: delego-relay [--db PATH] rotate RUNNER_ID [--json]\n"
+	  "\n"
+	  "Kills the runner's credential (its push feed closes at once), fails the job it held,\n"
+	  "and prints a new pairing token for the same card.\n" },
+	{ "remove", NULL,
+	  "usage: delego-relay [--db PATH] remove RUNNER_ID\n"
+	  "\n"
+	  "Revokes and hides a runner (its push feed closes at once); jobs it held fail.\n" },
+	{ "restart", NULL,
+	  "usage: delego-relay [--db PATH] restart RUNNER_ID\n"
+	  "\n"
+	  "Asks the runner to restart at its next idle heartbeat (delivered once).\n" },
+	{ "job", "add",
+	  "usage: delego-relay [--db PATH] job add --repo OWNER/REPO [--executor claude|codex] [--model M]\n"
+	  "           [--thinking low|medium|high] [--identifier ID] [--title T] [--url U]\n"
+	  "           [--prompt TEXT] [--auto-push] [--auto-create-pr] [--pr-draft]\n"
+	  "       delego-relay [--db PATH] job add --raw FILE|-\n"
+	  "\n"
+	  "Queues a job and prints its id. --raw queues a JSON object as-is (for tests);\n"
+	  "it may be nested at most 32 levels deep.\n" },
+	{ "job", "list",
+	  "usage: delego-relay [--db PATH] job list [--json]\n"
+	  "\n"
+	  "Lists the jobs, newest first.\n" },
+	{ "job", "show",
+	  "usage: delego-relay [--db PATH] job show ID [--json]\n"
+	  "\n"
+	  "Shows one job with its events.\n" },
+	{ "job", "cancel",
+	  "usage: delego-relay [--db PATH] job cancel ID\n"
+	  "\n"
+	  "Cancels a queued, running or waiting job.\n" },
+	{ "job", "answer",
+	  "usage: delego-relay [--db PATH] job answer ID TEXT\n"
+	  "\n"
+	  "Answers the question of a job awaiting input; it resumes on the same runner.\n" },
+	{ "job", NULL,
+	  "usage: delego-relay [--db PATH] job add|list|show|cancel|answer ...\n"
+	  "\n"
+	  "See delego-relay job SUBCOMMAND --help.\n" },
+	{ "settings", NULL,
+	  "usage: delego-relay [--db PATH] settings [--default-executor claude|codex] [--workspace-path PATH] [--json]\n"
+	  "\n"
+	  "Shows, or sets, the executor for jobs that name none and the workspace path\n"
+	  "put into pairing commands (\"\" clears it).\n" },
+};
+
+/* Prints the usage of `cmd [sub] --help`; false when argv asks for no help. */
+static bool print_sub_help(const char *cmd, int argc, char **argv)
+{
+	bool asked = false;
+	for (int i = 1; i < argc; i++)
+		asked |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+	if (!asked)
+		return false;
+	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+	for (size_t i = 0; i < sizeof(sub_help) / sizeof(sub_help[0]); i++) {
+		if (strcmp(sub_help[i].cmd, cmd) != 0)
+			continue;
+		if (!sub_help[i].sub || (sub && !strcmp(sub_help[i].sub, sub))) {
+			fputs(sub_help[i].text, stdout);
+			return true;
+		}
+	}
+	fputs(usage_text, stdout);
+	return true;
+}
+
 struct opt {
 	const char *name;
 	const char **value; /* NULL for a flag */
@@ -248,6 +336,50 @@ out:
 	return r;
 }
 
+/* The length of the valid UTF-8 sequence at p (0 when it is not one), C1 controls included. */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * Runner-supplied text (version, job ids, summaries) may carry terminal
+ * escapes: C0 controls, DEL, C1 controls (U+0080..U+009F, U+009B is a
+ * one-character CSI) and stray bytes come out as \xNN or \u00NN.
+ */
+static char *terminal_safe(const char *s)
+{
+	struct dr_buf b = DR_BUF_INIT(0);
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = *p < 0x80 ? 1 : utf8_len(p);
+		if (*p < 0x20 || *p == 0x7f || n == 0)
+			dr_buf_addf(&b, "\\x%02x", *p);
+		else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+			dr_buf_addf(&b, "\\u%04x", p[1]);
+		else
+			dr_buf_add(&b, p, n);
+		p += n ? n : 1;
+	}
+	return dr_buf_detach(&b, NULL);
+}
+
+/* Makes every string in a tree safe to print on a terminal. */
+static void terminal_safe_tree(cJSON *j)
+{
+	cJSON *it;
+	if (cJSON_IsString(j)) {
+		char *safe = terminal_safe(j->valuestring);
+		if (strcmp(safe, j->valuestring) != 0)
+			cJSON_SetValuestring(j, safe);
+		free(safe);
+	}
+	cJSON_ArrayForEach(it, j) terminal_safe_tree(it);
+}
+
 static const char *str_or(const cJSON *o, const char *key, const char *dflt)
 {
 	const char *s = dr_json_str(o, key);
@@ -281,6 +413,8 @@ static int cmd_runners(struct relay_store *st, int argc, char **argv)
 		r = store_fail(st);
 		goto out;
 	}
+	if (!json)
+		terminal_safe_tree(list);
 	if (json) {
 		print_json(list);
 	} else if (!cJSON_GetArraySize(list)) {
@@ -365,9 +499,11 @@ static cJSON *read_raw(const char *path)
 	if (f != stdin)
 		fclose(f);
 	cJSON *j = NULL;
-	if (big)
-		fprintf(stderr, "delego-relay: raw job '%s' is larger than 1 MiB\n", path);
-	else if (dr_json_parse_object(b.buf, b.len, RAW_JOB_MAX, &j) < 0)
+	int r = big ? -E2BIG : dr_json_parse_object(b.buf, b.len, RAW_JOB_MAX, &j);
+	if (r == -E2BIG)
+		fprintf(stderr, "delego-relay: raw job '%s' is larger than 1 MiB or nested more than %d levels deep\n",
+			path, RELAY_JOB_DEPTH_MAX);
+	else if (r < 0)
 		fprintf(stderr, "delego-relay: raw job '%s' is not a JSON object\n", path);
 	dr_buf_release(&b);
 	return j;
@@ -467,6 +603,8 @@ static int cmd_job(struct relay_store *st, int argc, char **argv)
 			r = store_fail(st);
 			goto out;
 		}
+		if (!json)
+			terminal_safe_tree(out);
 		if (json) {
 			print_json(out);
 		} else if (!cJSON_GetArraySize(out)) {
@@ -488,10 +626,12 @@ static int cmd_job(struct relay_store *st, int argc, char **argv)
 			r = store_fail(st);
 			goto out;
 		}
-		if (json)
+		if (json) {
 			print_json(out);
-		else
+		} else {
+			terminal_safe_tree(out);
 			print_job(out);
+		}
 	} else if (!strcmp(sub, "cancel")) {
 		if ((r = need_args(pos, 1, "job cancel ID")))
 			goto out;
@@ -586,6 +726,8 @@ int relay_cli_main(int argc, char **argv)
 		fprintf(stderr, "delego-relay: unknown command '%s'\n%s", cmd, usage_text);
 		return EXIT_USAGE;
 	}
+	if (print_sub_help(cmd, cargc, cargv))
+		return 0;
 	/* --db may also follow the command. */
 	char **rest = NULL;
 	for (int j = 0; j < cargc; j++) {

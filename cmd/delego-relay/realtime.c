@@ -26,6 +26,7 @@ struct ws_pending {
 	struct relay_realtime *rt;
 	char *apikey;
 	bool array;
+	struct relay_realtime_claims claims;
 	struct ws_pending *next;
 };
 
@@ -38,7 +39,8 @@ struct ws_conn {
 	char *apikey;   /* the token given at connect */
 	bool joined;
 	char *join_ref;
-	int64_t token_exp_ms;
+	unsigned long sub_id; /* the postgres_changes id this join was given */
+	struct relay_realtime_claims claims; /* of the last token accepted */
 	int64_t last_seen_ms;
 	bool dead;      /* close once out is flushed (or at once when the peer is gone) */
 	struct ws_conn *next;
@@ -61,7 +63,24 @@ struct relay_realtime {
 	unsigned long next_id;
 };
 
-int relay_realtime_check_token(struct relay_store *st, const char *token, int64_t now, int64_t *exp_ms)
+/* The runner claims of a payload whose signature was checked. */
+static int runner_claims(const char *payload, struct relay_realtime_claims *out)
+{
+	cJSON *p = cJSON_Parse(payload);
+	const char *rid = p ? dr_json_str(p, "runner_id") : NULL;
+	const cJSON *pat = p ? cJSON_GetObjectItemCaseSensitive(p, "paired_at") : NULL;
+	int r = -EACCES;
+	if (rid && strlen(rid) < sizeof(out->runner_id) && cJSON_IsNumber(pat)) {
+		snprintf(out->runner_id, sizeof(out->runner_id), "%s", rid);
+		out->paired_at = (int64_t)pat->valuedouble;
+		r = 0;
+	}
+	cJSON_Delete(p);
+	return r;
+}
+
+int relay_realtime_check_token(struct relay_store *st, const char *token, int64_t now,
+			       struct relay_realtime_claims *out)
 {
 	char sub[DR_PHOENIX_SUB_MAX + 1];
 	int64_t exp_s = 0;
@@ -73,6 +92,7 @@ int relay_realtime_check_token(struct relay_store *st, const char *token, int64_
 	const char *d1 = strchr(token, '.');
 	const char *d2 = strchr(d1 + 1, '.');
 	struct dr_buf b = DR_BUF_INIT(16384);
+	struct relay_realtime_claims c = { .exp_ms = exp_s * 1000 };
 	int r = dr_phoenix_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &b);
 	if (r == 0 && strlen(b.buf) == b.len) {
 		char *again = relay_jwt_hs256(b.buf, relay_store_jwt_key(st));
@@ -81,9 +101,12 @@ int relay_realtime_check_token(struct relay_store *st, const char *token, int64_
 	} else {
 		r = -EACCES;
 	}
+	/* A removed or rotated runner's tokens die with its credential. */
+	if (r == 0 && (runner_claims(b.buf, &c) < 0 || relay_store_runner_live(st, c.runner_id, c.paired_at) < 0))
+		r = -EACCES;
 	dr_buf_release(&b);
 	if (r == 0)
-		*exp_ms = exp_s * 1000;
+		*out = c;
 	return r;
 }
 
@@ -205,20 +228,21 @@ static void on_join(struct relay_realtime *rt, struct ws_conn *c, const struct d
 {
 	char *want = dr_phoenix_topic(relay_store_account_id(rt->st));
 	const char *tok = dr_json_nonempty(m->payload, "access_token");
-	int64_t exp_ms;
+	struct relay_realtime_claims claims;
 	if (strcmp(m->topic, want) != 0) {
 		reply_error(c, m, "Unauthorized: this token's account has no such topic");
-	} else if (relay_realtime_check_token(rt->st, tok ? tok : c->apikey, now, &exp_ms) < 0) {
-		reply_error(c, m, "Unauthorized: invalid or expired token");
+	} else if (relay_realtime_check_token(rt->st, tok ? tok : c->apikey, now, &claims) < 0) {
+		reply_error(c, m, "Unauthorized: invalid or expired token, or the runner was removed or rotated");
 	} else {
 		c->joined = true;
-		c->token_exp_ms = exp_ms;
+		c->claims = claims;
+		c->sub_id = ++rt->next_id;
 		free(c->join_ref);
 		c->join_ref = dr_xstrdup(m->join_ref ? m->join_ref : m->ref);
 		cJSON *resp = cJSON_CreateObject();
 		cJSON *pc = cJSON_AddArrayToObject(resp, "postgres_changes");
 		cJSON *one = cJSON_CreateObject();
-		cJSON_AddNumberToObject(one, "id", (double)++rt->next_id);
+		cJSON_AddNumberToObject(one, "id", (double)c->sub_id);
 		cJSON_AddStringToObject(one, "event", "*");
 		cJSON_AddStringToObject(one, "schema", "public");
 		cJSON_AddStringToObject(one, "table", "jobs");
@@ -245,12 +269,14 @@ static void on_text(struct relay_realtime *rt, struct ws_conn *c, const char *da
 		c->joined = false;
 		reply(c, &m, "ok", NULL);
 	} else if (!strcmp(m.event, "access_token") && c->joined) {
-		int64_t exp_ms;
+		struct relay_realtime_claims claims;
 		const char *tok = dr_json_nonempty(m.payload, "access_token");
-		if (relay_realtime_check_token(rt->st, tok, now, &exp_ms) < 0)
+		if (relay_realtime_check_token(rt->st, tok, now, &claims) < 0) {
 			kick_out(rt, c, "Invalid token");
-		else
-			c->token_exp_ms = exp_ms;
+			c->dead = true;
+		} else {
+			c->claims = claims;
+		}
 	}
 	dr_phoenix_msg_release(&m);
 }
@@ -334,7 +360,7 @@ static void broadcast(struct relay_realtime *rt, const char *type, const struct 
 		cJSON_AddArrayToObject(d, "columns");
 		cJSON_AddNullToObject(d, "errors");
 		cJSON *ids = cJSON_AddArrayToObject(p, "ids");
-		cJSON_AddItemToArray(ids, cJSON_CreateNumber(1));
+		cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)c->sub_id));
 		conn_send(c, topic, "postgres_changes", p, NULL, c->join_ref);
 	}
 	free(topic);
@@ -394,6 +420,20 @@ static void refresh_snapshot(struct relay_realtime *rt, bool emit, int64_t now)
 
 /* The loop ---------------------------------------------------------- */
 
+/* A runner removed or rotated (here or by the CLI in another process) loses its sockets at once. */
+static void drop_dead_runners(struct relay_realtime *rt)
+{
+	for (struct ws_conn *c = rt->conns; c; c = c->next) {
+		if (c->dead || relay_store_runner_live(rt->st, c->claims.runner_id, c->claims.paired_at) == 0)
+			continue;
+		if (c->joined)
+			kick_out(rt, c, "The runner was removed or its credential rotated");
+		uint8_t code[2] = { 0x03, 0xf0 }; /* 1008 policy violation */
+		conn_frame(c, DR_WS_CLOSE, code, 2);
+		c->dead = true;
+	}
+}
+
 bool relay_realtime_fdset(struct relay_realtime *rt, fd_set *rs, fd_set *ws, int *max)
 {
 	for (struct ws_conn *c = rt->conns; c; c = c->next) {
@@ -416,22 +456,22 @@ void relay_realtime_run(struct relay_realtime *rt, const fd_set *rs, const fd_se
 			conn_flush(c);
 		if (!c->dead && c->fd < FD_SETSIZE && FD_ISSET(c->fd, rs))
 			conn_read(rt, c, now);
-		if (c->joined && c->token_exp_ms <= now)
+		if (c->joined && c->claims.exp_ms <= now)
 			kick_out(rt, c, "Token has expired");
 		if (now - c->last_seen_ms > RELAY_REALTIME_IDLE_MS)
 			c->dead = true;
 		any_joined |= c->joined && !c->dead;
 	}
+	int64_t v = rt->conns ? relay_store_data_version(rt->st) : rt->seen_version;
+	if (v != rt->seen_version)
+		drop_dead_runners(rt);
 	if (!any_joined) {
 		rt->snap_valid = false;
-	} else {
-		int64_t v = relay_store_data_version(rt->st);
-		if (!rt->snap_valid || v != rt->seen_version) {
-			rt->seen_version = v;
-			refresh_snapshot(rt, rt->snap_valid, now);
-			rt->snap_valid = true;
-		}
+	} else if (!rt->snap_valid || v != rt->seen_version) {
+		refresh_snapshot(rt, rt->snap_valid, now);
+		rt->snap_valid = true;
 	}
+	rt->seen_version = v;
 	for (struct ws_conn **pp = &rt->conns; *pp;) {
 		struct ws_conn *c = *pp;
 		if (c->dead) {
@@ -461,6 +501,7 @@ static void on_upgraded(void *cls, struct MHD_Connection *connection, void *con_
 	c->urh = urh;
 	c->array = p->array;
 	c->apikey = p->apikey;
+	c->claims = p->claims;
 	free(p);
 	c->last_seen_ms = relay_clock_now_ms();
 	dr_ws_reader_init(&c->reader, RELAY_REALTIME_MAX_MESSAGE, true);
@@ -524,9 +565,9 @@ enum MHD_Result relay_realtime_request(struct relay_realtime *rt, struct MHD_Con
 		return plain(conn, 400, "expected a WebSocket upgrade (version 13)");
 	const char *apikey = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "apikey");
 	const char *vsn = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "vsn");
-	int64_t exp;
-	if (relay_realtime_check_token(rt->st, apikey, relay_clock_now_ms(), &exp) < 0)
-		return plain(conn, 401, "invalid or expired realtime token (apikey)");
+	struct relay_realtime_claims claims;
+	if (relay_realtime_check_token(rt->st, apikey, relay_clock_now_ms(), &claims) < 0)
+		return plain(conn, 401, "invalid or expired realtime token (apikey), or the runner was removed or rotated");
 	if (vsn && strcmp(vsn, "1.0.0") && strcmp(vsn, "2.0.0"))
 		return plain(conn, 400, "unsupported vsn; use 1.0.0 or 2.0.0");
 	if (rt->n_conns >= RELAY_REALTIME_MAX_CONNS)
@@ -535,6 +576,7 @@ enum MHD_Result relay_realtime_request(struct relay_realtime *rt, struct MHD_Con
 	p->rt = rt;
 	p->apikey = dr_xstrdup(apikey);
 	p->array = vsn && !strcmp(vsn, "2.0.0");
+	p->claims = claims;
 	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, p);
 	if (!resp) {
 		free(p->apikey);

@@ -44,10 +44,19 @@ bool relay_realtime_fdset(struct relay_realtime *rt, fd_set *rs, fd_set *ws, int
 /* Serves the sockets select() found ready, pushes job changes, drops dead or expired clients. */
 void relay_realtime_run(struct relay_realtime *rt, const fd_set *rs, const fd_set *ws, int64_t now);
 
+/* What a valid realtime token says. */
+struct relay_realtime_claims {
+	int64_t exp_ms;
+	char runner_id[37];
+	int64_t paired_at; /* the credential the token was minted under */
+};
 /*
  * Checks a realtime token: our HS256 signature with the store's key, sub
- * the account id, exp in the future. 0, or -EACCES. *exp_ms gets exp.
+ * the account id, exp in the future, and its runner still holding the
+ * credential it was minted under (not removed, revoked or rotated).
+ * 0 with *out filled, or -EACCES.
  */
-int relay_realtime_check_token(struct relay_store *st, const char *token, int64_t now, int64_t *exp_ms);
+int relay_realtime_check_token(struct relay_store *st, const char *token, int64_t now,
+			       struct relay_realtime_claims *out);
 
 #endif

@@ -17,11 +17,14 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +44,8 @@ struct relay_req {
 
 struct relay_server {
 	struct relay_store *st;
+	char bound_host[300];  /* the listen host, [v6] bracketed; "" when bound to every address */
+	char public_host[300]; /* the --public-url host, or "" */
 	FILE *request_log;
 	struct relay_req *waiters;
 	int64_t seen_version;
@@ -154,6 +159,11 @@ static const char *content_type(const char *name)
 	return "application/octet-stream";
 }
 
+/* The panel loads only its own files and talks only to its own origin. */
+#define RELAY_PANEL_CSP                                                                                     \
+	"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"     \
+	" object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 static enum MHD_Result serve_panel(struct MHD_Connection *conn, const char *url)
 {
 	const char *name = !strcmp(url, "/") ? "index.html" : url + 1;
@@ -169,6 +179,7 @@ static enum MHD_Result serve_panel(struct MHD_Connection *conn, const char *url)
 		MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 		MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+		MHD_add_response_header(resp, "Content-Security-Policy", RELAY_PANEL_CSP);
 		enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
 		MHD_destroy_response(resp);
 		return r;
@@ -237,6 +248,56 @@ static enum MHD_Result handle_admin(struct relay_server *srv, struct relay_req *
 	return m;
 }
 
+/* Copies the host part of a Host header (no port; [v6] keeps its brackets). */
+static bool host_part(const char *h, char *out, size_t len)
+{
+	size_t n;
+	if (h[0] == '[') {
+		const char *e = strchr(h, ']');
+		if (!e)
+			return false;
+		n = (size_t)(e - h) + 1;
+	} else {
+		const char *c = strchr(h, ':');
+		n = c ? (size_t)(c - h) : strlen(h);
+	}
+	if (n == 0 || n >= len)
+		return false;
+	memcpy(out, h, n);
+	out[n] = '\0';
+	return true;
+}
+
+/*
+ * DNS rebinding: a page on another site whose name now resolves to us sends
+ * its own name as Host. Only our own names pass: localhost, the loopback
+ * literals, the listen address and the --public-url host; bound to every
+ * address, any IP literal (a literal cannot be rebound). No Host at all is
+ * an HTTP/1.0 client, never a browser.
+ */
+static bool host_allowed(const struct relay_server *srv, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	char host[300], lit[300];
+	if (!h)
+		return true;
+	if (!host_part(h, host, sizeof(host)))
+		return false;
+	if (!strcasecmp(host, "localhost") || !strcmp(host, "127.0.0.1") || !strcmp(host, "[::1]") ||
+	    (srv->bound_host[0] && !strcasecmp(host, srv->bound_host)) ||
+	    (srv->public_host[0] && !strcasecmp(host, srv->public_host)))
+		return true;
+	if (srv->bound_host[0])
+		return false;
+	unsigned char addr[sizeof(struct in6_addr)];
+	size_t n = strlen(host);
+	if (host[0] == '[') {
+		snprintf(lit, sizeof(lit), "%.*s", (int)(n - 2), host + 1);
+		return inet_pton(AF_INET6, lit, addr) == 1;
+	}
+	return inet_pton(AF_INET, host, addr) == 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
@@ -244,6 +305,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct relay_server *srv = cls;
 	struct relay_req *req = *con_cls;
 	if (!req) {
+		if (!host_allowed(srv, conn)) {
+			static const char msg[] = "{\"error\":\"this relay does not serve that Host; use its own address (e.g. 127.0.0.1 or localhost)\"}";
+			return send_bytes(conn, 421, "application/json", (void *)msg, sizeof(msg) - 1, MHD_RESPMEM_PERSISTENT);
+		}
 		req = dr_xcalloc(1, sizeof(*req));
 		dr_buf_init(&req->body, RELAY_BODY_MAX);
 		req->conn = conn;
@@ -335,7 +400,8 @@ static int tick_waiters(struct relay_server *srv, bool shutting_down)
 }
 
 /* Parses HOST:PORT (HOST may be [v6]) and binds a listening socket. */
-static int listen_on(const char *spec, int *fd_out, char *host_out, size_t host_len, unsigned *port_out)
+static int listen_on(const char *spec, int *fd_out, char *host_out, size_t host_len, unsigned *port_out,
+		     bool *any_out)
 {
 	char host[256];
 	const char *colon = strrchr(spec, ':');
@@ -378,28 +444,56 @@ static int listen_on(const char *spec, int *fd_out, char *host_out, size_t host_
 	bool any = !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !*host;
 	bool v6 = ss.ss_family == AF_INET6 && !any;
 	snprintf(host_out, host_len, v6 ? "[%s]" : "%s", any ? "127.0.0.1" : host);
+	*any_out = any;
 	*fd_out = fd;
 out:
 	freeaddrinfo(res);
 	return r;
 }
 
+/* Written under a random name created O_EXCL|O_NOFOLLOW, then renamed: nothing planted is followed. */
 static int write_url_file(const char *path, const char *url)
 {
-	char *tmp = dr_xasprintf("%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "w");
-	int r = 0;
-	if (!f || fprintf(f, "%s\n", url) < 0 || fclose(f) != 0) {
+	unsigned char rnd[8];
+	int r = relay_random(rnd, sizeof(rnd));
+	if (r < 0)
+		return r;
+	char *tmp = dr_xasprintf("%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1], rnd[2], rnd[3],
+				 rnd[4], rnd[5], rnd[6], rnd[7]);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
 		r = -errno;
-		if (f)
-			fclose(f);
-	} else if (rename(tmp, path) < 0) {
-		r = -errno;
+		free(tmp);
+		return r;
 	}
+	char *line = dr_xasprintf("%s\n", url);
+	size_t len = strlen(line);
+	if (write(fd, line, len) != (ssize_t)len)
+		r = errno ? -errno : -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
 	if (r < 0)
 		unlink(tmp);
+	free(line);
 	free(tmp);
 	return r;
+}
+
+/* The request log holds summaries and output tails: ours alone (0600), never through a symlink. */
+static FILE *open_request_log(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fchmod(fd, 0600) == 0 ? fdopen(fd, "a") : NULL;
+	if (!f) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return f;
 }
 
 static int setup_signals(void)
@@ -464,21 +558,29 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 		dr_err("cannot set up signal handling: %s", strerror(-r));
 		return r;
 	}
-	if (cfg->request_log && !(srv.request_log = fopen(cfg->request_log, "a"))) {
+	if (cfg->request_log && !(srv.request_log = open_request_log(cfg->request_log))) {
 		r = -errno;
 		dr_err("cannot open request log '%s': %s", cfg->request_log, strerror(errno));
 		goto out;
 	}
-	if ((r = listen_on(cfg->listen, &fd, host, sizeof(host), &port)) < 0) {
+	bool any = false;
+	if ((r = listen_on(cfg->listen, &fd, host, sizeof(host), &port, &any)) < 0) {
 		if (r == -EINVAL)
 			dr_err("--listen '%s' is not HOST:PORT (e.g. 127.0.0.1:8420)", cfg->listen);
 		else
 			dr_err("cannot listen on '%s': %s", cfg->listen, strerror(-r));
 		goto out;
 	}
+	snprintf(srv.bound_host, sizeof(srv.bound_host), "%s", any ? "" : host);
+	const char *scheme_end = cfg->public_url ? strstr(cfg->public_url, "://") : NULL;
+	if (scheme_end && !host_part(scheme_end + 3, srv.public_host, sizeof(srv.public_host)))
+		srv.public_host[0] = '\0';
+	/* One address cannot take every connection; a request that stalls is cut off soon. */
 	d = MHD_start_daemon(MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL, NULL, &on_request, &srv,
 			     MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, &srv,
-			     MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_END);
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RELAY_IDLE_TIMEOUT_S,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)RELAY_CONNECTIONS_MAX,
+			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)RELAY_CONNECTIONS_PER_ADDRESS, MHD_OPTION_END);
 	if (!d) {
 		r = -EIO;
 		dr_err("cannot start the HTTP server on '%s'", cfg->listen);

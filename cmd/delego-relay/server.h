@@ -14,6 +14,11 @@
 
 #define RELAY_BODY_MAX (1024 * 1024)
 #define RELAY_TICK_MS 10
+/* Connections: at most this many in all (select() needs fds below FD_SETSIZE), this many from one address. */
+#define RELAY_CONNECTIONS_MAX 1000
+#define RELAY_CONNECTIONS_PER_ADDRESS 64
+/* A connection that sends nothing (a half-sent request, an idle keep-alive) is closed after this. */
+#define RELAY_IDLE_TIMEOUT_S 10
 
 struct relay_server_config {
 	const char *listen;      /* HOST:PORT; port 0 picks a free one */

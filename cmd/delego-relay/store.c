@@ -680,7 +680,7 @@ int relay_store_auth(struct relay_store *st, const char *bearer, struct relay_au
 		return fail(st, -EACCES, "missing bearer; pair this runner first");
 	char hash[RELAY_SHA256_HEX_LEN + 1];
 	relay_sha256_hex(bearer, hash);
-	sqlite3_stmt *s = prep(st, "SELECT id, exec_mask, reported_mask FROM runners WHERE bearer_hash = ?1 "
+	sqlite3_stmt *s = prep(st, "SELECT id, exec_mask, reported_mask, paired_at FROM runners WHERE bearer_hash = ?1 "
 				   "AND revoked_at IS NULL AND removed_at IS NULL");
 	if (!s)
 		return -EIO;
@@ -691,12 +691,30 @@ int relay_store_auth(struct relay_store *st, const char *bearer, struct relay_au
 		unsigned cfg = (unsigned)sqlite3_column_int(s, 1);
 		out->exec_mask = cfg ? cfg : RELAY_EXEC_ALL;
 		out->reported_mask = (unsigned)sqlite3_column_int(s, 2);
+		out->paired_at = sqlite3_column_int64(s, 3);
 	}
 	sqlite3_finalize(s);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc == SQLITE_DONE)
 		return fail(st, -EACCES, "runner credential is not valid (rotated, removed or unknown); re-pair the runner");
+	return db_fail(st);
+}
+
+int relay_store_runner_live(struct relay_store *st, const char *runner_id, int64_t paired_at)
+{
+	sqlite3_stmt *s = prep(st, "SELECT 1 FROM runners WHERE id = ?1 AND paired_at = ?2 AND bearer_hash IS NOT NULL "
+				   "AND revoked_at IS NULL AND removed_at IS NULL");
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, runner_id);
+	sqlite3_bind_int64(s, 2, paired_at);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return fail(st, -EACCES, "runner '%s' was removed, revoked or rotated", runner_id);
 	return db_fail(st);
 }
 
@@ -1245,10 +1263,31 @@ out:
 	return r;
 }
 
+/* The nesting depth of j (a scalar is 0), counting no further than limit + 1. */
+static int json_depth(const cJSON *j, int limit)
+{
+	if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
+		return 0;
+	int deepest = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, j)
+	{
+		if (deepest > limit)
+			break;
+		int d = json_depth(it, limit - 1);
+		if (d > deepest)
+			deepest = d;
+	}
+	return deepest + 1;
+}
+
 int relay_store_job_add_raw(struct relay_store *st, const cJSON *raw, int64_t now, char **id_out)
 {
 	if (!cJSON_IsObject(raw))
 		return fail(st, -EINVAL, "a raw job must be a JSON object");
+	if (json_depth(raw, RELAY_JOB_DEPTH_MAX) > RELAY_JOB_DEPTH_MAX)
+		return fail(st, -EINVAL, "the job is nested more than %d levels deep; runners could not report on it",
+			    RELAY_JOB_DEPTH_MAX);
 	cJSON *b = cJSON_Duplicate(raw, 1);
 	char gen[37], session[37];
 	relay_uuid(gen);

@@ -107,8 +107,14 @@ struct relay_auth {
 	char runner_id[37];
 	unsigned exec_mask;     /* configured at pairing; RELAY_EXEC_ALL when any */
 	unsigned reported_mask; /* from the runner's last beat; 0 when unknown */
+	int64_t paired_at;      /* when this bearer was issued: names the credential */
 };
 int relay_store_auth(struct relay_store *st, const char *bearer, struct relay_auth *out);
+/*
+ * 0 when the runner still holds the credential issued at paired_at (not
+ * removed, revoked or rotated since); -EACCES otherwise.
+ */
+int relay_store_runner_live(struct relay_store *st, const char *runner_id, int64_t paired_at);
 
 /*
  * Records a beat. Sets *restart when a pending restart request is delivered:
@@ -167,7 +173,17 @@ struct relay_job_spec {
 };
 /* Queues a job; *id owned. -EINVAL with a sentence for a bad spec. */
 int relay_store_job_add(struct relay_store *st, const struct relay_job_spec *spec, int64_t now, char **id);
-/* Queues a raw job object as-is (id, organizationId, agentSessionId added when absent). */
+/*
+ * The deepest job the relay queues (the job object is level 1). The runner
+ * reads answers at most DR_JSON_MAX_DEPTH deep and keeps jobs inside other
+ * documents, so a deeper job would be claimed and never reported.
+ */
+#define RELAY_JOB_DEPTH_MAX 32
+/*
+ * Queues a raw job object as-is (id, organizationId, agentSessionId added
+ * when absent). -EINVAL for a non-object or one nested deeper than
+ * RELAY_JOB_DEPTH_MAX.
+ */
 int relay_store_job_add_raw(struct relay_store *st, const cJSON *raw, int64_t now, char **id);
 /* Newest first, at most limit (0: all); with_events adds each job's events. */
 int relay_store_jobs(struct relay_store *st, int limit, bool with_events, cJSON **out);

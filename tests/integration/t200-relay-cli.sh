@@ -3,6 +3,14 @@
 . "$(dirname "$0")/lib.sh"
 
 check "serve --help states the status thresholds" sh -c "'$RELAY_BIN' serve --help | grep -q 'default 600' && '$RELAY_BIN' serve --help | grep -q 'default 1800'"
+for c in admin-token pair-token runners rotate remove restart "job add" "job list" "job show" "job cancel" \
+	"job answer" settings serve; do
+	# shellcheck disable=SC2086 # the subcommand is two words
+	out=$("$RELAY_BIN" --db "$T/help.db" $c --help 2>&1); rc=$?
+	check_eq "'$c --help' exits 0" 0 "$rc"
+	check "'$c --help' prints that subcommand's usage" sh -c "printf '%s\n' \"\$1\" | head -n 1 | grep -q '^usage: delego-relay .*$c'" sh "$out"
+done
+check "--help opens no database" test ! -e "$T/help.db"
 check "unknown command is a usage error (64)" sh -c "'$RELAY_BIN' --db '$RELAY_DB' frobnicate 2>/dev/null; test \$? -eq 64"
 
 relay_start || exit 1
@@ -67,6 +75,12 @@ check "answer on a job that did not ask is refused" sh -c "! '$RELAY_BIN' --db '
 printf '{"id":"../../evil","repositorySlug":42,"extra":{"deep":[1,2]}}' | relay job add --raw - >"$T/raw.id"
 check_eq "job add --raw keeps a hostile id as-is" "../../evil" "$(cat "$T/raw.id")"
 check_eq "raw job body kept as-is" '{"deep": [1, 2]}' "$(relay job show ../../evil --json | jsonq "d['job']['extra']")"
+python3 -c 'import json; j = {"id": "deep63"}; o = j
+for _ in range(62): o["x"] = {}; o = o["x"]
+print(json.dumps(j))' >"$T/deep.json"
+check "job add --raw refuses a job nested 63 deep" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' job add --raw '$T/deep.json' 2>'$T/deep.err'"
+check_contains "... saying why" "nested more than 32 levels" "$T/deep.err"
+check "... and queues nothing" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' job show deep63 >/dev/null 2>&1"
 check "job add --raw refuses non-JSON" sh -c "! (echo nope | '$RELAY_BIN' --db '$RELAY_DB' job add --raw - 2>/dev/null)"
 
 # Expiry with a moved clock: a token minted now is dead 16 minutes later.
@@ -96,4 +110,25 @@ relay_start
 "$RELAY_BIN" serve --db "$T/other.db" --listen "127.0.0.1:$RELAY_PORT" 2>"$T/busy.err"; rc=$?
 check "second relay on the same port fails" test "$rc" -ne 0
 check_contains "... and names the address" "cannot listen on '127.0.0.1:$RELAY_PORT'" "$T/busy.err"
+# Runner-supplied text reaches the terminal escaped: ESC (C0) and U+009B (C1, a one-character CSI).
+ESC=$(printf '\033'); CSI=$(printf '\302\233')
+relay_stop; RELAY_DB=$T/esc.db; RELAY_PORT=0
+relay_start || exit 1
+register_runner "escapes" || exit 1
+post /api/runner/heartbeat "$BEARER" "{\"version\":\"1.0${ESC}[2J${CSI}31m\",\"activeJobId\":null}" >/dev/null
+relay job add --raw - >/dev/null <<JSON
+{"id":"esc-job","repositorySlug":"acme/app","executionPreferences":{"executor":"codex"}}
+JSON
+post /api/runner/jobs/poll "$BEARER" '{}' >/dev/null
+post /api/runner/jobs/fail "$BEARER" "{\"jobId\":\"esc-job\",\"summary\":\"boom ${ESC}]0;pwned${ESC}\\\\ ${CSI}2J\"}" >/dev/null
+relay runners >"$T/esc.runners"; relay job list >"$T/esc.list"; relay job show esc-job >"$T/esc.show"
+for f in runners list show; do
+	check "'$f' prints no ESC" sh -c "! grep -q '$ESC' '$T/esc.$f'"
+	check "'$f' prints no U+009B" sh -c "! grep -q '$CSI' '$T/esc.$f'"
+done
+check_contains "the version shows its escapes as text" '1.0\x1b[2J\u009b31m' "$T/esc.runners"
+check_contains "job list shows the summary's escapes as text" 'boom \x1b]0;pwned\x1b\ \u009b2J' "$T/esc.list"
+check_contains "job show too" 'boom \x1b]0;pwned' "$T/esc.show"
+check_eq "--json keeps the text as the runner sent it" "1.0${ESC}[2J${CSI}31m" \
+	"$(relay runners --json | jsonq "[r for r in d if r['name'] == 'escapes'][0]['version']")"
 done_testing

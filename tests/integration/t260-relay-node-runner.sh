@@ -83,4 +83,38 @@ relay rotate "$RID" >/dev/null
 noderunner --once >"$T/node4.log" 2>&1
 check_eq "after rotation: exit 2" 2 "$?"
 check_contains "... telling the user to re-pair" "Re-pair with --pairing-token" "$T/node4.log"
+# A restarted Node runner still gets pushes: its new join has new ids, and
+# Supabase's client drops events whose ids are not its own. Long poll off, so
+# only a push explains a pickup within seconds (the Node runner's safety sync
+# is 5 minutes).
+if node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null; then
+	NODE_WS=
+elif node --experimental-websocket -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null; then
+	NODE_WS=--experimental-websocket
+else
+	echo "# SKIP push to a restarted Node runner: this node has no WebSocket"
+	done_testing; exit
+fi
+relay_stop
+relay_start --no-long-poll || exit 1
+tok=$(relay pair-token --name "node push")
+# node_daemon N [ARGS]: the Node runner in the background, log $T/push-N.log.
+node_daemon() {
+	_k=$1; shift
+	node $NODE_WS "$BIN" --profile push --workspace-root "$WS" --claude-command "$TOP/tests/relay-node/stand-in-claude.sh" \
+		--supported-executors claude "$@" >"$T/push-$_k.log" 2>&1 &
+	NODE_PID=$!
+	track_pid $NODE_PID
+}
+claimed_in() { grep -q "claimed $2" "$T/push-$1.log"; }
+for n in 1 2; do
+	if [ $n = 1 ]; then node_daemon 1 --relay-url "$RELAY_URL" --pairing-token "$tok"; else node_daemon 2; fi
+	check "run $n: subscribed to the push feed" wait_for 15 grep -q "kick: realtime-push" "$T/push-$n.log"
+	sleep 1
+	j=$(relay job add --repo acme/demo --executor claude --identifier "PUSH-$n" --title "push $n" --prompt "Write NOTES.md")
+	check "run $n: the job is claimed by push within 10 s" wait_for 10 claimed_in $n "$j"
+	kill "$NODE_PID" 2>/dev/null
+	wait_exit "$NODE_PID" 20
+	[ "$EXIT" = timeout ] && kill -9 "$NODE_PID" 2>/dev/null
+done
 done_testing

@@ -160,6 +160,18 @@ try {
     ok(online, 'the card turns Online by itself');
     ok(await until(async () => (await card.locator('.version').innerText()) !== '\u2014', 5000), 'the card shows the runner version');
     ok(await until(async () => (await card.locator('.heartbeat').innerText()) !== '\u2014', 5000), 'the card shows the last heartbeat');
+    {
+      // The exact local date and time of the beat, its age beside it.
+      const at = await card.locator('.heartbeat time').getAttribute('datetime');
+      const want = await page.evaluate((iso) => {
+        const d = new Date(iso);
+        return [d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }),
+          d.toLocaleDateString([], { year: 'numeric', month: 'short', day: 'numeric' })];
+      }, at);
+      const shown = await card.locator('.heartbeat').innerText();
+      ok(shown.includes(want[0]) && shown.includes(want[1]) && / ago\)$/.test(shown),
+        `the heartbeat shows its local date, time and age ("${shown}", want "${want[1]}", "${want[0]}")`);
+    }
     await shot(page, 'panel-online.png');
 
     // Rotate from the actions menu, with confirmation: the runner exits 2.

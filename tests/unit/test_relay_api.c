@@ -194,6 +194,54 @@ START_TEST(admin_api_surface)
 }
 END_TEST
 
+/* {"raw": {"id": "deep", "x": {"x": ... }}} with the job object depth levels deep. */
+static cJSON *nested_job(int depth)
+{
+	cJSON *job = cJSON_CreateObject();
+	cJSON_AddStringToObject(job, "id", "deep");
+	cJSON *o = job;
+	for (int i = 1; i < depth; i++)
+		o = cJSON_AddObjectToObject(o, "x");
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddItemToObject(body, "raw", job);
+	return body;
+}
+
+START_TEST(deep_jobs_are_refused_where_they_enter)
+{
+	int status;
+	cJSON *a = NULL;
+	/* 63 levels: what the runner cannot report on, once wrapped in its poll answer. */
+	cJSON *b = nested_job(63);
+	relay_admin_handle(st, "POST", "/api/admin/jobs", b, T0, &status, &a);
+	ck_assert_int_eq(status, 400);
+	ck_assert_ptr_nonnull(strstr(dr_json_str(a, "error"), "nested more than 32 levels"));
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	b = nested_job(RELAY_JOB_DEPTH_MAX + 1);
+	relay_admin_handle(st, "POST", "/api/admin/jobs", b, T0, &status, &a);
+	ck_assert_int_eq(status, 400);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	b = nested_job(RELAY_JOB_DEPTH_MAX);
+	relay_admin_handle(st, "POST", "/api/admin/jobs", b, T0, &status, &a);
+	ck_assert_int_eq(status, 200);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	/* And what is queued, the runner can parse inside its poll answer. */
+	char *bearer = registered();
+	ck_assert_int_eq(call("/api/runner/jobs/poll", bearer, "{}", T0, &a, NULL), 200);
+	char *text = cJSON_PrintUnformatted(a);
+	cJSON *again = NULL;
+	ck_assert_int_eq(dr_json_parse(text, strlen(text), 1 << 20, &again), 0);
+	ck_assert_str_eq(dr_json_str(dr_json_obj(again, "job"), "id"), "deep");
+	cJSON_Delete(again);
+	free(text);
+	cJSON_Delete(a);
+	free(bearer);
+}
+END_TEST
+
 static Suite *relay_api_suite(void)
 {
 	Suite *s = suite_create("relay_api");
@@ -206,6 +254,7 @@ static Suite *relay_api_suite(void)
 	tcase_add_test(tc, poll_without_wait_is_immediate_and_plain);
 	tcase_add_test(tc, bad_bodies_are_400);
 	tcase_add_test(tc, admin_api_surface);
+	tcase_add_test(tc, deep_jobs_are_refused_where_they_enter);
 	suite_add_tcase(s, tc);
 	return s;
 }

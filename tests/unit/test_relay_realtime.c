@@ -82,10 +82,10 @@ START_TEST(realtime_token_points_at_the_configured_url)
 	ck_assert_str_eq(sub, relay_store_account_id(st));
 	ck_assert_int_eq(exp * 1000, T0 + RELAY_REALTIME_TTL_MS);
 	/* And the endpoint's: valid until then. */
-	int64_t exp_ms = 0;
-	ck_assert_int_eq(relay_realtime_check_token(st, dr_json_str(a, "token"), T0, &exp_ms), 0);
-	ck_assert_int_eq(exp_ms, T0 + RELAY_REALTIME_TTL_MS);
-	ck_assert_int_eq(relay_realtime_check_token(st, dr_json_str(a, "token"), T0 + RELAY_REALTIME_TTL_MS, &exp_ms),
+	struct relay_realtime_claims c = { 0 };
+	ck_assert_int_eq(relay_realtime_check_token(st, dr_json_str(a, "token"), T0, &c), 0);
+	ck_assert_int_eq(c.exp_ms, T0 + RELAY_REALTIME_TTL_MS);
+	ck_assert_int_eq(relay_realtime_check_token(st, dr_json_str(a, "token"), T0 + RELAY_REALTIME_TTL_MS, &c),
 			 -EACCES);
 	cJSON_Delete(a);
 	free(bearer);
@@ -94,8 +94,13 @@ END_TEST
 
 START_TEST(forged_tokens_are_refused)
 {
-	int64_t exp;
-	char *payload = dr_xasprintf("{\"sub\":\"%s\",\"exp\":%lld}", relay_store_account_id(st), (long long)(T0 / 1000 + 60));
+	struct relay_realtime_claims exp;
+	char *bearer = registered();
+	struct relay_auth auth;
+	ck_assert_int_eq(relay_store_auth(st, bearer, &auth), 0);
+	char *payload = dr_xasprintf("{\"sub\":\"%s\",\"exp\":%lld,\"runner_id\":\"%s\",\"paired_at\":%lld}",
+				     relay_store_account_id(st), (long long)(T0 / 1000 + 60), auth.runner_id,
+				     (long long)auth.paired_at);
 	char *good = relay_jwt_hs256(payload, relay_store_jwt_key(st));
 	ck_assert_int_eq(relay_realtime_check_token(st, good, T0, &exp), 0);
 	char *forged = relay_jwt_hs256(payload, "another key");
@@ -107,11 +112,67 @@ START_TEST(forged_tokens_are_refused)
 	ck_assert_int_eq(relay_realtime_check_token(st, other, T0, &exp), -EACCES);
 	ck_assert_int_eq(relay_realtime_check_token(st, NULL, T0, &exp), -EACCES);
 	ck_assert_int_eq(relay_realtime_check_token(st, "garbage", T0, &exp), -EACCES);
+	/* Signed by us but naming no runner, or a credential the runner no longer holds. */
+	char *bare = dr_xasprintf("{\"sub\":\"%s\",\"exp\":%lld}", relay_store_account_id(st), (long long)(T0 / 1000 + 60));
+	char *anon = relay_jwt_hs256(bare, relay_store_jwt_key(st));
+	ck_assert_int_eq(relay_realtime_check_token(st, anon, T0, &exp), -EACCES);
+	char *old = dr_xasprintf("{\"sub\":\"%s\",\"exp\":%lld,\"runner_id\":\"%s\",\"paired_at\":%lld}",
+				 relay_store_account_id(st), (long long)(T0 / 1000 + 60), auth.runner_id,
+				 (long long)auth.paired_at - 1);
+	char *stale = relay_jwt_hs256(old, relay_store_jwt_key(st));
+	ck_assert_int_eq(relay_realtime_check_token(st, stale, T0, &exp), -EACCES);
+	free(bare);
+	free(anon);
+	free(old);
+	free(stale);
 	free(payload);
 	free(good);
 	free(forged);
 	free(other);
+	free(bearer);
 }
+END_TEST
+
+/* A token minted for a runner that is then removed or rotated no longer joins. */
+static void token_dies_with(const char *op)
+{
+	char *bearer = registered();
+	struct relay_auth auth;
+	ck_assert_int_eq(relay_store_auth(st, bearer, &auth), 0);
+	cJSON *a;
+	ck_assert_int_eq(call("/api/runner/realtime-token", bearer, "{}", T0, &a), 200);
+	char *tok = strdup(dr_json_str(a, "token"));
+	cJSON_Delete(a);
+	struct relay_realtime_claims c;
+	ck_assert_int_eq(relay_realtime_check_token(st, tok, T0, &c), 0);
+	ck_assert_str_eq(c.runner_id, auth.runner_id);
+	int status;
+	char body[100];
+	snprintf(body, sizeof(body), "{\"runnerId\":\"%s\"}", auth.runner_id);
+	cJSON *b = cJSON_Parse(body);
+	char path[64];
+	snprintf(path, sizeof(path), "/api/admin/runners/%s", op);
+	relay_admin_handle(st, "POST", path, b, T0 + 1, &status, &a);
+	ck_assert_int_eq(status, 200);
+	if (!strcmp(op, "rotate")) {
+		/* Re-pairing with the new token gives a new credential; the old token stays dead. */
+		char reg[200];
+		snprintf(reg, sizeof(reg), "{\"pairingToken\":\"%s\"}", dr_json_str(a, "token"));
+		cJSON *r2;
+		ck_assert_int_eq(call("/api/runner/register", NULL, reg, T0 + 2, &r2), 200);
+		cJSON_Delete(r2);
+	}
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	ck_assert_int_eq(relay_realtime_check_token(st, tok, T0 + 3, &c), -EACCES);
+	free(tok);
+	free(bearer);
+}
+
+START_TEST(removed_runner_token_is_refused) { token_dies_with("remove"); }
+END_TEST
+
+START_TEST(rotated_runner_token_is_refused) { token_dies_with("rotate"); }
 END_TEST
 
 START_TEST(no_long_poll_answers_at_once)
@@ -136,6 +197,8 @@ static Suite *relay_realtime_suite(void)
 	tcase_add_test(tc, realtime_token_points_at_the_configured_url);
 	tcase_add_test(tc, forged_tokens_are_refused);
 	tcase_add_test(tc, no_long_poll_answers_at_once);
+	tcase_add_test(tc, removed_runner_token_is_refused);
+	tcase_add_test(tc, rotated_runner_token_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -78,6 +78,12 @@
     return Math.round(s / 86400) + ' d ago';
   }
 
+  /* The exact local date and time, as the dashboard's card shows it. */
+  function exactTime(iso) {
+    return new Date(iso).toLocaleString([], { year: 'numeric', month: 'short', day: 'numeric',
+      hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+
   function clock(iso) {
     var d = new Date(iso);
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
@@ -151,7 +157,10 @@
       'aria-label': 'Actions for ' + r.name,
       onclick: function (ev) { ev.stopPropagation(); ui.openMenu = ui.openMenu === r.id ? null : r.id; render(); }
     }, '\u22ef');
-    var hb = r.lastHeartbeatAt ? el('span', { title: r.lastHeartbeatAt }, ago(r.lastHeartbeatAt)) : document.createTextNode('\u2014');
+    var hb = r.lastHeartbeatAt
+      ? el('span', null, el('time', { datetime: r.lastHeartbeatAt, class: 'heartbeat-time' }, exactTime(r.lastHeartbeatAt)),
+        ' ', el('span', { class: 'muted heartbeat-age' }, '(' + ago(r.lastHeartbeatAt) + ')'))
+      : document.createTextNode('\u2014');
     return el('article', { class: 'card', 'data-runner-id': r.id },
       el('div', { class: 'card-head' },
         el('div', null,
