@@ -184,3 +184,45 @@ void dr_relay_call_cancel(struct dr_relay_call *call)
 	free(call->path);
 	free(call);
 }
+
+struct post_wait {
+	dr_relay_cb cb;
+	void *data;
+	bool ran;
+};
+
+static void on_waited(const struct dr_relay_reply *reply, void *data)
+{
+	struct post_wait *w = data;
+	w->ran = true;
+	w->cb(reply, w->data);
+}
+
+int dr_relay_post_wait(const char *relay_url, const char *bearer, const char *path, cJSON *body, long timeout_ms,
+		       dr_relay_cb cb, void *data)
+{
+	uv_loop_t loop;
+	int r = uv_loop_init(&loop);
+	if (r < 0) {
+		cJSON_Delete(body);
+		return r;
+	}
+	struct dr_http *http = NULL;
+	struct dr_relay *relay = NULL;
+	struct post_wait w = { .cb = cb, .data = data };
+	r = dr_http_new(&loop, &http);
+	if (r == 0)
+		r = dr_relay_new(http, relay_url, bearer, &relay);
+	if (r == 0) {
+		r = dr_relay_post(relay, path, body, timeout_ms, on_waited, &w, NULL);
+		body = NULL;
+	}
+	cJSON_Delete(body);
+	if (r == 0)
+		uv_run(&loop, UV_RUN_DEFAULT);
+	dr_relay_free(relay);
+	dr_http_free(http);
+	uv_run(&loop, UV_RUN_DEFAULT); /* the transport's handles close */
+	(void)uv_loop_close(&loop);
+	return r == 0 && !w.ran ? -EIO : r;
+}

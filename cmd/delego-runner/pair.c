@@ -169,28 +169,19 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 	struct dr_profile old = { 0 };
 	bool had_profile = dr_credentials_get(creds, c->profile, &old) == 0;
 
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct dr_http *http = NULL;
-	struct dr_relay *relay = NULL;
 	struct pair_result res = { 0 };
-	if (dr_http_new(&loop, &http) < 0 || dr_relay_new(http, c->relay_url, token, &relay) < 0) {
-		dr_err("cannot initialise the HTTP client");
-		status = DR_EXIT_FAILURE;
-		goto close;
-	}
 	cJSON *body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "pairingToken", token);
 	cJSON_AddStringToObject(body, "version", DR_VERSION);
 	cJSON *ex = cJSON_AddArrayToObject(body, "supportedExecutors");
 	for (char **e = c->supported_executors; *e; e++)
 		cJSON_AddItemToArray(ex, cJSON_CreateString(*e));
-	if (dr_relay_post(relay, "/api/runner/register", body, 30000, on_register, &res, NULL) < 0) {
-		dr_err("cannot start the register request");
+	int r = dr_relay_post_wait(c->relay_url, token, "/api/runner/register", body, 30000, on_register, &res);
+	if (r < 0) {
+		dr_err("cannot start the register request: %s", strerror(-r));
 		status = DR_EXIT_FAILURE;
 		goto close;
 	}
-	uv_run(&loop, UV_RUN_DEFAULT);
 	status = res.status;
 	if (status == DR_EXIT_OK) {
 		char paired_at[DR_ISOTIME_SIZE];
@@ -219,12 +210,6 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 		}
 	}
 close:
-	if (relay)
-		dr_relay_free(relay);
-	if (http)
-		dr_http_free(http);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
 	free(res.runner_id);
 	if (res.bearer) {
 		memset(res.bearer, 0, strlen(res.bearer));

@@ -560,17 +560,11 @@ static void on_revoked(const struct dr_relay_reply *reply, void *data)
 /* POST /api/runner/unregister, best effort: prints what happened, never fails the command. */
 static void revoke_runner(const struct dr_profile *p, const char *profile)
 {
-	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct dr_http *http = NULL;
-	struct dr_relay *relay = NULL;
 	struct revoke_result res = { .outcome = DR_RELAY_TRANSIENT };
 	snprintf(res.message, sizeof res.message, "the request could not be sent");
 	dr_log_add_secret(p->bearer);
-	if (dr_http_new(&loop, &http) == 0 && dr_relay_new(http, p->relay_url, p->bearer, &relay) == 0 &&
-	    dr_relay_post(relay, "/api/runner/unregister", cJSON_CreateObject(), REVOKE_TIMEOUT_MS, on_revoked, &res,
-			  NULL) == 0)
-		uv_run(&loop, UV_RUN_DEFAULT);
+	(void)dr_relay_post_wait(p->relay_url, p->bearer, "/api/runner/unregister", cJSON_CreateObject(),
+				 REVOKE_TIMEOUT_MS, on_revoked, &res);
 	if (res.outcome == DR_RELAY_OK)
 		printf("revoked runner %s on %s\n", p->runner_id, p->relay_url);
 	else if (res.outcome == DR_RELAY_UNAUTHORIZED)
@@ -578,12 +572,6 @@ static void revoke_runner(const struct dr_profile *p, const char *profile)
 	else
 		dr_warn("could not revoke runner %s (profile %s) on %s (%s); continuing with the local cleanup: remove "
 			"it in the dashboard's Runners panel", p->runner_id, profile, p->relay_url, res.message);
-	if (relay)
-		dr_relay_free(relay);
-	if (http)
-		dr_http_free(http);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
 }
 
 /* Stops and removes one profile's service, revokes it, and deletes it from the credentials file. */

@@ -50,5 +50,12 @@ struct dr_http *dr_relay_http(const struct dr_relay *r);
 int dr_relay_post(struct dr_relay *r, const char *path, cJSON *body, long timeout_ms,
 		  dr_relay_cb cb, void *data, struct dr_relay_call **call);
 void dr_relay_call_cancel(struct dr_relay_call *call);
+/*
+ * For the command line: one dr_relay_post on a loop and transport of its
+ * own, waited for. 0 once cb has run; a negative errno (cb never runs)
+ * when the call could not start. body is consumed either way.
+ */
+int dr_relay_post_wait(const char *relay_url, const char *bearer, const char *path, cJSON *body, long timeout_ms,
+		       dr_relay_cb cb, void *data);
 
 #endif
