@@ -1,13 +1,13 @@
 /*
  * doctor: one finding per check, each with the fix. Blocking by design:
  * `delego-runner doctor` is a short command; its one HTTP request goes
- * through the daemon's transport (http.h) on a loop of its own, so that it
- * tests the proxy, protocol and TLS settings the daemon uses.
+ * through the daemon's transport (relay.h, http.h) on a loop of its own,
+ * so that it tests the proxy, protocol and TLS settings the daemon uses.
  */
 #include "delego/doctor.h"
-#include "delego/http.h"
 #include "delego/proc.h"
 #include "delego/proc_sync.h"
+#include "delego/relay.h"
 #include "delego/cgroup.h"
 #include "delego/buf.h"
 #include "delego/service.h"
@@ -28,7 +28,6 @@
 
 #define MIB (1024ULL * 1024ULL)
 #define VERSION_TIMEOUT_MS 10000
-#define BODY_MAX (64 * 1024)
 
 void dr_doctor_add(struct dr_doctor *d, enum dr_doctor_level level, const char *what, const char *fix,
 		   const char *fmt, ...)
@@ -277,45 +276,16 @@ struct relay_probe {
 	long status;
 	int err;
 	long date;
-	char error[256];
-	char body[512];
+	char message[512];
 };
 
-static void on_probe(const struct dr_http_response *res, void *data)
+static void on_probe(const struct dr_relay_reply *reply, void *data)
 {
 	struct relay_probe *pr = data;
-	pr->status = res->status;
-	pr->err = res->err;
-	pr->date = res->date;
-	snprintf(pr->error, sizeof pr->error, "%s", res->error ? res->error : "");
-	snprintf(pr->body, sizeof pr->body, "%s", res->body ? res->body : "");
-}
-
-/* POST {} to url with the bearer, on a loop of its own: the daemon's HTTP path, waited for. */
-static void probe_relay(const char *url, const char *bearer, long timeout_ms, struct relay_probe *pr)
-{
-	uv_loop_t loop;
-	struct dr_http *http = NULL;
-	if (uv_loop_init(&loop) < 0) {
-		pr->err = -EIO;
-		snprintf(pr->error, sizeof pr->error, "cannot start an event loop");
-		return;
-	}
-	struct dr_http_request q = {
-		.url = url, .bearer = bearer, .body = "{}", .body_len = 2, .timeout_ms = timeout_ms,
-		.max_response = BODY_MAX,
-	};
-	int r = dr_http_new(&loop, &http);
-	if (r == 0)
-		r = dr_http_post(http, &q, on_probe, pr, NULL);
-	if (r < 0) {
-		pr->err = r;
-		snprintf(pr->error, sizeof pr->error, "cannot start the request: %s", strerror(-r));
-	}
-	uv_run(&loop, UV_RUN_DEFAULT);
-	dr_http_free(http);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	(void)uv_loop_close(&loop);
+	pr->status = reply->status;
+	pr->err = reply->err;
+	pr->date = reply->date;
+	snprintf(pr->message, sizeof pr->message, "%s", reply->err && reply->error ? reply->error : reply->message);
 }
 
 void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const struct dr_profile *p,
@@ -330,20 +300,23 @@ void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const
 			      url);
 
 	struct relay_probe pr = { 0 };
-	char *full = dr_xasprintf("%s/api/runner/realtime-token", url);
-	probe_relay(full, p->bearer, timeout_ms, &pr);
-	free(full);
+	int r = dr_relay_post_wait(url, p->bearer, "/api/runner/realtime-token", cJSON_CreateObject(), timeout_ms,
+				   on_probe, &pr);
+	if (r < 0) {
+		pr.err = r;
+		snprintf(pr.message, sizeof pr.message, "%s", strerror(-r));
+	}
 	time_t now = time(NULL);
 	long status = pr.status;
 
 	if (pr.err == -EPROTO) {
 		dr_doctor_add(d, DR_DOCTOR_FAIL, "relay",
 			      "check the relay's certificate, this machine's CA store (ca-certificates) and its clock",
-			      "TLS with %s failed: %s", url, pr.error);
+			      "TLS with %s failed: %s", url, pr.message);
 	} else if (pr.err < 0 && status == 0) {
 		dr_doctor_add(d, DR_DOCTOR_FAIL, "relay",
 			      "check the URL, DNS, any proxy (https_proxy) and the firewall; is the relay up?",
-			      "cannot reach %s: %s", url, pr.error);
+			      "cannot reach %s: %s", url, pr.message);
 	} else {
 		dr_doctor_add(d, DR_DOCTOR_OK, "relay", NULL, "%s answered (HTTP %ld%s)", url, status,
 			      https ? ", TLS certificate verified" : "");
@@ -360,8 +333,7 @@ void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const
 		else
 			dr_doctor_add(d, DR_DOCTOR_WARN, "credential",
 				      "check that the URL is the relay's (not the dashboard's) and try again later",
-				      "could not verify it: POST /api/runner/realtime-token answered HTTP %ld%s%.200s",
-				      status, pr.body[0] ? ": " : "", pr.body);
+				      "could not verify it: POST /api/runner/realtime-token answered %s", pr.message);
 		free(fix);
 		if (pr.date > 0)
 			dr_doctor_check_skew(d, (long long)(now - pr.date));

@@ -91,7 +91,14 @@ static void on_answer(const struct dr_http_response *res, void *data)
 {
 	struct dr_relay_call *call = data;
 	struct dr_relay *relay = call->relay;
-	struct dr_relay_reply reply = { .status = res->status, .retry_after_ms = res->retry_after_ms, .message = "" };
+	struct dr_relay_reply reply = {
+		.status = res->err ? 0 : res->status,
+		.retry_after_ms = res->retry_after_ms,
+		.message = "",
+		.err = res->err,
+		.error = res->err ? res->error : NULL,
+		.date = res->date,
+	};
 	char message[512];
 	cJSON *body = NULL;
 

@@ -28,6 +28,9 @@ struct dr_relay_reply {
 	const cJSON *body;    /* the answer object when OK; borrowed for the callback */
 	const char *message;  /* what went wrong, for a log line; "" when OK */
 	long retry_after_ms;  /* -1 unless the relay said Retry-After */
+	int err;              /* the transport's error (http.h) when no answer came, else 0 */
+	const char *error;    /* with err: the transport's own words (borrowed), for a finding */
+	long date;            /* the answer's Date header (seconds since the epoch), or 0 */
 };
 
 typedef void (*dr_relay_cb)(const struct dr_relay_reply *reply, void *data);
