@@ -54,6 +54,8 @@ bool dr_childenv_allowed(const char *name, size_t len, enum dr_childenv_kind kin
 {
 	if (len == 0 || is_ours(name, len))
 		return false;
+	if (kind == DR_CHILDENV_HELPER)
+		return true;
 	if (is_exact(name, len, common_exact) || has_prefix(name, len, common_prefix))
 		return true;
 	static const char *const git[] = { "GIT_", NULL };

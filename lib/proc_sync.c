@@ -1,6 +1,8 @@
 /* proc_sync: dr_proc_spawn on a private loop, waited for. */
 #include "delego/proc_sync.h"
+#include "delego/childenv.h"
 #include "delego/proc.h"
+#include "delego/xalloc.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -42,8 +44,10 @@ int dr_proc_sync_run(char *const argv[], long timeout_ms, struct dr_buf *out, in
 	if (r < 0)
 		return r;
 	struct sync_run s = { .out = out, .status = -1 };
+	char **env = dr_childenv_build(NULL, DR_CHILDENV_HELPER, NULL);
 	struct dr_proc_opts o = {
 		.argv = argv,
+		.env = env,
 		.timeout_ms = timeout_ms > 0 ? (uint64_t)timeout_ms : 0,
 		.kill_grace_ms = SYNC_KILL_GRACE_MS,
 		.on_line = on_line,
@@ -52,6 +56,7 @@ int dr_proc_sync_run(char *const argv[], long timeout_ms, struct dr_buf *out, in
 	};
 	struct dr_proc *p;
 	r = dr_proc_spawn(&loop, &o, &p);
+	dr_strv_free(env);
 	/* Also after a failed spawn: its half-made handles close on the loop. */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	(void)uv_loop_close(&loop);

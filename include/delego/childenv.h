@@ -19,6 +19,8 @@
  * Tools (git, gh) also keep:
  *   GH_TOKEN GITHUB_TOKEN GH_HOST GH_ENTERPRISE_TOKEN
  *   GITHUB_ENTERPRISE_TOKEN GH_CONFIG_DIR
+ * Helpers the command line runs for the user (systemctl, launchctl, a
+ * tool's --version: DR_CHILDENV_HELPER) keep everything else.
  * Nothing named DELEGO_* ever passes (our bearer and pairing token live
  * there), not even through `extra`.
  */
@@ -29,8 +31,9 @@
 #include <stddef.h>
 
 enum dr_childenv_kind {
-	DR_CHILDENV_AGENT, /* claude, codex */
-	DR_CHILDENV_TOOL,  /* git, gh */
+	DR_CHILDENV_AGENT,  /* claude, codex */
+	DR_CHILDENV_TOOL,   /* git, gh */
+	DR_CHILDENV_HELPER, /* what the command line runs for the user (systemctl, launchctl): all but DELEGO_* */
 };
 
 /* True when a variable of this name may reach a child of this kind. */

@@ -9,8 +9,8 @@
 #include "delego/buf.h"
 
 /*
- * Runs argv (argv[0] looked up on PATH, our environment, stdin from
- * /dev/null) and appends its stdout and stderr lines, in the order they
+ * Runs argv (argv[0] looked up on PATH, our environment without DELEGO_*,
+ * stdin from /dev/null) and appends its stdout and stderr lines, in the order they
  * came, to out (NULL: dropped), each ending in "\n"; once a line does not
  * fit under out->max the rest is read and dropped, so the child never
  * blocks. After timeout_ms (0: none) the child is terminated. *status gets

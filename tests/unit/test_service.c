@@ -200,6 +200,16 @@ START_TEST(test_exec)
 	ck_assert_str_eq(out.buf, "out\nerr\n");
 	dr_buf_reset(&out);
 
+	/* Our secrets (DELEGO_*) never reach a helper; the rest of the environment does. */
+	setenv("DELEGO_PAIRING_TOKEN", "drs_pair_not_for_children", 1);
+	setenv("DR_TEST_VISIBLE", "yes", 1);
+	char *env[] = { "sh", "-c", "echo ${DELEGO_PAIRING_TOKEN:-none} $DR_TEST_VISIBLE", NULL };
+	ck_assert_int_eq(dr_proc_sync_run(env, 5000, &out, &status), 0);
+	ck_assert_str_eq(out.buf, "none yes\n");
+	unsetenv("DELEGO_PAIRING_TOKEN");
+	unsetenv("DR_TEST_VISIBLE");
+	dr_buf_reset(&out);
+
 	char *missing[] = { "dr-no-such-program-here", NULL };
 	ck_assert_int_eq(dr_proc_sync_run(missing, 5000, &out, &status), -ENOENT);
 
