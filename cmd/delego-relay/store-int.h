@@ -23,7 +23,7 @@ struct relay_store {
 
 /* Puts a sentence into st->err and returns r. */
 __attribute__((format(printf, 3, 4))) int relay__store_fail(struct relay_store *st, int r, const char *fmt, ...);
-/* The last SQLite error as the store's error: -EAGAIN when busy or locked, else -EIO. */
+/* The last SQLite error as the store's error: -EAGAIN when busy or locked, -EEXIST for a constraint, else -EIO. */
 int relay__store_db_fail(struct relay_store *st);
 /* A prepared statement, or NULL with the error recorded. */
 sqlite3_stmt *relay__store_prep(struct relay_store *st, const char *sql);

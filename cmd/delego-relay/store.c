@@ -52,7 +52,7 @@ __attribute__((format(printf, 3, 4))) int relay__store_fail(struct relay_store *
 int relay__store_db_fail(struct relay_store *st)
 {
 	int code = sqlite3_errcode(st->db);
-	int r = code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EAGAIN : -EIO;
+	int r = code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EAGAIN : code == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
 	return relay__store_fail(st, r, "database error: %s", sqlite3_errmsg(st->db));
 }
 

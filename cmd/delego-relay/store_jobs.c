@@ -132,22 +132,12 @@ static cJSON *job_for_runner(const char *id, bool raw, const char *body_text, co
 static int add_event(struct relay_store *st, const char *job_id, const char *runner_id, const char *kind,
 		     const char *event_id, const char *summary, const cJSON *metadata, int64_t now)
 {
-	sqlite3_stmt *s = relay__store_prep(st, "INSERT INTO events(job_id, runner_id, kind, event_id, summary, metadata, created_at) "
-				   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-	if (!s)
-		return -EIO;
 	char *meta = metadata ? dr_json_print(metadata) : NULL;
-	relay__store_bind_text(s, 1, job_id);
-	relay__store_bind_text(s, 2, runner_id);
-	relay__store_bind_text(s, 3, kind);
-	relay__store_bind_text(s, 4, event_id);
-	relay__store_bind_text(s, 5, summary);
-	relay__store_bind_text(s, 6, meta);
-	sqlite3_bind_int64(s, 7, now);
-	int rc = sqlite3_step(s);
-	sqlite3_finalize(s);
+	int r = relay__store_run(st, "INSERT INTO events(job_id, runner_id, kind, event_id, summary, metadata, created_at) "
+				     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+				 "tttttti", job_id, runner_id, kind, event_id, summary, meta, now);
 	free(meta);
-	return rc == SQLITE_DONE ? 0 : relay__store_db_fail(st);
+	return r < 0 ? r : 0;
 }
 
 struct claim_args {
@@ -392,23 +382,15 @@ static bool valid_slug(const char *s)
 static int insert_job(struct relay_store *st, const char *id, const char *exec, bool raw, const cJSON *body,
 		      int64_t now, int64_t *seq)
 {
-	sqlite3_stmt *s = relay__store_prep(st, "INSERT INTO jobs(id, status, executor, raw, body, created_at, updated_at) "
-				   "VALUES(?1, 'queued', ?2, ?3, ?4, ?5, ?5)");
-	if (!s)
-		return -EIO;
 	char *text = dr_json_print(body);
-	relay__store_bind_text(s, 1, id);
-	relay__store_bind_text(s, 2, exec);
-	sqlite3_bind_int(s, 3, raw);
-	relay__store_bind_text(s, 4, text);
-	sqlite3_bind_int64(s, 5, now);
-	int rc = sqlite3_step(s);
-	sqlite3_finalize(s);
+	int r = relay__store_run(st, "INSERT INTO jobs(id, status, executor, raw, body, created_at, updated_at) "
+				     "VALUES(?1, 'queued', ?2, ?3, ?4, ?5, ?5)",
+				 "ttiti", id, exec, (int64_t)raw, text, now);
 	free(text);
-	if (rc == SQLITE_CONSTRAINT)
+	if (r == -EEXIST)
 		return relay__store_fail(st, -EEXIST, "a job with id '%s' already exists", id);
-	if (rc != SQLITE_DONE)
-		return relay__store_db_fail(st);
+	if (r < 0)
+		return r;
 	*seq = sqlite3_last_insert_rowid(st->db);
 	return add_event(st, id, NULL, "queued", NULL, "Queued.", NULL, now);
 }
