@@ -4,18 +4,68 @@
 #include "api.h"
 #include "clock.h"
 
+#include "delego/buf.h"
 #include "delego/json.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Quotes s for a POSIX shell when it holds anything but safe characters. */
+static void add_shell_word(struct dr_buf *b, const char *s)
+{
+	bool plain = *s != '\0';
+	for (const char *p = s; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+%~", *p))
+			plain = false;
+	if (plain && s[0] != '~') {
+		dr_buf_addstr(b, s);
+		return;
+	}
+	if (s[0] == '~' && (s[1] == '/' || !s[1])) {
+		/* Leave ~ unquoted so the user's shell expands it. */
+		dr_buf_addch(b, '~');
+		s++;
+		if (!*s)
+			return;
+	}
+	dr_buf_addch(b, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			dr_buf_addstr(b, "'\\''");
+		else
+			dr_buf_addch(b, *p);
+	}
+	dr_buf_addch(b, '\'');
+}
+
+char *relay_admin_pair_command(struct relay_store *st, const char *token, unsigned exec_mask)
+{
+	struct dr_buf b = DR_BUF_INIT(0);
+	char *url = relay_store_public_url(st);
+	char *ws = relay_store_workspace_path(st);
+	dr_buf_addstr(&b, "delego-runner pair --relay-url ");
+	add_shell_word(&b, url ? url : "http://127.0.0.1:8420");
+	dr_buf_addstr(&b, " --pairing-token ");
+	dr_buf_addstr(&b, token);
+	if (ws && *ws) {
+		dr_buf_addstr(&b, " --workspace-root ");
+		add_shell_word(&b, ws);
+	}
+	if (exec_mask && (exec_mask & RELAY_EXEC_ALL) != RELAY_EXEC_ALL)
+		dr_buf_addf(&b, " --supported-executors %s", (exec_mask & RELAY_EXEC_ALL) == RELAY_EXEC_CLAUDE ? "claude" : "codex");
+	free(url);
+	free(ws);
+	return dr_buf_detach(&b, NULL);
+}
 
 cJSON *relay_admin_pairing_json(struct relay_store *st, const struct relay_pairing *p, unsigned exec_mask)
 {
 	char iso[32];
 	relay_clock_iso(p->expires_at, iso, sizeof(iso));
-	char *cmd = relay_store_pair_command(st, p->token, exec_mask);
+	char *cmd = relay_admin_pair_command(st, p->token, exec_mask);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "token", p->token);
 	cJSON_AddStringToObject(o, "runnerId", p->runner_id);

@@ -11,6 +11,11 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+/*
+ * The full pairing command line for a token (owned): the relay URL and the
+ * workspace path quoted for a POSIX shell.
+ */
+char *relay_admin_pair_command(struct relay_store *st, const char *token, unsigned exec_mask);
 /* {token, runnerId, expiresAt, command} for a minted token (owned). */
 cJSON *relay_admin_pairing_json(struct relay_store *st, const struct relay_pairing *p, unsigned exec_mask);
 

@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,29 @@ struct relay_server {
 };
 
 static int sig_pipe[2] = { -1, -1 };
+
+/* libmicrohttpd's complaints (one per refused connection under a flood) at most once per 10 s. */
+#define MHD_LOG_INTERVAL_MS 10000
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	static int64_t last_ms;
+	static unsigned long suppressed;
+	int64_t now = relay_clock_now_ms();
+	if (last_ms && now - last_ms < MHD_LOG_INTERVAL_MS) {
+		suppressed++;
+		return;
+	}
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\r\n")] = '\0';
+	if (suppressed)
+		dr_warn("http: %s (%lu more messages in the last %d s)", msg, suppressed, MHD_LOG_INTERVAL_MS / 1000);
+	else
+		dr_warn("http: %s", msg);
+	last_ms = now;
+	suppressed = 0;
+}
 
 static void on_signal(int sig)
 {
@@ -577,8 +601,8 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 		srv.public_host[0] = '\0';
 	/* One address cannot take every connection; a request that stalls is cut off soon. */
 	d = MHD_start_daemon(MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL, NULL, &on_request, &srv,
-			     MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, &srv,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RELAY_IDLE_TIMEOUT_S,
+			     MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+			     MHD_OPTION_NOTIFY_COMPLETED, &on_completed, &srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RELAY_IDLE_TIMEOUT_S,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)RELAY_CONNECTIONS_MAX,
 			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)RELAY_CONNECTIONS_PER_ADDRESS, MHD_OPTION_END);
 	if (!d) {

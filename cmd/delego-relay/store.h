@@ -196,7 +196,7 @@ int relay_store_job_answer(struct relay_store *st, const char *id, const char *t
 int relay_store_settings(struct relay_store *st, cJSON **out);
 /* NULL leaves a value; "" clears the workspace path. */
 int relay_store_settings_set(struct relay_store *st, const char *default_executor, const char *workspace_path);
-/* The full pairing command line for a token (owned). */
-char *relay_store_pair_command(struct relay_store *st, const char *token, unsigned exec_mask);
+/* The workspace path put into pairing commands (owned), or NULL when unset. */
+char *relay_store_workspace_path(struct relay_store *st);
 
 #endif

@@ -108,4 +108,5 @@ check_eq "127.0.0.2 is still served /healthz" 200 "$s"
 echo "# /healthz from 127.0.0.2 answered in $(( (t1 - t0) / 1000000 )) ms"
 wait_for 30 test -s "$T/hold.later" || not_ok "the client looked again"
 check_eq "the half-sent requests are cut off after the idle timeout" 0 "$(cat "$T/hold.later")"
+check "the refusals do not flood the relay's log ($(wc -l <"$T/relay.log") lines)" test "$(wc -l <"$T/relay.log")" -lt 50
 done_testing
