@@ -6,6 +6,7 @@
 #include "delego/buf.h"
 #include "delego/cgroup.h"
 #include "delego/log.h"
+#include "delego/sandbox.h"
 #include "delego/xalloc.h"
 
 #include <dirent.h>
@@ -401,30 +402,60 @@ int dr_proc_find_executable(const char *file, char *const *env, const char *cwd,
 
 /*
  * Creates the child's cgroup and the shim command line that puts the
- * child into it before the agent execs. Without cgroups (process-group
- * mode, or the cgroup cannot be made) the child runs in its group only.
+ * child into it before the agent execs, and wraps it in the sandbox.
+ * Without cgroups (process-group mode, or the cgroup cannot be made) the
+ * child runs in its group only. Landlock's shim joins the cgroup itself
+ * (one exec less); bwrap runs inside the cgroup shim.
  */
 static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const char *file, char ***argv)
 {
-	if (dr_cgroup_mode() != DR_CGROUP_V2)
+	bool cgroup = o->cgroup && dr_cgroup_mode() == DR_CGROUP_V2;
+	bool sandbox = o->sandbox && o->sandbox->mode != DR_SANDBOX_OFF;
+	if (!cgroup && !sandbox)
 		return 0;
 	char *exe = NULL;
 	int r = dr_proc_find_executable(file, o->env, o->cwd, &exe);
 	if (r < 0)
 		return r;
-	r = dr_cgroup_create(o->cgroup, &p->cg);
-	if (r < 0) {
+	r = cgroup ? dr_cgroup_create(o->cgroup, &p->cg) : 0;
+	if (r < 0)
 		dr_warn("cannot create a cgroup for %s (%s): it runs in its process group only", o->cgroup,
 			strerror(-r));
-		free(exe);
-		return 0;
+	char *procs = p->cg ? dr_xasprintf("%s/cgroup.procs", dr_cgroup_path(p->cg)) : NULL;
+	char **inner = NULL;
+	if (sandbox) {
+		bool landlock = o->sandbox->mode == DR_SANDBOX_LANDLOCK;
+		/* bwrap looks argv[0] up on the same PATH, so the agent's argv[0] stays what it was. */
+		char *const *args = o->file && strcmp(o->file, o->argv[0]) ? NULL : o->argv;
+		inner = args ? dr_sandbox_argv(o->sandbox, exe, args, landlock ? procs : NULL) : NULL;
+		if (!inner) {
+			free(procs);
+			free(exe);
+			if (p->cg) {
+				(void)dr_cgroup_remove(p->cg);
+				p->cg = dr_cgroup_free(p->cg);
+			}
+			return -EINVAL; /* never unconfined when a sandbox was asked for */
+		}
+		if (landlock) {
+			*argv = inner;
+			free(procs);
+			free(exe);
+			return 0;
+		}
 	}
-	*argv = dr_cgroup_shim_argv(p->cg, exe, o->argv);
-	free(exe);
-	if (!*argv) {
+	free(procs);
+	if (p->cg)
+		*argv = dr_cgroup_shim_argv(p->cg, inner ? inner[0] : exe, inner ? inner : o->argv);
+	if (!*argv && p->cg) {
 		(void)dr_cgroup_remove(p->cg);
 		p->cg = dr_cgroup_free(p->cg);
 	}
+	if (!*argv)
+		*argv = inner;
+	else
+		dr_strv_free(inner);
+	free(exe);
 	return 0;
 }
 
@@ -441,7 +472,7 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 	struct dr_proc *p = dr_xcalloc(1, sizeof(*p));
 	const char *file = o->file ? o->file : o->argv[0];
 	char **shim_argv = NULL;
-	int r = o->cgroup ? enter_cgroup(p, o, file, &shim_argv) : 0;
+	int r = enter_cgroup(p, o, file, &shim_argv);
 	if (r < 0) {
 		free(p); /* nothing else is made yet */
 		return r;
