@@ -54,6 +54,7 @@ struct dr_proc {
 	int term_signal;
 
 	struct dr_cgroup *cg; /* the child's own cgroup, or NULL: process group only */
+	bool bwrap;           /* the child is bwrap: it reports the agent's death by signal N as exit 128 + N */
 	int leftovers;        /* processes still in the cgroup when the run ended */
 	uint64_t reap_started;
 
@@ -296,6 +297,10 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
 	p->exited = true;
 	p->exit_status = (int)status;
 	p->term_signal = sig;
+	if (p->bwrap && !sig && status > 128 && status < 128 + 65) {
+		p->term_signal = (int)status - 128;
+		p->exit_status = 0;
+	}
 	if (!(p->out.eof && p->err.eof))
 		uv_timer_start(&p->drain_timer, on_drain, p->drain_ms, 0);
 	maybe_finish(p);
@@ -402,10 +407,10 @@ int dr_proc_find_executable(const char *file, char *const *env, const char *cwd,
 
 /*
  * Creates the child's cgroup and the shim command line that puts the
- * child into it before the agent execs, and wraps it in the sandbox.
- * Without cgroups (process-group mode, or the cgroup cannot be made) the
- * child runs in its group only. Landlock's shim joins the cgroup itself
- * (one exec less); bwrap runs inside the cgroup shim.
+ * child into it before the agent execs: the sandbox's shim when there is
+ * a sandbox (it joins the cgroup itself), else the cgroup shim. Without
+ * cgroups (process-group mode, or the cgroup cannot be made) the child
+ * runs in its group only; without its sandbox, never.
  */
 static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const char *file, char ***argv)
 {
@@ -421,42 +426,20 @@ static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const c
 	if (r < 0)
 		dr_warn("cannot create a cgroup for %s (%s): it runs in its process group only", o->cgroup,
 			strerror(-r));
-	char *procs = p->cg ? dr_xasprintf("%s/cgroup.procs", dr_cgroup_path(p->cg)) : NULL;
-	char **inner = NULL;
 	if (sandbox) {
-		bool landlock = o->sandbox->mode == DR_SANDBOX_LANDLOCK;
-		/* bwrap looks argv[0] up on the same PATH, so the agent's argv[0] stays what it was. */
-		char *const *args = o->file && strcmp(o->file, o->argv[0]) ? NULL : o->argv;
-		inner = args ? dr_sandbox_argv(o->sandbox, exe, args, landlock ? procs : NULL) : NULL;
-		if (!inner) {
-			free(procs);
-			free(exe);
-			if (p->cg) {
-				(void)dr_cgroup_remove(p->cg);
-				p->cg = dr_cgroup_free(p->cg);
-			}
-			return -EINVAL; /* never unconfined when a sandbox was asked for */
-		}
-		if (landlock) {
-			*argv = inner;
-			free(procs);
-			free(exe);
-			return 0;
-		}
+		char *procs = p->cg ? dr_xasprintf("%s/cgroup.procs", dr_cgroup_path(p->cg)) : NULL;
+		*argv = dr_sandbox_argv(o->sandbox, exe, o->argv, procs);
+		p->bwrap = o->sandbox->mode == DR_SANDBOX_BWRAP;
+		free(procs);
+	} else if (p->cg) {
+		*argv = dr_cgroup_shim_argv(p->cg, exe, o->argv);
 	}
-	free(procs);
-	if (p->cg)
-		*argv = dr_cgroup_shim_argv(p->cg, inner ? inner[0] : exe, inner ? inner : o->argv);
+	free(exe);
 	if (!*argv && p->cg) {
 		(void)dr_cgroup_remove(p->cg);
 		p->cg = dr_cgroup_free(p->cg);
 	}
-	if (!*argv)
-		*argv = inner;
-	else
-		dr_strv_free(inner);
-	free(exe);
-	return 0;
+	return sandbox && !*argv ? -EINVAL : 0;
 }
 
 int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)

@@ -439,14 +439,16 @@ static void push_op(struct mount_op *ops, size_t *n, enum op op, const char *pat
 	(*n)++;
 }
 
-static void push_mounts(char ***v, const struct dr_sandbox_policy *p)
+static void push_mounts(char ***v, const struct dr_sandbox_policy *p, const char *shim)
 {
-	size_t max = dr_strv_len(p->writable) + dr_strv_len(p->readable) + dr_strv_len(p->hidden) + 1;
+	size_t max = dr_strv_len(p->writable) + dr_strv_len(p->readable) + dr_strv_len(p->hidden) + 2;
 	struct mount_op *ops = dr_xcalloc(max, sizeof *ops);
 	size_t n = 0;
-	/* A HOME under /tmp (tests, throwaway users) would vanish under the private /tmp. */
+	/* A HOME (tests, throwaway users) or our own program under /tmp would vanish under the private /tmp. */
 	if (p->home && under_tmp(p->home))
 		push_op(ops, &n, OP_RO, p->home);
+	if (under_tmp(shim))
+		push_op(ops, &n, OP_RO, shim);
 	for (char **h = p->hidden; *h; h++)
 		push_op(ops, &n, OP_HIDE, *h);
 	for (char **r = p->readable; *r; r++)
@@ -472,9 +474,26 @@ static void push_mounts(char ***v, const struct dr_sandbox_policy *p)
 	free(ops);
 }
 
-static char **bwrap_argv(const struct dr_sandbox_policy *p, const char *bwrap, char *const *argv)
+/*
+ * shim -T [-c PROCS] -- bwrap OPTIONS -- shim -U -- exe argv: the outer
+ * shim joins the cgroup and execs bwrap with SIGTERM ignored, so that
+ * bwrap outlives the runner's SIGTERM to the group until the agent ends
+ * (else its death would SIGKILL the agent through --die-with-parent at
+ * once); inside, the shim gives the agent SIGTERM back and execs it with
+ * its argv unchanged.
+ */
+static char **bwrap_argv(const struct dr_sandbox_policy *p, const char *bwrap, const char *shim, const char *exe,
+			 char *const *argv, const char *procs)
 {
 	char **v = dr_xcalloc(1, sizeof *v);
+	dr_strv_push(&v, shim);
+	dr_strv_push(&v, DR_SANDBOX_SHIM_WORD);
+	dr_strv_push(&v, "-T");
+	if (procs) {
+		dr_strv_push(&v, "-c");
+		dr_strv_push(&v, procs);
+	}
+	dr_strv_push(&v, "--");
 	/* No --new-session: the child already leads its own session without a terminal (proc.h), and a
 	 * second setsid would take the agent out of the process group the runner signals. */
 	static const char *const head[] = { "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -488,8 +507,11 @@ static char **bwrap_argv(const struct dr_sandbox_policy *p, const char *bwrap, c
 					    "/tmp", NULL };
 	for (size_t i = 0; base[i]; i++)
 		dr_strv_push(&v, base[i]);
-	push_mounts(&v, p);
-	dr_strv_push(&v, "--");
+	push_mounts(&v, p, shim);
+	static const char *const inner[] = { "--", NULL, DR_SANDBOX_SHIM_WORD, "-U", "--", NULL };
+	for (size_t i = 0; inner[i] || i == 1; i++)
+		dr_strv_push(&v, inner[i] ? inner[i] : shim);
+	dr_strv_push(&v, exe);
 	for (char *const *a = argv; *a; a++)
 		dr_strv_push(&v, *a);
 	return v;
@@ -501,7 +523,7 @@ char **dr_sandbox_argv(const struct dr_sandbox_policy *p, const char *exe, char 
 	if (!p || !argv || !argv[0])
 		return NULL;
 	if (p->mode == DR_SANDBOX_BWRAP)
-		return g.bwrap[0] ? bwrap_argv(p, g.bwrap, argv) : NULL;
+		return g.bwrap[0] && g.shim[0] && exe ? bwrap_argv(p, g.bwrap, g.shim, exe, argv, cgroup_procs) : NULL;
 	if (p->mode == DR_SANDBOX_LANDLOCK && g.shim[0] && exe)
 		return dr__sandbox_shim_argv(p, g.shim, exe, argv, cgroup_procs);
 	return NULL;

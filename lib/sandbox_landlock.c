@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,8 @@ static int grant(int rs, const char *path, bool follow, uint64_t access, char *c
 struct shim_args {
 	const char *procs;
 	bool no_network;
+	bool outer; /* -T: bwrap follows; exec it with SIGTERM ignored, no Landlock */
+	bool inner; /* -U: inside bwrap; SIGTERM back to default, no Landlock */
 	char **ro, **rw, **hidden;
 	char **exec; /* FILE ARG0 ... */
 };
@@ -228,8 +231,10 @@ static int parse_shim(int argc, char **argv, struct shim_args *a)
 			a->exec = argv + i + 1;
 			return argc - i - 1 >= 2 ? 0 : -EINVAL;
 		}
-		if (!strcmp(o, "-n")) {
-			a->no_network = true;
+		if (!strcmp(o, "-n") || !strcmp(o, "-T") || !strcmp(o, "-U")) {
+			a->no_network |= o[1] == 'n';
+			a->outer |= o[1] == 'T';
+			a->inner |= o[1] == 'U';
 			continue;
 		}
 		if (i + 1 >= argc || o[0] != '-' || !o[1] || o[2])
@@ -265,7 +270,9 @@ int dr_sandbox_exec_main(int argc, char **argv)
 		fprintf(stderr, "delego-runner: cannot move the agent into the cgroup %s: %s\n", a.procs, strerror(-r));
 		goto out;
 	}
-	if (restrict_self(&a, err, sizeof err) < 0) {
+	if (a.outer || a.inner)
+		signal(SIGTERM, a.outer ? SIG_IGN : SIG_DFL);
+	else if (restrict_self(&a, err, sizeof err) < 0) {
 		/* Never run the agent unconfined when a sandbox was asked for. */
 		fprintf(stderr, "delego-runner: cannot sandbox the agent with Landlock: %s\n", err);
 		goto out;

@@ -105,10 +105,10 @@ struct dr_sandbox_policy *dr_sandbox_policy_free(struct dr_sandbox_policy *p);
 void *dr_sandbox_policy_json(const struct dr_sandbox_policy *p, const char *note);
 
 /*
- * The argv that runs argv (argv[0] looked up on PATH by bwrap, or exe,
- * absolute, for the shim) inside the policy, for dr_strv_free. For
- * Landlock, cgroup_procs (may be NULL) is a cgroup.procs file the shim
- * joins first. NULL when the mode is off or the helper is unknown.
+ * The argv that runs exe (absolute) with argv, unchanged, inside the
+ * policy, through the shim (and bwrap), for dr_strv_free. cgroup_procs
+ * (may be NULL) is a cgroup.procs file the shim joins first. NULL when
+ * the mode is off or a helper is unknown.
  */
 char **dr_sandbox_argv(const struct dr_sandbox_policy *p, const char *exe, char *const *argv,
 		       const char *cgroup_procs);
@@ -125,7 +125,9 @@ void dr_sandbox_env_filter(char **env, char *const *keep);
 /*
  * The shim: argv = { prog, DR_SANDBOX_SHIM_WORD, [-c PROCS] [-n]
  * [-r PATH]... [-w PATH]... [-x PATH]..., "--", FILE, ARG0, ... }.
- * Joins the cgroup, restricts itself with Landlock, execs FILE. Returns
+ * Joins the cgroup, restricts itself with Landlock, execs FILE. With -T
+ * (before bwrap) it execs FILE with SIGTERM ignored instead, with -U
+ * (inside bwrap) with SIGTERM restored, both without Landlock. Returns
  * only on failure, with the exit status to use (125 cannot sandbox, 126
  * cannot exec, 127 not found) after saying why on stderr.
  */
