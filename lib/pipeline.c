@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -673,6 +674,13 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 			return;
 		}
 		enter_state(p, PL_AWAITING);
+		return;
+	}
+	char why[PATH_MAX + 64];
+	if (dr_sandbox_git_check(p->sandbox, why, sizeof why) < 0) {
+		fail_with(p, "The agent changed how its worktree points at its repository (%s); the runner does not "
+			     "run git on it. Its worktree is kept at %s.",
+			  why, p->tree.worktree_path);
 		return;
 	}
 	p->success = p->exit_code == 0 && !p->cancelled && !p->timed_out && !dr_adapter_fatal_error(p->adapter);

@@ -3,6 +3,7 @@
  * (the ruleset and the shim) is in sandbox_landlock.c.
  */
 #include "delego/sandbox.h"
+#include "delego/buf.h"
 #include "delego/childenv.h"
 #include "delego/fsutil.h"
 #include "delego/xalloc.h"
@@ -294,6 +295,45 @@ static char *worktree_gitdir(const char *worktree)
 	return c;
 }
 
+/* A small file's contents, or NULL (missing, not a regular file, too big). */
+static char *read_small(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 4096)
+		return NULL;
+	struct dr_buf b = DR_BUF_INIT(4096);
+	if (dr_read_file(path, &b, NULL) < 0) {
+		dr_buf_release(&b);
+		return NULL;
+	}
+	return dr_buf_detach(&b, NULL);
+}
+
+static void keep_link(struct dr_sandbox_policy *p, const char *path)
+{
+	char *content = read_small(path);
+	if (!content)
+		return;
+	dr_strv_push(&p->git_links, path);
+	dr_strv_push(&p->git_links, content);
+	add_path(&p->readable, path);
+	free(content);
+}
+
+int dr_sandbox_git_check(const struct dr_sandbox_policy *p, char *err, size_t errlen)
+{
+	for (char **l = p ? p->git_links : NULL; l && l[0] && l[1]; l += 2) {
+		char *now = read_small(l[0]);
+		bool same = now && !strcmp(now, l[1]);
+		free(now);
+		if (!same) {
+			snprintf(err, errlen, "%s was changed", l[0]);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
 /* What a linked worktree's commit writes in the source cache; the rest of it is read-only. */
 static void add_git(struct dr_sandbox_policy *p, const char *worktree, const char *source)
 {
@@ -313,9 +353,19 @@ static void add_git(struct dr_sandbox_policy *p, const char *worktree, const cha
 	add_path(&p->hidden, others);
 	free(others);
 	char *gitdir = worktree_gitdir(worktree);
-	if (gitdir)
+	if (gitdir) {
 		add_path(&p->writable, gitdir);
+		static const char *const links[] = { "commondir", "gitdir", NULL };
+		for (size_t i = 0; links[i]; i++) {
+			char *l = dr_xasprintf("%s/%s", gitdir, links[i]);
+			keep_link(p, l);
+			free(l);
+		}
+	}
 	free(gitdir);
+	char *dotgit = dr_xasprintf("%s/.git", worktree);
+	keep_link(p, dotgit);
+	free(dotgit);
 	free(common);
 }
 
@@ -346,6 +396,7 @@ struct dr_sandbox_policy *dr_sandbox_policy_new(const struct dr_sandbox_in *in)
 	p->writable = dr_xcalloc(1, sizeof *p->writable);
 	p->readable = dr_xcalloc(1, sizeof *p->readable);
 	p->hidden = dr_xcalloc(1, sizeof *p->hidden);
+	p->git_links = dr_xcalloc(1, sizeof *p->git_links);
 	if (p->mode == DR_SANDBOX_OFF)
 		return p;
 	if (in->home && in->home[0] == '/' && strcmp(in->home, "/") != 0)
@@ -384,6 +435,7 @@ struct dr_sandbox_policy *dr_sandbox_policy_free(struct dr_sandbox_policy *p)
 	dr_strv_free(p->writable);
 	dr_strv_free(p->readable);
 	dr_strv_free(p->hidden);
+	dr_strv_free(p->git_links);
 	free(p);
 	return NULL;
 }

@@ -75,6 +75,7 @@ struct dr_sandbox_policy {
 	char **writable; /* absolute; read-write (what exists of it is bound or allowed) */
 	char **readable; /* read-only exceptions inside hidden paths (the source cache) */
 	char **hidden;   /* absolute; not visible at all */
+	char **git_links; /* private: path, content, ... of the files that tie the worktree to its cache */
 };
 
 struct dr_sandbox_in {
@@ -96,6 +97,15 @@ struct dr_sandbox_in {
  */
 struct dr_sandbox_policy *dr_sandbox_policy_new(const struct dr_sandbox_in *in);
 struct dr_sandbox_policy *dr_sandbox_policy_free(struct dr_sandbox_policy *p);
+
+/*
+ * After the agent: 0 when the worktree's .git file and its gitdir's
+ * commondir and gitdir files are what they were (bwrap mounts them
+ * read-only; Landlock cannot). Else -EPERM, naming the file in err: an
+ * agent that points them at a repository of its own could make the
+ * runner's git, outside the sandbox, run its hooks or fsmonitor.
+ */
+int dr_sandbox_git_check(const struct dr_sandbox_policy *p, char *err, size_t errlen);
 
 /*
  * The report form: {"mode","network","writable":[...],"hidden":[...]}

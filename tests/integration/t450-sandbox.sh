@@ -94,6 +94,22 @@ for m in $modes; do
 		"$(git --git-dir "$UP" log -1 --format=%s "refs/heads/$branch" 2>&1)"
 done
 
+# An agent that points its worktree's .git at a repository of its own would get its hooks run by the
+# runner's git, outside the sandbox: bwrap mounts the links read-only, and the runner checks them.
+for m in $modes; do
+	rm -f "$HOME/relink-pwned"
+	id=$(relay job add --repo acme/app --executor claude --identifier "SBR-$m" --prompt "scenario=sandbox-relink")
+	run "$m" "$T/relink-$m.log"
+	show "$id"
+	if [ "$m" = off ]; then
+		check "off: the agent's hooks ran in the runner's git (what the sandbox stops)" test -e "$HOME/relink-pwned"
+		continue
+	fi
+	check "$m: the agent's hooks did not run" test ! -e "$HOME/relink-pwned"
+	check_eq "$m: the job failed, saying why, or the relink was refused" true \
+		"$(f "d['status'] == 'failed' and 'changed how its worktree points' in d['summary'] or 'relink=no' in (d['metadata']['assistantResponse'] or '')")"
+done
+
 # Timeouts reach an agent inside the sandbox, and nothing of it survives.
 for m in $modes; do
 	[ "$m" = off ] && continue
