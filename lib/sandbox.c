@@ -70,6 +70,7 @@ static bool find_bwrap(const char *given, char *out, size_t outlen)
 	return found;
 }
 
+#ifdef __linux__
 /* Runs bwrap on `true` with every namespace; its first stderr line goes to why. */
 static bool bwrap_works(const char *bwrap, char *why, size_t whylen)
 {
@@ -112,6 +113,7 @@ static bool bwrap_works(const char *bwrap, char *why, size_t whylen)
 	snprintf(why, whylen, "%s", buf[0] ? buf : "it failed without saying why");
 	return false;
 }
+#endif
 
 enum dr_sandbox_mode dr_sandbox_probe(enum dr_sandbox_mode want, const char *bwrap, bool *works, char *note,
 				      size_t notelen)
@@ -469,6 +471,7 @@ void *dr_sandbox_policy_json(const struct dr_sandbox_policy *p, const char *note
 }
 
 /* bwrap ------------------------------------------------------------------ */
+#ifdef __linux__
 
 enum op { OP_HIDE, OP_RO, OP_RW };
 struct mount_op {
@@ -582,6 +585,13 @@ static char **bwrap_argv(const struct dr_sandbox_policy *p, const char *bwrap, c
 		dr_strv_push(&v, *a);
 	return v;
 }
+#else
+static char **bwrap_argv(const struct dr_sandbox_policy *p, const char *bwrap, const char *shim, const char *exe,
+			 char *const *argv, const char *procs)
+{
+	return NULL;
+}
+#endif
 
 char **dr_sandbox_argv(const struct dr_sandbox_policy *p, const char *exe, char *const *argv,
 		       const char *cgroup_procs)
