@@ -120,6 +120,15 @@ for m in $modes; do
 	check "$m: nothing of the agent is left running" test -z "$(pgrep -f 'scenario=slow sleep=30')"
 done
 
+# status and doctor say which sandbox agents get.
+for m in $modes; do last=$m; done
+check_eq "status.json names the sandbox of the last run" "$last" \
+	"$(json "$XDG_STATE_HOME/delego-runner/default/status.json" "d.get('sandbox')")"
+runner doctor --sandbox landlock --json >"$T/doctor.json" 2>&1
+check_eq "doctor shows the sandbox" true "$(json "$T/doctor.json" "any(c['check'] == 'sandbox' and c['detail'].startswith('landlock') for c in d['checks'])")"
+env PATH=/nonexistent "$RUNNER_BIN" doctor --sandbox bwrap >"$T/doctor.txt" 2>&1
+check_contains "doctor: bwrap asked for but missing is a failure with the fix" "apparmor_restrict_unprivileged_userns" "$T/doctor.txt"
+
 # A mode asked for by name that cannot work stops the runner, saying why.
 as_user env PATH=/usr/local/sbin:/nonexistent "$RUNNER_BIN" run --once --workspace-root "$WS" --sandbox bwrap \
 	>"$T/nobwrap.log" 2>&1

@@ -132,6 +132,9 @@ START_TEST(policy_gives_git_what_a_commit_needs_and_hides_the_keys)
 	ck_assert_ptr_null(strstr(text, "\"note\""));
 	free(text);
 	cJSON_Delete(j);
+	j = dr_sandbox_policy_json(p, "off: no sandbox works here");
+	ck_assert_str_eq(cJSON_GetObjectItem(j, "note")->valuestring, "off: no sandbox works here");
+	cJSON_Delete(j);
 	free(objects), free(logs), free(others), free(ssh), free(claude), free(aws);
 	dr_sandbox_policy_free(p);
 	p = policy(DR_SANDBOX_LANDLOCK, true, NULL);
