@@ -29,6 +29,7 @@ ifeq ($(PLATFORM),darwin)
 DR_CPPFLAGS += -D_DARWIN_C_SOURCE
 else
 DR_CPPFLAGS += -D_GNU_SOURCE
+AS_NEEDED   := -Wl,--as-needed
 endif
 DR_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wformat=2 -MMD -MP
 ifeq ($(DEVELOPER),1)
@@ -64,7 +65,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-PROGRAMS := $(BUILD)/delego-runner $(BUILD)/delego-relay
+PROGRAMS := $(BUILD)/delego-runner $(BUILD)/delego-runner-exec $(BUILD)/delego-relay
 
 .SECONDARY:
 .PHONY: all tests check unit-check asan valgrind install uninstall demo deps clean bench fuzz
@@ -86,6 +87,11 @@ $(BUILD)/librelay.a: $(RELAY_OBJ)
 $(BUILD)/delego-runner: $(RUNNER_CMD_OBJ) $(BUILD)/libdelego.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
+
+# The sandbox shim: only what it uses of libdelego, and only the libraries that needs.
+$(BUILD)/delego-runner-exec: $(BUILD)/cmd/delego-runner-exec/main.o $(BUILD)/libdelego.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) $(AS_NEEDED) -o $@ $^ $(RUNNER_LIBS)
 
 $(BUILD)/delego-relay: $(BUILD)/cmd/delego-relay/main.o $(BUILD)/librelay.a $(BUILD)/libdelego.a
 	@$(if $(Q),echo "  LINK    $@")
@@ -271,7 +277,7 @@ darwin-sim: $(DARWIN_SIM)/delego-runner
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(BUILD)/delego-runner $(BUILD)/delego-relay $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/delego-runner $(BUILD)/delego-runner-exec $(BUILD)/delego-relay $(DESTDIR)$(BINDIR)/
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/ || true; done
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/ || true; done
 	for m in man/*.7; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/ || true; done
@@ -289,7 +295,7 @@ install: all
 	install -m 0644 packaging/completions/_delego-runner $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_delego-runner
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/delego-runner $(DESTDIR)$(BINDIR)/delego-relay
+	rm -f $(DESTDIR)$(BINDIR)/delego-runner $(DESTDIR)$(BINDIR)/delego-runner-exec $(DESTDIR)$(BINDIR)/delego-relay
 	rm -f $(DESTDIR)$(MANDIR)/man1/delego-runner.1 $(DESTDIR)$(MANDIR)/man5/delego-runner.yaml.5 \
 		$(DESTDIR)$(MANDIR)/man7/delego-runner-protocol.7 $(DESTDIR)$(MANDIR)/man8/delego-relay.8
 

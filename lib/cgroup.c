@@ -609,15 +609,20 @@ char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *c
 	return v;
 }
 
+int dr_cgroup_join(const char *procs)
+{
+	char pid[32];
+	fmt(pid, sizeof pid, "%d", (int)getpid());
+	return write_text(procs, pid);
+}
+
 int dr_cgroup_exec_main(int argc, char **argv)
 {
 	if (argc < 5) {
 		fprintf(stderr, "delego-runner: %s takes CGROUP_PROCS FILE ARG0 [ARG...]\n", DR_CGROUP_SHIM_WORD);
 		return 125;
 	}
-	char pid[32];
-	fmt(pid, sizeof pid, "%d", (int)getpid());
-	int r = write_text(argv[2], pid);
+	int r = dr_cgroup_join(argv[2]);
 	if (r < 0) {
 		/* Never run the agent outside the cgroup the runner will kill. */
 		fprintf(stderr, "delego-runner: cannot move the agent into the cgroup %s: %s\n", argv[2], strerror(-r));
@@ -718,6 +723,11 @@ struct dr_cgroup *dr_cgroup_free(struct dr_cgroup *cg)
 char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *const *argv)
 {
 	return NULL;
+}
+
+int dr_cgroup_join(const char *procs)
+{
+	return -EOPNOTSUPP;
 }
 
 int dr_cgroup_exec_main(int argc, char **argv)

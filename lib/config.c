@@ -7,6 +7,7 @@
 #include "delego/buf.h"
 #include "delego/credentials.h"
 #include "delego/fsutil.h"
+#include "delego/sandbox.h"
 #include "delego/url.h"
 #include "delego/xalloc.h"
 
@@ -38,6 +39,9 @@ enum opt_type {
 	OPT_LEVEL,     /* a log level */
 	OPT_BYTES,     /* a size: a whole number of bytes, or with K, M, G or T (powers of 1024) */
 	OPT_CONTAINMENT, /* auto or process-group */
+	OPT_SANDBOX,     /* auto, bwrap, landlock or off */
+	OPT_ONOFF,       /* a flag with a value: on/off, true/false */
+	OPT_PATHS,       /* paths: repeated flags add up, a list in the file, ':'-separated in env */
 };
 
 struct opt {
@@ -87,6 +91,10 @@ static const struct opt options[] = {
 	{ "agent-memory-max", 0, "DELEGO_AGENT_MEMORY_MAX", OPT_BYTES, "0", 0, 0, F(agent_memory_max), true },
 	{ "agent-pids-max", 0, "DELEGO_AGENT_PIDS_MAX", OPT_INT, "0", 0, 4194304, F(agent_pids_max), true },
 	{ "containment", 0, "DELEGO_CONTAINMENT", OPT_CONTAINMENT, "auto", 0, 0, F(containment), true },
+	{ "sandbox", 0, "DELEGO_SANDBOX", OPT_SANDBOX, "auto", 0, 0, F(sandbox), true },
+	{ "sandbox-writable", 0, "DELEGO_SANDBOX_WRITABLE", OPT_PATHS, NULL, 0, 0, F(sandbox_writable), true },
+	{ "sandbox-hide", 0, "DELEGO_SANDBOX_HIDE", OPT_PATHS, NULL, 0, 0, F(sandbox_hide), true },
+	{ "sandbox-network", 0, "DELEGO_SANDBOX_NETWORK", OPT_ONOFF, "on", 0, 0, F(sandbox_network), true },
 	{ "worktree-retention-days", 0, "DELEGO_WORKTREE_RETENTION_DAYS", OPT_INT, "7", 0, 36500,
 	  F(worktree_retention_days), true },
 	{ "cache-retention-days", 0, "DELEGO_CACHE_RETENTION_DAYS", OPT_INT, "30", 0, 36500, F(cache_retention_days),
@@ -243,6 +251,7 @@ static int resolve(struct config_full *f, const struct opt *o, char *err, size_t
 		return 0;
 	}
 	case OPT_BOOL:
+	case OPT_ONOFF:
 	case OPT_NOT_BOOL: {
 		bool b;
 		if (!parse_bool(v, &b)) {
@@ -320,6 +329,36 @@ static int resolve(struct config_full *f, const struct opt *o, char *err, size_t
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_SANDBOX: {
+		enum dr_sandbox_mode m;
+		if (dr_sandbox_parse_mode(v, &m) < 0) {
+			snprintf(err, errlen, "%s: --%s must be auto, bwrap, landlock or off (got '%s')", s->source,
+				 o->name, v);
+			return -EINVAL;
+		}
+		*(int *)field = (int)m;
+		return 0;
+	}
+	case OPT_PATHS: {
+		char **parts = split(v, s->source[0] == 'e' ? ":\n" : "\n");
+		char **out = dr_xcalloc(1, sizeof *out);
+		for (char **q = parts; *q; q++) {
+			char *path = expand_home(f, *q);
+			if (path[0] != '/') {
+				snprintf(err, errlen, "%s: --%s takes absolute paths or ~/... (got '%s')", s->source,
+					 o->name, *q);
+				free(path);
+				dr_strv_free(parts);
+				dr_strv_free(out);
+				return -EINVAL;
+			}
+			dr_strv_push(&out, path);
+			free(path);
+		}
+		dr_strv_free(parts);
+		*(char ***)field = out;
+		return 0;
+	}
 	case OPT_LEVEL:
 		if (dr_log_parse_level(v, (enum dr_log_level *)field) < 0) {
 			snprintf(err, errlen, "%s: --%s must be error, warn, info or debug (got '%s')", s->source, o->name,
@@ -406,11 +445,11 @@ static int yaml_mapping(struct config_full *f, const char *path, yaml_document_t
 			snprintf(err, errlen, "%s:%u:%u: unknown setting '%s'", path, line, col, key);
 			return -EBADMSG;
 		}
-		char *value = yaml_value(doc, v, o->type == OPT_ARGS ? ' ' : ',');
+		char *value = yaml_value(doc, v, o->type == OPT_ARGS ? ' ' : o->type == OPT_PATHS ? '\n' : ',');
 		if (!value) {
 			snprintf(err, errlen, "%s:%u:%u: '%s' must be a single value%s", path,
 				 (unsigned)v->start_mark.line + 1, (unsigned)v->start_mark.column + 1, key,
-				 o->type == OPT_ARGS || o->type == OPT_EXECUTORS ? " or a list" : "");
+				 o->type == OPT_ARGS || o->type == OPT_EXECUTORS || o->type == OPT_PATHS ? " or a list" : "");
 			return -EBADMSG;
 		}
 		char source[SOURCE_MAX];
@@ -585,6 +624,14 @@ static int load_flags(struct config_full *f, int argc, char **argv, char *err, s
 		}
 		char source[SOURCE_MAX];
 		snprintf(source, sizeof source, "flag %s", flag);
+		struct setting *prev = &f->settings[opt_index(o)];
+		if (o->type == OPT_PATHS && prev->value && !strncmp(prev->source, "flag", 4)) {
+			/* Repeated: each flag adds a path. */
+			char *joined = dr_xasprintf("%s\n%s", prev->value, v);
+			set(f, o, joined, source);
+			free(joined);
+			continue;
+		}
 		set(f, o, v, source);
 	}
 	return 0;
@@ -772,6 +819,9 @@ char *dr_config_describe(const struct dr_config *c)
 			v = c->config_path;
 		else if (o->type == OPT_NOT_BOOL)
 			shown = dr_xstrdup(c->create_commit ? "false" : "true");
+		else if (o->type == OPT_PATHS && v)
+			for (char *nl = shown = dr_xstrdup(v); (nl = strchr(nl, '\n'));)
+				*nl = ',';
 		if (shown)
 			v = shown;
 		dr_buf_addf(&b, "%-30s %-40s (%s)\n", o->name, v ? v : "-",
@@ -801,6 +851,8 @@ void dr_config_free(struct dr_config *c)
 	free(c->codex.command);
 	dr_strv_free(c->codex.args);
 	dr_strv_free(c->supported_executors);
+	dr_strv_free(c->sandbox_writable);
+	dr_strv_free(c->sandbox_hide);
 	free(c->config_path);
 	free(c->credentials_path);
 	free(c->state_dir);

@@ -9,6 +9,7 @@
 #include "delego/proc_sync.h"
 #include "delego/relay.h"
 #include "delego/cgroup.h"
+#include "delego/sandbox.h"
 #include "delego/buf.h"
 #include "delego/service.h"
 #include "delego/url.h"
@@ -383,6 +384,20 @@ static void check_containment_config(struct dr_doctor *d, const struct dr_config
 		      "%s", note);
 }
 
+/* The agents' sandbox as the runner would choose it; without one, the fix. */
+void dr_doctor_check_sandbox(struct dr_doctor *d, int want, const char *bwrap)
+{
+	char note[1536];
+	bool works;
+	enum dr_sandbox_mode m = dr_sandbox_probe((enum dr_sandbox_mode)want, bwrap, &works, note, sizeof note);
+	bool weak = m == DR_SANDBOX_OFF && want != DR_SANDBOX_OFF;
+	dr_doctor_add(d, !works ? DR_DOCTOR_FAIL : weak ? DR_DOCTOR_WARN : DR_DOCTOR_OK, "sandbox",
+		      weak ? "allow unprivileged user namespaces for bwrap (sudo sysctl -w "
+			     "kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for /usr/bin/bwrap "
+			     "with `userns,`), install bubblewrap, or run a kernel with Landlock" : NULL,
+		      "%s", note);
+}
+
 void dr_doctor_run(struct dr_doctor *d, const struct dr_config *c, const struct dr_profile *p)
 {
 	dr_doctor_check_root(d, geteuid(), dr_config_supports(c, DR_EXECUTOR_CLAUDE));
@@ -408,4 +423,5 @@ void dr_doctor_run(struct dr_doctor *d, const struct dr_config *c, const struct 
 	if (p)
 		dr_doctor_check_relay(d, c, p, 10000);
 	check_containment_config(d, c);
+	dr_doctor_check_sandbox(d, c->sandbox, NULL);
 }

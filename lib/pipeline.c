@@ -17,6 +17,7 @@
 #include "delego/adapter.h"
 #include "delego/buf.h"
 #include "delego/childenv.h"
+#include "delego/sandbox.h"
 #include "delego/gc.h"
 #include "delego/job.h"
 #include "delego/json.h"
@@ -32,8 +33,11 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+extern char **environ;
 
 #define PATH_PROGRESS "/api/runner/jobs/progress"
 #define PATH_COMPLETE "/api/runner/jobs/complete"
@@ -87,6 +91,7 @@ static const char *const pl_strstate[] = {
 
 struct dr_pipeline {
 	struct dr_pipeline_env env;
+	struct dr_sandbox_policy *sandbox; /* the agent's room, from the prepared workspace on */
 	enum pl_state state;
 	struct dr_job *job;
 	char *invalid;  /* why validation refused the job, or NULL */
@@ -420,6 +425,45 @@ static cJSON *copy_or_null(const cJSON *v)
 	return v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
 }
 
+static cJSON *sandbox_json(const struct dr_pipeline *p)
+{
+	return dr_sandbox_policy_json(p->sandbox, dr_sandbox_fell_back() ? dr_sandbox_note() : NULL);
+}
+
+static char *parent_dir(const char *path)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	return slash && slash != path ? dr_xstrndup(path, (size_t)(slash - path)) : NULL;
+}
+
+/* The agent's room: its worktree and what git needs, minus our own config, state and workspace. */
+static void make_sandbox(struct dr_pipeline *p)
+{
+	const struct dr_config *c = p->env.config;
+	char **ours = dr_xcalloc(1, sizeof *ours);
+	char *dirs[] = { parent_dir(c->credentials_path), parent_dir(c->config_path), parent_dir(c->state_dir) };
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		if (dirs[i])
+			dr_strv_push(&ours, dirs[i]);
+		free(dirs[i]);
+	}
+	dr_strv_push(&ours, c->workspace_root);
+	struct dr_sandbox_in in = {
+		.mode = dr_sandbox_mode(),
+		.network = c->sandbox_network,
+		.home = getenv("HOME"),
+		.env = environ,
+		.runner_dirs = ours,
+		.worktree = p->tree.worktree_path,
+		.source = p->tree.source_path,
+		.extra_writable = c->sandbox_writable,
+		.extra_hidden = c->sandbox_hide,
+	};
+	p->sandbox = dr_sandbox_policy_free(p->sandbox);
+	p->sandbox = dr_sandbox_policy_new(&in);
+	dr_strv_free(ours);
+}
+
 /* The report metadata (delego-runner-protocol(7), RUNNING A JOB), as far as the job got. */
 static cJSON *full_metadata(const struct dr_pipeline *p)
 {
@@ -459,6 +503,8 @@ static cJSON *full_metadata(const struct dr_pipeline *p)
 	add_str(m, "headSha", p->have_head ? p->head_sha : NULL);
 	cJSON_AddItemToObject(m, "prMetadata", pr_json(p));
 	cJSON_AddItemToObject(m, "publishingPolicy", copy_or_null(j->publishing_policy));
+	if (p->sandbox)
+		cJSON_AddItemToObject(m, "sandbox", sandbox_json(p));
 	cJSON_AddBoolToObject(m, "pushed", p->pushed);
 	const char *session = p->adapter ? dr_adapter_session_id(p->adapter) : NULL;
 	add_str(m, "sessionId", session);
@@ -630,6 +676,13 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 		enter_state(p, PL_AWAITING);
 		return;
 	}
+	char why[PATH_MAX + 64];
+	if (dr_sandbox_git_check(p->sandbox, why, sizeof why) < 0) {
+		fail_with(p, "The agent changed how its worktree points at its repository (%s); the runner does not "
+			     "run git on it. Its worktree is kept at %s.",
+			  why, p->tree.worktree_path);
+		return;
+	}
 	p->success = p->exit_code == 0 && !p->cancelled && !p->timed_out && !dr_adapter_fatal_error(p->adapter);
 	enter_state(p, PL_COLLECTING);
 }
@@ -663,6 +716,10 @@ static void start_agent(struct dr_pipeline *p)
 	}
 	char *extra[] = { "GIT_TERMINAL_PROMPT=0", NULL };
 	char **env = dr_childenv_build(NULL, DR_CHILDENV_AGENT, extra);
+	/* The runner pushes and opens the pull request itself: a sandboxed agent holds no agent socket or
+	 * GitHub token. The second argument is where the names --agent-env asks for would go. */
+	if (p->sandbox && p->sandbox->mode != DR_SANDBOX_OFF)
+		dr_sandbox_env_filter(env, NULL);
 	struct dr_proc_opts o = {
 		.argv = argv,
 		.env = env,
@@ -673,6 +730,7 @@ static void start_agent(struct dr_pipeline *p)
 		.data = p,
 		/* Its own cgroup where the runner has cgroups: cancel and timeout then reach its daemons too. */
 		.cgroup = job_id(p),
+		.sandbox = p->sandbox,
 	};
 	int r = dr_proc_spawn(p->env.loop, &o, &p->proc);
 	dr_strv_free(argv);
@@ -929,6 +987,8 @@ static void prepared_progress(struct dr_pipeline *p)
 	add_str(m, "branchName", p->tree.branch);
 	if (p->tree.fetch_warning)
 		add_str(m, "fetchWarning", p->tree.fetch_warning);
+	make_sandbox(p);
+	cJSON_AddItemToObject(m, "sandbox", sandbox_json(p));
 	char *s = dr_xasprintf("Prepared local workspace for %s execution.", j->executor);
 	send_progress(p, s, m);
 	free(s);
@@ -1093,6 +1153,7 @@ void dr_pipeline_free(struct dr_pipeline *p)
 	dr_ws_commit_release(&p->commit);
 	free(p->pr_title);
 	free(p->pr_body);
+	dr_sandbox_policy_free(p->sandbox);
 	dr_ws_pr_release(&p->pr);
 	free(p->error);
 	free(p->summary);

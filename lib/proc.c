@@ -6,6 +6,7 @@
 #include "delego/buf.h"
 #include "delego/cgroup.h"
 #include "delego/log.h"
+#include "delego/sandbox.h"
 #include "delego/xalloc.h"
 
 #include <dirent.h>
@@ -53,6 +54,7 @@ struct dr_proc {
 	int term_signal;
 
 	struct dr_cgroup *cg; /* the child's own cgroup, or NULL: process group only */
+	bool bwrap;           /* the child is bwrap: it reports the agent's death by signal N as exit 128 + N */
 	int leftovers;        /* processes still in the cgroup when the run ended */
 	uint64_t reap_started;
 
@@ -295,6 +297,10 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
 	p->exited = true;
 	p->exit_status = (int)status;
 	p->term_signal = sig;
+	if (p->bwrap && !sig && status > 128 && status < 128 + 65) {
+		p->term_signal = (int)status - 128;
+		p->exit_status = 0;
+	}
 	if (!(p->out.eof && p->err.eof))
 		uv_timer_start(&p->drain_timer, on_drain, p->drain_ms, 0);
 	maybe_finish(p);
@@ -401,31 +407,39 @@ int dr_proc_find_executable(const char *file, char *const *env, const char *cwd,
 
 /*
  * Creates the child's cgroup and the shim command line that puts the
- * child into it before the agent execs. Without cgroups (process-group
- * mode, or the cgroup cannot be made) the child runs in its group only.
+ * child into it before the agent execs: the sandbox's shim when there is
+ * a sandbox (it joins the cgroup itself), else the cgroup shim. Without
+ * cgroups (process-group mode, or the cgroup cannot be made) the child
+ * runs in its group only; without its sandbox, never.
  */
 static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const char *file, char ***argv)
 {
-	if (dr_cgroup_mode() != DR_CGROUP_V2)
+	bool cgroup = o->cgroup && dr_cgroup_mode() == DR_CGROUP_V2;
+	bool sandbox = o->sandbox && o->sandbox->mode != DR_SANDBOX_OFF;
+	if (!cgroup && !sandbox)
 		return 0;
 	char *exe = NULL;
 	int r = dr_proc_find_executable(file, o->env, o->cwd, &exe);
 	if (r < 0)
 		return r;
-	r = dr_cgroup_create(o->cgroup, &p->cg);
-	if (r < 0) {
+	r = cgroup ? dr_cgroup_create(o->cgroup, &p->cg) : 0;
+	if (r < 0)
 		dr_warn("cannot create a cgroup for %s (%s): it runs in its process group only", o->cgroup,
 			strerror(-r));
-		free(exe);
-		return 0;
+	if (sandbox) {
+		char *procs = p->cg ? dr_xasprintf("%s/cgroup.procs", dr_cgroup_path(p->cg)) : NULL;
+		*argv = dr_sandbox_argv(o->sandbox, exe, o->argv, procs);
+		p->bwrap = o->sandbox->mode == DR_SANDBOX_BWRAP;
+		free(procs);
+	} else if (p->cg) {
+		*argv = dr_cgroup_shim_argv(p->cg, exe, o->argv);
 	}
-	*argv = dr_cgroup_shim_argv(p->cg, exe, o->argv);
 	free(exe);
-	if (!*argv) {
+	if (!*argv && p->cg) {
 		(void)dr_cgroup_remove(p->cg);
 		p->cg = dr_cgroup_free(p->cg);
 	}
-	return 0;
+	return sandbox && !*argv ? -EINVAL : 0;
 }
 
 int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
@@ -441,7 +455,7 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 	struct dr_proc *p = dr_xcalloc(1, sizeof(*p));
 	const char *file = o->file ? o->file : o->argv[0];
 	char **shim_argv = NULL;
-	int r = o->cgroup ? enter_cgroup(p, o, file, &shim_argv) : 0;
+	int r = enter_cgroup(p, o, file, &shim_argv);
 	if (r < 0) {
 		free(p); /* nothing else is made yet */
 		return r;

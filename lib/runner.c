@@ -12,6 +12,7 @@
 #include "delego/runner.h"
 #include "delego/backoff.h"
 #include "delego/cgroup.h"
+#include "delego/sandbox.h"
 #include "delego/fsutil.h"
 #include "delego/gc.h"
 #include "delego/http.h"
@@ -173,6 +174,8 @@ static void write_status(struct dr_runner *r)
 	cJSON_AddNumberToObject(s, "pendingReports", r->outbox ? (double)dr_outbox_pending(r->outbox) : 0);
 	cJSON_AddStringToObject(s, "containment", dr_cgroup_mode_name());
 	dr_json_add_str_or_null(s, "containmentNote", dr_cgroup_limits_note());
+	cJSON_AddStringToObject(s, "sandbox", dr_sandbox_mode_name(dr_sandbox_mode()));
+	cJSON_AddStringToObject(s, "sandboxNote", dr_sandbox_note());
 	cJSON_AddBoolToObject(s, "push", r->push_live);
 	char *text = dr_json_print(s);
 	cJSON_Delete(s);

@@ -100,6 +100,7 @@ int dr_service_read_status(const char *state_dir, struct dr_service_status *out,
 			dr_strv_push(&s.active_jobs, it->valuestring);
 	s.pending_reports = (long)dr_json_num(j, "pendingReports", 0);
 	s.containment = dup_str(j, "containment");
+	s.sandbox = dup_str(j, "sandbox");
 	s.push = dr_json_true(j, "push");
 	*out = s;
 	r = 0;
@@ -123,6 +124,7 @@ void dr_service_status_release(struct dr_service_status *s)
 	free(s->last_error);
 	dr_strv_free(s->active_jobs);
 	free(s->containment);
+	free(s->sandbox);
 	memset(s, 0, sizeof *s);
 }
 

@@ -6,7 +6,7 @@ set -eu
 
 pkgs="build-essential pkg-config git libuv1-dev libcurl4-openssl-dev libcjson-dev
       libyaml-dev check libsqlite3-dev libmicrohttpd-dev nettle-dev curl ca-certificates
-      python3 procps mandoc systemd dpkg-dev debhelper $*"
+      python3 procps mandoc systemd dpkg-dev debhelper bubblewrap $*"
 
 missing=""
 for p in $pkgs; do

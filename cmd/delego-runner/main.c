@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "delego/config.h"
 #include "delego/log.h"
+#include "delego/sandbox.h"
 #include "delego/xalloc.h"
 
 #include <cjson/cJSON.h>
@@ -51,7 +52,7 @@ static const struct command commands[] = {
 	{ "remove", "remove --yes [--profile NAME] [--force]", "the same as uninstall", false, dr_cmd_remove },
 	{ "clear", "clear --yes [--force]", "uninstall every profile", false, dr_cmd_clear },
 	{ "doctor", "doctor [--profile NAME] [--json]",
-	  "check the tools, user, workspace, credentials, relay, clock and containment", false, dr_cmd_doctor },
+	  "check the tools, user, workspace, credentials, relay, clock, containment and sandbox", false, dr_cmd_doctor },
 	{ "workspace", "workspace ls|gc [--profile NAME] [--dry-run] [--json] [options]",
 	  "list the source caches and worktrees with why each is kept, or remove what the retention rules allow",
 	  false, dr_cmd_workspace },
@@ -84,6 +85,10 @@ static const char options_text[] =
 	"  --containment auto|process-group     DELEGO_CONTAINMENT: a cgroup per agent where possible (default: auto)\n"
 	"  --agent-memory-max SIZE              DELEGO_AGENT_MEMORY_MAX: memory.max of each agent's cgroup (e.g. 4G)\n"
 	"  --agent-pids-max N                   DELEGO_AGENT_PIDS_MAX: pids.max of each agent's cgroup\n"
+	"  --sandbox auto|bwrap|landlock|off    DELEGO_SANDBOX: the room each agent runs in (default: auto)\n"
+	"  --sandbox-writable PATH              DELEGO_SANDBOX_WRITABLE: also writable for agents (repeatable)\n"
+	"  --sandbox-hide PATH                  DELEGO_SANDBOX_HIDE: also hidden from agents (repeatable)\n"
+	"  --sandbox-network on|off             DELEGO_SANDBOX_NETWORK: agents reach the network (default: on)\n"
 	"  --no-commit                          DELEGO_CREATE_COMMIT=false\n"
 	"  --once                               one poll, run what it got, exit\n"
 	"  --force                              do not warn when pairing over a profile\n"
@@ -157,6 +162,25 @@ static void contain_agents(const struct dr_config *c)
 		dr_warn("%s", dr_cgroup_limits_note());
 }
 
+/*
+ * The agents' sandbox, probed once before the loop starts. A mode asked
+ * for by name that does not work here stops the runner; auto that finds
+ * none says so and runs the agents unsandboxed.
+ */
+static bool sandbox_agents(const struct dr_config *c)
+{
+	if (dr_sandbox_setup((enum dr_sandbox_mode)c->sandbox, NULL) < 0) {
+		dr_err("--sandbox %s does not work here: %s", dr_sandbox_mode_name((enum dr_sandbox_mode)c->sandbox),
+		       dr_sandbox_note());
+		return false;
+	}
+	if (dr_sandbox_fell_back())
+		dr_warn("sandbox: %s", dr_sandbox_note());
+	else
+		dr_info("sandbox: %s", dr_sandbox_note());
+	return true;
+}
+
 static int dispatch(int argc, char **argv)
 {
 	const struct command *cmd = NULL;
@@ -218,12 +242,22 @@ static int dispatch(int argc, char **argv)
 			dr_config_free(c);
 			return DR_EXIT_USAGE;
 		}
-		if (!c->background)
+		if (!c->background) {
 			contain_agents(c);
+			if (!sandbox_agents(c)) {
+				dr_config_free(c);
+				return DR_EXIT_CONFIG;
+			}
+		}
 		return dr_cmd_default(c, &ctx);
 	}
-	if (cmd->exec == dr_cmd_run)
+	if (cmd->exec == dr_cmd_run) {
 		contain_agents(c);
+		if (!sandbox_agents(c)) {
+			dr_config_free(c);
+			return DR_EXIT_CONFIG;
+		}
+	}
 	int status = cmd->exec(c, &ctx);
 	if (!cmd->owns_config)
 		dr_config_free(c);
@@ -241,6 +275,8 @@ int main(int argc, char **argv)
 	/* The cgroup shim, first: the agent it execs must inherit no signal disposition of ours. */
 	if (argc > 1 && strcmp(argv[1], DR_CGROUP_SHIM_WORD) == 0)
 		return dr_cgroup_exec_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], DR_SANDBOX_SHIM_WORD) == 0)
+		return dr_sandbox_exec_main(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	cJSON_Hooks hooks = { .malloc_fn = json_malloc, .free_fn = free };
 	cJSON_InitHooks(&hooks);

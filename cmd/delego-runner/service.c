@@ -335,6 +335,7 @@ static cJSON *status_json(const struct dr_config *c, const char *name, const str
 		dr_json_add_str_or_null(dm, "state", s.state);
 		dr_json_add_str_or_null(dm, "startedAt", s.started_at);
 		dr_json_add_str_or_null(dm, "containment", s.containment);
+		dr_json_add_str_or_null(dm, "sandbox", s.sandbox);
 		cJSON_AddBoolToObject(dm, "push", s.push);
 		dr_json_add_str_or_null(o, "lastHeartbeatAt", s.last_heartbeat_at);
 		if (s.last_heartbeat_at)
@@ -392,6 +393,8 @@ static void print_status(const cJSON *o)
 		printf("  daemon:     not running (last seen as pid %ld)\n", pid);
 	else
 		printf("  daemon:     not running (no status file yet)\n");
+	if (dr_json_str(dm, "sandbox"))
+		printf("  sandbox:    %s\n", dr_json_str(dm, "sandbox"));
 	const char *hb = dr_json_str(o, "lastHeartbeatAt");
 	const char *le = dr_json_str(o, "lastError");
 	if (!hb)

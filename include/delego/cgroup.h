@@ -122,6 +122,8 @@ struct dr_cgroup *dr_cgroup_free(struct dr_cgroup *cg);
  * dr_strv_free. NULL when the shim is not known.
  */
 char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *const *argv);
+/* Moves this process into the cgroup whose cgroup.procs file is procs (the shims, before they exec). */
+int dr_cgroup_join(const char *procs);
 /*
  * The shim itself: argv = { prog, DR_CGROUP_SHIM_WORD, procs, file, arg0, ... }.
  * Joins the cgroup, then execs file: returns only on failure, with the

@@ -50,6 +50,11 @@ struct dr_config {
 	uint64_t agent_memory_max;       /* bytes of memory.max per agent's cgroup; 0: none */
 	int agent_pids_max;              /* pids.max per agent's cgroup; 0: none */
 	enum dr_containment containment; /* auto (default) or process-group */
+	/* The agent's sandbox (sandbox.h): the mode wished for, and how to widen or narrow it. */
+	int sandbox;                     /* enum dr_sandbox_mode: auto (default), bwrap, landlock, off */
+	char **sandbox_writable;         /* NULL-terminated absolute paths, --sandbox-writable */
+	char **sandbox_hide;             /* NULL-terminated absolute paths, --sandbox-hide */
+	bool sandbox_network;            /* --sandbox-network on (default) or off */
 	int worktree_retention_days;     /* finished worktrees older than this go at the next sweep (gc.h) */
 	int cache_retention_days;        /* source caches without worktrees unused this long go */
 	uint64_t workspace_budget_bytes; /* sources + worktrees at most this big; 0: no budget */

@@ -73,6 +73,9 @@ void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const
 			   long timeout_ms);
 /* cgroup v2 under cgroup_root (normally "/sys/fs/cgroup"), delegated or not; else process groups. */
 void dr_doctor_check_containment(struct dr_doctor *d, const char *cgroup_root);
+/* The agents' sandbox for want (enum dr_sandbox_mode; bwrap NULL: on PATH): a warning with the fix when
+ * auto finds none, a failure when the mode asked for by name does not work. */
+void dr_doctor_check_sandbox(struct dr_doctor *d, int want, const char *bwrap);
 
 /* Every check, for c->profile (p NULL when it is not paired). */
 void dr_doctor_run(struct dr_doctor *d, const struct dr_config *c, const struct dr_profile *p);

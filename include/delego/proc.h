@@ -37,6 +37,7 @@
 #define DR_PROC_DRAIN_DEFAULT_MS 2000
 
 struct dr_proc;
+struct dr_sandbox_policy;
 
 /* Everything here is borrowed for the duration of the on_exit call only. */
 struct dr_proc_result {
@@ -88,6 +89,12 @@ struct dr_proc_opts {
 	 * still -ENOENT.
 	 */
 	const char *cgroup;
+	/*
+	 * The room the child runs in (sandbox.h): under bwrap, or restricted
+	 * by the Landlock shim before it execs. NULL or mode off: none. The
+	 * argv stays the child's own after the sandbox's prefix.
+	 */
+	const struct dr_sandbox_policy *sandbox;
 };
 
 /*

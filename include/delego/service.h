@@ -183,6 +183,7 @@ struct dr_service_status {
 	char **active_jobs;       /* NULL-terminated, never NULL after a successful read */
 	long pending_reports;
 	char *containment;
+	char *sandbox;            /* the agents' sandbox mode (sandbox.h), or NULL from an older daemon */
 	bool push;
 };
 /* -ENOENT when absent, -EBADMSG when not the expected JSON. */

@@ -25,7 +25,8 @@ _delego_runner()
         --shutdown-grace-ms --max-jobs --no-commit --once --force --background --allow-insecure-relay
         --log-level --config --yes --json --dry-run --help --version
         --worktree-retention-days --cache-retention-days --workspace-budget-bytes --min-free-bytes --auto
-        --containment --agent-memory-max --agent-pids-max"
+        --containment --agent-memory-max --agent-pids-max
+        --sandbox --sandbox-writable --sandbox-hide --sandbox-network"
 
     case $prev in
         --profile)
@@ -36,6 +37,12 @@ _delego_runner()
             COMPREPLY=($(compgen -W "error warn info debug" -- "$cur")); return ;;
         --containment)
             COMPREPLY=($(compgen -W "auto process-group" -- "$cur")); return ;;
+        --sandbox)
+            COMPREPLY=($(compgen -W "auto bwrap landlock off" -- "$cur")); return ;;
+        --sandbox-network)
+            COMPREPLY=($(compgen -W "on off" -- "$cur")); return ;;
+        --sandbox-writable|--sandbox-hide)
+            COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --agent-memory-max|--agent-pids-max)
             return ;;
         --supported-executors)

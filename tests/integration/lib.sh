@@ -151,6 +151,8 @@ pair_runner() {
 # (one commit on main) under $T/remotes. Sets WS (a workspace root) and UP.
 job_world() {
 	export PATH="$FIXTURES/bin:$PATH"
+	# The stand-ins keep their call log and pid files in HOME, which the sandbox keeps read-only.
+	export DELEGO_SANDBOX_WRITABLE="$HOME"
 	WS=$T/ws
 	UP=$T/remotes/acme/app.git
 	relay_start || exit 1

@@ -7,6 +7,9 @@
 # at the next start. With --containment process-group (and wherever there is
 # no cgroup) the daemon escapes, as it always did: that is what cgroups fix.
 . "$(dirname "$0")/lib.sh"
+# The stand-ins' pid files are read from outside, and bwrap's pid namespace renumbers them (and
+# --die-with-parent ends an agent with its runner): t450 covers what the sandbox changes here.
+export DELEGO_SANDBOX=off
 export PATH="$FIXTURES/bin:$PATH"
 skip_all() { echo "ok 1 - # SKIP $*"; exit 0; }
 
@@ -110,6 +113,23 @@ dpid=$(cat "$HOME/fake-agent-daemon.pid" 2>/dev/null)
 check "the daemon survives the job (what cgroup mode prevents)" alive "${dpid:-1}"
 check "no cgroup was made" test ! -d "$BASE"
 [ -n "$dpid" ] && kill "$dpid" 2>/dev/null
+
+# Inside the sandbox the agent still joins its cgroup first (the sandbox's shim does it): under
+# Landlock (no pid namespace) only the cgroup can end the setsid'd daemon.
+in_workspace() { pgrep -x "$1" | while read -r p; do readlink "/proc/$p/cwd"; done | grep -c "^$WS/"; }
+no_sleepers() { [ "$(in_workspace sleep)" = 0 ]; }
+abi=$(python3 -c 'import ctypes; print(ctypes.CDLL(None).syscall(444, 0, 0, 1))')
+for m in landlock bwrap; do
+	if [ "$m" = landlock ] && [ "${abi:-0}" -lt 1 ]; then echo "ok - # SKIP landlock: this kernel has none"; continue; fi
+	if [ "$m" = bwrap ] && ! bwrap --unshare-all --ro-bind / / true 2>/dev/null; then echo "ok - # SKIP bwrap does not work here"; continue; fi
+	id=$(relay job add --repo acme/app --executor claude --identifier "C-$m" --prompt "scenario=daemonize sleep=300")
+	DELEGO_SANDBOX_WRITABLE=$HOME run_once "$T/run-$m.log" --sandbox "$m"
+	show "$id"
+	check_eq "$m: the daemonize job completed in the sandbox" "completed $m" "$(f "d['status'] + ' ' + d['metadata']['sandbox']['mode']")"
+	check_contains "$m: with cgroup containment" "containment: cgroup v2" "$T/run-$m.log"
+	check "$m: nothing of the daemon is left" wait_for 5 no_sleepers
+	check "$m: its cgroup is gone" test ! -d "$BASE/job-$id"
+done
 
 # A bad value is a usage error.
 runner run --containment sometimes >"$T/bad.log" 2>&1

@@ -22,7 +22,7 @@ deb=$(ls "$T"/out/delego-runner_*.deb 2>/dev/null | head -n 1)
 check "a .deb is left in the output folder" test -f "$deb"
 [ -f "$deb" ] || { done_testing; exit 1; }
 dpkg-deb -c "$deb" | awk '{ print $6 }' >"$T/contents"
-for f in ./usr/bin/delego-runner ./usr/bin/delego-relay ./lib/systemd/system/delego-runner@.service \
+for f in ./usr/bin/delego-runner ./usr/bin/delego-runner-exec ./usr/bin/delego-relay ./lib/systemd/system/delego-runner@.service \
 	./usr/lib/sysusers.d/delego-runner.conf ./usr/lib/tmpfiles.d/delego-runner.conf \
 	./etc/delego-runner/config.yaml ./usr/share/man/man1/delego-runner.1.gz \
 	./usr/share/man/man5/delego-runner.yaml.5.gz ./usr/share/man/man7/delego-runner-protocol.7.gz \
