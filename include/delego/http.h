@@ -38,9 +38,10 @@ struct dr_http_request {
 
 int dr_http_new(uv_loop_t *loop, struct dr_http **out);
 /*
- * Aborts every request in flight (their callbacks never run) and frees the
- * client once its handles are closed (the loop must run for that). Must not
- * be called from inside a request callback.
+ * Aborts every request in flight (their callbacks never run), closes every
+ * connection (its owner must not touch it afterwards: free the owners
+ * first) and frees the client once its handles are closed (the loop must
+ * run for that). Must not be called from inside a request callback.
  */
 void dr_http_free(struct dr_http *h);
 

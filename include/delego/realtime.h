@@ -31,7 +31,7 @@ struct dr_realtime;
 
 struct dr_realtime_opts {
 	uv_loop_t *loop;
-	struct dr_relay *relay; /* borrowed; must outlive the client */
+	struct dr_relay *relay; /* borrowed; it and its transport must outlive the client */
 	const char *version;    /* for the User-Agent */
 	/* An INSERT or UPDATE on one of the account's jobs: poll now. */
 	void (*on_change)(void *data);
