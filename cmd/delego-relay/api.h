@@ -1,5 +1,5 @@
 /*
- * api: the runner API of PROTOCOL.md section 2, over the store.
+ * api: the runner API (ENDPOINTS in delego-runner-protocol(7)), over the store.
  *
  * Pure request -> answer functions (no sockets), so the HTTP server and the
  * unit tests share them. Long polls are split in two: relay_api_handle

@@ -128,7 +128,7 @@ int relay_store_heartbeat(struct relay_store *st, const char *runner_id, const c
 /*
  * Claims the oldest queued job this runner may run, atomically. supported is
  * the executors the poll advertised (0: the last reported). *job (owned) is
- * the job object of PROTOCOL.md section 3, or NULL with *reason set.
+ * the JOB OBJECT of delego-runner-protocol(7), or NULL with *reason set.
  */
 int relay_store_claim(struct relay_store *st, const struct relay_auth *auth, unsigned supported, int64_t now,
 		      cJSON **job, const char **reason);
