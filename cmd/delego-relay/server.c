@@ -59,7 +59,7 @@ static int sig_pipe[2] = { -1, -1 };
 /* libmicrohttpd's complaints (one per refused connection under a flood) at most once per 10 s. */
 #define MHD_LOG_INTERVAL_MS 10000
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	static int64_t last_ms;
 	static unsigned long suppressed;
