@@ -9,6 +9,7 @@
  * the backoff.
  */
 #include "delego/realtime.h"
+#include "delego/url.h"
 #include "delego/backoff.h"
 #include "delego/buf.h"
 #include "delego/isotime.h"
@@ -49,6 +50,7 @@ static const char *const rt_strstate[] = {
 };
 
 struct dr_realtime {
+	bool allow_insecure;  /* clear text to a host that is not this machine */
 	uv_loop_t *loop;
 	struct dr_relay *relay;
 	char *version;
@@ -559,6 +561,11 @@ static void on_token(const struct dr_relay_reply *reply, void *data)
 		rt_fail(rt, UNAVAILABLE_RETRY_MS, "%s", why);
 		return;
 	}
+	if (dr_url_is_cleartext(url) && !dr_url_is_loopback(url) && !rt->allow_insecure) {
+		rt_fail(rt, UNAVAILABLE_RETRY_MS, "refusing the relay's supabaseUrl '%.200s': the token would travel in clear "
+			"text to another machine (the relay should hand out https://, or pass --allow-insecure-relay)", url);
+		return;
+	}
 	char *cu, *host, *target;
 	if (dr_phoenix_ws_url(url, t.token, &cu, &host, &target) < 0) {
 		rt_fail(rt, UNAVAILABLE_RETRY_MS, "the relay's supabaseUrl '%.200s' is not an http(s) URL", url);
@@ -599,6 +606,7 @@ int dr_realtime_new(const struct dr_realtime_opts *o, struct dr_realtime **out)
 	rt->relay = o->relay;
 	rt->http = dr_relay_http(o->relay);
 	rt->version = dr_xstrdup(o->version ? o->version : DR_VERSION);
+	rt->allow_insecure = o->allow_insecure;
 	rt->on_change = o->on_change;
 	rt->on_cancel = o->on_cancel;
 	rt->on_state = o->on_state;

@@ -523,6 +523,7 @@ static void push_start(struct dr_runner *r)
 		.loop = r->loop,
 		.relay = r->relay,
 		.version = r->version,
+		.allow_insecure = r->config->allow_insecure_relay,
 		.on_change = push_on_change,
 		.on_cancel = push_on_cancel,
 		.on_state = push_on_state,

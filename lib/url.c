@@ -2,18 +2,33 @@
 #include "delego/url.h"
 #include "delego/xalloc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-static bool is_loopback_host(const char *host, size_t len)
+bool dr_url_is_loopback_host(const char *host, size_t len)
 {
-	static const char *names[] = { "localhost", "127.0.0.1", "[::1]", "::1" };
-	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-		if (len == strlen(names[i]) && strncasecmp(host, names[i], len) == 0)
-			return true;
-	return len > 4 && strncmp(host, "127.", 4) == 0;
+	char lit[64];
+	if (len == 9 && strncasecmp(host, "localhost", 9) == 0)
+		return true;
+	if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+		host++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof lit)
+		return false;
+	memcpy(lit, host, len);
+	lit[len] = '\0';
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, lit, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, lit, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
 }
 
 bool dr_url_host(const char *url, const char **host, size_t *len)
@@ -23,7 +38,7 @@ bool dr_url_host(const char *url, const char **host, size_t *len)
 		return false;
 	p += 3;
 	const char *at = NULL;
-	for (const char *q = p; *q && *q != '/'; q++)
+	for (const char *q = p; *q && *q != '/' && *q != '?' && *q != '#'; q++)
 		if (*q == '@')
 			at = q;
 	if (at)
@@ -47,7 +62,12 @@ bool dr_url_is_loopback(const char *url)
 {
 	const char *host;
 	size_t len;
-	return dr_url_host(url, &host, &len) && is_loopback_host(host, len);
+	return dr_url_host(url, &host, &len) && dr_url_is_loopback_host(host, len);
+}
+
+bool dr_url_is_cleartext(const char *url)
+{
+	return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "ws://", 5) == 0;
 }
 
 int dr_url_normalize(const char *url, char **out, char *err, size_t errlen)

@@ -66,7 +66,7 @@ static int read_token(const char *source, char **out)
 /* Every check that needs no network: exits 64 with a sentence. */
 int dr_check_relay_url(const struct dr_config *c, const char *url)
 {
-	if (strncasecmp(url, "http://", 7) == 0 && !dr_url_is_loopback(url) && !c->allow_insecure_relay) {
+	if (dr_url_is_cleartext(url) && !dr_url_is_loopback(url) && !c->allow_insecure_relay) {
 		dr_err("refusing to send a credential in clear text to %s: use https://, or pass "
 		       "--allow-insecure-relay if this network is trusted", url);
 		return DR_EXIT_USAGE;

@@ -33,6 +33,8 @@ struct dr_realtime_opts {
 	uv_loop_t *loop;
 	struct dr_relay *relay; /* borrowed; it and its transport must outlive the client */
 	const char *version;    /* for the User-Agent */
+	/* Accept a clear-text (http/ws) supabaseUrl whose host is not loopback. */
+	bool allow_insecure;
 	/* An INSERT or UPDATE on one of the account's jobs: poll now. */
 	void (*on_change)(void *data);
 	/* An UPDATE turned cancellation_requested true for this job id (borrowed). */

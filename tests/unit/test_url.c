@@ -39,12 +39,60 @@ START_TEST(loopback_rule)
 }
 END_TEST
 
+static bool loopback(const char *host)
+{
+	return dr_url_is_loopback_host(host, strlen(host));
+}
+
+START_TEST(loopback_is_decided_on_the_literal)
+{
+	ck_assert(loopback("localhost"));
+	ck_assert(loopback("LocalHost"));
+	ck_assert(loopback("127.0.0.1"));
+	ck_assert(loopback("127.255.3.4"));
+	ck_assert(loopback("::1"));
+	ck_assert(loopback("[::1]"));
+	ck_assert(loopback("[0:0:0:0:0:0:0:1]"));
+	/* Names that only start like a loopback address are names. */
+	ck_assert(!loopback("127.evil.example"));
+	ck_assert(!loopback("127.0.0.1.evil.example"));
+	ck_assert(!loopback("localhost.evil.example"));
+	ck_assert(!loopback("128.0.0.1"));
+	ck_assert(!loopback("126.255.255.255"));
+	ck_assert(!loopback("[::2]"));
+	ck_assert(!loopback("[::ffff:8.8.8.8]"));
+	ck_assert(!loopback("0x7f.1"));
+	ck_assert(!loopback(""));
+}
+END_TEST
+
+START_TEST(urls)
+{
+	ck_assert(dr_url_is_loopback("http://127.0.0.1:8420"));
+	ck_assert(dr_url_is_loopback("http://[::1]:8420/base"));
+	ck_assert(dr_url_is_loopback("http://localhost/"));
+	ck_assert(!dr_url_is_loopback("http://127.evil.example:1"));
+	ck_assert(!dr_url_is_loopback("http://127.evil.example:1/x"));
+	/* userinfo: the host is after the '@'. */
+	ck_assert(!dr_url_is_loopback("http://127.0.0.1@evil.example/"));
+	ck_assert(dr_url_is_loopback("http://evil.example@127.0.0.1:9/"));
+	ck_assert(!dr_url_is_loopback("http://[::1"));
+	ck_assert(!dr_url_is_loopback("no-scheme"));
+	ck_assert(dr_url_is_cleartext("http://x"));
+	ck_assert(dr_url_is_cleartext("WS://x"));
+	ck_assert(!dr_url_is_cleartext("https://x"));
+	ck_assert(!dr_url_is_cleartext("wss://x"));
+}
+END_TEST
+
 static Suite *url_suite(void)
 {
 	Suite *s = suite_create("url");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, relay_urls_normalise);
 	tcase_add_test(tc, loopback_rule);
+	tcase_add_test(tc, loopback_is_decided_on_the_literal);
+	tcase_add_test(tc, urls);
 	suite_add_tcase(s, tc);
 	return s;
 }
