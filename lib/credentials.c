@@ -94,15 +94,56 @@ int dr_credentials_parse(const char *data, size_t len, struct dr_credentials **o
 	return 0;
 }
 
+/*
+ * The file must be ours and not a symbolic link, in a directory no one
+ * else can write (or none yet): else another user chose what we read or
+ * where our bearer goes.
+ */
+static int check_place(const char *path, char *err, size_t errlen)
+{
+	char *dir = dr_xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int r = 0;
+	if (slash) {
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		struct stat ds;
+		if (stat(dir, &ds) == 0)
+			r = dr_dir_check_private(dir, false, err, errlen);
+	}
+	free(dir);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(err, errlen, "credentials file %s is a symbolic link: refusing to follow it; replace it with the "
+			 "file itself (or pair again after removing it)", path);
+		return -ELOOP;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "credentials file %s belongs to uid %ld, not to this user (uid %ld): run chown %ld %s",
+			 path, (long)st.st_uid, (long)geteuid(), (long)geteuid(), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int dr_credentials_load(const char *path, struct dr_credentials **out, unsigned *insecure_mode, char *err,
 			size_t errlen)
 {
 	char inner[256];
 	struct dr_buf data = DR_BUF_INIT(CREDENTIALS_MAX_BYTES);
 	struct stat st;
-	int r = dr_read_file(path, &data, &st);
 	if (insecure_mode)
 		*insecure_mode = 0;
+	int r = check_place(path, err, errlen);
+	if (r < 0)
+		return r;
+	r = dr_read_file(path, &data, &st);
 	if (r == -ENOENT) {
 		*out = dr_credentials_new();
 		return 0;
@@ -143,10 +184,11 @@ int dr_credentials_save(const struct dr_credentials *c, const char *path, char *
 	text = dr_xrealloc(text, len + 2);
 	text[len++] = '\n';
 	text[len] = '\0';
-	int r = dr_write_file_atomic(path, text, len, 0600, 0700);
-	free(text);
-	if (r < 0)
+	int r = check_place(path, err, errlen);
+	if (r == 0 && (r = dr_write_file_atomic(path, text, len, 0600, 0700)) < 0)
 		snprintf(err, errlen, "cannot write credentials file %s: %s", path, strerror(-r));
+	memset(text, 0, len);
+	free(text);
 	return r;
 }
 

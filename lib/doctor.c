@@ -214,7 +214,8 @@ void dr_doctor_check_credentials(struct dr_doctor *d, const char *path, const ch
 	char *pair_fix = dr_xasprintf("pair it: delego-runner pair --relay-url URL --pairing-token drs_pair_...%s%s "
 				      "(the dashboard's Runners panel shows the command)",
 				      named ? " --profile " : "", named ? profile : "");
-	if (stat(path, &st) != 0) {
+	/* lstat: a symbolic link is refused by the load below, with its reason. */
+	if (lstat(path, &st) != 0) {
 		dr_doctor_add(d, DR_DOCTOR_FAIL, "credentials", pair_fix, "%s does not exist: no profile is paired",
 			      path);
 		free(pair_fix);

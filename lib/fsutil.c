@@ -1,5 +1,6 @@
 /* fsutil: small synchronous file helpers (atomic replace, bounded read). */
 #include "delego/fsutil.h"
+#include "delego/backoff.h"
 #include "delego/xalloc.h"
 
 #include <dirent.h>
@@ -64,6 +65,75 @@ int dr_mkdir_p(const char *path, mode_t mode)
 	return r;
 }
 
+int dr_open_new(const char *path, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	return fd < 0 ? -errno : fd;
+}
+
+int dr_open_temp(const char *path, mode_t mode, char **tmp_out)
+{
+	/* Another user who can write the directory cannot guess the name, and
+	 * whatever they planted there is neither followed nor reused. */
+	for (int tries = 0; tries < 16; tries++) {
+		char rnd[17];
+		dr_random_hex(rnd, 8);
+		char *tmp = dr_xasprintf("%s" DR_TEMP_INFIX "%s", path, rnd);
+		int fd = dr_open_new(tmp, mode);
+		if (fd >= 0) {
+			*tmp_out = tmp;
+			return fd;
+		}
+		free(tmp);
+		if (fd != -EEXIST)
+			return fd;
+	}
+	return -EEXIST;
+}
+
+int dr_dir_check_private(const char *path, bool tighten, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "cannot use directory %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a directory: move it away", path);
+		return -ENOTDIR;
+	}
+	uid_t me = geteuid();
+	/* root's directories are as trusted as root itself. */
+	if (st.st_uid != me && st.st_uid != 0) {
+		snprintf(err, errlen, "directory %s belongs to uid %ld, not to this user (uid %ld), who could plant "
+			 "files there: run chown %ld %s, or use another directory", path, (long)st.st_uid, (long)me,
+			 (long)me, path);
+		return -EPERM;
+	}
+	if (st.st_mode & 022) {
+		snprintf(err, errlen, "directory %s has mode %04o: other users could plant files there; run chmod 700 %s",
+			 path, (unsigned)(st.st_mode & 07777), path);
+		return -EPERM;
+	}
+	if (tighten && st.st_uid == me && (st.st_mode & 077) && chmod(path, st.st_mode & 07700) < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "cannot make directory %s private (chmod 700 %s): %s", path, path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int dr_mkdir_private(const char *path, char *err, size_t errlen)
+{
+	int r = dr_mkdir_p(path, 0700);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create directory %s: %s", path, strerror(-r));
+		return r;
+	}
+	return dr_dir_check_private(path, true, err, errlen);
+}
+
 static int fsync_dir_of(const char *path)
 {
 	char *dir = dr_xstrdup(path);
@@ -96,10 +166,10 @@ int dr_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 	if (r < 0)
 		return r;
 
-	char *tmp = dr_xasprintf("%s.tmp-%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, file_mode);
+	char *tmp = NULL;
+	int fd = dr_open_temp(path, file_mode, &tmp);
 	if (fd < 0) {
-		r = -errno;
+		r = fd;
 		goto out;
 	}
 	const char *p = data;
@@ -134,11 +204,11 @@ out:
 
 int dr_write_file_replace(const char *path, const void *data, size_t len, mode_t file_mode)
 {
-	char *tmp = dr_xasprintf("%s.tmp-%ld", path, (long)getpid());
+	char *tmp = NULL;
 	int r = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, file_mode);
+	int fd = dr_open_temp(path, file_mode, &tmp);
 	if (fd < 0) {
-		r = -errno;
+		r = fd;
 		goto out;
 	}
 	if (write(fd, data, len) != (ssize_t)len)

@@ -23,11 +23,9 @@ struct dr_journal {
 
 int dr_journal_open(const char *dir, struct dr_journal **out, char *err, size_t errlen)
 {
-	int r = dr_mkdir_p(dir, 0700);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot create job journal %s: %s", dir, strerror(-r));
+	int r = dr_mkdir_private(dir, err, errlen);
+	if (r < 0)
 		return r;
-	}
 	struct dr_journal *j = dr_xcalloc(1, sizeof *j);
 	j->dir = dr_xstrdup(dir);
 	*out = j;

@@ -12,6 +12,7 @@
 #include "delego/backoff.h"
 #include "delego/buf.h"
 #include "delego/fsutil.h"
+#include "delego/job.h"
 #include "delego/json.h"
 #include "delego/log.h"
 #include "delego/xalloc.h"
@@ -269,8 +270,8 @@ static int spool_write(struct dr_outbox *o, struct entry *e, char *err, size_t e
 		r = dr_write_file_atomic(e->file, text, strlen(text), 0600, 0700);
 	} else {
 		/* Progress may be lost in a crash: skip the fsync, keep the loop quick. */
-		int fd = open(e->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		r = fd < 0 ? -errno : 0;
+		int fd = dr_open_new(e->file, 0600);
+		r = fd < 0 ? fd : 0;
 		if (fd >= 0) {
 			size_t len = strlen(text);
 			if (write(fd, text, len) != (ssize_t)len)
@@ -334,6 +335,26 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int dr_outbox_parse_entry(const char *data, size_t len, char **path, char **job_id, char **body, long long *seq)
+{
+	cJSON *doc = NULL;
+	if (dr_json_parse_object(data, len, ENTRY_MAX_BYTES * 2, &doc) < 0)
+		return -EINVAL;
+	const char *p = dr_json_str(doc, "path"), *j = dr_json_str(doc, "jobId");
+	const cJSON *b = dr_json_obj(doc, "body");
+	if (!p || !j || !b || !dr_relay_path_known(p) || !dr_job_id_valid(j)) {
+		cJSON_Delete(doc);
+		return -EINVAL;
+	}
+	double s = dr_json_num(b, "seq", 0);
+	*seq = s > 0 && s < 9e15 ? (long long)s : 0;
+	*path = dr_xstrdup(p);
+	*job_id = dr_xstrdup(j);
+	*body = dr_json_print(b);
+	cJSON_Delete(doc);
+	return 0;
+}
+
 /* Loads reports left by an earlier run, in their order. */
 static void load_spool(struct dr_outbox *o)
 {
@@ -346,7 +367,7 @@ static void load_spool(struct dr_outbox *o)
 		size_t n = strlen(de->d_name);
 		if (n > 5 && strcmp(de->d_name + n - 5, ".json") == 0 && de->d_name[0] >= '0' && de->d_name[0] <= '9')
 			dr_strv_push(&names, de->d_name);
-		else if (strstr(de->d_name, ".tmp-")) /* a write a crash interrupted */
+		else if (strstr(de->d_name, DR_TEMP_INFIX)) /* a write a crash interrupted */
 			unlinkat(dirfd(d), de->d_name, 0);
 	}
 	closedir(d);
@@ -355,34 +376,31 @@ static void load_spool(struct dr_outbox *o)
 	for (size_t i = 0; i < n; i++) {
 		char *file = dr_xasprintf("%s/%s", o->dir, names[i]);
 		struct dr_buf data = DR_BUF_INIT(ENTRY_MAX_BYTES * 2);
-		cJSON *doc = NULL;
-		if (dr_read_file(file, &data, NULL) < 0 ||
-		    dr_json_parse_object(data.buf, data.len, ENTRY_MAX_BYTES * 2, &doc) < 0 ||
-		    !dr_json_str(doc, "path") || !dr_json_str(doc, "jobId") || !dr_json_obj(doc, "body")) {
+		struct entry *e = dr_xcalloc(1, sizeof *e);
+		long long seq = 0;
+		struct stat st;
+		/* Only a file of ours: lstat, since open would follow a planted link. */
+		if (lstat(file, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+		    dr_read_file(file, &data, NULL) < 0 ||
+		    dr_outbox_parse_entry(data.buf, data.len, &e->path, &e->job_id, &e->body, &seq) < 0) {
 			dr_warn("ignoring unreadable report %s (moved aside as .bad)", file);
 			char *bad = dr_xasprintf("%s.bad", file);
 			rename(file, bad);
 			free(bad);
 			free(file);
-			cJSON_Delete(doc);
+			free(e);
 			dr_buf_release(&data);
 			continue;
 		}
-		struct entry *e = dr_xcalloc(1, sizeof *e);
 		e->number = strtoull(names[i], NULL, 10);
 		if (e->number >= o->next_number)
 			o->next_number = e->number + 1;
 		e->file = file;
-		e->job_id = dr_xstrdup(dr_json_str(doc, "jobId"));
-		e->path = dr_xstrdup(dr_json_str(doc, "path"));
-		const cJSON *body = dr_json_obj(doc, "body");
-		e->body = dr_json_print(body);
 		e->size = strlen(e->body);
 		e->terminal = is_terminal(e->path);
 		e->backoff = (struct dr_backoff)DR_BACKOFF_INIT(RETRY_BASE_MS, RETRY_CAP_MS);
-		note_seq(o, e->job_id, (long long)dr_json_num(body, "seq", 0));
+		note_seq(o, e->job_id, seq);
 		append(o, e);
-		cJSON_Delete(doc);
 		dr_buf_release(&data);
 	}
 	dr_strv_free(names);
@@ -400,9 +418,8 @@ int dr_outbox_new(uv_loop_t *loop, struct dr_relay *relay, const char *spool_dir
 	 * even when that run's spool was emptied. */
 	o->next_number = (uint64_t)uv_now(loop);
 	if (spool_dir) {
-		int r = dr_mkdir_p(spool_dir, 0700);
+		int r = dr_mkdir_private(spool_dir, err, errlen);
 		if (r < 0) {
-			snprintf(err, errlen, "cannot create report spool %s: %s", spool_dir, strerror(-r));
 			free(o);
 			return r;
 		}

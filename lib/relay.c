@@ -145,9 +145,27 @@ static void on_answer(const struct dr_http_response *res, void *data)
 	free(call);
 }
 
+bool dr_relay_path_known(const char *path)
+{
+	static const char *const known[] = { "register", "heartbeat", "jobs/poll", "jobs/progress", "jobs/complete",
+					     "jobs/fail", "jobs/await", "jobs/status", "realtime-token", "unregister" };
+	static const char prefix[] = "/api/runner/";
+	if (!path || strncmp(path, prefix, sizeof prefix - 1) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+		if (strcmp(path + sizeof prefix - 1, known[i]) == 0)
+			return true;
+	return false;
+}
+
 int dr_relay_post(struct dr_relay *r, const char *path, cJSON *body, long timeout_ms, dr_relay_cb cb, void *data,
 		  struct dr_relay_call **out)
 {
+	/* Anything else could turn <url><path> into another host ("@host:port/"). */
+	if (!dr_relay_path_known(path)) {
+		cJSON_Delete(body);
+		return -EINVAL;
+	}
 	if (!body)
 		body = cJSON_CreateObject();
 	char *text = dr_json_print(body);

@@ -751,6 +751,10 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 		goto fail;
 	}
 	dr_relay_on_unauthorized(r->relay, on_unauthorized, r);
+	/* Another user who can write there could plant reports or journal entries. */
+	rc = dr_mkdir_private(r->config->state_dir, err, errlen);
+	if (rc == -EPERM || rc == -ENOTDIR)
+		goto fail;
 	char *spool = dr_xasprintf("%s/outbox", r->config->state_dir);
 	rc = dr_outbox_new(r->loop, r->relay, spool, &r->outbox, err, errlen);
 	free(spool);

@@ -475,7 +475,7 @@ static int mkdir_under(const char *root, const char *const *parts, char *err, si
 		r = dr_buf_addf(&p, "/%s", parts[i]);
 		if (r < 0)
 			break;
-		if (mkdir(p.buf, 0755) < 0 && errno != EEXIST) {
+		if (mkdir(p.buf, 0700) < 0 && errno != EEXIST) {
 			r = -errno;
 			snprintf(err, errlen, "cannot create %s: %s", p.buf, strerror(errno));
 			goto out;
@@ -488,6 +488,9 @@ static int mkdir_under(const char *root, const char *const *parts, char *err, si
 				 p.buf, root);
 			goto out;
 		}
+		/* Private repositories stay private: 0700, and no directory others can write. */
+		if ((r = dr_dir_check_private(p.buf, true, err, errlen)) < 0)
+			goto out;
 	}
 	if (r == -E2BIG)
 		snprintf(err, errlen, "path too long under %s", root);
@@ -876,10 +879,12 @@ int dr_workspace_prepare(const struct dr_ws_ctx *ctx, const struct dr_ws_prepare
 		snprintf(err, errlen, "the workspace root must be an absolute path");
 		return -EINVAL;
 	}
-	int r = dr_mkdir_p(ctx->root, 0755);
+	int r = dr_mkdir_private(ctx->root, err, errlen);
+	if (r < 0)
+		return r;
 	char real_root[PATH_MAX];
-	if (r < 0 || !realpath(ctx->root, real_root)) {
-		r = r < 0 ? r : -errno;
+	if (!realpath(ctx->root, real_root)) {
+		r = -errno;
 		snprintf(err, errlen, "cannot create the workspace root %s: %s", ctx->root, strerror(-r));
 		return r;
 	}
@@ -1462,7 +1467,7 @@ int dr_workspace_mark_awaiting(const struct dr_ws_tree *t, const char *job_id, b
 		char *text = dr_xasprintf("job %s is waiting for the user's answer; `delego-runner workspace gc` keeps "
 					  "its worktree until the job ends\n",
 					  job_id);
-		r = dr_write_file_atomic(path, text, strlen(text), 0644, 0755);
+		r = dr_write_file_atomic(path, text, strlen(text), 0600, 0700);
 		free(text);
 	}
 	free(path);

@@ -96,12 +96,13 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		.bearer = p.bearer,
 		.version = DR_VERSION,
 	};
-	if (dr_runner_new(&opts, &runner, err, sizeof err) < 0) {
+	int rc = dr_runner_new(&opts, &runner, err, sizeof err);
+	if (rc < 0) {
 		dr_err("%s", err);
 		dr_profile_release(&p);
 		dr_config_free(c);
 		uv_loop_close(&loop);
-		return DR_EXIT_FAILURE;
+		return rc == -EPERM ? DR_EXIT_CONFIG : DR_EXIT_FAILURE;
 	}
 	dr_profile_release(&p);
 	dr_runner_on_reload(runner, reload_config, (void *)ctx);

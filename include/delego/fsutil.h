@@ -25,6 +25,24 @@ int dr_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
  * for informational files (the status file) that may be lost in a crash.
  */
 int dr_write_file_replace(const char *path, const void *data, size_t len, mode_t file_mode);
+/* What a temporary file's name carries between its target's name and a random part. */
+#define DR_TEMP_INFIX ".tmp-"
+/* Creates path, which must not exist (O_CREAT|O_EXCL|O_NOFOLLOW): an fd or -errno. */
+int dr_open_new(const char *path, mode_t mode);
+/*
+ * Creates a new file beside path named path DR_TEMP_INFIX <16 random hex>,
+ * as dr_open_new. Returns the fd and *tmp_out (caller frees), or -errno.
+ */
+int dr_open_temp(const char *path, mode_t mode, char **tmp_out);
+/*
+ * Refuses a directory other users could plant files in: it must be a
+ * directory owned by us (or root) and not writable by group or others.
+ * With tighten, a directory of ours that others may read or enter is
+ * made 0700. err gets the sentence with the chmod/chown fix.
+ */
+int dr_dir_check_private(const char *path, bool tighten, char *err, size_t errlen);
+/* mkdir -p (new directories 0700), then dr_dir_check_private(path, true). */
+int dr_mkdir_private(const char *path, char *err, size_t errlen);
 /* mkdir -p with mode for every directory it creates. */
 int dr_mkdir_p(const char *path, mode_t mode);
 /* True for a directory with no entry but . and ..; false for anything else or an error. */

@@ -29,6 +29,16 @@ void dr_outbox_free(struct dr_outbox *o);
  */
 int dr_outbox_post(struct dr_outbox *o, const char *job_id, const char *path, cJSON *body);
 
+/*
+ * Reads the text of one spool file, {"path", "jobId", "body": {...}}, as
+ * left by an earlier run (or planted: it is checked like relay input):
+ * path must pass dr_relay_path_known and jobId dr_job_id_valid. On
+ * success *path, *job_id and *body (the body serialized) are new strings
+ * the caller frees, and *seq is the body's "seq" (0 when absent).
+ * -EINVAL otherwise, with nothing to free.
+ */
+int dr_outbox_parse_entry(const char *data, size_t len, char **path, char **job_id, char **body, long long *seq);
+
 /* Reports queued and not yet acknowledged. */
 size_t dr_outbox_pending(const struct dr_outbox *o);
 /* Calls cb once the queue is empty (at once if it is). One waiter at a time. */

@@ -46,9 +46,15 @@ const char *dr_relay_url(const struct dr_relay *r);
 struct dr_http *dr_relay_http(const struct dr_relay *r);
 
 /*
+ * True for the runner endpoints ("/api/runner/register", ".../jobs/fail",
+ * ...) and nothing else: a path is appended to the relay URL as it is.
+ */
+bool dr_relay_path_known(const char *path);
+/*
  * POSTs body (consumed, even on failure) to <relay_url><path>. The callback
  * runs exactly once, later, unless dr_relay_call_cancel() comes first.
- * timeout_ms 0 means the default (30 s).
+ * timeout_ms 0 means the default (30 s). -EINVAL for a path that
+ * dr_relay_path_known refuses.
  */
 int dr_relay_post(struct dr_relay *r, const char *path, cJSON *body, long timeout_ms,
 		  dr_relay_cb cb, void *data, struct dr_relay_call **call);

@@ -13,7 +13,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +377,46 @@ START_TEST(rejected_reports_are_dropped_not_retried)
 }
 END_TEST
 
+/* Another user who could write the spool plants an entry whose path turns
+ * <relay URL><path> into another host: the bearer must not go there. */
+START_TEST(a_planted_entry_cannot_redirect_the_bearer)
+{
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	ck_assert_int_ge(ls, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(listen(ls, 8), 0);
+	socklen_t al = sizeof a;
+	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+	char *planted = dr_xasprintf("%s/0000000000000001-final.json", spool);
+	char *text = dr_xasprintf("{\"path\":\"@127.0.0.1:%u/x\",\"jobId\":\"j1\",\"body\":{\"jobId\":\"j1\"}}",
+				  (unsigned)ntohs(a.sin_port));
+	FILE *f = fopen(planted, "w");
+	fputs(text, f);
+	fclose(f);
+	char *legit = dr_xasprintf("%s/0000000000000002-final.json", spool);
+	f = fopen(legit, "w");
+	fputs("{\"path\":\"/api/runner/jobs/complete\",\"jobId\":\"j2\",\"body\":{\"jobId\":\"j2\"}}", f);
+	fclose(f);
+	struct box b;
+	box_open(&b, spool);
+	ck_assert_uint_eq(dr_outbox_pending(b.outbox), 1);
+	box_drain(&b);
+	box_close(&b);
+	ck_assert_int_eq(peer.n_requests, 1);
+	ck_assert_str_eq(peer.paths[0], "/api/runner/jobs/complete");
+	ck_assert_int_lt(accept(ls, NULL, NULL), 0); /* nobody connected to the other listener */
+	ck_assert_int_eq(errno, EAGAIN);
+	char *bad = dr_xasprintf("%s.bad", planted);
+	ck_assert_int_eq(access(bad, F_OK), 0);
+	close(ls);
+	free(bad);
+	free(planted);
+	free(legit);
+	free(text);
+}
+END_TEST
+
 START_TEST(a_restart_sends_what_was_left)
 {
 	/* First run: the relay is down (401 stops sending and keeps the spool). */
@@ -462,6 +505,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, retries_transient_failures_keeping_the_event_id);
 	tcase_add_test(tc, rejected_reports_are_dropped_not_retried);
 	tcase_add_test(tc, a_restart_sends_what_was_left);
+	tcase_add_test(tc, a_planted_entry_cannot_redirect_the_bearer);
 	tcase_add_test(tc, jobs_do_not_block_each_other);
 	suite_add_tcase(s, tc);
 	return s;
