@@ -1,6 +1,7 @@
 /* adapter: dispatch to the executor adapters, and the helpers they share. */
 #include "adapter-int.h"
 #include "delego/json.h"
+#include "delego/redact.h"
 #include "delego/utf8.h"
 #include "delego/xalloc.h"
 
@@ -145,12 +146,20 @@ char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line)
 	while (lead < len && (u[lead] <= ' ' || u[lead] == 0x7f))
 		lead++;
 	bool more = false;
-	if (len - lead > max + 64) {
-		size_t limit = lead + max + 64;
+	unsigned flags = 0;
+	/* The margin holds a whole secret: it is redacted before the cut. */
+	size_t margin = 64 + dr_redact_longest(NULL);
+	if (len - lead > max + margin) {
+		size_t limit = lead + max + margin;
 		for (size_t i = limit; i < len && !more; i++)
 			more = !(u[i] <= ' ' || u[i] == 0x7f);
 		len = limit;
+		flags = DR_REDACT_CUT_END;
 	}
+	/* Redact before cutting: a cut inside a secret would leave a piece that
+	 * no longer matches it, and that piece would go out. */
+	char *red = dr_redact_dup(NULL, s, len, flags, &len);
+	u = (const unsigned char *)red;
 	/* Pass 1 cleans into out: a bad byte becomes 3 (U+FFFD), so 3 * len at most. */
 	char *out = dr_xmalloc(3 * len + 4);
 	size_t n = 0;
@@ -193,6 +202,7 @@ char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line)
 			clen = keep;
 	}
 	out[clen] = '\0';
+	free(red);
 	return out;
 }
 

@@ -48,6 +48,19 @@ bool dr_profile_name_valid(const char *name)
 	return true;
 }
 
+bool dr_profile_runner_id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n < 1 || n > 128 || id[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
 char *dr_credentials_default_path(const char *explicit_path, const char *xdg_config_home, const char *home)
 {
 	if (explicit_path && *explicit_path)
@@ -213,7 +226,7 @@ int dr_credentials_get(const struct dr_credentials *c, const char *name, struct 
 	const char *url = dr_json_nonempty(p, "relayUrl");
 	const char *id = dr_json_nonempty(p, "runnerId");
 	const char *bearer = dr_json_nonempty(p, "bearer");
-	if (!url || !id || !bearer)
+	if (!url || !id || !bearer || !dr_profile_runner_id_valid(id))
 		return -EINVAL;
 	memset(out, 0, sizeof *out);
 	out->relay_url = dr_xstrdup(url);

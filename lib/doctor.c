@@ -211,7 +211,7 @@ void dr_doctor_check_credentials(struct dr_doctor *d, const char *path, const ch
 {
 	struct stat st;
 	bool named = strcmp(profile, "default") != 0;
-	char *pair_fix = dr_xasprintf("pair it: delego-runner pair --relay-url URL --pairing-token drs_pair_...%s%s "
+	char *pair_fix = dr_xasprintf("pair it: printf '%%s' drs_pair_... | delego-runner pair --relay-url URL --pairing-token -%s%s "
 				      "(the dashboard's Runners panel shows the command)",
 				      named ? " --profile " : "", named ? profile : "");
 	/* lstat: a symbolic link is refused by the load below, with its reason. */
@@ -322,8 +322,8 @@ void dr_doctor_check_relay(struct dr_doctor *d, const struct dr_config *c, const
 	} else {
 		dr_doctor_add(d, DR_DOCTOR_OK, "relay", NULL, "%s answered (HTTP %ld%s)", url, status,
 			      https ? ", TLS certificate verified" : "");
-		char *fix = dr_xasprintf("pair again: delego-runner pair --relay-url %s --pairing-token "
-					 "drs_pair_...%s%s --force",
+		char *fix = dr_xasprintf("pair again: printf '%%s' drs_pair_... | delego-runner pair --relay-url %s "
+					 "--pairing-token -%s%s --force",
 					 url, named ? " --profile " : "", named ? c->profile : "");
 		if (status >= 200 && status < 300)
 			dr_doctor_add(d, DR_DOCTOR_OK, "credential", NULL, "accepted by the relay (runner %s)",

@@ -2,6 +2,7 @@
 #include "delego/log.h"
 #include "delego/isotime.h"
 #include "delego/redact.h"
+#include "delego/text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -129,8 +130,12 @@ void dr_vlog(enum dr_log_level level, const char *fmt, va_list ap)
 	for (size_t i = 0; i < len; i++)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
-	line[len++] = '\n';
-	(void)!write(STDERR_FILENO, line, len);
+	/* Nothing from outside drives the terminal: ESC, CSI and friends are escaped. */
+	len = dr_text_escape_copy(line, len, raw, sizeof raw, DR_TEXT_KEEP_TAB);
+	if (len > sizeof raw - 1)
+		len = strlen(raw); /* the newline takes the NUL's place */
+	raw[len++] = '\n';
+	(void)!write(STDERR_FILENO, raw, len);
 	errno = saved;
 }
 

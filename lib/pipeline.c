@@ -309,8 +309,11 @@ static void post(struct dr_pipeline *p, const char *path, cJSON *body)
 static void send_progress(struct dr_pipeline *p, const char *summary, cJSON *meta)
 {
 	cJSON *b = report_base(p, false);
-	char *s = cut_utf8(summary, SUMMARY_MAX);
+	/* Redact before the cut: a cut inside a secret leaves a piece no longer matched. */
+	char *red = dr_redact_dup(NULL, summary, strlen(summary), 0, NULL);
+	char *s = cut_utf8(red, SUMMARY_MAX);
 	cJSON_AddStringToObject(b, "summary", s);
+	free(red);
 	free(s);
 	if (!meta)
 		meta = cJSON_CreateObject();
@@ -638,7 +641,13 @@ static void on_agent_line(void *data, int fd, const char *line, size_t len, bool
 {
 	struct dr_pipeline *p = data;
 	if (fd != 1) {
-		dr_debug("job %s: agent stderr: %.*s", job_id(p), (int)(len > 500 ? 500 : len), line);
+		if (dr_log_enabled(DR_LOG_DEBUG)) {
+			/* Redact, then cut: the logger alone would see only the piece of a secret. */
+			size_t n;
+			char *red = dr_redact_dup(NULL, line, len, 0, &n);
+			dr_debug("job %s: agent stderr: %.*s", job_id(p), (int)(n > 500 ? 500 : n), red);
+			free(red);
+		}
 		return;
 	}
 	char *progress = dr_adapter_feed(p->adapter, line, len, truncated);

@@ -6,6 +6,7 @@
 #include "delego/buf.h"
 #include "delego/cgroup.h"
 #include "delego/log.h"
+#include "delego/redact.h"
 #include "delego/sandbox.h"
 #include "delego/xalloc.h"
 
@@ -30,7 +31,8 @@ struct stream {
 	bool eof;          /* EOF seen, error, or cut by us */
 	struct dr_buf line; /* the line being assembled (capped at line_max) */
 	bool skipping;     /* dropping the rest of an over-long line */
-	struct dr_tail tail;
+	struct dr_tail tail; /* redacted: the cut at its start cannot split a secret */
+	struct dr_redact_stream *red;
 };
 
 struct dr_proc {
@@ -80,6 +82,8 @@ static void on_handle_closed(uv_handle_t *h)
 	dr_buf_release(&p->err.line);
 	dr_tail_release(&p->out.tail);
 	dr_tail_release(&p->err.tail);
+	dr_redact_stream_free(p->out.red);
+	dr_redact_stream_free(p->err.red);
 	dr_buf_release(&p->capture);
 	free(p);
 }
@@ -163,6 +167,9 @@ static void stream_end(struct stream *s)
 		return;
 	s->eof = true;
 	uv_read_stop((uv_stream_t *)&s->pipe);
+	size_t n;
+	const char *rest = dr_redact_stream_flush(s->red, &n);
+	dr_tail_add(&s->tail, rest, n);
 	if (s->line.len > 0 && !s->skipping)
 		deliver(s, s->line.buf, s->line.len, false);
 	dr_buf_reset(&s->line);
@@ -188,7 +195,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 	if (n == 0 || s->eof)
 		return;
-	dr_tail_add(&s->tail, buf->base, (size_t)n);
+	size_t rn;
+	const char *red = dr_redact_stream_feed(s->red, buf->base, (size_t)n, &rn);
+	dr_tail_add(&s->tail, red, rn);
 	if (s->fd == 1 && p->capture_max > 0 && !p->capture_truncated) {
 		size_t room = p->capture_max - p->capture.len;
 		size_t take = (size_t)n < room ? (size_t)n : room;
@@ -476,6 +485,7 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 		ss[i]->fd = i + 1;
 		dr_buf_init(&ss[i]->line, 0);
 		dr_tail_init(&ss[i]->tail, tail_max);
+		ss[i]->red = dr_redact_stream_new(NULL);
 	}
 
 	uv_timer_init(loop, &p->timeout_timer);

@@ -196,8 +196,8 @@ static void on_unauthorized(const char *path, void *data)
 	if (r->exit_status == 2)
 		return;
 	dr_err("the relay rejected this runner's credential (HTTP 401 on %s): it was rotated or removed in the "
-	       "dashboard. Pair again with a new token: delego-runner pair --relay-url %s --pairing-token "
-	       "<drs_pair_...>%s%s. Profile: %s, runner: %s, relay: %s",
+	       "dashboard. Pair again with a new token: printf '%%s' drs_pair_... | delego-runner pair --relay-url %s "
+	       "--pairing-token -%s%s. Profile: %s, runner: %s, relay: %s",
 	       path, dr_relay_url(r->relay), strcmp(r->config->profile, "default") ? " --profile " : "",
 	       strcmp(r->config->profile, "default") ? r->config->profile : "", r->config->profile, r->runner_id,
 	       dr_relay_url(r->relay));

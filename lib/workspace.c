@@ -6,6 +6,7 @@
  * callback.
  */
 #include "delego/workspace.h"
+#include "delego/text.h"
 #include "delego/buf.h"
 #include "delego/childenv.h"
 #include "delego/fsutil.h"
@@ -969,7 +970,7 @@ int dr_workspace_changes(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t
 
 /* ---- commit ---- */
 
-/* Appends s with every run of whitespace folded to one space and control characters dropped. */
+/* Appends s with every run of whitespace folded to one space and control characters (C0, DEL, C1) dropped. */
 static size_t add_folded(struct dr_buf *b, const char *s, size_t max_chars)
 {
 	size_t chars = 0;
@@ -982,8 +983,11 @@ static size_t add_folded(struct dr_buf *b, const char *s, size_t max_chars)
 			space = true;
 			continue;
 		}
-		if (c < 0x20 || c == 0x7f)
+		size_t ctl = dr_text_control_len(s, strnlen(s, 4));
+		if (ctl) { /* C0, DEL, C1 (ESC, CSI): nothing that drives a terminal reaches gh or git */
+			s += ctl - 1;
 			continue;
+		}
 		if (space) {
 			dr_buf_addch(b, ' ');
 			space = false;
@@ -1022,8 +1026,11 @@ char *dr_workspace_commit_subject(const char *identifier, const char *title)
 static void add_path_line(struct dr_buf *b, const char *path)
 {
 	dr_buf_addstr(b, "- ");
-	for (const char *p = path; *p; p++)
-		dr_buf_addch(b, ((unsigned char)*p < 0x20 || *p == 0x7f) ? '?' : *p);
+	for (const char *p = path; *p; p++) {
+		size_t ctl = dr_text_control_len(p, strnlen(p, 4));
+		dr_buf_addch(b, ctl ? '?' : *p);
+		p += ctl ? ctl - 1 : 0;
+	}
 	dr_buf_addch(b, '\n');
 }
 

@@ -46,10 +46,11 @@ char *relay_admin_pair_command(struct relay_store *st, const char *token, unsign
 	struct dr_buf b = DR_BUF_INIT(0);
 	char *url = relay_store_public_url(st);
 	char *ws = relay_store_workspace_path(st);
-	dr_buf_addstr(&b, "delego-runner pair --relay-url ");
+	/* printf is a shell builtin: the token never sits in a process's argv,
+	 * which other local users can read in /proc. */
+	dr_buf_addf(&b, "printf '%%s' %s | delego-runner pair --relay-url ", token);
 	add_shell_word(&b, url ? url : "http://127.0.0.1:8420");
-	dr_buf_addstr(&b, " --pairing-token ");
-	dr_buf_addstr(&b, token);
+	dr_buf_addstr(&b, " --pairing-token -");
 	if (ws && *ws) {
 		dr_buf_addstr(&b, " --workspace-root ");
 		add_shell_word(&b, ws);

@@ -27,6 +27,12 @@ struct dr_cmd_ctx {
 	char **argv;
 };
 
+/*
+ * printf to stdout for what a person reads, with controls other than
+ * newline and tab escaped (text.h): ids, URLs and errors come from outside.
+ */
+void dr_cmd_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Pairs c->profile; on success *runner_id (optional) gets the new id. Returns an exit status. */
 int dr_pair(struct dr_config *c, char **runner_id);
 /* 0 when the URL may carry a credential; else logs why and returns DR_EXIT_USAGE. */

@@ -6,6 +6,7 @@
 #include "delego/config.h"
 #include "delego/log.h"
 #include "delego/sandbox.h"
+#include "delego/text.h"
 #include "delego/xalloc.h"
 
 #include <cjson/cJSON.h>
@@ -14,9 +15,14 @@
 #include <malloc.h>
 #endif
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 struct command {
 	const char *name;
@@ -119,6 +125,32 @@ static void usage(FILE *out, const struct command *only)
 static void *json_malloc(size_t n)
 {
 	return dr_xmalloc(n);
+}
+
+/*
+ * Our files (credentials, state, workspace, and what git makes there for us)
+ * are private. And the process holds the bearer, the pairing token and the
+ * agents' keys: non-dumpable, its /proc/PID/environ and memory are closed
+ * to processes of the same user, agents included (root still sees them).
+ */
+static void harden_process(void)
+{
+	umask(077);
+#ifdef __linux__
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
+
+void dr_cmd_out(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *raw = dr_xvasprintf(fmt, ap);
+	va_end(ap);
+	char *safe = dr_text_escape(raw, DR_TEXT_KEEP_NL | DR_TEXT_KEEP_TAB);
+	fputs(safe, stdout);
+	free(safe);
+	free(raw);
 }
 
 /*
@@ -278,6 +310,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], DR_SANDBOX_SHIM_WORD) == 0)
 		return dr_sandbox_exec_main(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
+	harden_process();
 	cJSON_Hooks hooks = { .malloc_fn = json_malloc, .free_fn = free };
 	cJSON_InitHooks(&hooks);
 	dr_log_init("delego-runner", DR_LOG_INFO, -1);

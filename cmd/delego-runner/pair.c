@@ -103,9 +103,16 @@ static void on_register(const struct dr_relay_reply *reply, void *data)
 	const cJSON *runner = dr_json_obj(reply->body, "runner");
 	const char *id = runner ? dr_json_nonempty(runner, "id") : NULL;
 	const char *bearer = dr_json_nonempty(reply->body, "bearer");
-	if (!id || !bearer || strlen(id) > 256 || strlen(bearer) > 4096) {
+	if (!id || !bearer || strlen(bearer) > 4096) {
 		dr_err("the relay returned an unexpected answer to register (missing runner.id or bearer); is the "
 		       "URL that of a Delego relay?");
+		res->status = DR_EXIT_PROTOCOL;
+		return;
+	}
+	/* It is stored, printed and put in paths and unit names: refuse what could drive a terminal. */
+	if (!dr_profile_runner_id_valid(id)) {
+		dr_err("the relay returned an invalid runner id (%.64s): expected 1 to 128 letters, digits, '-' or '_'; "
+		       "is the URL that of a Delego relay?", id);
 		res->status = DR_EXIT_PROTOCOL;
 		return;
 	}
@@ -136,8 +143,8 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 	} else if (c->pairing_token) {
 		token = dr_xstrdup(c->pairing_token);
 	} else {
-		dr_err("pair needs --pairing-token drs_pair_... (or --pairing-token - to read it from standard input, "
-		       "or --pairing-token-file PATH)");
+		dr_err("pair needs the pairing token: --pairing-token - reads it from standard input (printf '%%s' "
+		       "drs_pair_... | delego-runner pair ...), or set DELEGO_PAIRING_TOKEN, or --pairing-token-file PATH");
 		return DR_EXIT_USAGE;
 	}
 	dr_log_add_secret(token);
@@ -232,9 +239,9 @@ int dr_cmd_pair(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	int status = dr_pair(c, &id);
 	if (status == DR_EXIT_OK) {
 		bool named = strcmp(c->profile, "default") != 0;
-		printf("Paired runner %s with %s (profile %s).\n", id, c->relay_url, c->profile);
-		printf("Start it with:\n  delego-runner run%s%s\n", named ? " --profile " : "", named ? c->profile : "");
-		printf("or install it as a service that starts at login:\n  delego-runner service install%s%s\n",
+		dr_cmd_out("Paired runner %s with %s (profile %s).\n", id, c->relay_url, c->profile);
+		dr_cmd_out("Start it with:\n  delego-runner run%s%s\n", named ? " --profile " : "", named ? c->profile : "");
+		dr_cmd_out("or install it as a service that starts at login:\n  delego-runner service install%s%s\n",
 		       named ? " --profile " : "", named ? c->profile : "");
 		fflush(stdout);
 		if (c->background)

@@ -45,8 +45,8 @@ static int load_profile(struct dr_config *c, struct dr_profile *p)
 	dr_credentials_free(creds);
 	bool named = strcmp(c->profile, "default") != 0;
 	if (r == -ENOENT) {
-		dr_err("profile %s is not paired: pair it with delego-runner pair --relay-url <relay> --pairing-token "
-		       "<drs_pair_...>%s%s (the dashboard's Runners panel shows the command)", c->profile,
+		dr_err("profile %s is not paired: pair it with printf '%%s' drs_pair_... | delego-runner pair --relay-url "
+		       "<relay> --pairing-token -%s%s (the dashboard's Runners panel shows the command)", c->profile,
 		       named ? " --profile " : "", named ? c->profile : "");
 		return DR_EXIT_CONFIG;
 	}

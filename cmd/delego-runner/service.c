@@ -205,9 +205,9 @@ int dr_service_install(struct dr_config *c)
 	if (status)
 		goto out;
 	if (dr_credentials_get(creds, c->profile, &p) < 0) {
-		dr_err("profile %s is not paired, so there is nothing to run: pair it first with delego-runner pair "
-		       "--relay-url URL --pairing-token drs_pair_...%s (add --background to install the service in "
-		       "the same step)", c->profile, profile_flag(c->profile, pf, sizeof pf));
+		dr_err("profile %s is not paired, so there is nothing to run: pair it first with printf '%%s' "
+		       "drs_pair_... | delego-runner pair --relay-url URL --pairing-token -%s (add --background to install "
+		       "the service in the same step)", c->profile, profile_flag(c->profile, pf, sizeof pf));
 		status = DR_EXIT_CONFIG;
 		goto out;
 	}
@@ -366,19 +366,19 @@ static void print_status(const cJSON *o)
 {
 	const cJSON *svc = dr_json_obj(o, "service"), *dm = dr_json_obj(o, "daemon");
 	const char *id = dr_json_str(o, "runnerId");
-	printf("profile %s\n", dr_json_str(o, "profile"));
+	dr_cmd_out("profile %s\n", dr_json_str(o, "profile"));
 	if (dr_json_str(o, "problem"))
-		printf("  problem:    %s\n", dr_json_str(o, "problem"));
-	printf("  runner:     %s\n", id ? id : "-");
-	printf("  relay:      %s\n", dr_json_str(o, "relayUrl") ? dr_json_str(o, "relayUrl") : "-");
+		dr_cmd_out("  problem:    %s\n", dr_json_str(o, "problem"));
+	dr_cmd_out("  runner:     %s\n", id ? id : "-");
+	dr_cmd_out("  relay:      %s\n", dr_json_str(o, "relayUrl") ? dr_json_str(o, "relayUrl") : "-");
 	if (!dr_json_true(svc, "installed"))
-		printf("  service:    not installed (delego-runner service install%s%s)\n",
+		dr_cmd_out("  service:    not installed (delego-runner service install%s%s)\n",
 		       strcmp(dr_json_str(o, "profile"), "default") ? " --profile " : "",
 		       strcmp(dr_json_str(o, "profile"), "default") ? dr_json_str(o, "profile") : "");
 	else if (dr_json_str(svc, "error"))
-		printf("  service:    %s, state unknown (%s)\n", dr_json_str(svc, "unit"), dr_json_str(svc, "error"));
+		dr_cmd_out("  service:    %s, state unknown (%s)\n", dr_json_str(svc, "unit"), dr_json_str(svc, "error"));
 	else
-		printf("  service:    %s %s%s%s%s%s\n", dr_json_str(svc, "unit"), dr_json_str(svc, "activeState"),
+		dr_cmd_out("  service:    %s %s%s%s%s%s\n", dr_json_str(svc, "unit"), dr_json_str(svc, "activeState"),
 		       dr_json_str(svc, "subState") ? " (" : "",
 		       dr_json_str(svc, "subState") ? dr_json_str(svc, "subState") : "",
 		       dr_json_str(svc, "subState") ? ")" : "",
@@ -386,30 +386,30 @@ static void print_status(const cJSON *o)
 			       ? ", enabled" : ", not enabled");
 	long pid = (long)dr_json_num(dm, "pid", 0);
 	if (dr_json_true(dm, "running"))
-		printf("  daemon:     running, pid %ld, version %s, since %s\n", pid,
+		dr_cmd_out("  daemon:     running, pid %ld, version %s, since %s\n", pid,
 		       dr_json_str(dm, "version") ? dr_json_str(dm, "version") : "?",
 		       dr_json_str(dm, "startedAt") ? dr_json_str(dm, "startedAt") : "?");
 	else if (pid > 0)
-		printf("  daemon:     not running (last seen as pid %ld)\n", pid);
+		dr_cmd_out("  daemon:     not running (last seen as pid %ld)\n", pid);
 	else
-		printf("  daemon:     not running (no status file yet)\n");
+		dr_cmd_out("  daemon:     not running (no status file yet)\n");
 	if (dr_json_str(dm, "sandbox"))
-		printf("  sandbox:    %s\n", dr_json_str(dm, "sandbox"));
+		dr_cmd_out("  sandbox:    %s\n", dr_json_str(dm, "sandbox"));
 	const char *hb = dr_json_str(o, "lastHeartbeatAt");
 	const char *le = dr_json_str(o, "lastError");
 	if (!hb)
-		printf("  heartbeat:  none yet%s%s\n", le ? ": " : "", le ? le : "");
+		dr_cmd_out("  heartbeat:  none yet%s%s\n", le ? ": " : "", le ? le : "");
 	else if (dr_json_true(o, "lastHeartbeatOk"))
-		printf("  heartbeat:  ok at %s\n", hb);
+		dr_cmd_out("  heartbeat:  ok at %s\n", hb);
 	else
-		printf("  heartbeat:  failed at %s%s%s\n", hb, le ? ": " : "", le ? le : "");
+		dr_cmd_out("  heartbeat:  failed at %s%s%s\n", hb, le ? ": " : "", le ? le : "");
 	const cJSON *jobs = dr_json_array(o, "activeJobs"), *j;
-	printf("  jobs:       ");
+	dr_cmd_out("  jobs:       ");
 	if (!cJSON_GetArraySize(jobs))
-		printf("none");
+		dr_cmd_out("none");
 	cJSON_ArrayForEach(j, jobs)
-		printf("%s%s", j == jobs->child ? "" : ", ", j->valuestring);
-	printf("\n  pending:    %ld report(s) not yet delivered\n", (long)dr_json_num(o, "pendingReports", 0));
+		dr_cmd_out("%s%s", j == jobs->child ? "" : ", ", j->valuestring);
+	dr_cmd_out("\n  pending:    %ld report(s) not yet delivered\n", (long)dr_json_num(o, "pendingReports", 0));
 }
 
 int dr_cmd_status(struct dr_config *c, const struct dr_cmd_ctx *ctx)
@@ -447,8 +447,8 @@ int dr_cmd_status(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		cJSON_Delete(top);
 	} else {
 		if (!names[0])
-			printf("No paired runner profiles in %s. Pair one with: delego-runner pair --relay-url URL "
-			       "--pairing-token drs_pair_...\n", c->credentials_path);
+			printf("No paired runner profiles in %s. Pair one with: printf '%%s' drs_pair_... | delego-runner pair "
+			       "--relay-url URL --pairing-token -\n", c->credentials_path);
 		const cJSON *o;
 		cJSON_ArrayForEach(o, all)
 			print_status(o);
@@ -739,7 +739,7 @@ int dr_cmd_doctor(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		cJSON_Delete(top);
 	} else {
 		char *text = dr_doctor_format(&d);
-		fputs(text, stdout);
+		dr_cmd_out("%s", text);
 		free(text);
 		size_t f = dr_doctor_failures(&d);
 		printf("%zu check(s) failed\n", f);

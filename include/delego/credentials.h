@@ -28,6 +28,11 @@ void dr_profile_release(struct dr_profile *p);
 
 /* True for names matching ^[a-z0-9][a-z0-9-]{0,63}$. */
 bool dr_profile_name_valid(const char *name);
+/*
+ * A runner id as the relay may hand it out and we may print: 1 to 128
+ * letters, digits, '-' or '_', not starting with '-' (UUIDs and the like).
+ */
+bool dr_profile_runner_id_valid(const char *id);
 
 /*
  * The credentials file: explicit_path ($DELEGO_CREDENTIALS_PATH) when set,

@@ -46,7 +46,9 @@ struct dr_proc_result {
 	bool timed_out;  /* the timeout fired (implies terminated) */
 	bool terminated; /* we sent SIGTERM (timeout or dr_proc_terminate) */
 	bool pipes_cut;  /* a pipe was still open after the drain time: we closed it */
-	const char *stdout_tail; /* last tail_max bytes of stdout, NUL-terminated */
+	/* Last tail_max bytes of stdout, NUL-terminated, redacted (redact.h's
+	 * default set) before the cut; on_line and out get the bytes as they are. */
+	const char *stdout_tail;
 	size_t stdout_len;
 	const char *stderr_tail;
 	size_t stderr_len;

@@ -30,7 +30,7 @@ d=json.load(open('$T/pt.json'))
 e=datetime.datetime.fromisoformat(d['expiresAt'].replace('Z','+00:00'))
 n=datetime.datetime.now(datetime.timezone.utc)
 sys.exit(0 if 14*60 < (e-n).total_seconds() <= 15*60 else 1)"
-check_eq "pair-token --json: command" "delego-runner pair --relay-url $RELAY_URL --pairing-token $(json "$T/pt.json" "d['token']") --supported-executors claude" "$(json "$T/pt.json" "d['command']")"
+check_eq "pair-token --json: command" "printf '%s' $(json "$T/pt.json" "d['token']") | delego-runner pair --relay-url $RELAY_URL --pairing-token - --supported-executors claude" "$(json "$T/pt.json" "d['command']")"
 check "pair-token refuses an unknown executor" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' pair-token --executors gemini 2>/dev/null"
 long=$(python3 -c "print('x'*121)")
 check "pair-token refuses a 121-character name" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' pair-token --name '$long' 2>$T/long.err"
@@ -47,7 +47,7 @@ relay settings --default-executor claude --workspace-path "/srv/work space" --js
 check_eq "settings: default executor" claude "$(json "$T/set.json" "d['defaultExecutor']")"
 check_eq "settings: workspace path" "/srv/work space" "$(json "$T/set.json" "d['workspacePath']")"
 relay pair-token --json >"$T/pt2.json"
-check_eq "pairing command carries --workspace-root, shell-quoted" "delego-runner pair --relay-url $RELAY_URL --pairing-token $(json "$T/pt2.json" "d['token']") --workspace-root '/srv/work space'" "$(json "$T/pt2.json" "d['command']")"
+check_eq "pairing command carries --workspace-root, shell-quoted" "printf '%s' $(json "$T/pt2.json" "d['token']") | delego-runner pair --relay-url $RELAY_URL --pairing-token - --workspace-root '/srv/work space'" "$(json "$T/pt2.json" "d['command']")"
 check "settings refuses a relative workspace path" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' settings --workspace-path rel/dir 2>/dev/null"
 check "settings refuses an unknown executor" sh -c "! '$RELAY_BIN' --db '$RELAY_DB' settings --default-executor gpt 2>/dev/null"
 relay settings --workspace-path "" >/dev/null

@@ -75,7 +75,7 @@ check_eq "--dry-run runs no systemctl" 0 "$(wc -l <"$LOG")"
 
 runner service install --profile nope >"$T/out" 2>"$T/err"
 check_eq "installing an unpaired profile is a config error (78)" 78 $?
-check_contains "it says how to pair" "delego-runner pair --relay-url URL --pairing-token drs_pair_... --profile nope" "$T/err"
+check_contains "it says how to pair" "printf '%s' drs_pair_... | delego-runner pair --relay-url URL --pairing-token - --profile nope" "$T/err"
 runner service frobnicate 2>"$T/err"
 check_eq "an unknown service subcommand is a usage error" 64 $?
 

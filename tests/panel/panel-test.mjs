@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const env = process.env;
 const require = createRequire(join(env.PLAYWRIGHT_DIR, 'package.json'));
@@ -37,29 +37,6 @@ const shot = async (page, name) => {
   await page.screenshot({ path: p, fullPage: true });
   console.log(`# screenshot ${p}`);
 };
-
-// Splits the command line the panel shows (plain words and '...' quoting).
-function shellWords(s) {
-  const words = [];
-  let cur = null;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c === "'") {
-      const j = s.indexOf("'", i + 1);
-      cur = (cur ?? '') + s.slice(i + 1, j);
-      i = j;
-    } else if (c === '\\' && i + 1 < s.length) {
-      cur = (cur ?? '') + s[++i];
-    } else if (c === ' ') {
-      if (cur !== null) words.push(cur);
-      cur = null;
-    } else {
-      cur = (cur ?? '') + c;
-    }
-  }
-  if (cur !== null) words.push(cur);
-  return words;
-}
 
 const runnerEnv = {
   PATH: env.PATH,
@@ -119,7 +96,9 @@ try {
   await page.waitForSelector('#command-dialog[open]', { timeout: 5000 });
   const command = (await page.locator('#pair-command').innerText()).trim();
   const expiry = await page.locator('#command-expiry').innerText();
-  ok(command.startsWith(`delego-runner pair --relay-url ${env.RELAY_URL} --pairing-token drs_pair_`), 'the dialog shows the one-time command');
+  ok(/^printf '%s' drs_pair_[A-Za-z0-9_-]+ \| delego-runner pair --relay-url /.test(command) &&
+    command.includes(`delego-runner pair --relay-url ${env.RELAY_URL} --pairing-token -`),
+    'the dialog shows the one-time command, the token piped through a shell builtin (never on argv)');
   ok(command.includes(`--workspace-root ${workspace}`), 'the command includes --workspace-root from the settings');
   ok(/in 15 minutes/.test(expiry), 'the dialog says when the token expires');
   await shot(page, 'panel-command.png');
@@ -134,14 +113,14 @@ try {
     'the card shows the runner id');
   ok((await card.locator('.heartbeat').innerText()) === '\u2014', 'no heartbeat yet: an em dash');
 
-  // Run the real runner with the command the panel showed.
-  const words = shellWords(command);
+  // Run the real runner with the command the panel showed, as a user would paste it.
   let paired = false;
   let whyNot = '';
   if (!env.RUNNER_BIN || !existsSync(env.RUNNER_BIN)) {
     whyNot = `no runner binary at ${env.RUNNER_BIN}`;
   } else {
-    const pair = spawnSync(env.RUNNER_BIN, words.slice(1), { env: runnerEnv, encoding: 'utf8', timeout: 30000 });
+    const pair = spawnSync('/bin/sh', ['-c', command],
+      { env: { ...runnerEnv, PATH: `${dirname(env.RUNNER_BIN)}:${runnerEnv.PATH}` }, encoding: 'utf8', timeout: 30000 });
     writeFileSync(join(env.WORK, 'pair.log'), `${pair.stdout}\n${pair.stderr}`);
     paired = pair.status === 0;
     if (!paired) whyNot = `delego-runner pair exited ${pair.status}: ${(pair.stderr || '').trim().split('\n').pop()}`;
@@ -182,7 +161,7 @@ try {
     await page.click('#confirm-ok');
     await page.waitForSelector('#command-dialog[open]', { timeout: 5000 });
     const cmd2 = (await page.locator('#pair-command').innerText()).trim();
-    ok(cmd2.includes('--pairing-token drs_pair_') && cmd2 !== command, 'Rotate shows a new one-time command');
+    ok(cmd2.startsWith("printf '%s' drs_pair_") && cmd2 !== command, 'Rotate shows a new one-time command');
     await page.click('#command-dialog button[data-close]');
     const res = await Promise.race([exited, sleep(30000).then(() => null)]);
     ok(res && res.code === 2, `the rotated runner exits with status 2 (got ${res ? `${res.code}/${res.sig}` : 'no exit in 30 s'})`);

@@ -399,11 +399,11 @@ START_TEST(pair_command_quotes_the_workspace)
 	struct relay_store *st = open_db();
 	ck_assert_int_eq(relay_store_set_public_url(st, "http://127.0.0.1:9999"), 0);
 	char *cmd = relay_admin_pair_command(st, "drs_pair_T", 0);
-	ck_assert_str_eq(cmd, "delego-runner pair --relay-url http://127.0.0.1:9999 --pairing-token drs_pair_T");
+	ck_assert_str_eq(cmd, "printf '%s' drs_pair_T | delego-runner pair --relay-url http://127.0.0.1:9999 --pairing-token -");
 	free(cmd);
 	ck_assert_int_eq(relay_store_settings_set(st, NULL, "/srv/it's here"), 0);
 	cmd = relay_admin_pair_command(st, "drs_pair_T", RELAY_EXEC_CODEX);
-	ck_assert_str_eq(cmd, "delego-runner pair --relay-url http://127.0.0.1:9999 --pairing-token drs_pair_T "
+	ck_assert_str_eq(cmd, "printf '%s' drs_pair_T | delego-runner pair --relay-url http://127.0.0.1:9999 --pairing-token - "
 			      "--workspace-root '/srv/it'\\''s here' --supported-executors codex");
 	free(cmd);
 	ck_assert_int_eq(relay_store_settings_set(st, NULL, "relative"), -EINVAL);
