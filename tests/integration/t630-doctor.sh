@@ -72,7 +72,7 @@ relay rotate "$RUNNER_ID" >/dev/null
 runner doctor $exec_opt >"$T/out" 2>&1
 check_eq "a rotated credential fails doctor" 1 $?
 check_contains "it says the credential was rejected" "FAIL credential: rejected by the relay (HTTP 401)" "$T/out"
-check_contains "it says how to pair again" "pair again: delego-runner pair --relay-url $RELAY_URL" "$T/out"
+check_contains "it says how to pair again, the token on standard input" "pair again: printf '%s' drs_pair_... | delego-runner pair --relay-url $RELAY_URL --pairing-token -" "$T/out"
 
 relay_stop
 # shellcheck disable=SC2086
