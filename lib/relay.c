@@ -2,6 +2,7 @@
 #include "delego/relay.h"
 #include "delego/buf.h"
 #include "delego/json.h"
+#include "delego/redact.h"
 #include "delego/url.h"
 #include "delego/xalloc.h"
 
@@ -78,10 +79,13 @@ const char *dr_relay_url(const struct dr_relay *r)
 static void error_text(const cJSON *body, long status, char *out, size_t outlen)
 {
 	const char *e = body ? dr_json_nonempty(body, "error") : NULL;
-	if (e)
-		snprintf(out, outlen, "HTTP %ld: %.300s", status, e);
+	/* Redacted before the cut at 300: a relay may echo what we sent. */
+	char *red = e ? dr_redact_dup(NULL, e, strlen(e), 0, NULL) : NULL;
+	if (red)
+		snprintf(out, outlen, "HTTP %ld: %.300s", status, red);
 	else
 		snprintf(out, outlen, "HTTP %ld", status);
+	free(red);
 	for (char *p = out; *p; p++)
 		if ((unsigned char)*p < ' ')
 			*p = ' ';

@@ -38,7 +38,7 @@ class DelegoRunner < Formula
   def caveats
     <<~EOS
       Pair this Mac once, from the command the dashboard's Runners panel shows:
-        delego-runner pair --relay-url URL --pairing-token drs_pair_... --background
+        printf "%s" drs_pair_... | delego-runner pair --relay-url URL --pairing-token - --background
       --background (or `delego-runner service install`) writes a per-profile
       launchd agent, ~/Library/LaunchAgents/app.delego.runner.<profile>.plist,
       that starts at login and is not restarted after a revoked credential

@@ -16,19 +16,24 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char dir[64];
 static char path[96];
 
 static void remove_file(void)
 {
 	unlink(path);
+	rmdir(dir);
 }
 
+/* A private directory: the credentials module refuses /dev/shm and /tmp themselves. */
 static void path_once(void)
 {
 	if (path[0])
 		return;
-	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	snprintf(path, sizeof path, "%s/fuzz_credentials-%ld.json", dir, (long)getpid());
+	snprintf(dir, sizeof dir, "%s/fuzz_credentials-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(path, sizeof path, "%s/credentials.json", dir);
 	atexit(remove_file);
 }
 

@@ -126,8 +126,16 @@ for line in open(sys.argv[1]):
         print(repr(a[a.index("--title") + 1]))
 PY
 check_eq "the PR title reaches gh without ESC or CSI" "'ESC-1: Fix ]0;owned the 31m thing'" "$(cat "$T/gh-title.txt")"
-printf '%s\n' '{"/api/runner/register": [[200, {"runner": {"id": "r1\u001b[2J\u009b31m"}, "bearer": "bearer-123456"}]],
- "/api/runner/heartbeat": [[500, {"error": "down \u009b31m\u001b]0;x"}]]}' >"$T/script.json"
+python3 - >"$T/script.json" <<'PY'
+import base64, json
+b64 = lambda o: base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()
+jwt = b64({"alg": "HS256"}) + "." + b64({"sub": "acc1", "exp": 4102444800}) + ".c2ln"
+print(json.dumps({
+    "/api/runner/register": [[200, {"runner": {"id": "r1\u001b[2J\u009b31m"}, "bearer": "bearer-123456"}]],
+    "/api/runner/heartbeat": [[500, {"error": "down \u009b31m\u001b]0;x"}]],
+    "/api/runner/realtime-token": [[200, {"token": jwt, "expiresAt": "2100-01-01T00:00:00Z",
+                                          "supabaseUrl": "http://127.evil.example:1"}]]}))
+PY
 python3 "$FIXTURES/fake-relays/scripted.py" "$T/fake.url" "$T/script.json" "$T/fake.log" &
 track_pid $!
 wait_for 10 test -s "$T/fake.url"
@@ -146,9 +154,11 @@ json.dump(d, open(sys.argv[1], "w"))
 PY
 runner_bg "$T/esc-run.log" run --profile esc --workspace-root "$WS" --heartbeat-interval-ms 1000
 wait_for 10 grep -q 'down' "$T/esc-run.log"
+wait_for 10 grep -q 'supabaseUrl' "$T/esc-run.log"
 kill -TERM $RUNNER_PID; wait_exit $RUNNER_PID 10
 check_contains "the relay's error is logged with CSI escaped" 'down \u009b31m' "$T/esc-run.log"
 check_not_contains "... no raw C1 CSI in the log" "$csi" "$T/esc-run.log"
 check_not_contains "... no raw ESC in the log" "$esc" "$T/esc-run.log"
+check_contains "a clear-text supabaseUrl to 127.evil.example is refused" "refusing the relay's supabaseUrl 'http://127.evil.example:1'" "$T/esc-run.log"
 
 done_testing

@@ -21,6 +21,15 @@ static bool file_contains(const char *path, const char *needle)
 	return n > 0 && strstr(buf, needle);
 }
 
+/* A fresh temporary folder with a private "cfg" directory in it. Caller frees. */
+static char *make_cfg(void)
+{
+	tmpdir_make("fsutil");
+	char *dir = dr_xasprintf("%s/cfg", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	return dir;
+}
+
 static void save_profile(const char *path, int expect)
 {
 	char err[512];
@@ -35,9 +44,7 @@ static void save_profile(const char *path, int expect)
 /* The old name was <path>.tmp-<pid>: a link planted there got the bearer. */
 START_TEST(a_planted_link_at_the_temp_name_gets_nothing)
 {
-	tmpdir_make("fsutil");
-	char *dir = dr_xasprintf("%s/cfg", tmpdir);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	char *dir = make_cfg();
 	char *path = dr_xasprintf("%s/credentials.json", dir);
 	char *loot = dr_xasprintf("%s/loot", tmpdir);
 	char *plant = dr_xasprintf("%s.tmp-%ld", path, (long)getpid());
@@ -67,9 +74,7 @@ END_TEST
 START_TEST(a_group_writable_directory_is_refused_with_the_fix)
 {
 	char err[512];
-	tmpdir_make("fsutil");
-	char *dir = dr_xasprintf("%s/cfg", tmpdir);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	char *dir = make_cfg();
 	ck_assert_int_eq(chmod(dir, 0770), 0);
 	char *path = dr_xasprintf("%s/credentials.json", dir);
 	struct dr_credentials *c = NULL;
@@ -107,9 +112,7 @@ START_TEST(a_directory_of_another_user_is_refused)
 		puts("# SKIP chown to another user needs root");
 		return;
 	}
-	tmpdir_make("fsutil");
-	char *dir = dr_xasprintf("%s/cfg", tmpdir);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	char *dir = make_cfg();
 	ck_assert_int_eq(chown(dir, 1, 1), 0); /* not root, not us */
 	ck_assert_int_eq(dr_dir_check_private(dir, false, err, sizeof err), -EPERM);
 	ck_assert_ptr_nonnull(strstr(err, "chown 0"));
@@ -121,9 +124,7 @@ END_TEST
 START_TEST(a_linked_credentials_file_is_refused)
 {
 	char err[512];
-	tmpdir_make("fsutil");
-	char *dir = dr_xasprintf("%s/cfg", tmpdir);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	char *dir = make_cfg();
 	char *real = dr_xasprintf("%s/elsewhere.json", tmpdir);
 	write_text(real, "{\"version\":1,\"profiles\":{}}", 0600);
 	char *path = dr_xasprintf("%s/credentials.json", dir);
