@@ -523,8 +523,12 @@ static int load_yaml(struct config_full *f, const char *path, const char *text, 
 {
 	if (text)
 		return parse_yaml(f, path, text, text_len, profile, err, errlen);
+	/* It names the commands we run: another user must not have written it. */
+	int r = dr_file_check_trusted(path, DR_TRUST_NOWRITE, err, errlen);
+	if (r < 0)
+		return r;
 	struct dr_buf data = DR_BUF_INIT(CONFIG_FILE_MAX);
-	int r = dr_read_file(path, &data, NULL);
+	r = dr_read_file(path, &data, NULL);
 	if (r < 0) {
 		if (r == -E2BIG)
 			snprintf(err, errlen, "config file %s is larger than 256 KiB", path);

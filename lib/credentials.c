@@ -114,35 +114,11 @@ int dr_credentials_parse(const char *data, size_t len, struct dr_credentials **o
  */
 static int check_place(const char *path, char *err, size_t errlen)
 {
-	char *dir = dr_xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	int r = 0;
-	if (slash) {
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		struct stat ds;
-		if (stat(dir, &ds) == 0)
-			r = dr_dir_check_private(dir, false, err, errlen);
-	}
-	free(dir);
+	char inner[448];
+	int r = dr_file_check_trusted(path, DR_TRUST_NOFOLLOW, inner, sizeof inner);
 	if (r < 0)
-		return r;
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return 0;
-	if (S_ISLNK(st.st_mode)) {
-		snprintf(err, errlen, "credentials file %s is a symbolic link: refusing to follow it; replace it with the "
-			 "file itself (or pair again after removing it)", path);
-		return -ELOOP;
-	}
-	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "credentials file %s belongs to uid %ld, not to this user (uid %ld): run chown %ld %s",
-			 path, (long)st.st_uid, (long)geteuid(), (long)geteuid(), path);
-		return -EPERM;
-	}
-	return 0;
+		snprintf(err, errlen, "credentials: %s", inner);
+	return r;
 }
 
 int dr_credentials_load(const char *path, struct dr_credentials **out, unsigned *insecure_mode, char *err,

@@ -124,6 +124,40 @@ int dr_dir_check_private(const char *path, bool tighten, char *err, size_t errle
 	return 0;
 }
 
+int dr_file_check_trusted(const char *path, unsigned flags, char *err, size_t errlen)
+{
+	char *dir = dr_xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	struct stat st;
+	int r = 0;
+	if (slash) {
+		slash[slash == dir ? 1 : 0] = '\0';
+		if (stat(dir, &st) == 0)
+			r = dr_dir_check_private(dir, false, err, errlen);
+	}
+	free(dir);
+	if (r < 0 || lstat(path, &st) < 0)
+		return r;
+	if (S_ISLNK(st.st_mode) && (flags & DR_TRUST_NOFOLLOW)) {
+		snprintf(err, errlen, "%s is a symbolic link: refusing to follow it; put the file itself there", path);
+		return -ELOOP;
+	}
+	if (S_ISLNK(st.st_mode) && stat(path, &st) < 0)
+		return 0;
+	uid_t me = geteuid();
+	if (st.st_uid != me && st.st_uid != 0) {
+		snprintf(err, errlen, "%s belongs to uid %ld, not to this user (uid %ld): run chown %ld %s", path,
+			 (long)st.st_uid, (long)me, (long)me, path);
+		return -EPERM;
+	}
+	if ((flags & DR_TRUST_NOWRITE) && (st.st_mode & 022)) {
+		snprintf(err, errlen, "%s has mode %04o: other users could change it; run chmod go-w %s", path,
+			 (unsigned)(st.st_mode & 07777), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int dr_mkdir_private(const char *path, char *err, size_t errlen)
 {
 	int r = dr_mkdir_p(path, 0700);

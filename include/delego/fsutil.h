@@ -41,6 +41,15 @@ int dr_open_temp(const char *path, mode_t mode, char **tmp_out);
  * made 0700. err gets the sentence with the chmod/chown fix.
  */
 int dr_dir_check_private(const char *path, bool tighten, char *err, size_t errlen);
+#define DR_TRUST_NOFOLLOW 0x1u /* refuse a symbolic link (else its target is checked) */
+#define DR_TRUST_NOWRITE 0x2u  /* refuse a file group or others may write */
+/*
+ * Refuses a file another user could have planted or changed: it must
+ * belong to us (or root), and its directory, when it exists, must pass
+ * dr_dir_check_private (not tightened). A file that does not exist passes:
+ * its reader says so. err gets the sentence with the fix.
+ */
+int dr_file_check_trusted(const char *path, unsigned flags, char *err, size_t errlen);
 /* mkdir -p (new directories 0700), then dr_dir_check_private(path, true). */
 int dr_mkdir_private(const char *path, char *err, size_t errlen);
 /* mkdir -p with mode for every directory it creates. */

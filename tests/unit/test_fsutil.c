@@ -1,4 +1,5 @@
 /* Temporary files and directory checks against another user's plants. */
+#include "delego/config.h"
 #include "delego/credentials.h"
 #include "delego/fsutil.h"
 #include "check_main.h"
@@ -139,6 +140,27 @@ START_TEST(a_linked_credentials_file_is_refused)
 }
 END_TEST
 
+/* The config file names the commands we run (claude-command, ...). */
+START_TEST(a_config_file_others_can_write_is_refused)
+{
+	char err[512];
+	char *dir = make_cfg();
+	char *path = dr_xasprintf("%s/config.yaml", dir);
+	write_text(path, "claude-command: /tmp/evil\n", 0664);
+	char *argv[] = { "delego-runner", "run", "--config", path, NULL };
+	char *envp[] = { "HOME=/nonexistent", NULL };
+	struct dr_config *c = NULL;
+	ck_assert_int_eq(dr_config_load(4, argv, envp, &c, err, sizeof err), -EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "chmod go-w"));
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(dr_config_load(4, argv, envp, &c, err, sizeof err), 0);
+	dr_config_free(c);
+	free(path);
+	free(dir);
+	tmpdir_remove();
+}
+END_TEST
+
 static Suite *fsutil_suite(void)
 {
 	Suite *s = suite_create("fsutil");
@@ -147,6 +169,7 @@ static Suite *fsutil_suite(void)
 	tcase_add_test(tc, a_group_writable_directory_is_refused_with_the_fix);
 	tcase_add_test(tc, a_directory_of_another_user_is_refused);
 	tcase_add_test(tc, a_linked_credentials_file_is_refused);
+	tcase_add_test(tc, a_config_file_others_can_write_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
