@@ -1,26 +1,11 @@
 /* text: escaping controls (C0, DEL, C1) and invalid UTF-8 for display. */
 #include "delego/text.h"
+#include "delego/utf8.h"
 #include "delego/xalloc.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Length of the valid UTF-8 sequence at u[0..n), 0 when there is none. */
-static size_t utf8_len(const unsigned char *u, size_t n)
-{
-	size_t need = u[0] >= 0xf0 && u[0] <= 0xf4 ? 4 : u[0] >= 0xe0 ? 3 : u[0] >= 0xc2 ? 2 : 0;
-	if (u[0] >= 0xf5 || need == 0 || need > n)
-		return 0;
-	for (size_t i = 1; i < need; i++)
-		if ((u[i] & 0xc0) != 0x80)
-			return 0;
-	if (need == 3 && ((u[0] == 0xe0 && u[1] < 0xa0) || (u[0] == 0xed && u[1] >= 0xa0)))
-		return 0; /* overlong, or a surrogate */
-	if (need == 4 && ((u[0] == 0xf0 && u[1] < 0x90) || (u[0] == 0xf4 && u[1] >= 0x90)))
-		return 0;
-	return need;
-}
 
 size_t dr_text_control_len(const char *s, size_t n)
 {
@@ -31,7 +16,7 @@ size_t dr_text_control_len(const char *s, size_t n)
 		return 1;
 	if (u[0] < 0x80)
 		return 0;
-	size_t k = utf8_len(u, n);
+	size_t k = dr_utf8_seq(u, n);
 	if (k == 0)
 		return 1;
 	return k == 2 && u[0] == 0xc2 && u[1] < 0xa0 ? 2 : 0;
@@ -48,7 +33,7 @@ size_t dr_text_escape_copy(const char *s, size_t len, char *dst, size_t size, un
 		const char *piece = s + i;
 		size_t plen;
 		if (k == 0) {
-			plen = u[i] < 0x80 ? 1 : utf8_len(u + i, len - i);
+			plen = u[i] < 0x80 ? 1 : dr_utf8_seq(u + i, len - i);
 			i += plen;
 		} else if ((u[i] == '\n' && (flags & DR_TEXT_KEEP_NL)) || (u[i] == '\t' && (flags & DR_TEXT_KEEP_TAB))) {
 			plen = 1;

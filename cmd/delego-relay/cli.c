@@ -9,6 +9,7 @@
 #include "delego/buf.h"
 #include "delego/json.h"
 #include "delego/log.h"
+#include "delego/text.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -336,16 +337,6 @@ out:
 	return r;
 }
 
-/* The length of the valid UTF-8 sequence at p (0 when it is not one), C1 controls included. */
-static size_t utf8_len(const unsigned char *p)
-{
-	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 /*
  * Runner-supplied text (version, job ids, summaries) may carry terminal
  * escapes: C0 controls, DEL, C1 controls (U+0080..U+009F, U+009B is a
@@ -353,18 +344,7 @@ static size_t utf8_len(const unsigned char *p)
  */
 static char *terminal_safe(const char *s)
 {
-	struct dr_buf b = DR_BUF_INIT(0);
-	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		size_t n = *p < 0x80 ? 1 : utf8_len(p);
-		if (*p < 0x20 || *p == 0x7f || n == 0)
-			dr_buf_addf(&b, "\\x%02x", *p);
-		else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
-			dr_buf_addf(&b, "\\u%04x", p[1]);
-		else
-			dr_buf_add(&b, p, n);
-		p += n ? n : 1;
-	}
-	return dr_buf_detach(&b, NULL);
+	return dr_text_escape(s, 0);
 }
 
 /* Makes every string in a tree safe to print on a terminal. */

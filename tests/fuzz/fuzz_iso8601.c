@@ -1,12 +1,12 @@
 /*
  * libFuzzer harness: an ISO 8601 date (the relay's expiresAt) through
- * dr_iso8601_ms. Accepted text must have the shape it promises
+ * dr_isotime_parse. Accepted text must have the shape it promises
  * (YYYY-MM-DD[Tt ]HH:MM:SS, optional fraction, Z or an offset), and a real
  * UTC date (day up to 28, no leap second) must print back to the same
  * second with gmtime (later days of a month are normalised, as timegm does).
  * Build and run: see tests/fuzz/README.md.
  */
-#include "delego/phoenix.h"
+#include "delego/isotime.h"
 #include "delego/xalloc.h"
 
 #include <stdbool.h>
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = dr_xstrndup((const char *)data, size > 64 ? 64 : size);
 	int64_t ms = 0;
-	if (dr_iso8601_ms(s, &ms) == 0) {
+	if (dr_isotime_parse(s, &ms) == 0) {
 		if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || !strchr("Tt ", s[10]) || s[13] != ':' ||
 		    s[16] != ':')
 			abort();
