@@ -68,8 +68,10 @@ DELEGO_PAIRING_TOKEN=$tok runner pair --relay-url "$RELAY_URL" --profile env >"$
 check_eq "DELEGO_PAIRING_TOKEN pairs" 0 $?
 check_eq "... the profile is stored" true "$(json "$CREDS" "'env' in d['profiles']")"
 
-# 3. The runner's environment is closed to its own agent (same user).
-runner_bg "$T/env.log" run --workspace-root "$WS" --git-clone-base-url "$T/remotes" --poll-interval-ms 1000
+# 3. The runner's environment is closed to its own agent (same user), even
+# without a sandbox (whose pid namespace would hide the runner anyway).
+runner_bg "$T/env.log" run --workspace-root "$WS" --git-clone-base-url "$T/remotes" --poll-interval-ms 1000 \
+	--sandbox off
 RPID=$RUNNER_PID
 sleep 0.5
 id=$(relay job add --repo acme/app --executor claude --identifier ENV-1 --prompt "scenario=read-environ pid=$RPID")
