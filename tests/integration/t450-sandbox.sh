@@ -64,7 +64,8 @@ for m in $modes; do
 	[ "$m" = off ] && want=yes what="works (nothing stops it)"
 	check_eq "$m: reading ~/.ssh/id_ed25519 $what" "$want" "$(probe ssh-key)"
 	check_eq "$m: reading the runner's credentials.json $what" "$want" "$(probe credentials)"
-	check_eq "$m: reading the runner's /proc/PID/environ $what" "$want" "$(probe runner-environ)"
+	# The daemon is non-dumpable: its environ is closed to the agent even without a sandbox.
+	check_eq "$m: reading the runner's /proc/PID/environ fails" no "$(probe runner-environ)"
 	check_eq "$m: listing the other worktrees $what" "$want" "$(probe list-worktrees)"
 	check_eq "$m: writing ~/outside.txt $what" "$want" "$(probe write-home)"
 	check_eq "$m: writing into another job's worktree $what" "$want" "$(probe write-other-job)"
@@ -124,9 +125,10 @@ done
 for m in $modes; do last=$m; done
 check_eq "status.json names the sandbox of the last run" "$last" \
 	"$(json "$XDG_STATE_HOME/delego-runner/default/status.json" "d.get('sandbox')")"
-runner doctor --sandbox landlock --json >"$T/doctor.json" 2>&1
+# As the user who owns $T: the runner refuses a HOME another user could plant files in.
+as_user "$RUNNER_BIN" doctor --sandbox landlock --json >"$T/doctor.json" 2>&1
 check_eq "doctor shows the sandbox" true "$(json "$T/doctor.json" "any(c['check'] == 'sandbox' and c['detail'].startswith('landlock') for c in d['checks'])")"
-env PATH=/nonexistent "$RUNNER_BIN" doctor --sandbox bwrap >"$T/doctor.txt" 2>&1
+as_user env PATH=/nonexistent "$RUNNER_BIN" doctor --sandbox bwrap >"$T/doctor.txt" 2>&1
 check_contains "doctor: bwrap asked for but missing is a failure with the fix" "apparmor_restrict_unprivileged_userns" "$T/doctor.txt"
 
 # A mode asked for by name that cannot work stops the runner, saying why.
@@ -134,6 +136,6 @@ as_user env PATH=/usr/local/sbin:/nonexistent "$RUNNER_BIN" run --once --workspa
 	>"$T/nobwrap.log" 2>&1
 check_eq "--sandbox bwrap without bwrap exits 78" 78 $?
 check_contains "and says it is not installed" "bwrap is not installed" "$T/nobwrap.log"
-runner run --sandbox sometimes >"$T/bad.log" 2>&1
+as_user "$RUNNER_BIN" run --sandbox sometimes >"$T/bad.log" 2>&1
 check_eq "a bad --sandbox is a usage error" 64 $?
 done_testing
