@@ -433,10 +433,19 @@ static cJSON *sandbox_json(const struct dr_pipeline *p)
 	return dr_sandbox_policy_json(p->sandbox, dr_sandbox_fell_back() ? dr_sandbox_note() : NULL);
 }
 
-static char *parent_dir(const char *path)
+/* What to hide of one of our files: its directory when that is ours (".../delego-runner"), else the
+ * file alone (a --config ~/runner.yaml must not hide all of HOME). */
+static char *ours_of(const char *path)
 {
 	const char *slash = path ? strrchr(path, '/') : NULL;
-	return slash && slash != path ? dr_xstrndup(path, (size_t)(slash - path)) : NULL;
+	if (!slash || slash == path)
+		return path ? dr_xstrdup(path) : NULL;
+	char *dir = dr_xstrndup(path, (size_t)(slash - path));
+	const char *base = strrchr(dir, '/');
+	if (base && !strcmp(base + 1, "delego-runner"))
+		return dir;
+	free(dir);
+	return dr_xstrdup(path);
 }
 
 /* The agent's room: its worktree and what git needs, minus our own config, state and workspace. */
@@ -444,7 +453,7 @@ static void make_sandbox(struct dr_pipeline *p)
 {
 	const struct dr_config *c = p->env.config;
 	char **ours = dr_xcalloc(1, sizeof *ours);
-	char *dirs[] = { parent_dir(c->credentials_path), parent_dir(c->config_path), parent_dir(c->state_dir) };
+	char *dirs[] = { ours_of(c->credentials_path), ours_of(c->config_path), ours_of(c->state_dir) };
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
 		if (dirs[i])
 			dr_strv_push(&ours, dirs[i]);
