@@ -4,7 +4,8 @@
 # pipeline starts agents, against `off`; and the resident memory of what
 # the sandbox leaves running beside an agent (bwrap's monitor and init;
 # Landlock leaves nothing: the shim execs the agent).
-# Targets (issue 13): at most 10 ms over off for bwrap, 2 ms for Landlock.
+# Targets (issue 13): at most 10 ms over off for bwrap, 2 ms for Landlock. The
+# children's CPU time per spawn is printed too: wall time on a busy machine is worth little.
 set -u
 . "$(dirname "$0")/../integration/lib.sh"
 n=${BENCH_SPAWNS:-50}
