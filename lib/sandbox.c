@@ -462,7 +462,10 @@ void *dr_sandbox_policy_json(const struct dr_sandbox_policy *p, const char *note
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "mode", dr_sandbox_mode_name(p->mode));
-	cJSON_AddBoolToObject(o, "network", p->network || p->mode == DR_SANDBOX_OFF);
+	/* Landlock before ABI 4 cannot deny TCP: the report says what holds, not what was asked. */
+	bool net_open = p->network || p->mode == DR_SANDBOX_OFF ||
+			(p->mode == DR_SANDBOX_LANDLOCK && dr_sandbox_landlock_abi() < 4);
+	cJSON_AddBoolToObject(o, "network", net_open);
 	cJSON_AddItemToObject(o, "writable", path_list(p, p->writable));
 	cJSON_AddItemToObject(o, "hidden", path_list(p, p->hidden));
 	if (note)
