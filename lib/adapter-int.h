@@ -26,8 +26,8 @@ struct dr__adapter_ops {
 	/* One non-JSON line, NUL-terminated. May be NULL. */
 	void (*text)(struct dr_adapter *a, const char *line);
 	char **(*argv)(const struct dr_invocation *inv);
-	/* Advice for a failure, or NULL (caller frees). */
-	char *(*explain)(const char *stderr_tail, const char *stdout_tail);
+	/* Advice for a failure (a: the run, or NULL), or NULL (caller frees). */
+	char *(*explain)(const struct dr_adapter *a, const char *stderr_tail, const char *stdout_tail);
 };
 
 struct dr__adapter_pending {
@@ -42,6 +42,8 @@ struct dr_adapter {
 	char *fatal_error;
 	char *last_error;
 	bool auth_failed;
+	bool login_advised; /* the fatal error already tells how to log the CLI in */
+	enum dr_adapter_event last_event;
 	/* Oldest first; the last one is the pending question. */
 	struct dr__adapter_pending pending[DR__ADAPTER_PENDING_MAX];
 	size_t npending;

@@ -56,8 +56,11 @@ static bool is_space(char c)
 
 char *dr_adapter_feed(struct dr_adapter *a, const char *line, size_t len, bool truncated)
 {
+	if (!a)
+		return NULL;
+	a->last_event = DR_ADAPTER_EVENT_NONE;
 	/* A cut line is neither valid JSON nor a whole message: nothing to learn. */
-	if (!a || !line || truncated || len > DR__ADAPTER_LINE_MAX)
+	if (!line || truncated || len > DR__ADAPTER_LINE_MAX)
 		return NULL;
 	while (len && is_space(*line)) {
 		line++;
@@ -77,6 +80,8 @@ char *dr_adapter_feed(struct dr_adapter *a, const char *line, size_t len, bool t
 		}
 		return NULL;
 	}
+	/* The adapter marks error reports; everything else shows the agent at work. */
+	a->last_event = DR_ADAPTER_EVENT_OTHER;
 	char *raw = a->ops->event(a, ev);
 	cJSON_Delete(ev);
 	if (!raw)
@@ -108,6 +113,11 @@ const char *dr_adapter_last_error(const struct dr_adapter *a)
 	return a->last_error;
 }
 
+enum dr_adapter_event dr_adapter_last_event(const struct dr_adapter *a)
+{
+	return a->last_event;
+}
+
 const cJSON *dr_adapter_question(const struct dr_adapter *a)
 {
 	return a->npending ? a->pending[a->npending - 1].question : NULL;
@@ -123,7 +133,14 @@ char *dr_adapter_explain_failure(const char *executor, const char *stderr_tail, 
 	const struct dr__adapter_ops *ops = find_ops(executor);
 	if (!ops || !ops->explain)
 		return NULL;
-	return ops->explain(stderr_tail ? stderr_tail : "", stdout_tail ? stdout_tail : "");
+	return ops->explain(NULL, stderr_tail ? stderr_tail : "", stdout_tail ? stdout_tail : "");
+}
+
+char *dr_adapter_explain(const struct dr_adapter *a, const char *stderr_tail, const char *stdout_tail)
+{
+	if (!a || !a->ops->explain)
+		return NULL;
+	return a->ops->explain(a, stderr_tail ? stderr_tail : "", stdout_tail ? stdout_tail : "");
 }
 
 char **dr_adapter_argv(const struct dr_invocation *inv)

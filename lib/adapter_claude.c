@@ -39,6 +39,16 @@ static void set_fatal(struct dr_adapter *a, const char *msg)
 		dr__adapter_set(&a->fatal_error, msg, DR_ADAPTER_ERROR_MAX, false);
 }
 
+static void set_login_fatal(struct dr_adapter *a, const char *said)
+{
+	if (a->fatal_error)
+		return;
+	char *msg = login_message(said);
+	set_fatal(a, msg);
+	free(msg);
+	a->login_advised = true;
+}
+
 /* The model-issue sentence in text, up to the end of its line, or NULL. */
 static char *find_model_issue(const char *text)
 {
@@ -154,9 +164,7 @@ static char *on_assistant(struct dr_adapter *a, const cJSON *ev)
 	const char *error = dr_json_nonempty(ev, "error");
 	if (error && strcmp(error, "authentication_failed") == 0) {
 		a->auth_failed = true;
-		char *msg = login_message(reply.len ? reply.buf : NULL);
-		set_fatal(a, msg);
-		free(msg);
+		set_login_fatal(a, reply.len ? reply.buf : NULL);
 	} else if (error) {
 		char *said = reply.len ? dr__adapter_first_line(reply.buf, SAID_MAX) : NULL;
 		char *msg = dr_xasprintf("Claude reported %s%s%s", error, said ? ": " : "", said ? said : "");
@@ -186,20 +194,17 @@ static void on_result(struct dr_adapter *a, const cJSON *ev)
 {
 	const char *text = dr_json_str(ev, "result");
 	if (dr_json_true(ev, "is_error")) {
-		char *msg;
-		if (a->auth_failed || (text && strstr(text, "Not logged in")))
-			msg = login_message(text);
-		else {
+		if (a->auth_failed || (text && strstr(text, "Not logged in"))) {
+			set_login_fatal(a, text);
+		} else {
 			char *said = text ? dr__adapter_first_line(text, SAID_MAX) : NULL;
 			const char *subtype = dr_json_nonempty(ev, "subtype");
-			if (said)
-				msg = dr_xasprintf("Claude reported an error: %s", said);
-			else
-				msg = dr_xasprintf("Claude reported an error (%s).", subtype ? subtype : "no detail");
+			char *msg = said ? dr_xasprintf("Claude reported an error: %s", said)
+					 : dr_xasprintf("Claude reported an error (%s).", subtype ? subtype : "no detail");
+			set_fatal(a, msg);
+			free(msg);
 			free(said);
 		}
-		set_fatal(a, msg);
-		free(msg);
 	} else if (!a->final_reply && text && !blank(text)) {
 		dr__adapter_set(&a->final_reply, text, DR_ADAPTER_REPLY_MAX, false);
 	}
@@ -278,14 +283,14 @@ static char **claude_argv(const struct dr_invocation *inv)
 	return v;
 }
 
-static char *claude_explain(const char *err, const char *out)
+static char *claude_explain(const struct dr_adapter *a, const char *err, const char *out)
 {
 	if (strstr(err, "cannot be used with root/sudo"))
 		return dr_xstrdup("Claude Code refuses --dangerously-skip-permissions when it runs as root, so every "
 				  "Claude job fails on this runner. Run delego-runner as an ordinary user, not as root "
 				  "or through sudo (for example as a per-user service).");
 	if (strstr(err, "Not logged in") || strstr(out, "Not logged in") || strstr(out, "authentication_failed"))
-		return login_message(NULL);
+		return a && a->login_advised ? NULL : login_message(NULL);
 	if (strstr(err, model_issue) || strstr(out, model_issue))
 		return dr_xstrdup("The model requested for this job is not available to the Claude account on this "
 				  "machine. Choose another model for the job, or none to use the default.");

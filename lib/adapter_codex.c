@@ -73,6 +73,19 @@ static char *todo_list(const cJSON *items)
 	return dr_xasprintf("update todo list (%d/%d)", done, n);
 }
 
+/* An error report: remembered for the summary and shown, since offline codex says nothing else. */
+static char *on_error(struct dr_adapter *a, const char *msg)
+{
+	a->last_event = DR_ADAPTER_EVENT_ERROR;
+	if (!msg)
+		return NULL;
+	dr__adapter_set(&a->last_error, msg, DR_ADAPTER_ERROR_MAX, false);
+	char *shown = cut(msg, SUMMARY_MAX);
+	char *out = dr_xasprintf("error: %s", shown);
+	free(shown);
+	return out;
+}
+
 static char *item_completed(struct dr_adapter *a, const cJSON *item)
 {
 	const char *type = dr_json_str(item, "type");
@@ -115,7 +128,7 @@ static char *item_completed(struct dr_adapter *a, const cJSON *item)
 	if (strcmp(type, "error") == 0) {
 		/* Real codex reports transport trouble this way and then succeeds. */
 		const char *msg = dr_json_nonempty(item, "message");
-		dr__adapter_set(&a->last_error, msg ? msg : "Codex error", DR_ADAPTER_ERROR_MAX, false);
+		return on_error(a, msg && !blank(msg) ? msg : "Codex error");
 	}
 	return NULL;
 }
@@ -160,8 +173,7 @@ static char *codex_event(struct dr_adapter *a, const cJSON *ev)
 	}
 	if (strcmp(type, "error") == 0) {
 		const char *msg = dr_json_nonempty(ev, "message");
-		if (msg && !blank(msg))
-			dr__adapter_set(&a->last_error, msg, DR_ADAPTER_ERROR_MAX, false);
+		return on_error(a, msg && !blank(msg) ? msg : NULL);
 	}
 	return NULL;
 }
@@ -208,8 +220,9 @@ static char **codex_argv(const struct dr_invocation *inv)
 	return v;
 }
 
-static char *codex_explain(const char *err, const char *out)
+static char *codex_explain(const struct dr_adapter *a, const char *err, const char *out)
 {
+	(void)a;
 	const char *needles[] = { "Not logged in", "not logged in", "codex login", "401 Unauthorized" };
 	for (size_t i = 0; i < sizeof needles / sizeof *needles; i++)
 		if (strstr(err, needles[i]) || strstr(out, needles[i]))

@@ -7,6 +7,7 @@
 #include "delego/buf.h"
 #include "delego/credentials.h"
 #include "delego/fsutil.h"
+#include "delego/redact.h"
 #include "delego/sandbox.h"
 #include "delego/url.h"
 #include "delego/xalloc.h"
@@ -42,6 +43,7 @@ enum opt_type {
 	OPT_SANDBOX,     /* auto, bwrap, landlock or off */
 	OPT_ONOFF,       /* a flag with a value: on/off, true/false */
 	OPT_PATHS,       /* paths: repeated flags add up, a list in the file, ':'-separated in env */
+	OPT_ENV,       /* repeatable NAME or NAME=VALUE, one per line (a list in the file) */
 };
 
 struct opt {
@@ -77,6 +79,9 @@ static const struct opt options[] = {
 	  F(supported_executors), true },
 	{ "executor-timeout-ms", 0, "DELEGO_EXECUTOR_TIMEOUT_MS", OPT_MS, "1800000", 1000, 0, F(executor_timeout_ms),
 	  true },
+	{ "agent-stall-timeout-ms", 0, "DELEGO_AGENT_STALL_TIMEOUT_MS", OPT_MS, "300000", 0, 0,
+	  F(agent_stall_timeout_ms), true },
+	{ "agent-env", 0, NULL, OPT_ENV, NULL, 0, 0, F(agent_env), true },
 	{ "heartbeat-interval-ms", 0, "DELEGO_HEARTBEAT_INTERVAL_MS", OPT_MS, "300000", 1000, 0,
 	  F(heartbeat_interval_ms), true },
 	{ "poll-interval-ms", 0, "DELEGO_POLL_INTERVAL_MS", OPT_MS, "10000", 1000, 0, F(poll_interval_ms), true },
@@ -201,6 +206,27 @@ static char **split(const char *s, const char *seps)
 	return v;
 }
 
+/* A "NAME" or "NAME=VALUE" of --agent-env: a shell-style name, never one of ours. */
+static int resolve_env(const struct setting *s, const struct opt *o, void *field, char *err, size_t errlen)
+{
+	char **v = split(s->value, "\n");
+	for (char **e = v; *e; e++) {
+		size_t n = strcspn(*e, "=");
+		bool ok = n > 0 && !(**e >= '0' && **e <= '9');
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (*e)[i] == '_' || ((*e)[i] >= '0' && (*e)[i] <= '9') || (((*e)[i] | 0x20) >= 'a' && ((*e)[i] | 0x20) <= 'z');
+		bool ours = n >= 6 && strncmp(*e, "DELEGO", 6) == 0 && (n == 6 || (*e)[6] == '_');
+		if (!ok || ours) {
+			snprintf(err, errlen, "%s: --%s takes NAME or NAME=VALUE with a variable name%s (got '%.*s')",
+				 s->source, o->name, ours ? " not starting with DELEGO_" : "", (int)(n > 80 ? 80 : n), *e);
+			dr_strv_free(v);
+			return -EINVAL;
+		}
+	}
+	*(char ***)field = v;
+	return 0;
+}
+
 /* Converts one setting into its field; fills err naming the source. */
 static int resolve(struct config_full *f, const struct opt *o, char *err, size_t errlen)
 {
@@ -293,6 +319,8 @@ static int resolve(struct config_full *f, const struct opt *o, char *err, size_t
 	case OPT_ARGS:
 		*(char ***)field = split(v, " \t\n");
 		return 0;
+	case OPT_ENV:
+		return resolve_env(s, o, field, err, errlen);
 	case OPT_BYTES: {
 		uint64_t n, unit = 1;
 		char digits[32];
@@ -386,6 +414,11 @@ static char *yaml_value(yaml_document_t *doc, yaml_node_t *node, char sep)
 			dr_buf_release(&b);
 			return NULL;
 		}
+		/* A newline joins list entries: an entry cannot hold one. */
+		if (sep == '\n' && memchr(item->data.scalar.value, '\n', item->data.scalar.length)) {
+			dr_buf_release(&b);
+			return NULL;
+		}
 		if (b.len)
 			dr_buf_addch(&b, sep);
 		dr_buf_add(&b, item->data.scalar.value, item->data.scalar.length);
@@ -445,11 +478,13 @@ static int yaml_mapping(struct config_full *f, const char *path, yaml_document_t
 			snprintf(err, errlen, "%s:%u:%u: unknown setting '%s'", path, line, col, key);
 			return -EBADMSG;
 		}
-		char *value = yaml_value(doc, v, o->type == OPT_ARGS ? ' ' : o->type == OPT_PATHS ? '\n' : ',');
+		char sep = o->type == OPT_ARGS ? ' ' : o->type == OPT_PATHS || o->type == OPT_ENV ? '\n' : ',';
+		char *value = yaml_value(doc, v, sep);
 		if (!value) {
 			snprintf(err, errlen, "%s:%u:%u: '%s' must be a single value%s", path,
 				 (unsigned)v->start_mark.line + 1, (unsigned)v->start_mark.column + 1, key,
-				 o->type == OPT_ARGS || o->type == OPT_EXECUTORS || o->type == OPT_PATHS ? " or a list" : "");
+				 o->type == OPT_ARGS || o->type == OPT_EXECUTORS || o->type == OPT_PATHS ||
+					 o->type == OPT_ENV ? " or a list" : "");
 			return -EBADMSG;
 		}
 		char source[SOURCE_MAX];
@@ -626,11 +661,15 @@ static int load_flags(struct config_full *f, int argc, char **argv, char *err, s
 			}
 			v = argv[++i];
 		}
+		if (o->type == OPT_ENV && strchr(v, '\n')) {
+			snprintf(err, errlen, "flag %s: a value cannot span lines", flag);
+			return -EINVAL;
+		}
 		char source[SOURCE_MAX];
 		snprintf(source, sizeof source, "flag %s", flag);
 		struct setting *prev = &f->settings[opt_index(o)];
-		if (o->type == OPT_PATHS && prev->value && !strncmp(prev->source, "flag", 4)) {
-			/* Repeated: each flag adds a path. */
+		/* Repeated list flags add up; the first replaces the file's list. */
+		if ((o->type == OPT_PATHS || o->type == OPT_ENV) && prev->value && !strncmp(prev->source, "flag", 4)) {
 			char *joined = dr_xasprintf("%s\n%s", prev->value, v);
 			set(f, o, joined, source);
 			free(joined);
@@ -804,6 +843,20 @@ const char *dr_config_source(const struct dr_config *c, const char *option)
 	return s->value ? s->source : "unset";
 }
 
+/* "NAME, NAME=VALUE, ...", with the values of secret-looking names masked. */
+static char *describe_env(char *const *env)
+{
+	struct dr_buf b = DR_BUF_INIT(0);
+	for (char *const *e = env; *e; e++) {
+		size_t n = strcspn(*e, "=");
+		bool secret = (*e)[n] && dr_redact_env_name_secret(*e, n);
+		dr_buf_addf(&b, "%s%.*s%s", b.len ? ", " : "", (int)n, *e, (*e)[n] ? "=" : "");
+		if ((*e)[n])
+			dr_buf_addstr(&b, secret ? "********" : *e + n + 1);
+	}
+	return dr_buf_detach(&b, NULL);
+}
+
 char *dr_config_describe(const struct dr_config *c)
 {
 	const struct config_full *f = (const struct config_full *)c;
@@ -823,6 +876,8 @@ char *dr_config_describe(const struct dr_config *c)
 			v = c->config_path;
 		else if (o->type == OPT_NOT_BOOL)
 			shown = dr_xstrdup(c->create_commit ? "false" : "true");
+		else if (o->type == OPT_ENV && c->agent_env)
+			shown = describe_env(c->agent_env);
 		else if (o->type == OPT_PATHS && v)
 			for (char *nl = shown = dr_xstrdup(v); (nl = strchr(nl, '\n'));)
 				*nl = ',';
@@ -857,6 +912,7 @@ void dr_config_free(struct dr_config *c)
 	dr_strv_free(c->supported_executors);
 	dr_strv_free(c->sandbox_writable);
 	dr_strv_free(c->sandbox_hide);
+	dr_strv_free(c->agent_env);
 	free(c->config_path);
 	free(c->credentials_path);
 	free(c->state_dir);

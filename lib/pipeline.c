@@ -9,9 +9,10 @@
  *   (running -> awaiting -> closing when the agent asked the user a question;
  *    any step that fails -> reporting with the failure)
  *
- * The pipeline owns three timers (the deferred start, the jobs/status poll
- * and the progress rate limit); "done" runs from the close callback of the
- * last of them, so dr_pipeline_free() after done is a plain free.
+ * The pipeline owns four timers (the deferred start, the jobs/status poll,
+ * the progress rate limit and the stall watch); "done" runs from the close
+ * callback of the last of them, so dr_pipeline_free() after done is a plain
+ * free.
  */
 #include "delego/pipeline.h"
 #include "delego/adapter.h"
@@ -52,6 +53,7 @@ extern char **environ;
 #define FAIL_TAIL_LINES 5
 #define FAIL_TAIL_BYTES 1024
 #define STATUS_TIMEOUT_MS 10000
+#define ERROR_REPEAT_MS 60000 /* the same agent error is shown again at most this often */
 
 enum pl_state {
 	PL_NEW,
@@ -102,6 +104,7 @@ struct dr_pipeline {
 	uv_timer_t kick_timer;
 	uv_timer_t status_timer;
 	uv_timer_t progress_timer;
+	uv_timer_t stall_timer; /* runs while the agent reports only errors */
 	int open_handles;
 
 	struct dr_ws_ctx ws;
@@ -116,7 +119,10 @@ struct dr_pipeline {
 	bool ran;
 	int exit_code, term_signal;
 	bool timed_out;
+	bool stalled; /* stopped after --agent-stall-timeout-ms of nothing but errors */
 	char *stdout_tail, *stderr_tail;
+	char *error_shown; /* the last agent error sent as progress, and when */
+	uint64_t error_shown_ms;
 
 	/* cancellation */
 	bool cancelled;
@@ -529,6 +535,59 @@ static cJSON *full_metadata(const struct dr_pipeline *p)
 
 /* ---- summaries ---- */
 
+/* "2 seconds", or "1500 ms" when not whole seconds. */
+static void add_duration(struct dr_buf *b, uint64_t ms)
+{
+	if (ms % 1000)
+		dr_buf_addf(b, "%llu ms", (unsigned long long)ms);
+	else
+		dr_buf_addf(b, "%llu second%s", (unsigned long long)(ms / 1000), ms == 1000 ? "" : "s");
+}
+
+static const char *adapter_text(const struct dr_pipeline *p, const char *(*get)(const struct dr_adapter *))
+{
+	const char *s = p->adapter ? get(p->adapter) : NULL;
+	return s && !blank(s) ? s : NULL;
+}
+
+/* Appends a paragraph. */
+static void add_part(struct dr_buf *b, const char *text)
+{
+	if (text)
+		dr_buf_addf(b, "%s%s", b->len ? "\n\n" : "", text);
+}
+
+/* How the agent ended: its fatal error, its exit status, its reply and its last stderr lines. */
+static void add_agent_failure(struct dr_buf *b, const struct dr_pipeline *p)
+{
+	const char *label = display_name(p->job->executor);
+	const char *fatal = adapter_text(p, dr_adapter_fatal_error);
+	const char *last_error = adapter_text(p, dr_adapter_last_error);
+	add_part(b, fatal);
+	char *status = NULL;
+	if (p->term_signal && signal_name(p->term_signal))
+		status = dr_xasprintf("%s was killed by %s (exit code %d).", label, signal_name(p->term_signal),
+				      p->exit_code);
+	else if (p->term_signal)
+		status = dr_xasprintf("%s was killed by signal %d (exit code %d).", label, p->term_signal, p->exit_code);
+	else if (p->exit_code || !fatal)
+		status = dr_xasprintf("%s exited with status %d.", label, p->exit_code);
+	add_part(b, status);
+	free(status);
+	char *reply = adapter_text(p, dr_adapter_final_reply) ? trimmed_copy(dr_adapter_final_reply(p->adapter)) : NULL;
+	/* The fatal error often is the reply ("Claude reported an error: <reply>"). */
+	if (reply && !(fatal && strstr(fatal, reply)))
+		add_part(b, reply);
+	else if (!reply && !fatal)
+		add_part(b, last_error);
+	char *lines = last_lines(p->stderr_tail);
+	if (!lines && !reply && !fatal && !last_error)
+		lines = last_lines(p->stdout_tail);
+	add_part(b, lines);
+	free(reply);
+	free(lines);
+}
+
 static char *failure_summary(const struct dr_pipeline *p)
 {
 	if (p->cancelled && !p->cancel_reason)
@@ -537,42 +596,33 @@ static char *failure_summary(const struct dr_pipeline *p)
 		return dr_xasprintf("Executor was cancelled: %s.", p->cancel_reason);
 	if (p->error)
 		return dr_xstrdup(p->error);
-	if (p->timed_out) {
-		unsigned long long ms = (unsigned long long)p->env.config->executor_timeout_ms;
-		if (ms % 1000)
-			return dr_xasprintf("Executor timed out after %llu ms and was terminated.", ms);
-		return dr_xasprintf("Executor timed out after %llu seconds and was terminated.", ms / 1000);
-	}
-	const char *exec = p->job->executor;
-	char *advice = dr_adapter_explain_failure(exec, p->stderr_tail, p->stdout_tail);
+	const char *label = display_name(p->job->executor);
+	const char *last_error = adapter_text(p, dr_adapter_last_error);
 	struct dr_buf b = DR_BUF_INIT(0);
-	const char *fatal = p->adapter ? dr_adapter_fatal_error(p->adapter) : NULL;
-	if (fatal) {
-		dr_buf_addstr(&b, fatal);
-	} else {
-		if (p->term_signal && signal_name(p->term_signal))
-			dr_buf_addf(&b, "Executor was killed by %s (exit code %d).", signal_name(p->term_signal),
-				    p->exit_code);
-		else
-			dr_buf_addf(&b, "Executor failed with exit code %d.", p->exit_code);
-		const char *reply = p->adapter ? dr_adapter_final_reply(p->adapter) : NULL;
-		const char *last_error = p->adapter ? dr_adapter_last_error(p->adapter) : NULL;
-		char *detail = NULL;
-		if (reply && !blank(reply))
-			detail = trimmed_copy(reply);
-		else if (last_error && !blank(last_error))
-			detail = dr_xstrdup(last_error);
-		else if (!(detail = last_lines(p->stderr_tail)))
-			detail = last_lines(p->stdout_tail);
-		if (detail) {
-			dr_buf_addf(&b, "\n\n%s", detail);
-			free(detail);
+	if (p->timed_out) {
+		dr_buf_addstr(&b, "Executor timed out after ");
+		add_duration(&b, p->env.config->executor_timeout_ms);
+		dr_buf_addstr(&b, " and was terminated.");
+		if (last_error) {
+			char *said = dr_xasprintf("The last error %s reported: %s", label, last_error);
+			add_part(&b, said);
+			free(said);
 		}
+		return dr_buf_detach(&b, NULL);
 	}
-	if (advice) {
-		dr_buf_addf(&b, "\n\n%s", advice);
-		free(advice);
+	if (p->stalled) {
+		dr_buf_addf(&b, "%s reported only errors for ", label);
+		add_duration(&b, p->env.config->agent_stall_timeout_ms);
+		dr_buf_addf(&b, " and was stopped (--agent-stall-timeout-ms). The last error: %s\n\nCheck that this "
+				"machine reaches the model's service (network, DNS, proxy, firewall) and that %s is "
+				"logged in.",
+			    last_error ? last_error : "(none)", label);
+		return dr_buf_detach(&b, NULL);
 	}
+	add_agent_failure(&b, p);
+	char *advice = dr_adapter_explain(p->adapter, p->stderr_tail, p->stdout_tail);
+	add_part(&b, advice);
+	free(advice);
 	return dr_buf_detach(&b, NULL);
 }
 
@@ -646,6 +696,41 @@ static void on_status_timer(uv_timer_t *t)
 		p->status_call = call;
 }
 
+static void on_stall_timer(uv_timer_t *t)
+{
+	struct dr_pipeline *p = t->data;
+	if (!p->proc || p->state != PL_RUNNING)
+		return;
+	dr_debug("job %s: the agent reported only errors for %llu ms; stopping it", job_id(p),
+		 (unsigned long long)p->env.config->agent_stall_timeout_ms);
+	p->stalled = true;
+	dr_proc_terminate(p->proc);
+}
+
+/* An error report without anything else: the clock runs until the agent shows other signs of life. */
+static void watch_stall(struct dr_pipeline *p)
+{
+	uint64_t ms = p->env.config->agent_stall_timeout_ms;
+	if (ms && !uv_is_active((uv_handle_t *)&p->stall_timer))
+		uv_timer_start(&p->stall_timer, on_stall_timer, ms, 0);
+}
+
+/* Offline codex repeats one error for ever: the same line goes out at most every ERROR_REPEAT_MS. */
+static char *error_progress(struct dr_pipeline *p, char *line)
+{
+	if (!line)
+		return NULL;
+	uint64_t now = uv_now(p->env.loop);
+	if (p->error_shown && !strcmp(p->error_shown, line) && now - p->error_shown_ms < ERROR_REPEAT_MS) {
+		free(line);
+		return NULL;
+	}
+	free(p->error_shown);
+	p->error_shown = dr_xstrdup(line);
+	p->error_shown_ms = now;
+	return line;
+}
+
 static void on_agent_line(void *data, int fd, const char *line, size_t len, bool truncated)
 {
 	struct dr_pipeline *p = data;
@@ -660,6 +745,13 @@ static void on_agent_line(void *data, int fd, const char *line, size_t len, bool
 		return;
 	}
 	char *progress = dr_adapter_feed(p->adapter, line, len, truncated);
+	enum dr_adapter_event ev = dr_adapter_last_event(p->adapter);
+	if (ev == DR_ADAPTER_EVENT_ERROR) {
+		watch_stall(p);
+		progress = error_progress(p, progress);
+	} else if (ev == DR_ADAPTER_EVENT_OTHER) {
+		uv_timer_stop(&p->stall_timer);
+	}
 	if (progress)
 		agent_progress(p, progress);
 	if (!p->stopping_for_question && dr_adapter_should_stop(p->adapter)) {
@@ -678,6 +770,7 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 	p->exit_code = r->exit_code;
 	p->term_signal = r->term_signal;
 	p->timed_out = r->timed_out;
+	uv_timer_stop(&p->stall_timer);
 	p->stdout_tail = dr_utf8_clean(r->stdout_tail, r->stdout_len);
 	p->stderr_tail = dr_utf8_clean(r->stderr_tail, r->stderr_len);
 	uv_timer_stop(&p->status_timer);
@@ -701,7 +794,8 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 			  why, p->tree.worktree_path);
 		return;
 	}
-	p->success = p->exit_code == 0 && !p->cancelled && !p->timed_out && !dr_adapter_fatal_error(p->adapter);
+		p->success = p->exit_code == 0 && !p->cancelled && !p->timed_out && !p->stalled &&
+		     !dr_adapter_fatal_error(p->adapter);
 	enter_state(p, PL_COLLECTING);
 }
 
@@ -733,11 +827,11 @@ static void start_agent(struct dr_pipeline *p)
 		return;
 	}
 	char *extra[] = { "GIT_TERMINAL_PROMPT=0", NULL };
-	char **env = dr_childenv_build(NULL, DR_CHILDENV_AGENT, extra);
+	char **env = dr_childenv_build_with(NULL, DR_CHILDENV_AGENT, p->env.config->agent_env, extra);
 	/* The runner pushes and opens the pull request itself: a sandboxed agent holds no agent socket or
-	 * GitHub token. The second argument is where the names --agent-env asks for would go. */
+	 * GitHub token unless --agent-env names it. */
 	if (p->sandbox && p->sandbox->mode != DR_SANDBOX_OFF)
-		dr_sandbox_env_filter(env, NULL);
+		dr_sandbox_env_filter(env, p->env.config->agent_env);
 	struct dr_proc_opts o = {
 		.argv = argv,
 		.env = env,
@@ -923,6 +1017,7 @@ static void close_handles(struct dr_pipeline *p)
 	uv_close((uv_handle_t *)&p->kick_timer, on_closed);
 	uv_close((uv_handle_t *)&p->status_timer, on_closed);
 	uv_close((uv_handle_t *)&p->progress_timer, on_closed);
+	uv_close((uv_handle_t *)&p->stall_timer, on_closed);
 }
 
 static void workspace_prepare(struct dr_pipeline *p)
@@ -1125,8 +1220,9 @@ int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pi
 	uv_timer_init(env->loop, &p->kick_timer);
 	uv_timer_init(env->loop, &p->status_timer);
 	uv_timer_init(env->loop, &p->progress_timer);
-	p->kick_timer.data = p->status_timer.data = p->progress_timer.data = p;
-	p->open_handles = 3;
+	uv_timer_init(env->loop, &p->stall_timer);
+	p->kick_timer.data = p->status_timer.data = p->progress_timer.data = p->stall_timer.data = p;
+	p->open_handles = 4;
 	/* Never call done from inside start: the caller has not stored p yet. */
 	uv_timer_start(&p->kick_timer, on_kick, 0, 0);
 	*out = p;
@@ -1166,6 +1262,7 @@ void dr_pipeline_free(struct dr_pipeline *p)
 	free(p->stderr_tail);
 	free(p->cancel_reason);
 	free(p->pending_progress);
+	free(p->error_shown);
 	dr_ws_changes_release(&p->changes);
 	dr_ws_changes_release(&p->remaining);
 	dr_ws_commit_release(&p->commit);

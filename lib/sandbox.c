@@ -624,8 +624,8 @@ void dr_sandbox_env_filter(char **env, char *const *keep)
 		bool drop = false;
 		for (size_t d = 0; dropped[d] && !drop; d++)
 			drop = strlen(dropped[d]) == len && !strncmp(env[i], dropped[d], len);
-		for (char *const *k = keep; drop && k && *k; k++)
-			drop = !(strlen(*k) == len && !strncmp(env[i], *k, len));
+		if (drop && dr_childenv_requested_n(keep, env[i], len))
+			drop = false;
 		if (drop)
 			free(env[i]);
 		else

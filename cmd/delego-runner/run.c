@@ -75,7 +75,8 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		return status;
 	}
 	dr_log_add_secret(p.bearer);
-	if (dr_redact_add_env(NULL, environ) < 0)
+	/* --agent-env NAME=VALUE entries reach agents as environment values do: mask the secret-looking ones too. */
+	if (dr_redact_add_env(NULL, environ) < 0 || dr_redact_add_env(NULL, c->agent_env) < 0)
 		dr_warn("some secret-looking environment values are too long or too many to redact from logs");
 	dr_config_apply_profile(c, &p);
 	if (!c->relay_url)

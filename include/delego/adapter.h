@@ -51,6 +51,14 @@ const char *dr_adapter_final_reply(const struct dr_adapter *a);
 const char *dr_adapter_fatal_error(const struct dr_adapter *a);
 /* The last non-fatal error text seen (codex error events and error items), for a failure summary. */
 const char *dr_adapter_last_error(const struct dr_adapter *a);
+
+/* What the line last fed was. */
+enum dr_adapter_event {
+	DR_ADAPTER_EVENT_NONE,  /* no event: not JSON, cut, or blank */
+	DR_ADAPTER_EVENT_ERROR, /* only an error report (codex error events and error items) */
+	DR_ADAPTER_EVENT_OTHER, /* any other event: the agent is getting on */
+};
+enum dr_adapter_event dr_adapter_last_event(const struct dr_adapter *a);
 /* The pending AskUserQuestion {question, options:[{label, description?}], header?, multiSelect?}, or NULL. */
 const cJSON *dr_adapter_question(const struct dr_adapter *a);
 /* True when a question is pending and the session id is known: stop the agent and report jobs/await. */
@@ -62,6 +70,8 @@ bool dr_adapter_should_stop(const struct dr_adapter *a);
  * nothing is recognised. Caller frees.
  */
 char *dr_adapter_explain_failure(const char *executor, const char *stderr_tail, const char *stdout_tail);
+/* The same for a run of a, leaving out advice its fatal error already gives (the login hint). */
+char *dr_adapter_explain(const struct dr_adapter *a, const char *stderr_tail, const char *stdout_tail);
 
 /* All borrowed. */
 struct dr_invocation {

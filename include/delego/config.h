@@ -40,6 +40,8 @@ struct dr_config {
 	struct dr_exec_cmd codex;
 	char **supported_executors; /* NULL-terminated, deduplicated, wire order */
 	uint64_t executor_timeout_ms;
+	uint64_t agent_stall_timeout_ms; /* an agent that reports only errors this long fails; 0: never */
+	char **agent_env; /* NULL-terminated "NAME" (pass ours) or "NAME=VALUE" (set) for agents; names valid, no DELEGO_* */
 	uint64_t heartbeat_interval_ms;
 	uint64_t poll_interval_ms;
 	uint64_t cancellation_poll_interval_ms;

@@ -128,7 +128,8 @@ const char *dr_sandbox_bwrap(void);
 /*
  * Drops what a sandboxed agent must not hold (SSH_AUTH_SOCK, GH_TOKEN,
  * GITHUB_TOKEN, GH_ENTERPRISE_TOKEN, GITHUB_ENTERPRISE_TOKEN) from env in
- * place, except the names in keep (--agent-env). env is a dr_strv.
+ * place, except the names keep requests (--agent-env entries, NAME or
+ * NAME=VALUE: dr_childenv_requested). env is a dr_strv.
  */
 void dr_sandbox_env_filter(char **env, char *const *keep);
 

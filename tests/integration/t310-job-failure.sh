@@ -20,7 +20,7 @@ check_eq "a failed job still ends the run with 0" 0 $?
 show "$id"
 check_eq "job failed" failed "$(f "d['status']")"
 f "d['summary']" >"$T/summary.txt"
-check_contains "the summary gives the exit code" "Executor failed with exit code 3." "$T/summary.txt"
+check_contains "the summary gives the exit status" "Codex exited with status 3." "$T/summary.txt"
 check_contains "and the agent's stderr" "fake agent: giving up after 3 attempts" "$T/summary.txt"
 check_eq "metadata exitCode" 3 "$(f "d['metadata']['exitCode']")"
 check_eq "neither cancelled nor timed out" "False False" "$(f "'%s %s' % (d['metadata']['cancelled'], d['metadata']['timedOut'])")"

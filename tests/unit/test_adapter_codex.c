@@ -24,6 +24,36 @@ START_TEST(real_offline_stream)
 }
 END_TEST
 
+/* The pipeline's stall check: only error reports count as ERROR, every other event as OTHER. */
+START_TEST(classifies_error_events)
+{
+	struct dr_adapter *a = dr_adapter_new("codex");
+	static const struct {
+		const char *line;
+		enum dr_adapter_event want;
+	} cases[] = {
+		{ "{\"type\":\"thread.started\",\"thread_id\":\"t1\"}", DR_ADAPTER_EVENT_OTHER },
+		{ "{\"type\":\"error\",\"message\":\"Reconnecting... 1/5\"}", DR_ADAPTER_EVENT_ERROR },
+		{ "{\"type\":\"error\",\"message\":\" \"}", DR_ADAPTER_EVENT_ERROR },
+		{ "{\"type\":\"item.completed\",\"item\":{\"type\":\"error\",\"message\":\"fallback\"}}",
+		  DR_ADAPTER_EVENT_ERROR },
+		{ "not json", DR_ADAPTER_EVENT_NONE },
+		{ "{\"type\":\"turn.started\"}", DR_ADAPTER_EVENT_OTHER },
+		{ "", DR_ADAPTER_EVENT_NONE },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		free(feed(a, cases[i].line));
+		ck_assert_msg(dr_adapter_last_event(a) == cases[i].want, "%s: %d", cases[i].line,
+			      dr_adapter_last_event(a));
+	}
+	char *p = dr_adapter_feed(a, "{\"type\":\"error\"", 17, true);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(dr_adapter_last_event(a), DR_ADAPTER_EVENT_NONE);
+	ck_assert_str_eq(dr_adapter_last_error(a), "fallback");
+	dr_adapter_free(a);
+}
+END_TEST
+
 START_TEST(unwraps_shell_commands)
 {
 	static const struct {
@@ -166,6 +196,7 @@ static Suite *adapter_codex_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, recorded_streams);
 	tcase_add_test(tc, real_offline_stream);
+	tcase_add_test(tc, classifies_error_events);
 	tcase_add_test(tc, unwraps_shell_commands);
 	tcase_add_test(tc, non_json_is_quiet);
 	tcase_add_test(tc, argv_defaults);

@@ -32,8 +32,24 @@ static char *src[] = {
 	"DELEGO_PAIRING_TOKEN=drs_pair_x",
 	"DELEGO=1",
 	"AWS_SECRET_ACCESS_KEY=aws",
+	"AWS_REGION=eu-west-1",
+	"AWS_PROFILE=bedrock",
+	"GOOGLE_APPLICATION_CREDENTIALS=/home/u/gcp.json",
+	"CLOUD_ML_REGION=us-east5",
+	"ANTHROPIC_VERTEX_PROJECT_ID=proj",
+	"NODE_OPTIONS=--max-old-space-size=4096",
+	"NODE_EXTRA_CA_CERTS=/etc/corp-ca.pem",
+	"JAVA_HOME=/usr/lib/jvm/java-17",
+	"GOPATH=/home/u/go",
+	"GOROOT=/usr/local/go",
+	"CARGO_HOME=/home/u/.cargo",
+	"RUSTUP_HOME=/home/u/.rustup",
+	"NVM_DIR=/home/u/.nvm",
+	"PYENV_ROOT=/home/u/.pyenv",
+	"VIRTUAL_ENV=/home/u/venv",
+	"PNPM_HOME=/home/u/.pnpm",
 	"LD_PRELOAD=/evil.so",
-	"NODE_OPTIONS=--require /evil.js",
+	"SECRET_PLAN=x",
 	"PATHX=1",
 	"LC_=empty-suffix",
 	"HOME=/second/home",
@@ -48,7 +64,6 @@ START_TEST(agent_env_keeps_the_list_and_drops_the_rest)
 	ck_assert_str_eq(dr_childenv_get(e, "HOME"), "/home/u"); /* the first wins */
 	ck_assert_str_eq(dr_childenv_get(e, "LC_ALL"), "C");
 	ck_assert_str_eq(dr_childenv_get(e, "XDG_CONFIG_HOME"), "/home/u/.config");
-	ck_assert_str_eq(dr_childenv_get(e, "SSH_AUTH_SOCK"), "/tmp/agent.sock");
 	ck_assert_str_eq(dr_childenv_get(e, "https_proxy"), "http://proxy:3128");
 	ck_assert_str_eq(dr_childenv_get(e, "NO_PROXY"), "localhost");
 	ck_assert_str_eq(dr_childenv_get(e, "ANTHROPIC_API_KEY"), "sk-ant");
@@ -57,9 +72,16 @@ START_TEST(agent_env_keeps_the_list_and_drops_the_rest)
 	ck_assert_str_eq(dr_childenv_get(e, "CODEX_HOME"), "/home/u/.codex");
 	ck_assert_str_eq(dr_childenv_get(e, "GIT_AUTHOR_NAME"), "A");
 	ck_assert_str_eq(dr_childenv_get(e, "GIT_SSH_COMMAND"), "ssh -i key");
-	const char *dropped[] = { "GH_TOKEN", "GITHUB_TOKEN", "GH_HOST", "GIT_DIR", "GIT_WORK_TREE",
+	/* Bedrock, Vertex, Node and the toolchains. */
+	const char *provider[] = { "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_PROFILE", "GOOGLE_APPLICATION_CREDENTIALS",
+				   "CLOUD_ML_REGION", "ANTHROPIC_VERTEX_PROJECT_ID", "NODE_OPTIONS",
+				   "NODE_EXTRA_CA_CERTS", "JAVA_HOME", "GOPATH", "GOROOT", "CARGO_HOME", "RUSTUP_HOME",
+				   "NVM_DIR", "PYENV_ROOT", "VIRTUAL_ENV", "PNPM_HOME" };
+	for (size_t i = 0; i < sizeof(provider) / sizeof(*provider); i++)
+		ck_assert_msg(dr_childenv_get(e, provider[i]) != NULL, "%s did not reach the agent", provider[i]);
+	const char *dropped[] = { "GH_TOKEN", "GITHUB_TOKEN", "GH_HOST", "SSH_AUTH_SOCK", "GIT_DIR", "GIT_WORK_TREE",
 				  "GIT_INDEX_FILE", "DELEGO_BEARER", "DELEGO_PAIRING_TOKEN", "DELEGO",
-				  "AWS_SECRET_ACCESS_KEY", "LD_PRELOAD", "NODE_OPTIONS", "PATHX", "LC_", "NOEQUALS" };
+				  "LD_PRELOAD", "SECRET_PLAN", "PATHX", "LC_", "NOEQUALS" };
 	for (size_t i = 0; i < sizeof(dropped) / sizeof(*dropped); i++)
 		ck_assert_msg(dr_childenv_get(e, dropped[i]) == NULL, "%s reached an agent", dropped[i]);
 	for (char **p = e; *p; p++)
@@ -79,6 +101,9 @@ START_TEST(tool_env_gets_github_tokens_not_agent_keys)
 	ck_assert_str_eq(dr_childenv_get(e, "GH_TOKEN"), "ghp_x");
 	ck_assert_str_eq(dr_childenv_get(e, "GITHUB_TOKEN"), "ghp_y");
 	ck_assert_str_eq(dr_childenv_get(e, "GH_HOST"), "github.example.com");
+	ck_assert_str_eq(dr_childenv_get(e, "SSH_AUTH_SOCK"), "/tmp/agent.sock");
+	ck_assert_ptr_null(dr_childenv_get(e, "AWS_SECRET_ACCESS_KEY"));
+	ck_assert_ptr_null(dr_childenv_get(e, "NODE_OPTIONS"));
 	ck_assert_str_eq(dr_childenv_get(e, "GIT_CONFIG_GLOBAL"), "/home/u/.gitconfig-work");
 	ck_assert_str_eq(dr_childenv_get(e, "GIT_TERMINAL_PROMPT"), "0");
 	ck_assert_str_eq(dr_childenv_get(e, "HOME"), "/override");
@@ -88,6 +113,34 @@ START_TEST(tool_env_gets_github_tokens_not_agent_keys)
 	ck_assert_ptr_null(dr_childenv_get(e, "DELEGO_BEARER")); /* not even as an extra */
 	ck_assert_ptr_null(dr_childenv_get(e, "GIT_DIR"));
 	dr_strv_free(e);
+}
+END_TEST
+
+/* --agent-env: a bare name passes ours, NAME=VALUE sets it; DELEGO_* never, extra still wins. */
+START_TEST(requested_names_pass_and_set)
+{
+	char *requested[] = { "SSH_AUTH_SOCK", "GH_TOKEN", "SECRET_PLAN", "MY_FLAG=on", "AWS_REGION=us-west-2",
+			      "DELEGO_BEARER", "DELEGO_X=1", "NOT_THERE", NULL };
+	char *extra[] = { "MY_FLAG=extra", NULL };
+	char **e = dr_childenv_build_with(src, DR_CHILDENV_AGENT, requested, extra);
+	ck_assert_str_eq(dr_childenv_get(e, "SSH_AUTH_SOCK"), "/tmp/agent.sock");
+	ck_assert_str_eq(dr_childenv_get(e, "GH_TOKEN"), "ghp_x");
+	ck_assert_str_eq(dr_childenv_get(e, "SECRET_PLAN"), "x");
+	ck_assert_str_eq(dr_childenv_get(e, "AWS_REGION"), "us-west-2");
+	ck_assert_str_eq(dr_childenv_get(e, "MY_FLAG"), "extra");
+	ck_assert_ptr_null(dr_childenv_get(e, "GITHUB_TOKEN")); /* not requested */
+	ck_assert_ptr_null(dr_childenv_get(e, "NOT_THERE"));
+	for (char **p = e; *p; p++)
+		ck_assert_msg(strncmp(*p, "DELEGO", 6) != 0, "%s leaked", *p);
+	dr_strv_free(e);
+
+	ck_assert(dr_childenv_requested(requested, "SSH_AUTH_SOCK"));
+	ck_assert(dr_childenv_requested(requested, "MY_FLAG"));
+	ck_assert(!dr_childenv_requested(requested, "GITHUB_TOKEN"));
+	ck_assert(!dr_childenv_requested(requested, "SSH_AUTH"));
+	ck_assert(!dr_childenv_requested(NULL, "SSH_AUTH_SOCK"));
+	ck_assert(!dr_childenv_requested(requested, NULL));
+	ck_assert(dr_childenv_requested_n(requested, "GH_TOKEN=ghp", 8));
 }
 END_TEST
 
@@ -112,6 +165,7 @@ static Suite *childenv_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, agent_env_keeps_the_list_and_drops_the_rest);
 	tcase_add_test(tc, tool_env_gets_github_tokens_not_agent_keys);
+	tcase_add_test(tc, requested_names_pass_and_set);
 	tcase_add_test(tc, default_source_is_our_environ);
 	suite_add_tcase(s, tc);
 	return s;

@@ -294,6 +294,54 @@ START_TEST(describe_masks_the_pairing_token)
 }
 END_TEST
 
+START_TEST(agent_env_is_a_repeatable_list)
+{
+	struct dr_config *c;
+	char *env[] = { "HOME=/h", NULL };
+	ck_assert_int_eq(load(&c, env, NULL), 0);
+	ck_assert_ptr_null(c->agent_env);
+	ck_assert_uint_eq(c->agent_stall_timeout_ms, 300000);
+	dr_config_free(c);
+
+	char *path = write_yaml("agent-env:\n  - AWS_PROFILE\n  - MY_API_KEY=sk-file-secret\n"
+				"agent-stall-timeout-ms: 0\n");
+	ck_assert_int_eq(load(&c, env, "--config", path, NULL), 0);
+	ck_assert_str_eq(c->agent_env[0], "AWS_PROFILE");
+	ck_assert_str_eq(c->agent_env[1], "MY_API_KEY=sk-file-secret");
+	ck_assert_ptr_null(c->agent_env[2]);
+	ck_assert_uint_eq(c->agent_stall_timeout_ms, 0);
+	char *text = dr_config_describe(c);
+	ck_assert_msg(strstr(text, "AWS_PROFILE, MY_API_KEY=********") != NULL, "%s", text);
+	ck_assert_ptr_null(strstr(text, "sk-file-secret"));
+	free(text);
+	dr_config_free(c);
+
+	/* Flags replace the file's list and add up among themselves; values may hold spaces and commas. */
+	ck_assert_int_eq(load(&c, env, "--config", path, "--agent-env", "SSH_AUTH_SOCK", "--agent-env=GREETING=a, b",
+			      "--agent-env", "EMPTY=", NULL),
+			 0);
+	ck_assert_str_eq(c->agent_env[0], "SSH_AUTH_SOCK");
+	ck_assert_str_eq(c->agent_env[1], "GREETING=a, b");
+	ck_assert_str_eq(c->agent_env[2], "EMPTY=");
+	ck_assert_ptr_null(c->agent_env[3]);
+	text = dr_config_describe(c);
+	ck_assert_msg(strstr(text, "SSH_AUTH_SOCK, GREETING=a, b, EMPTY=") != NULL, "%s", text);
+	free(text);
+	dr_config_free(c);
+
+	const char *bad[] = { "DELEGO_BEARER", "DELEGO=1", "1ABC=x", "=x", "BAD NAME=x", "A-B", "X=a\nY=b" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		ck_assert_msg(load(&c, env, "--agent-env", bad[i], NULL) == -EINVAL, "%s accepted", bad[i]);
+		ck_assert_msg(strstr(err, "--agent-env") != NULL, "%s: %s", bad[i], err);
+	}
+	free(path);
+	path = write_yaml("agent-env: [\"DELEGO_PAIRING_TOKEN\"]\n");
+	ck_assert_int_eq(load(&c, env, "--config", path, NULL), -EINVAL);
+	ck_assert_msg(strstr(err, "not starting with DELEGO_") != NULL, "%s", err);
+	free(path);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -311,6 +359,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, profile_extension_fills_only_defaults);
 	tcase_add_test(tc, describe_masks_the_pairing_token);
 	tcase_add_test(tc, text_parses_without_a_file);
+	tcase_add_test(tc, agent_env_is_a_repeatable_list);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -35,8 +35,8 @@ static struct dr_config *config;
 static struct dr_pipeline_env env;
 
 
-/* Loads the configuration from flags (the environment holds only HOME). */
-static void load_config(const char *extra_flag, const char *extra_value)
+/* Loads the configuration from flags (the environment holds only HOME), plus up to two more flag/value pairs. */
+static void load_config2(const char *flag1, const char *value1, const char *flag2, const char *value2)
 {
 	char ws[PATH_MAX + 8], remotes[PATH_MAX + 16], claude[PATH_MAX + 8], codex[PATH_MAX + 8],
 		home[PATH_MAX + 16];
@@ -47,14 +47,19 @@ static void load_config(const char *extra_flag, const char *extra_value)
 	snprintf(home, sizeof(home), "HOME=%s/home", T);
 	char *argv[] = { "run", "--workspace-root", ws, "--git-clone-base-url", remotes, "--claude-command", claude,
 			 "--codex-command", codex, "--cancellation-poll-interval-ms", "1000",
-			 (char *)extra_flag, (char *)extra_value, NULL };
-	int argc = extra_flag ? 13 : 11;
+			 (char *)flag1, (char *)value1, (char *)flag2, (char *)value2, NULL };
+	int argc = flag2 ? 15 : flag1 ? 13 : 11;
 	char *envp[] = { home, NULL };
 	char err[512];
 	dr_config_free(config);
 	config = NULL;
 	ck_assert_msg(dr_config_load(argc, argv, envp, &config, err, sizeof(err)) == 0, "config: %s", err);
 	env.config = config;
+}
+
+static void load_config(const char *extra_flag, const char *extra_value)
+{
+	load_config2(extra_flag, extra_value, NULL, NULL);
 }
 
 static void setup(void)
@@ -382,6 +387,101 @@ START_TEST(progress_is_rate_limited_and_the_latest_kept)
 }
 END_TEST
 
+/* The summary of a failed job (the test fails when it completed). */
+static char *fail_summary(cJSON *all)
+{
+	const char *path;
+	const cJSON *b = final_report(all, &path);
+	ck_assert_msg(!strcmp(path, "/api/runner/jobs/fail"), "%s: %s", path, dr_json_str(b, "summary"));
+	return dr_xstrdup(dr_json_str(b, "summary"));
+}
+
+static int count_substr(const char *s, const char *needle)
+{
+	int n = 0;
+	for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* Offline codex: its errors show, repeats are held back, and the stall check ends the job quoting the last. */
+START_TEST(codex_offline_fails_fast_saying_why)
+{
+	load_config2("--agent-stall-timeout-ms", "1500", "--executor-timeout-ms", "60000");
+	uint64_t t0 = uv_now(&loop);
+	run_job(JOB("job-offline", "\"repositorySlug\":\"acme/app\",\"executionPreferences\":{\"executor\":\"codex\"},"
+				   "\"promptSummary\":\"scenario=offline sleep=60\""),
+		0);
+	uv_update_time(&loop);
+	ck_assert_msg(uv_now(&loop) - t0 < 20000, "took %llu ms", (unsigned long long)(uv_now(&loop) - t0));
+	cJSON *all = reports();
+	char *s = fail_summary(all);
+	ck_assert_msg(strstr(s, "Codex reported only errors for 1500 ms") != NULL, "%s", s);
+	ck_assert_msg(strstr(s, "The last error: Reconnecting... waiting for network (Connection failed: error sending "
+				"request)") != NULL, "%s", s);
+	int errors = 0, waiting = 0;
+	const cJSON *r;
+	cJSON_ArrayForEach(r, all)
+	{
+		const char *line = dr_json_str(dr_json_obj(r, "body"), "summary");
+		if (strcmp(dr_json_str(r, "path"), "/api/runner/jobs/progress") || strncmp(line, "Codex: error: ", 14))
+			continue;
+		errors++;
+		waiting += strstr(line, "waiting for network") != NULL;
+	}
+	ck_assert_int_ge(errors, 1);
+	ck_assert_int_le(waiting, 1); /* dozens of identical lines, shown once */
+	free(s);
+	cJSON_Delete(all);
+}
+END_TEST
+
+/* A timeout names the last error the agent reported. */
+START_TEST(timeout_summary_quotes_the_last_error)
+{
+	load_config2("--agent-stall-timeout-ms", "0", "--executor-timeout-ms", "2000");
+	run_job(JOB("job-offline-to", "\"repositorySlug\":\"acme/app\",\"executionPreferences\":{\"executor\":\"codex\"},"
+				      "\"promptSummary\":\"scenario=offline sleep=60\""),
+		0);
+	cJSON *all = reports();
+	char *s = fail_summary(all);
+	ck_assert_str_eq(s, "Executor timed out after 2 seconds and was terminated.\n\nThe last error Codex reported: "
+			    "Reconnecting... waiting for network (Connection failed: error sending request)");
+	free(s);
+	cJSON_Delete(all);
+}
+END_TEST
+
+START_TEST(failure_names_the_exit_status_reply_and_stderr)
+{
+	run_job(JOB("job-exit3", "\"repositorySlug\":\"acme/app\",\"executionPreferences\":{\"executor\":\"claude\"},"
+				 "\"promptSummary\":\"scenario=fail-after-result\""),
+		0);
+	cJSON *all = reports();
+	char *s = fail_summary(all);
+	ck_assert_str_eq(s, "Claude exited with status 3.\n\nI changed nothing: the build is broken.\n\n"
+			    "fake agent: could not save the session\nfake agent: giving up");
+	free(s);
+	cJSON_Delete(all);
+}
+END_TEST
+
+/* The real not-logged-in stream: the login advice once, with the exit status. */
+START_TEST(not_logged_in_advice_appears_once)
+{
+	run_job(JOB("job-login", "\"repositorySlug\":\"acme/app\",\"executionPreferences\":{\"executor\":\"claude\"},"
+				 "\"promptSummary\":\"scenario=not-logged-in\""),
+		0);
+	cJSON *all = reports();
+	char *s = fail_summary(all);
+	ck_assert_msg(count_substr(s, "Log the claude CLI in") == 1, "%s", s);
+	ck_assert_msg(strstr(s, "Claude Code is not logged in on this machine (it said: \"Not logged in") == s, "%s", s);
+	ck_assert_msg(strstr(s, "\n\nClaude exited with status 1.") != NULL, "%s", s);
+	free(s);
+	cJSON_Delete(all);
+}
+END_TEST
+
 static Suite *pipeline_suite(void)
 {
 	Suite *s = suite_create("pipeline");
@@ -395,6 +495,10 @@ static Suite *pipeline_suite(void)
 	tcase_add_test(tc, runner_cancel_ends_the_agent_and_reports_cancelled);
 	tcase_add_test(tc, question_is_reported_as_await_and_nothing_else);
 	tcase_add_test(tc, progress_is_rate_limited_and_the_latest_kept);
+	tcase_add_test(tc, codex_offline_fails_fast_saying_why);
+	tcase_add_test(tc, timeout_summary_quotes_the_last_error);
+	tcase_add_test(tc, failure_names_the_exit_status_reply_and_stderr);
+	tcase_add_test(tc, not_logged_in_advice_appears_once);
 	suite_add_tcase(s, tc);
 	return s;
 }

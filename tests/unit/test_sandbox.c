@@ -229,12 +229,14 @@ START_TEST(env_filter_drops_agent_socket_and_tokens_unless_asked)
 			     NULL };
 	for (size_t i = 0; in[i]; i++)
 		dr_strv_push(&env, in[i]);
-	char *keep[] = { "GH_TOKEN", NULL };
+	/* --agent-env entries: a bare name, or NAME=VALUE (a value the user set). */
+	char *keep[] = { "GH_TOKEN", "GITHUB_TOKEN=y", NULL };
 	dr_sandbox_env_filter(env, keep);
 	ck_assert_str_eq(env[0], "PATH=/bin");
 	ck_assert_str_eq(env[1], "GH_TOKEN=x");
-	ck_assert_str_eq(env[2], "SSH_AUTH_SOCKET=z");
-	ck_assert_ptr_null(env[3]);
+	ck_assert_str_eq(env[2], "GITHUB_TOKEN=y");
+	ck_assert_str_eq(env[3], "SSH_AUTH_SOCKET=z");
+	ck_assert_ptr_null(env[4]);
 	dr_strv_free(env);
 }
 END_TEST
