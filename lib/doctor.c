@@ -11,6 +11,7 @@
 #include "delego/cgroup.h"
 #include "delego/sandbox.h"
 #include "delego/buf.h"
+#include "delego/json.h"
 #include "delego/service.h"
 #include "delego/url.h"
 #include "delego/xalloc.h"
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,7 @@
 
 #define MIB (1024ULL * 1024ULL)
 #define VERSION_TIMEOUT_MS 10000
+#define LOGIN_OUT_MAX (64 * 1024) /* what `claude auth status` may print */
 
 void dr_doctor_add(struct dr_doctor *d, enum dr_doctor_level level, const char *what, const char *fix,
 		   const char *fmt, ...)
@@ -108,6 +111,17 @@ static char *find_program(const char *command)
 	return path;
 }
 
+/* The first line of b that is not blank (at most 120 bytes) as "%.*s" arguments. */
+static int first_line(const struct dr_buf *b, const char **start)
+{
+	const char *p = b->buf;
+	while (*p == '\n' || *p == '\r' || *p == ' ')
+		p++;
+	size_t n = strcspn(p, "\r\n");
+	*start = p;
+	return (int)(n > 120 ? 120 : n);
+}
+
 void dr_doctor_check_tool(struct dr_doctor *d, const char *what, const char *command, bool needed,
 			  const char *install_fix)
 {
@@ -118,20 +132,105 @@ void dr_doctor_check_tool(struct dr_doctor *d, const char *what, const char *com
 		return;
 	}
 	char *argv[] = { path, "--version", NULL };
-	struct dr_buf out = DR_BUF_INIT(4096);
+	struct dr_buf out = DR_BUF_INIT(4096), err = DR_BUF_INIT(4096);
 	int status = 0;
-	int r = dr_proc_sync_run(argv, VERSION_TIMEOUT_MS, &out, &status);
-	const char *nl = strchr(out.buf, '\n');
-	int len = (int)(nl ? (size_t)(nl - out.buf) : out.len);
-	if (len > 120)
-		len = 120;
-	if (r < 0 || status != 0)
+	/* The version is on stdout; codex warns on stderr first (its home under /tmp, say). */
+	int r = dr_proc_sync_run_split(argv, VERSION_TIMEOUT_MS, &out, &err, &status);
+	const char *line;
+	int len = first_line(&out, &line);
+	if (r < 0 || status != 0) {
+		if (!len)
+			len = first_line(&err, &line);
 		dr_doctor_add(d, DR_DOCTOR_WARN, what, "check that it runs for the runner's user",
 			      "%s found but `%s --version` failed (%s%d)%s%.*s", path, command,
 			      status == 124 ? "timed out, exit " : "exit ", r < 0 ? -r : status, len ? ": " : "", len,
-			      out.buf);
+			      line);
+	} else {
+		dr_doctor_add(d, DR_DOCTOR_OK, what, NULL, "%.*s (%s)", len ? len : 15, len ? line : "version unknown",
+			      path);
+	}
+	dr_buf_release(&out);
+	dr_buf_release(&err);
+	free(path);
+}
+
+static const char *user_name(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	return pw && pw->pw_name ? pw->pw_name : "the runner's user";
+}
+
+/* `claude auth status` prints {"loggedIn": bool, "authMethod": ...} on stdout (exit 1 when logged out). */
+static void claude_login(struct dr_doctor *d, const char *path, const struct dr_buf *out, int status)
+{
+	cJSON *j = NULL;
+	const char *line;
+	int len = first_line(out, &line);
+	if (dr_json_parse_object(out->buf, out->len, out->max, &j) < 0 ||
+	    !cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(j, "loggedIn"))) {
+		dr_doctor_add(d, DR_DOCTOR_WARN, "claude login", "run `claude auth status` as the runner's user",
+			      "cannot tell whether claude is logged in: `%s auth status` gave exit %d%s%.*s", path,
+			      status, len ? ": " : "", len, line);
+	} else if (dr_json_true(j, "loggedIn")) {
+		const char *method = dr_json_nonempty(j, "authMethod");
+		dr_doctor_add(d, DR_DOCTOR_OK, "claude login", NULL, "logged in as %s (%.40s)", user_name(),
+			      method ? method : "unknown method");
+	} else {
+		char *fix = dr_xasprintf("log it in as %s: run `claude` and then /login (or `claude auth login`), or "
+					 "give the runner ANTHROPIC_API_KEY",
+					 user_name());
+		dr_doctor_add(d, DR_DOCTOR_WARN, "claude login", fix,
+			      "claude is not logged in for %s: every Claude job would fail", user_name());
+		free(fix);
+	}
+	cJSON_Delete(j);
+}
+
+/* `codex login status` exits 0 when logged in and says how on stderr ("Not logged in", exit 1, otherwise). */
+static void codex_login(struct dr_doctor *d, const char *path, const struct dr_buf *out, int status)
+{
+	/* Its last line: the first ones may be warnings (a home under /tmp). */
+	const char *end = out->buf + out->len;
+	while (end > out->buf && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	const char *line = end;
+	while (line > out->buf && line[-1] != '\n')
+		line--;
+	int len = (int)(end - line > 120 ? 120 : end - line);
+	if (status == 0) {
+		dr_doctor_add(d, DR_DOCTOR_OK, "codex login", NULL, "%.*s", len ? len : 9, len ? line : "logged in");
+	} else if (status == 1 || strstr(out->buf, "Not logged in")) {
+		char *fix = dr_xasprintf("log it in as %s: run `codex login` (or `printenv OPENAI_API_KEY | codex login "
+					 "--with-api-key`)",
+					 user_name());
+		dr_doctor_add(d, DR_DOCTOR_WARN, "codex login", fix,
+			      "codex is not logged in for %s: every Codex job would fail", user_name());
+		free(fix);
+	} else {
+		dr_doctor_add(d, DR_DOCTOR_WARN, "codex login", "run `codex login status` as the runner's user",
+			      "cannot tell whether codex is logged in: `%s login status` gave exit %d%s%.*s", path, status,
+			      len ? ": " : "", len, line);
+	}
+}
+
+void dr_doctor_check_login(struct dr_doctor *d, const char *executor, const char *command)
+{
+	bool claude = strcmp(executor, DR_EXECUTOR_CLAUDE) == 0;
+	char *path = find_program(command);
+	if (!path)
+		return; /* dr_doctor_check_tool has said so */
+	char *argv[] = { path, claude ? "auth" : "login", "status", NULL };
+	struct dr_buf out = DR_BUF_INIT(LOGIN_OUT_MAX);
+	int status = 0;
+	/* claude answers on stdout; codex on stderr, with warnings before. */
+	int r = dr_proc_sync_run_split(argv, VERSION_TIMEOUT_MS, &out, claude ? NULL : &out, &status);
+	if (r < 0)
+		dr_doctor_add(d, DR_DOCTOR_WARN, claude ? "claude login" : "codex login", NULL,
+			      "cannot run `%s %s status`: %s", path, argv[1], strerror(-r));
+	else if (claude)
+		claude_login(d, path, &out, status);
 	else
-		dr_doctor_add(d, DR_DOCTOR_OK, what, NULL, "%.*s (%s)", len, len ? out.buf : "version unknown", path);
+		codex_login(d, path, &out, status);
 	dr_buf_release(&out);
 	free(path);
 }
@@ -417,6 +516,7 @@ void dr_doctor_run(struct dr_doctor *d, const struct dr_config *c, const struct 
 					 "--%s-command to its path, or drop %s from --supported-executors",
 					 i == 0 ? "@anthropic-ai/claude-code" : "@openai/codex", executors[i], executors[i]);
 		dr_doctor_check_tool(d, executors[i], ec->command, true, fix);
+		dr_doctor_check_login(d, executors[i], ec->command);
 		free(fix);
 	}
 	dr_doctor_check_workspace(d, c->workspace_root);

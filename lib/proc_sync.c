@@ -12,23 +12,27 @@
 #define SYNC_KILL_GRACE_MS 1000
 
 struct sync_run {
-	struct dr_buf *out;
-	bool full; /* a line did not fit: the rest is dropped */
+	struct dr_buf *out[2]; /* stdout's, stderr's */
+	bool full[2];          /* a line did not fit: the rest is dropped */
 	int status;
 };
 
 static void on_line(void *data, int fd, const char *line, size_t len, bool truncated)
 {
 	struct sync_run *s = data;
-	if (!s->out || s->full)
+	int i = fd == 2;
+	struct dr_buf *out = s->out[i];
+	/* One buffer for both streams fills up once for both. */
+	bool *full = &s->full[s->out[0] == s->out[1] ? 0 : i];
+	if (!out || *full)
 		return;
-	size_t max = s->out->max ? s->out->max : DR_BUF_MAX_DEFAULT;
-	if (len + 1 > max - s->out->len) {
-		s->full = true;
+	size_t max = out->max ? out->max : DR_BUF_MAX_DEFAULT;
+	if (len + 1 > max - out->len) {
+		*full = true;
 		return;
 	}
-	dr_buf_add(s->out, line, len);
-	dr_buf_addch(s->out, '\n');
+	dr_buf_add(out, line, len);
+	dr_buf_addch(out, '\n');
 }
 
 static void on_exit_cb(void *data, const struct dr_proc_result *r)
@@ -39,11 +43,17 @@ static void on_exit_cb(void *data, const struct dr_proc_result *r)
 
 int dr_proc_sync_run(char *const argv[], long timeout_ms, struct dr_buf *out, int *status)
 {
+	return dr_proc_sync_run_split(argv, timeout_ms, out, out, status);
+}
+
+int dr_proc_sync_run_split(char *const argv[], long timeout_ms, struct dr_buf *out, struct dr_buf *err,
+			   int *status)
+{
 	uv_loop_t loop;
 	int r = uv_loop_init(&loop);
 	if (r < 0)
 		return r;
-	struct sync_run s = { .out = out, .status = -1 };
+	struct sync_run s = { .out = { out, err }, .status = -1 };
 	char **env = dr_childenv_build(NULL, DR_CHILDENV_HELPER, NULL);
 	struct dr_proc_opts o = {
 		.argv = argv,

@@ -64,6 +64,8 @@ int dr_cmd_remove(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 /* As uninstall, for every profile. */
 int dr_cmd_clear(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 int dr_cmd_doctor(struct dr_config *c, const struct dr_cmd_ctx *ctx);
+/* Warns, as doctor would fail, when we run as root and claude is among c's executors. */
+void dr_cmd_warn_root(const struct dr_config *c);
 /* `workspace ls|gc [--dry-run] [--json] [--auto]` (gc.h); c->positional[0] is ls or gc. */
 int dr_cmd_workspace(struct dr_config *c, const struct dr_cmd_ctx *ctx);
 

@@ -244,6 +244,7 @@ int dr_cmd_pair(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		dr_cmd_out("or install it as a service that starts at login:\n  delego-runner service install%s%s\n",
 		       named ? " --profile " : "", named ? c->profile : "");
 		fflush(stdout);
+		dr_cmd_warn_root(c);
 		if (c->background)
 			status = dr_service_install(c);
 	}

@@ -79,6 +79,7 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	if (dr_redact_add_env(NULL, environ) < 0 || dr_redact_add_env(NULL, c->agent_env) < 0)
 		dr_warn("some secret-looking environment values are too long or too many to redact from logs");
 	dr_config_apply_profile(c, &p);
+	dr_cmd_warn_root(c);
 	if (!c->relay_url)
 		c->relay_url = dr_xstrdup(p.relay_url);
 	if ((status = dr_check_relay_url(c, p.relay_url))) {

@@ -55,6 +55,13 @@ void dr_doctor_check_root(struct dr_doctor *d, uid_t uid, bool claude_supported)
 /* A program by name (searched on PATH) or path, and its --version line. needed: FAIL when absent, else warn. */
 void dr_doctor_check_tool(struct dr_doctor *d, const char *what, const char *command, bool needed,
 			  const char *install_fix);
+/*
+ * Whether an agent CLI ("claude" or "codex", run as command) is logged in
+ * for this user (`claude auth status`, `codex login status`): warn with the
+ * command to run when not, or when its answer cannot be read. Nothing when
+ * command is not found (dr_doctor_check_tool says so).
+ */
+void dr_doctor_check_login(struct dr_doctor *d, const char *executor, const char *command);
 /* Exists or can be created, is writable, and has room. */
 void dr_doctor_check_workspace(struct dr_doctor *d, const char *root);
 /* Classifies free bytes at path: FAIL under 512 MiB, warn under 5 GiB. */

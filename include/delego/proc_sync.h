@@ -19,5 +19,11 @@
  * *status is untouched.
  */
 int dr_proc_sync_run(char *const argv[], long timeout_ms, struct dr_buf *out, int *status);
+/*
+ * The same with stdout's lines into out and stderr's into err (either NULL:
+ * dropped); err == out is dr_proc_sync_run.
+ */
+int dr_proc_sync_run_split(char *const argv[], long timeout_ms, struct dr_buf *out, struct dr_buf *err,
+			   int *status);
 
 #endif

@@ -22,6 +22,18 @@ bearer=$(json "$CREDS" "d['profiles']['default']['bearer']")
 check_not_contains "the bearer is not printed" "$bearer" "$T/out"
 check_eq "no temporary file left" 1 "$(ls -A "$(dirname "$CREDS")" | wc -l)"
 check_eq "the relay shows the runner" "$id" "$(relay runners --json | jsonq "[r['id'] for r in d if r['id']=='$id'][0]")"
+# Claude refuses to run as root: pair and run say so at once, not only doctor.
+timeout 60 $DR_VG "$RUNNER_BIN" run --once >"$T/run.log" 2>&1
+timeout 60 $DR_VG "$RUNNER_BIN" run --once --supported-executors codex >"$T/run-codex.log" 2>&1
+if [ "$(id -u)" -eq 0 ]; then
+	check_contains "as root, pair says claude refuses root" "running as root: claude refuses --dangerously-skip-permissions" "$T/err"
+	check_contains "and run says it at start" "running as root: claude refuses --dangerously-skip-permissions" "$T/run.log"
+	check_contains "with the fix" "run the runner as an ordinary user" "$T/run.log"
+else
+	check_not_contains "not root: pair says nothing of root" "running as root" "$T/err"
+	check_not_contains "nor run" "running as root" "$T/run.log"
+fi
+check_not_contains "without claude, run says nothing of root" "running as root" "$T/run-codex.log"
 
 runner pair --relay-url "$RELAY_URL" --pairing-token "$tok" >"$T/out" 2>"$T/err"
 check_eq "a used token is rejected with status 2" 2 $?

@@ -8,12 +8,11 @@ relay_start || exit 1
 pair_runner || { not_ok "pairing for the doctor tests"; done_testing; exit 1; }
 CREDS=$XDG_CONFIG_HOME/delego-runner/credentials.json
 
+# claude and codex: the stand-ins, which answer --version and the login checks as the real CLIs do.
 mkdir -p "$T/bin"
-printf '#!/bin/sh\necho "2.1.197 (Claude Code)"\n' >"$T/bin/claude"
-printf '#!/bin/sh\necho "codex-cli 0.171.0"\n' >"$T/bin/codex"
 printf '#!/bin/sh\necho "gh version 2.40.0 (2024-01-01)"\n' >"$T/bin/gh"
-chmod +x "$T/bin/claude" "$T/bin/codex" "$T/bin/gh"
-export PATH="$T/bin:$PATH"
+chmod +x "$T/bin/gh"
+export PATH="$T/bin:$FIXTURES/bin:$PATH"
 
 # Root fails when claude is an executor; so the all-ok run offers codex only when root.
 exec_opt=""
@@ -25,7 +24,9 @@ grep -q '^FAIL disk:' "$T/out" && echo "# the disk here is nearly full; doctor r
 check_eq "doctor passes on a healthy setup" 0 $rc
 check_contains "git found with its version" "ok   git: git version" "$T/out"
 check_contains "gh found with its version" "ok   gh: gh version 2.40.0" "$T/out"
-check_contains "codex found with its version" "ok   codex: codex-cli 0.171.0 ($T/bin/codex)" "$T/out"
+check_contains "codex found with its version" "ok   codex: codex-cli 0.171.0 ($FIXTURES/bin/codex)" "$T/out"
+check_not_contains "the version line is stdout's, not codex's warning" "WARNING" "$T/out"
+check_contains "codex is logged in" "ok   codex login: Logged in using ChatGPT" "$T/out"
 check_contains "the workspace can be created" "ok   workspace: $HOME/delego-runner/workspace does not exist yet" "$T/out"
 check_contains "the credentials are fine" "ok   credentials: profile default is paired as runner $RUNNER_ID" "$T/out"
 check_contains "the relay answers" "ok   relay: $RELAY_URL answered (HTTP 200" "$T/out"
@@ -40,6 +41,17 @@ if [ "$(id -u)" -eq 0 ]; then
 	check_eq "as root with claude, doctor fails" 1 $?
 	check_contains "it says claude refuses root" "FAIL user: running as root: claude refuses --dangerously-skip-permissions" "$T/out"
 fi
+
+# Logged out (the recorded answers of the real CLIs): a warning each, with the command to run.
+: >"$HOME/fake-agent-logged-out"
+runner doctor --supported-executors codex,claude >"$T/out" 2>&1
+user=$(id -un)
+check_contains "claude's version" "ok   claude: 2.1.197 (Claude Code)" "$T/out"
+check_contains "claude is not logged in" "warn claude login: claude is not logged in for $user: every Claude job would fail; log it in as $user: run \`claude\` and then /login" "$T/out"
+check_contains "codex is not logged in" "warn codex login: codex is not logged in for $user: every Codex job would fail; log it in as $user: run \`codex login\`" "$T/out"
+rm -f "$HOME/fake-agent-logged-out"
+runner doctor --supported-executors codex,claude >"$T/out" 2>&1
+check_contains "claude logged in" "ok   claude login: logged in as $user (claude.ai)" "$T/out"
 
 # shellcheck disable=SC2086
 runner doctor $exec_opt --codex-command "$T/nowhere/codex" >"$T/out" 2>&1

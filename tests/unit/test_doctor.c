@@ -224,6 +224,55 @@ START_TEST(test_tool)
 }
 END_TEST
 
+/* The stand-ins answer as the real CLIs do (tests/fixtures/bin; run from the repository root). */
+START_TEST(test_login)
+{
+	struct dr_doctor d = DR_DOCTOR_INIT;
+	setenv("HOME", tmpdir, 1);
+	dr_doctor_check_login(&d, "claude", "tests/fixtures/bin/claude");
+	ck_assert_int_eq(only(&d)->level, DR_DOCTOR_OK);
+	ck_assert_msg(strstr(d.items[0].detail, "logged in as ") && strstr(d.items[0].detail, "(claude.ai)"), "%s",
+		      d.items[0].detail);
+	dr_doctor_release(&d);
+	dr_doctor_check_login(&d, "codex", "tests/fixtures/bin/codex");
+	ck_assert_int_eq(only(&d)->level, DR_DOCTOR_OK);
+	ck_assert_str_eq(d.items[0].detail, "Logged in using ChatGPT");
+	dr_doctor_release(&d);
+
+	char *marker = dr_xasprintf("%s/fake-agent-logged-out", tmpdir);
+	write_text(marker, "", 0644);
+	dr_doctor_check_login(&d, "claude", "tests/fixtures/bin/claude");
+	ck_assert_int_eq(only(&d)->level, DR_DOCTOR_WARN);
+	ck_assert_msg(strstr(d.items[0].detail, "claude is not logged in for "), "%s", d.items[0].detail);
+	ck_assert_msg(strstr(d.items[0].fix, "run `claude` and then /login"), "%s", d.items[0].fix);
+	dr_doctor_release(&d);
+	dr_doctor_check_login(&d, "codex", "tests/fixtures/bin/codex");
+	ck_assert_int_eq(only(&d)->level, DR_DOCTOR_WARN);
+	ck_assert_msg(strstr(d.items[0].detail, "codex is not logged in for "), "%s", d.items[0].detail);
+	ck_assert_msg(strstr(d.items[0].fix, "run `codex login`"), "%s", d.items[0].fix);
+	dr_doctor_release(&d);
+
+	/* The version line is stdout's: codex's warning on stderr stays out. */
+	dr_doctor_check_tool(&d, "codex", "tests/fixtures/bin/codex", true, "install it");
+	ck_assert_int_eq(only(&d)->level, DR_DOCTOR_OK);
+	ck_assert_str_eq(d.items[0].detail, "codex-cli 0.171.0 (tests/fixtures/bin/codex)");
+	dr_doctor_release(&d);
+
+	/* An answer that is not claude's JSON: say it cannot tell. */
+	char *tool = dr_xasprintf("%s/claude", tmpdir);
+	write_text(tool, "#!/bin/sh\necho 'Unknown command: auth'\nexit 2\n", 0755);
+	dr_doctor_check_login(&d, "claude", tool);
+	ck_assert_int_eq(only(&d)->level, DR_DOCTOR_WARN);
+	ck_assert_msg(strstr(d.items[0].detail, "cannot tell") && strstr(d.items[0].detail, "exit 2: Unknown command"),
+		      "%s", d.items[0].detail);
+	dr_doctor_release(&d);
+	dr_doctor_check_login(&d, "claude", "dr-no-such-agent");
+	ck_assert_uint_eq(d.n, 0);
+	free(tool);
+	free(marker);
+}
+END_TEST
+
 START_TEST(test_relay_unreachable)
 {
 	char *argv[] = { "--profile", "work", NULL };
@@ -299,6 +348,7 @@ static Suite *doctor_suite(void)
 	tcase_add_test(tc, test_workspace);
 	tcase_add_test(tc, test_credentials);
 	tcase_add_test(tc, test_tool);
+	tcase_add_test(tc, test_login);
 	tcase_add_test(tc, test_relay_unreachable);
 	tcase_add_test(tc, test_containment);
 	tcase_add_test(tc, test_format_and_failures);

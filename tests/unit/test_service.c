@@ -199,6 +199,17 @@ START_TEST(test_exec)
 	ck_assert_int_eq(status, 3);
 	ck_assert_str_eq(out.buf, "out\nerr\n");
 	dr_buf_reset(&out);
+	/* Apart: stdout's lines only, stderr's elsewhere or dropped. */
+	struct dr_buf errs = DR_BUF_INIT(1024);
+	ck_assert_int_eq(dr_proc_sync_run_split(ok, 5000, &out, &errs, &status), 0);
+	ck_assert_str_eq(out.buf, "out\n");
+	ck_assert_str_eq(errs.buf, "err\n");
+	dr_buf_reset(&out);
+	ck_assert_int_eq(dr_proc_sync_run_split(ok, 5000, &out, NULL, &status), 0);
+	ck_assert_str_eq(out.buf, "out\n");
+	ck_assert_int_eq(status, 3);
+	dr_buf_release(&errs);
+	dr_buf_reset(&out);
 
 	/* Our secrets (DELEGO_*) never reach a helper; the rest of the environment does. */
 	setenv("DELEGO_PAIRING_TOKEN", "drs_pair_not_for_children", 1);
