@@ -197,6 +197,10 @@ static void on_result(struct dr_adapter *a, const cJSON *ev)
 		if (a->auth_failed || (text && strstr(text, "Not logged in"))) {
 			set_login_fatal(a, text);
 		} else {
+			/* Without a result text (a failed --resume, say) the reason is in errors[]. */
+			const cJSON *first = cJSON_GetArrayItem(dr_json_array(ev, "errors"), 0);
+			if (!text || blank(text))
+				text = cJSON_IsString(first) ? first->valuestring : NULL;
 			char *said = text ? dr__adapter_first_line(text, SAID_MAX) : NULL;
 			const char *subtype = dr_json_nonempty(ev, "subtype");
 			char *msg = said ? dr_xasprintf("Claude reported an error: %s", said)

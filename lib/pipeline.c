@@ -583,7 +583,8 @@ static void add_agent_failure(struct dr_buf *b, const struct dr_pipeline *p)
 	char *lines = last_lines(p->stderr_tail);
 	if (!lines && !reply && !fatal && !last_error)
 		lines = last_lines(p->stdout_tail);
-	add_part(b, lines);
+	if (!(lines && fatal && strstr(fatal, lines)))
+		add_part(b, lines);
 	free(reply);
 	free(lines);
 }

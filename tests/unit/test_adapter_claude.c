@@ -37,6 +37,7 @@ END_TEST
 START_TEST(real_not_logged_in_stream)
 {
 	replay_real("claude", "claude-2.1.197-not-logged-in");
+	replay_real("claude", "claude-2.1.197-resume-unknown-session");
 }
 END_TEST
 
