@@ -25,7 +25,7 @@ _delego_runner()
         --shutdown-grace-ms --max-jobs --no-commit --once --force --background --allow-insecure-relay
         --log-level --config --yes --json --dry-run --help --version
         --worktree-retention-days --cache-retention-days --workspace-budget-bytes --min-free-bytes --auto
-        --containment --agent-memory-max --agent-pids-max
+        --containment --agent-memory-max --agent-pids-max --agent-stall-timeout-ms --agent-env
         --sandbox --sandbox-writable --sandbox-hide --sandbox-network"
 
     case $prev in
@@ -45,6 +45,8 @@ _delego_runner()
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --agent-memory-max|--agent-pids-max)
             return ;;
+        --agent-env)
+            COMPREPLY=($(compgen -v -- "$cur")); return ;;
         --supported-executors)
             COMPREPLY=($(compgen -W "codex,claude claude,codex claude codex" -- "$cur")); return ;;
         --relay-url|--pairing-token|--git-clone-base-url|--claude-args|--codex-args|--*-ms|--max-jobs|--*-days|--*-bytes)
