@@ -12,6 +12,9 @@
 
 /* Lines longer than this are never parsed (the caller cuts at 1 MiB). */
 #define DR__ADAPTER_LINE_MAX (1024 * 1024 + 1024)
+/* Lines longer than this are parsed by dr__adapter_parse, keeping this much of each string. */
+#define DR__ADAPTER_SKIM_MIN 4096
+#define DR__ADAPTER_SKIM_KEEP 4096
 /* Unanswered AskUserQuestion calls remembered at once. */
 #define DR__ADAPTER_PENDING_MAX 8
 #define DR__ADAPTER_SESSION_MAX 256
@@ -25,6 +28,10 @@ struct dr__adapter_ops {
 	char *(*event)(struct dr_adapter *a, const cJSON *ev);
 	/* One non-JSON line, NUL-terminated. May be NULL. */
 	void (*text)(struct dr_adapter *a, const char *line);
+	/* Sets the final reply from an event that carries one (a line parsed whole again, see reply_line). */
+	void (*reply)(struct dr_adapter *a, const cJSON *ev);
+	/* Lines holding one of these (NULL-terminated, may be NULL) are always parsed whole. */
+	const char *const *whole;
 	char **(*argv)(const struct dr_invocation *inv);
 	/* Advice for a failure (a: the run, or NULL), or NULL (caller frees). */
 	char *(*explain)(const struct dr_adapter *a, const char *stderr_tail, const char *stdout_tail);
@@ -39,6 +46,11 @@ struct dr_adapter {
 	const struct dr__adapter_ops *ops;
 	char *session_id;
 	char *final_reply;
+	unsigned reply_sets; /* counts dr__adapter_set_reply calls */
+	/* The line of the final reply when its strings were cut: parsed whole when the reply is asked for. */
+	char *reply_line;
+	size_t reply_line_len, reply_line_cap;
+	bool reply_pending;
 	char *fatal_error;
 	char *last_error;
 	bool auth_failed;
@@ -64,6 +76,16 @@ char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line);
 char *dr__adapter_first_line(const char *s, size_t max);
 /* Replaces *dst with a cleaned copy of s (see dr__adapter_clean). */
 void dr__adapter_set(char **dst, const char *s, size_t max, bool one_line);
+/* Replaces the final reply with a cleaned copy of s (at most DR_ADAPTER_REPLY_MAX). */
+void dr__adapter_set_reply(struct dr_adapter *a, const char *s);
+/*
+ * Parses an event line (len bytes, no NUL needed) that starts with '{'
+ * into cJSON, as cJSON_ParseWithLength would, nesting at most
+ * DR_JSON_MAX_DEPTH; but a string whose decoded text is longer than keep
+ * bytes keeps only its first keep bytes (cut at a character's start), and
+ * *cut (optional) is set. NULL when the line is not a JSON object.
+ */
+cJSON *dr__adapter_parse(const char *line, size_t len, size_t keep, bool *cut);
 /* Argument that cannot be taken for an option: a copy of s, with a space in front when s starts with '-'. */
 char *dr__adapter_operand(const char *s);
 /* Remembers question as pending for tool_use_id (consumed); replaces and moves up an entry of that id. */

@@ -1,6 +1,7 @@
 /* adapter: dispatch to the executor adapters, and the helpers they share. */
 #include "adapter-int.h"
 #include "delego/json.h"
+#include "delego/platform.h"
 #include "delego/redact.h"
 #include "delego/utf8.h"
 #include "delego/xalloc.h"
@@ -35,6 +36,7 @@ void dr_adapter_free(struct dr_adapter *a)
 		return;
 	free(a->session_id);
 	free(a->final_reply);
+	free(a->reply_line);
 	free(a->fatal_error);
 	free(a->last_error);
 	for (size_t i = 0; i < a->npending; i++) {
@@ -52,6 +54,31 @@ const char *dr_adapter_executor(const struct dr_adapter *a)
 static bool is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+/* A line the cheap parse could get wrong: one whose long strings matter whole (a question, say). */
+static bool needs_whole(const struct dr_adapter *a, const char *line, size_t len)
+{
+	for (const char *const *w = a->ops->whole; w && *w; w++)
+		if (memmem(line, len, *w, strlen(*w)))
+			return true;
+	return false;
+}
+
+/* The reply just set came from cut strings (line) or not (NULL): remember the line to read it whole later. */
+static void keep_reply_line(struct dr_adapter *a, const char *line, size_t len)
+{
+	a->reply_pending = line != NULL;
+	if (!line)
+		return;
+	/* One buffer for the whole run: text events come by the thousand. */
+	if (a->reply_line_cap < len) {
+		free(a->reply_line);
+		a->reply_line = dr_xmalloc(len);
+		a->reply_line_cap = len;
+	}
+	memcpy(a->reply_line, line, len);
+	a->reply_line_len = len;
 }
 
 char *dr_adapter_feed(struct dr_adapter *a, const char *line, size_t len, bool truncated)
@@ -72,7 +99,12 @@ char *dr_adapter_feed(struct dr_adapter *a, const char *line, size_t len, bool t
 		return NULL;
 
 	cJSON *ev = NULL;
-	if (line[0] != '{' || dr_json_parse_object(line, len, DR__ADAPTER_LINE_MAX, &ev) < 0) {
+	bool cut = false;
+	if (line[0] == '{' && len > DR__ADAPTER_SKIM_MIN && !needs_whole(a, line, len))
+		ev = dr__adapter_parse(line, len, DR__ADAPTER_SKIM_KEEP, &cut);
+	else if (line[0] == '{' && dr_json_parse_object(line, len, DR__ADAPTER_LINE_MAX, &ev) < 0)
+		ev = NULL;
+	if (!ev) {
 		if (a->ops->text) {
 			char *copy = dr_xstrndup(line, len);
 			a->ops->text(a, copy);
@@ -82,8 +114,11 @@ char *dr_adapter_feed(struct dr_adapter *a, const char *line, size_t len, bool t
 	}
 	/* The adapter marks error reports; everything else shows the agent at work. */
 	a->last_event = DR_ADAPTER_EVENT_OTHER;
+	unsigned sets = a->reply_sets;
 	char *raw = a->ops->event(a, ev);
 	cJSON_Delete(ev);
+	if (a->reply_sets != sets)
+		keep_reply_line(a, cut ? line : NULL, len);
 	if (!raw)
 		return NULL;
 	char *prefixed = dr_xasprintf("%s: %s", a->ops->label, raw);
@@ -100,6 +135,15 @@ const char *dr_adapter_session_id(const struct dr_adapter *a)
 
 const char *dr_adapter_final_reply(const struct dr_adapter *a)
 {
+	if (a->reply_pending) {
+		/* The adapter is the caller's; only this lazily filled field changes. */
+		struct dr_adapter *m = (struct dr_adapter *)a;
+		cJSON *ev = NULL;
+		m->reply_pending = false;
+		if (dr_json_parse_object(m->reply_line, m->reply_line_len, DR__ADAPTER_LINE_MAX, &ev) == 0)
+			m->ops->reply(m, ev);
+		cJSON_Delete(ev);
+	}
 	return a->final_reply;
 }
 
@@ -237,6 +281,12 @@ char *dr__adapter_first_line(const char *s, size_t max)
 		s += strspn(s, "\r\n");
 	}
 	return NULL;
+}
+
+void dr__adapter_set_reply(struct dr_adapter *a, const char *s)
+{
+	dr__adapter_set(&a->final_reply, s, DR_ADAPTER_REPLY_MAX, false);
+	a->reply_sets++;
 }
 
 void dr__adapter_set(char **dst, const char *s, size_t max, bool one_line)

@@ -122,10 +122,27 @@ static char *tool_progress(const char *name, const cJSON *input)
 	return dr_xstrdup(name);
 }
 
+/* The text blocks of an assistant message, joined by blank lines, into reply. */
+static void join_text(const cJSON *content, struct dr_buf *reply)
+{
+	const cJSON *block;
+	cJSON_ArrayForEach(block, content)
+	{
+		const char *type = dr_json_str(block, "type");
+		const char *text = dr_json_str(block, "text");
+		if (!type || strcmp(type, "text") != 0 || !text || blank(text))
+			continue;
+		if (reply->len)
+			dr_buf_addstr(reply, "\n\n");
+		dr_buf_addstr(reply, text);
+	}
+}
+
 static char *on_assistant(struct dr_adapter *a, const cJSON *ev)
 {
 	const cJSON *content = dr_json_array(dr_json_obj(ev, "message"), "content");
 	struct dr_buf reply = DR_BUF_INIT(0);
+	join_text(content, &reply);
 	char *progress = NULL;
 	const cJSON *block;
 	cJSON_ArrayForEach(block, content)
@@ -136,9 +153,6 @@ static char *on_assistant(struct dr_adapter *a, const cJSON *ev)
 		const char *text = dr_json_str(block, "text");
 		const char *name = dr_json_str(block, "name");
 		if (strcmp(type, "text") == 0 && text && !blank(text)) {
-			if (reply.len)
-				dr_buf_addstr(&reply, "\n\n");
-			dr_buf_addstr(&reply, text);
 			if (!progress)
 				progress = dr__adapter_first_line(text, DR_ADAPTER_PROGRESS_MAX);
 			char *issue = find_model_issue(text);
@@ -158,7 +172,7 @@ static char *on_assistant(struct dr_adapter *a, const cJSON *ev)
 		}
 	}
 	if (reply.len)
-		dr__adapter_set(&a->final_reply, reply.buf, DR_ADAPTER_REPLY_MAX, false);
+		dr__adapter_set_reply(a, reply.buf);
 
 	/* A synthetic assistant message carries the API error beside its text. */
 	const char *error = dr_json_nonempty(ev, "error");
@@ -210,7 +224,7 @@ static void on_result(struct dr_adapter *a, const cJSON *ev)
 			free(said);
 		}
 	} else if (!a->final_reply && text && !blank(text)) {
-		dr__adapter_set(&a->final_reply, text, DR_ADAPTER_REPLY_MAX, false);
+		dr__adapter_set_reply(a, text);
 	}
 
 	/* The denial of AskUserQuestion is the authoritative pending question:
@@ -251,6 +265,25 @@ static char *claude_event(struct dr_adapter *a, const cJSON *ev)
 		on_result(a, ev);
 	return NULL;
 }
+
+/* The reply of an assistant message or a result, again from the whole line. */
+static void claude_reply(struct dr_adapter *a, const cJSON *ev)
+{
+	const char *type = dr_json_str(ev, "type");
+	const char *text = dr_json_str(ev, "result");
+	if (type && strcmp(type, "assistant") == 0) {
+		struct dr_buf reply = DR_BUF_INIT(0);
+		join_text(dr_json_array(dr_json_obj(ev, "message"), "content"), &reply);
+		if (reply.len)
+			dr__adapter_set_reply(a, reply.buf);
+		dr_buf_release(&reply);
+	} else if (type && strcmp(type, "result") == 0 && text && !blank(text)) {
+		dr__adapter_set_reply(a, text);
+	}
+}
+
+/* Questions and the model-issue line can sit anywhere in a long string. */
+static const char *const claude_whole[] = { "AskUserQuestion", "issue with the selected model", NULL };
 
 static void claude_text(struct dr_adapter *a, const char *line)
 {
@@ -306,6 +339,8 @@ const struct dr__adapter_ops dr__adapter_claude = {
 	.label = "Claude",
 	.event = claude_event,
 	.text = claude_text,
+	.reply = claude_reply,
+	.whole = claude_whole,
 	.argv = claude_argv,
 	.explain = claude_explain,
 };

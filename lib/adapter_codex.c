@@ -95,7 +95,7 @@ static char *item_completed(struct dr_adapter *a, const cJSON *item)
 	if (strcmp(type, "agent_message") == 0) {
 		if (!text || blank(text))
 			return NULL;
-		dr__adapter_set(&a->final_reply, text, DR_ADAPTER_REPLY_MAX, false);
+		dr__adapter_set_reply(a, text);
 		return dr__adapter_first_line(text, SUMMARY_MAX);
 	}
 	if (strcmp(type, "reasoning") == 0)
@@ -178,6 +178,16 @@ static char *codex_event(struct dr_adapter *a, const cJSON *ev)
 	return NULL;
 }
 
+/* The reply of an agent_message item, again from the whole line. */
+static void codex_reply(struct dr_adapter *a, const cJSON *ev)
+{
+	const cJSON *item = dr_json_obj(ev, "item");
+	const char *type = dr_json_str(item, "type");
+	const char *text = dr_json_str(item, "text");
+	if (type && strcmp(type, "agent_message") == 0 && text && !blank(text))
+		dr__adapter_set_reply(a, text);
+}
+
 static void push_owned(char ***v, char *s)
 {
 	dr_strv_push(v, s);
@@ -236,6 +246,7 @@ const struct dr__adapter_ops dr__adapter_codex = {
 	.label = "Codex",
 	.event = codex_event,
 	.text = NULL,
+	.reply = codex_reply,
 	.argv = codex_argv,
 	.explain = codex_explain,
 };

@@ -7,9 +7,9 @@
  *   - a system/init event with a fresh session id;
  *   - one 1.5 MiB text event (over the runner's 1 MiB line cap);
  *   - mb=N MiB (default 8) of 64 KiB text events, as fast as the pipe
- *     takes them;
+ *     takes them, or at rate=R MiB/s (paced every 64 KiB);
  *   - "Huge output done." and a success result.
- * Like the stand-ins, it reads `mb=N` from any of its arguments (the
+ * Like the stand-ins, it reads `mb=N` and `rate=R` from any of its arguments (the
  * runner passes the prompt last) and ignores every other argument. Its
  * last act is one line on stderr, "stream_agent: session <id>".
  */
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHUNK (64 * 1024)
@@ -67,14 +68,39 @@ static void session_id(char out[37])
 		 r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
 }
 
+/* The number after "<name>=" in any argument, or fallback. */
+static double param(int argc, char **argv, const char *name, double fallback)
+{
+	size_t n = strlen(name);
+	for (int i = 1; i < argc; i++)
+		for (const char *m = strstr(argv[i], name); m; m = strstr(m + 1, name))
+			if ((m == argv[i] || !isalnum((unsigned char)m[-1])) && m[n] == '=')
+				return strtod(m + n + 1, NULL);
+	return fallback;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Sleeps until written bytes are due at rate MiB/s since start. */
+static void pace(double start, long long written, double rate)
+{
+	double due = start + (double)written / (rate * 1024 * 1024) - now_s();
+	if (rate <= 0 || due <= 0)
+		return;
+	struct timespec t = { (time_t)due, (long)((due - (double)(time_t)due) * 1e9) };
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
 int main(int argc, char **argv)
 {
-	double mb = 8;
-	for (int i = 1; i < argc; i++) {
-		const char *m = strstr(argv[i], "mb=");
-		if (m && (m == argv[i] || !isalnum((unsigned char)m[-1])))
-			mb = strtod(m + 3, NULL);
-	}
+	double mb = param(argc, argv, "mb", 8);
+	double rate = param(argc, argv, "rate", 0);
 	long long target = (long long)(mb * 1024 * 1024);
 	char sid[37], head[256], tail[256], line[1024];
 	session_id(sid);
@@ -94,7 +120,9 @@ int main(int argc, char **argv)
 	write_all(big, 3);
 
 	memset(fill, 'x', CHUNK);
+	double start = now_s();
 	for (long long written = 0, i = 0; written < target; written += CHUNK, i++) {
+		pace(start, written, rate);
 		int hl = snprintf(head, sizeof head, "%schunk %lld ", pre, i);
 		struct iovec v[3] = { { head, (size_t)hl }, { fill, CHUNK }, { tail, strlen(tail) } };
 		write_all(v, 3);
