@@ -160,6 +160,17 @@ static const char *user_name(void)
 	return pw && pw->pw_name ? pw->pw_name : "the runner's user";
 }
 
+/* The finding for a CLI not logged in for us, with how to log it in. */
+static void not_logged_in(struct dr_doctor *d, const char *executor, const char *label, const char *how)
+{
+	char *what = dr_xasprintf("%s login", executor);
+	char *fix = dr_xasprintf("log it in as %s: %s", user_name(), how);
+	dr_doctor_add(d, DR_DOCTOR_WARN, what, fix, "%s is not logged in for %s: every %s job would fail", executor,
+		      user_name(), label);
+	free(fix);
+	free(what);
+}
+
 /* `claude auth status` prints {"loggedIn": bool, "authMethod": ...} on stdout (exit 1 when logged out). */
 static void claude_login(struct dr_doctor *d, const char *path, const struct dr_buf *out, int status)
 {
@@ -176,12 +187,8 @@ static void claude_login(struct dr_doctor *d, const char *path, const struct dr_
 		dr_doctor_add(d, DR_DOCTOR_OK, "claude login", NULL, "logged in as %s (%.40s)", user_name(),
 			      method ? method : "unknown method");
 	} else {
-		char *fix = dr_xasprintf("log it in as %s: run `claude` and then /login (or `claude auth login`), or "
-					 "give the runner ANTHROPIC_API_KEY",
-					 user_name());
-		dr_doctor_add(d, DR_DOCTOR_WARN, "claude login", fix,
-			      "claude is not logged in for %s: every Claude job would fail", user_name());
-		free(fix);
+		not_logged_in(d, "claude", "Claude",
+			      "run `claude` and then /login (or `claude auth login`), or give the runner ANTHROPIC_API_KEY");
 	}
 	cJSON_Delete(j);
 }
@@ -200,12 +207,8 @@ static void codex_login(struct dr_doctor *d, const char *path, const struct dr_b
 	if (status == 0) {
 		dr_doctor_add(d, DR_DOCTOR_OK, "codex login", NULL, "%.*s", len ? len : 9, len ? line : "logged in");
 	} else if (status == 1 || strstr(out->buf, "Not logged in")) {
-		char *fix = dr_xasprintf("log it in as %s: run `codex login` (or `printenv OPENAI_API_KEY | codex login "
-					 "--with-api-key`)",
-					 user_name());
-		dr_doctor_add(d, DR_DOCTOR_WARN, "codex login", fix,
-			      "codex is not logged in for %s: every Codex job would fail", user_name());
-		free(fix);
+		not_logged_in(d, "codex", "Codex",
+			      "run `codex login` (or `printenv OPENAI_API_KEY | codex login --with-api-key`)");
 	} else {
 		dr_doctor_add(d, DR_DOCTOR_WARN, "codex login", "run `codex login status` as the runner's user",
 			      "cannot tell whether codex is logged in: `%s login status` gave exit %d%s%.*s", path, status,

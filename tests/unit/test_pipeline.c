@@ -396,6 +396,20 @@ static char *fail_summary(cJSON *all)
 	return dr_xstrdup(dr_json_str(b, "summary"));
 }
 
+/* Runs a job of executor with prompt and returns the summary of its failure. */
+static char *run_failing(const char *id, const char *executor, const char *prompt)
+{
+	char *job = dr_xasprintf(JOB("%s", "\"repositorySlug\":\"acme/app\",\"executionPreferences\":{\"executor\":"
+					  "\"%s\"},\"promptSummary\":\"%s\""),
+				 id, executor, prompt);
+	run_job(job, 0);
+	free(job);
+	cJSON *all = reports();
+	char *s = fail_summary(all);
+	cJSON_Delete(all);
+	return s;
+}
+
 static int count_substr(const char *s, const char *needle)
 {
 	int n = 0;
@@ -440,45 +454,30 @@ END_TEST
 START_TEST(timeout_summary_quotes_the_last_error)
 {
 	load_config2("--agent-stall-timeout-ms", "0", "--executor-timeout-ms", "2000");
-	run_job(JOB("job-offline-to", "\"repositorySlug\":\"acme/app\",\"executionPreferences\":{\"executor\":\"codex\"},"
-				      "\"promptSummary\":\"scenario=offline sleep=60\""),
-		0);
-	cJSON *all = reports();
-	char *s = fail_summary(all);
+	char *s = run_failing("job-offline-to", "codex", "scenario=offline sleep=60");
 	ck_assert_str_eq(s, "Executor timed out after 2 seconds and was terminated.\n\nThe last error Codex reported: "
 			    "Reconnecting... waiting for network (Connection failed: error sending request)");
 	free(s);
-	cJSON_Delete(all);
 }
 END_TEST
 
 START_TEST(failure_names_the_exit_status_reply_and_stderr)
 {
-	run_job(JOB("job-exit3", "\"repositorySlug\":\"acme/app\",\"executionPreferences\":{\"executor\":\"claude\"},"
-				 "\"promptSummary\":\"scenario=fail-after-result\""),
-		0);
-	cJSON *all = reports();
-	char *s = fail_summary(all);
+	char *s = run_failing("job-exit3", "claude", "scenario=fail-after-result");
 	ck_assert_str_eq(s, "Claude exited with status 3.\n\nI changed nothing: the build is broken.\n\n"
 			    "fake agent: could not save the session\nfake agent: giving up");
 	free(s);
-	cJSON_Delete(all);
 }
 END_TEST
 
 /* The real not-logged-in stream: the login advice once, with the exit status. */
 START_TEST(not_logged_in_advice_appears_once)
 {
-	run_job(JOB("job-login", "\"repositorySlug\":\"acme/app\",\"executionPreferences\":{\"executor\":\"claude\"},"
-				 "\"promptSummary\":\"scenario=not-logged-in\""),
-		0);
-	cJSON *all = reports();
-	char *s = fail_summary(all);
+	char *s = run_failing("job-login", "claude", "scenario=not-logged-in");
 	ck_assert_msg(count_substr(s, "Log the claude CLI in") == 1, "%s", s);
 	ck_assert_msg(strstr(s, "Claude Code is not logged in on this machine (it said: \"Not logged in") == s, "%s", s);
 	ck_assert_msg(strstr(s, "\n\nClaude exited with status 1.") != NULL, "%s", s);
 	free(s);
-	cJSON_Delete(all);
 }
 END_TEST
 
