@@ -167,8 +167,9 @@ START_TEST(long_events_keep_their_whole_reply)
 	ck_assert_ptr_eq(dr_adapter_final_reply(a), reply); /* read once */
 
 	/* A short event after a long one replaces it, and nothing is read again. */
-	p = dr_adapter_feed(a, "{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"short\"}]}}", 77,
-			    false);
+	static const char short_event[] =
+		"{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"short\"}]}}";
+	p = dr_adapter_feed(a, short_event, strlen(short_event), false);
 	free(p);
 	ck_assert_str_eq(dr_adapter_final_reply(a), "short");
 	free(first);
