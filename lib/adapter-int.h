@@ -12,9 +12,14 @@
 
 /* Lines longer than this are never parsed (the caller cuts at 1 MiB). */
 #define DR__ADAPTER_LINE_MAX (1024 * 1024 + 1024)
-/* Lines longer than this are parsed by dr__adapter_parse, keeping this much of each string. */
+/*
+ * Lines longer than SKIM_MIN are parsed by dr__adapter_parse, keeping
+ * SKIM_KEEP bytes of each string: more than any summary made of one
+ * (DR_ADAPTER_ERROR_MAX) plus the margin dr__adapter_clean redacts in
+ * (64 + DR_REDACT_SECRET_MAX).
+ */
 #define DR__ADAPTER_SKIM_MIN 4096
-#define DR__ADAPTER_SKIM_KEEP 4096
+#define DR__ADAPTER_SKIM_KEEP 8192
 /* Unanswered AskUserQuestion calls remembered at once. */
 #define DR__ADAPTER_PENDING_MAX 8
 #define DR__ADAPTER_SESSION_MAX 256
@@ -51,6 +56,7 @@ struct dr_adapter {
 	char *reply_line;
 	size_t reply_line_len, reply_line_cap;
 	bool reply_pending;
+	bool line_cut; /* the event being handled lost the ends of long strings */
 	char *fatal_error;
 	char *last_error;
 	bool auth_failed;
@@ -76,14 +82,19 @@ char *dr__adapter_clean(const char *s, size_t len, size_t max, bool one_line);
 char *dr__adapter_first_line(const char *s, size_t max);
 /* Replaces *dst with a cleaned copy of s (see dr__adapter_clean). */
 void dr__adapter_set(char **dst, const char *s, size_t max, bool one_line);
-/* Replaces the final reply with a cleaned copy of s (at most DR_ADAPTER_REPLY_MAX). */
+/*
+ * Replaces the final reply with a cleaned copy of s (at most
+ * DR_ADAPTER_REPLY_MAX); while line_cut, with "" until the reply is read
+ * from the whole line.
+ */
 void dr__adapter_set_reply(struct dr_adapter *a, const char *s);
 /*
  * Parses an event line (len bytes, no NUL needed) that starts with '{'
  * into cJSON, as cJSON_ParseWithLength would, nesting at most
  * DR_JSON_MAX_DEPTH; but a string whose decoded text is longer than keep
- * bytes keeps only its first keep bytes (cut at a character's start), and
- * *cut (optional) is set. NULL when the line is not a JSON object.
+ * bytes keeps only its first keep bytes (cut at a character's start,
+ * redacted as cut there), and *cut (optional) is set. NULL when the line
+ * is not a JSON object.
  */
 cJSON *dr__adapter_parse(const char *line, size_t len, size_t keep, bool *cut);
 /* Argument that cannot be taken for an option: a copy of s, with a space in front when s starts with '-'. */

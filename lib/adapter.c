@@ -115,7 +115,9 @@ char *dr_adapter_feed(struct dr_adapter *a, const char *line, size_t len, bool t
 	/* The adapter marks error reports; everything else shows the agent at work. */
 	a->last_event = DR_ADAPTER_EVENT_OTHER;
 	unsigned sets = a->reply_sets;
+	a->line_cut = cut;
 	char *raw = a->ops->event(a, ev);
+	a->line_cut = false;
 	cJSON_Delete(ev);
 	if (a->reply_sets != sets)
 		keep_reply_line(a, cut ? line : NULL, len);
@@ -285,7 +287,8 @@ char *dr__adapter_first_line(const char *s, size_t max)
 
 void dr__adapter_set_reply(struct dr_adapter *a, const char *s)
 {
-	dr__adapter_set(&a->final_reply, s, DR_ADAPTER_REPLY_MAX, false);
+	/* From a cut string only a placeholder: the whole text comes when the reply is asked for. */
+	dr__adapter_set(&a->final_reply, a->line_cut ? "" : s, DR_ADAPTER_REPLY_MAX, false);
 	a->reply_sets++;
 }
 

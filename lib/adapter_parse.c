@@ -7,6 +7,7 @@
  */
 #include "adapter-int.h"
 #include "delego/json.h"
+#include "delego/redact.h"
 #include "delego/xalloc.h"
 
 #include <stdint.h>
@@ -139,7 +140,8 @@ static char *parse_string(struct parse *s, size_t keep)
 			return NULL;
 		}
 	}
-	if (p < close) {
+	bool cut = p < close;
+	if (cut) {
 		s->cut = true;
 		if (n > cap)
 			n = cap;
@@ -156,6 +158,12 @@ static char *parse_string(struct parse *s, size_t keep)
 	}
 	out[n] = '\0';
 	s->p = close + 1;
+	/* Redact before the cut: a secret the cut runs through leaves no piece behind. */
+	if (cut) {
+		char *red = dr_redact_dup(NULL, out, n, DR_REDACT_CUT_END, NULL);
+		free(out);
+		out = red;
+	}
 	return out;
 }
 

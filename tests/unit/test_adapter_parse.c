@@ -7,6 +7,7 @@
  */
 #include "../../lib/adapter-int.h"
 #include "delego/buf.h"
+#include "delego/redact.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
 
@@ -216,6 +217,30 @@ START_TEST(long_events_keep_their_whole_reply)
 }
 END_TEST
 
+/* A secret the 8 KiB cut runs through is masked, not shown in part (redact before the cut). */
+START_TEST(a_secret_cut_by_the_parse_is_masked)
+{
+	char secret[1001];
+	for (int i = 0; i < 1000; i++)
+		secret[i] = (char)('A' + i % 26);
+	secret[1000] = '\0';
+	ck_assert_int_eq(dr_redact_add(NULL, secret), 0);
+	struct dr_buf b = DR_BUF_INIT(0);
+	dr_buf_addstr(&b, "{\"type\":\"error\",\"message\":\"");
+	for (int i = 0; i < DR__ADAPTER_SKIM_KEEP - 300; i++)
+		dr_buf_addch(&b, ' ');
+	dr_buf_addf(&b, "%s and more\"}", secret);
+	struct dr_adapter *a = dr_adapter_new("codex");
+	char *p = dr_adapter_feed(a, b.buf, b.len, false);
+	ck_assert_ptr_nonnull(dr_adapter_last_error(a));
+	ck_assert_msg(!strstr(dr_adapter_last_error(a), "ABCDEFGHIJ"), "%s", dr_adapter_last_error(a));
+	ck_assert_msg(p && !strstr(p, "ABCDEFGHIJ"), "%s", p);
+	free(p);
+	dr_adapter_free(a);
+	dr_buf_release(&b);
+}
+END_TEST
+
 static Suite *adapter_parse_suite(void)
 {
 	Suite *s = suite_create("adapter_parse");
@@ -224,6 +249,7 @@ static Suite *adapter_parse_suite(void)
 	tcase_add_test(tc, hand_made_lines);
 	tcase_add_test(tc, long_strings_are_cut_on_a_character);
 	tcase_add_test(tc, long_events_keep_their_whole_reply);
+	tcase_add_test(tc, a_secret_cut_by_the_parse_is_masked);
 	suite_add_tcase(s, tc);
 	return s;
 }
