@@ -173,6 +173,11 @@ size_t dr_tail_len(const struct dr_tail *t)
 	return t->b.len > t->max ? t->max : t->b.len;
 }
 
+bool dr_tail_cut(const struct dr_tail *t)
+{
+	return t->dropped > 0 || t->b.len > t->max;
+}
+
 void dr_tail_release(struct dr_tail *t)
 {
 	dr_buf_release(&t->b);

@@ -31,8 +31,8 @@ struct stream {
 	bool eof;          /* EOF seen, error, or cut by us */
 	struct dr_buf line; /* the line being assembled (capped at line_max) */
 	bool skipping;     /* dropping the rest of an over-long line */
-	struct dr_tail tail; /* redacted: the cut at its start cannot split a secret */
-	struct dr_redact_stream *red;
+	struct dr_tail tail; /* raw bytes: redacted once, when the run ends */
+	char *redacted;      /* the tail as reported (see redacted_tail) */
 };
 
 struct dr_proc {
@@ -82,8 +82,8 @@ static void on_handle_closed(uv_handle_t *h)
 	dr_buf_release(&p->err.line);
 	dr_tail_release(&p->out.tail);
 	dr_tail_release(&p->err.tail);
-	dr_redact_stream_free(p->out.red);
-	dr_redact_stream_free(p->err.red);
+	free(p->out.redacted);
+	free(p->err.redacted);
 	dr_buf_release(&p->capture);
 	free(p);
 }
@@ -167,9 +167,6 @@ static void stream_end(struct stream *s)
 		return;
 	s->eof = true;
 	uv_read_stop((uv_stream_t *)&s->pipe);
-	size_t n;
-	const char *rest = dr_redact_stream_flush(s->red, &n);
-	dr_tail_add(&s->tail, rest, n);
 	if (s->line.len > 0 && !s->skipping)
 		deliver(s, s->line.buf, s->line.len, false);
 	dr_buf_reset(&s->line);
@@ -195,9 +192,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 	if (n == 0 || s->eof)
 		return;
-	size_t rn;
-	const char *red = dr_redact_stream_feed(s->red, buf->base, (size_t)n, &rn);
-	dr_tail_add(&s->tail, red, rn);
+	dr_tail_add(&s->tail, buf->base, (size_t)n);
 	if (s->fd == 1 && p->capture_max > 0 && !p->capture_truncated) {
 		size_t room = p->capture_max - p->capture.len;
 		size_t take = (size_t)n < room ? (size_t)n : room;
@@ -207,6 +202,19 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 	if (p->on_line)
 		split_lines(s, buf->base, (size_t)n);
+}
+
+/*
+ * Redacting only what is kept, once, costs a pass over the tail instead of
+ * one over every byte the agent wrote; CUT_START masks the piece of a
+ * secret the tail's first byte may have cut.
+ */
+static const char *redacted_tail(struct stream *s, size_t *len)
+{
+	free(s->redacted);
+	s->redacted = dr_redact_dup(NULL, dr_tail_str(&s->tail), dr_tail_len(&s->tail),
+				    dr_tail_cut(&s->tail) ? DR_REDACT_CUT_START : 0, len);
+	return s->redacted;
 }
 
 static void deliver_exit(struct dr_proc *p)
@@ -219,16 +227,19 @@ static void deliver_exit(struct dr_proc *p)
 				 dr_cgroup_path(p->cg), strerror(-rc));
 		p->cg = dr_cgroup_free(p->cg);
 	}
+	size_t out_len, err_len;
+	const char *out_tail = redacted_tail(&p->out, &out_len);
+	const char *err_tail = redacted_tail(&p->err, &err_len);
 	struct dr_proc_result r = {
 		.exit_code = p->term_signal ? 128 + p->term_signal : p->exit_status,
 		.term_signal = p->term_signal,
 		.timed_out = p->timed_out,
 		.terminated = p->term_sent,
 		.pipes_cut = p->pipes_cut,
-		.stdout_tail = dr_tail_str(&p->out.tail),
-		.stdout_len = dr_tail_len(&p->out.tail),
-		.stderr_tail = dr_tail_str(&p->err.tail),
-		.stderr_len = dr_tail_len(&p->err.tail),
+		.stdout_tail = out_tail,
+		.stdout_len = out_len,
+		.stderr_tail = err_tail,
+		.stderr_len = err_len,
 		.out = p->capture.buf,
 		.out_len = p->capture.len,
 		.out_truncated = p->capture_truncated,
@@ -485,7 +496,6 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 		ss[i]->fd = i + 1;
 		dr_buf_init(&ss[i]->line, 0);
 		dr_tail_init(&ss[i]->tail, tail_max);
-		ss[i]->red = dr_redact_stream_new(NULL);
 	}
 
 	uv_timer_init(loop, &p->timeout_timer);

@@ -13,6 +13,7 @@
 #define DELEGO_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct dr_buf {
@@ -59,6 +60,8 @@ void dr_tail_add(struct dr_tail *t, const void *data, size_t len);
 /* Borrowed, NUL-terminated view of the kept bytes. */
 const char *dr_tail_str(const struct dr_tail *t);
 size_t dr_tail_len(const struct dr_tail *t);
+/* True when older bytes were left out: the kept bytes start inside the text. */
+bool dr_tail_cut(const struct dr_tail *t);
 void dr_tail_release(struct dr_tail *t);
 
 #endif
