@@ -1168,8 +1168,8 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 		break;
 	}
 	case PL_OPENING_PR:
-		p->pr_title = dr_workspace_commit_subject(p->job->issue_identifier, p->job->issue_title);
-		p->pr_body = dr_workspace_pr_body(p->job->issue_identifier, p->job->issue_url, p->commit.short_sha);
+		p->pr_title = dr_gitparse_commit_subject(p->job->issue_identifier, p->job->issue_title);
+		p->pr_body = dr_gitparse_pr_body(p->job->issue_identifier, p->job->issue_url, p->commit.short_sha);
 		p->pr_in = (struct dr_ws_pr_in){ .title = p->pr_title, .body = p->pr_body, .draft = p->job->pr_draft };
 		dr_workspace_pr(&p->ws, &p->tree, &p->pr_in, &p->pr, on_pr, p);
 		break;

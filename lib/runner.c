@@ -75,6 +75,7 @@ struct dr_runner {
 	struct dr_http *http;
 	struct dr_relay *relay;
 	struct dr_outbox *outbox;
+	struct dr_gc_sweep *sweep;
 	struct dr_journal *journal;
 	struct dr_pipeline_env env;
 
@@ -316,7 +317,7 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 	dr_pipeline_free(p);
 	/* After the free: that is what releases the job's hold on its worktree. */
 	if (!r->config->once)
-		dr_gc_sweep_async(r->loop, r->config);
+		dr_gc_sweep_request(r->sweep, r->config);
 	free(s->job_id);
 	s->job_id = NULL;
 	s->pipeline = NULL;
@@ -652,7 +653,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		maybe_finish(r);
 		break;
 	case RUNNER_FLUSHING:
-		dr_gc_sweep_stop(); /* a sweep in flight would hold the loop open */
+		dr_gc_sweep_stop(r->sweep); /* a sweep in flight would hold the loop open */
 		push_stop(r);
 		uv_timer_stop(&r->poll_timer);
 		uv_timer_stop(&r->heartbeat_timer);
@@ -663,7 +664,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		dr_outbox_on_drained(r->outbox, on_drained, r);
 		break;
 	case RUNNER_STOPPED:
-		dr_gc_sweep_stop();
+		dr_gc_sweep_stop(r->sweep);
 		push_stop(r);
 		if (r->heartbeat_call) {
 			dr_relay_call_cancel(r->heartbeat_call);
@@ -737,6 +738,7 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	r->poll_backoff = (struct dr_backoff)DR_BACKOFF_INIT(RETRY_BASE_MS, RETRY_CAP_MS);
 	r->n_slots = r->config->max_jobs > 0 ? r->config->max_jobs : 1;
 	r->slots = dr_xcalloc((size_t)r->n_slots, sizeof *r->slots);
+	r->sweep = dr_gc_sweep_new(r->loop);
 	for (int i = 0; i < r->n_slots; i++)
 		r->slots[i].runner = r;
 
@@ -803,6 +805,7 @@ fail:
 		dr_http_free(r->http);
 		uv_run(r->loop, UV_RUN_NOWAIT);
 	}
+	dr_gc_sweep_free(r->sweep);
 	free(r->slots);
 	free(r->runner_id);
 	free(r->version);
@@ -840,9 +843,9 @@ int dr_runner_run(struct dr_runner *r)
 	send_heartbeat(r, true);
 	do_poll(r);
 	push_start(r);
-	/* Workspace retention, in a child process: never on the loop's path. */
+	/* Workspace retention, on the threadpool: never on the loop's path. */
 	if (!r->config->once)
-		dr_gc_sweep_async(r->loop, r->config);
+		dr_gc_sweep_request(r->sweep, r->config);
 	uv_run(r->loop, UV_RUN_DEFAULT);
 	return r->exit_status;
 }
@@ -858,6 +861,7 @@ void dr_runner_free(struct dr_runner *r)
 	}
 	dr_relay_free(r->relay);
 	dr_journal_free(r->journal);
+	dr_gc_sweep_free(r->sweep);
 	dr_config_free(r->config);
 	for (size_t i = 0; i < r->n_old_configs; i++)
 		dr_config_free(r->old_configs[i]);

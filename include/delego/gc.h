@@ -1,6 +1,6 @@
 /*
  * gc: keeps the workspace within its budget, and never deletes what a user
- * still needs. Used by `delego-runner workspace ls|gc` and by the
+ * still needs . Used by `delego-runner workspace ls|gc` and by the
  * daemon's sweep.
  *
  * What is looked at: every <root>/sources/<owner>/<repo>.git (a cache) and
@@ -9,7 +9,7 @@
  * touched) and nothing through a symlink.
  *
  * A worktree is kept while
- *   - a job runs in it (the in-use flock of workspace.h, any process);
+ *   - a job runs in it (the in-use flock of wslayout.h, any process);
  *   - its job waits for the user's answer (<jobId>.awaiting beside it);
  *   - it is locked with `git worktree lock`;
  *   - it has uncommitted changes or untracked files (ignored files do not
@@ -28,7 +28,7 @@
  * oldest first, under the same budget pressure, after every finished
  * worktree.
  *
- * Removal happens under the cache's flock (workspace.h), after the
+ * Removal happens under the cache's flock (wslayout.h), after the
  * worktree's state has been checked again under it; a cache another
  * process holds is skipped (--auto) or waited for up to a minute.
  */
@@ -36,6 +36,7 @@
 #define DELEGO_GC_H
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,7 +92,10 @@ struct dr_gc_opts {
 	bool dry_run;               /* plan only */
 	uint64_t lock_wait_ms;      /* how long to wait for a busy cache before skipping it */
 	int64_t now;                /* seconds since the epoch; 0: now */
+	const atomic_bool *stop;    /* may be NULL; once true, git commands end and the walk stops */
 };
+/* o from c's workspace options (the rest zero). */
+void dr_gc_opts_init(struct dr_gc_opts *o, const struct dr_config *c);
 
 struct dr_gc_report {
 	struct dr_gc_item *items;
@@ -125,17 +129,36 @@ cJSON *dr_gc_report_json(const struct dr_gc_opts *o, const struct dr_gc_report *
 /* "512 B", "1.5 KiB", "3.0 GiB" into buf (at least 32 bytes). Returns buf. */
 char *dr_gc_format_size(uint64_t n, char *buf, size_t len);
 
+/* "workspace <root>: <used> used (budget ...); <avail> available (minimum ...)". Caller frees. */
+char *dr_gc_report_header(const struct dr_gc_opts *o, const struct dr_gc_report *r);
+
+typedef void (*dr_gc_line_cb)(void *data, const char *line);
 /*
- * The daemon's sweep: runs `delego-runner workspace gc --auto` with c's
- * workspace options as a child process (through proc), so the directory
- * walks and git commands never run on the loop. Returns at once; a sweep
- * asked for while one runs is run once more after it. Its lines go to our
- * log. Call it at start and after each job (after dr_pipeline_free, so
- * that the job's worktree is no longer held).
+ * The report as lines of text (`workspace gc`): what was (or would be)
+ * removed, what could not be, what is kept; quiet (the sweep, `gc --auto`)
+ * says only removals, failures and what is kept for a reason the user
+ * must act on.
  */
-void dr_gc_sweep_async(uv_loop_t *loop, const struct dr_config *c);
-/* Ends a running sweep (SIGTERM) and forgets a pending one: at shutdown. */
-void dr_gc_sweep_stop(void);
+void dr_gc_report_lines(const struct dr_gc_opts *o, const struct dr_gc_report *r, bool quiet, dr_gc_line_cb line,
+			void *data);
+
+/*
+ * The daemon's sweep, owned by the runner: dr_gc_run with c's workspace
+ * options on libuv's threadpool (uv_queue_work), so the directory walks
+ * and git commands never run on the loop, and nothing re-executes our own
+ * program (which a package upgrade may have replaced on disk). A sweep
+ * asked for while one runs is run once more after it, with the newest
+ * options. Its lines go to our log. Request one at start and after each
+ * job (after dr_pipeline_free, so that the job's worktree is no longer
+ * held).
+ */
+struct dr_gc_sweep;
+struct dr_gc_sweep *dr_gc_sweep_new(uv_loop_t *loop);
+void dr_gc_sweep_request(struct dr_gc_sweep *s, const struct dr_config *c);
+/* Ends a running sweep soon (its git commands are stopped) and forgets a pending one: at shutdown. */
+void dr_gc_sweep_stop(struct dr_gc_sweep *s);
+/* Stops it; the memory goes once the running sweep, if any, is back on the loop. NULL: nothing. */
+void dr_gc_sweep_free(struct dr_gc_sweep *s);
 
 /*
  * True when a new worktree for slug/job_id would be cut (none exists yet)
@@ -145,13 +168,18 @@ void dr_gc_sweep_stop(void);
  */
 bool dr_gc_space_short(const struct dr_config *c, const char *slug, const char *job_id, uint64_t *avail);
 
+/*
+ * The sentence for a job refused for want of space: how much is missing,
+ * what gc would free (r: a dry run's report; NULL: unknown), what is kept
+ * and why. Caller frees.
+ */
+char *dr_gc_shortage_text(const struct dr_gc_opts *o, uint64_t avail, const struct dr_gc_report *r);
+
 typedef void (*dr_gc_msg_cb)(void *data, const char *msg);
 /*
- * Runs `workspace gc --dry-run --json` as a child to learn what gc would
- * free, then calls cb once, from the loop, with a sentence for the user
- * (how much is missing, what gc would free, what is kept and why).
- * Returns 0, or a negative errno when the child could not start (then cb
- * never runs).
+ * A dry run on the threadpool to learn what gc would free, then cb once,
+ * from the loop, with dr_gc_shortage_text. Returns 0, or a negative errno
+ * when the work could not be queued (then cb never runs).
  */
 int dr_gc_explain_shortage(uv_loop_t *loop, const struct dr_config *c, uint64_t avail, dr_gc_msg_cb cb,
 			   void *data);

@@ -1,25 +1,30 @@
 /*
- * workspace: the git and gh steps of a job (delego-runner-protocol(7), RUNNING A JOB), each
- * an asynchronous operation on the loop made of child processes (proc),
- * run with the tool environment of childenv plus GIT_TERMINAL_PROMPT=0.
+ * workspace: the git and gh steps of a job, each an asynchronous
+ * operation on the loop made of child processes (proc), run with the tool
+ * environment of childenv plus GIT_TERMINAL_PROMPT=0.
  *
- * Layout under the workspace root:
- *   <root>/sources/<owner>/<repo>.git            bare source cache
- *   <root>/worktrees/<owner>/<repo>/<jobId>      one worktree per job
- * The cache is seeded from a checkout at <root>/<owner>/<repo> or
- * <root>/<repo> when there is one (its origin URL is carried over), else
- * cloned from the clone URL. It is fetched (into the origin remote-tracking refs)
- * before a new worktree is cut, and new branches start from the fetched
- * default branch.
+ * The layout under the workspace root is wslayout.h's. The cache is
+ * seeded from a checkout at <root>/<owner>/<repo> or <root>/<repo> when
+ * there is one (its origin URL is carried over), else cloned from the
+ * clone URL. It is fetched (into the origin remote-tracking refs) before
+ * a new worktree is cut, and new branches start from the fetched default
+ * branch.
  *
- * All operations on one source cache run one at a time, in the order they
- * were asked for, even with several jobs in flight (a per-cache queue kept
- * in this module), and one at a time across processes (other runner
- * profiles, `delego-runner workspace gc`): each operation holds a flock on
- * the bare repository directory itself, taken with LOCK_NB and retried on a
- * timer, so the loop never blocks and nothing is left behind (the kernel
- * drops the lock when its holder dies). A missing cache directory is
- * created empty first, to have something to lock; git clones into it.
+ * Only what writes the shared cache is serialised: prepare (clone, fetch,
+ * worktree add/prune, ref updates in the cache) runs one at a time per
+ * cache, in the order asked for, even with several jobs in flight (a
+ * per-cache queue kept in this module), and one at a time across processes
+ * (other runner profiles, `delego-runner workspace gc`): it holds a flock
+ * on the bare repository directory itself, taken with LOCK_NB and retried
+ * on a timer, so the loop never blocks and nothing is left behind (the
+ * kernel drops the lock when its holder dies). A missing cache directory
+ * is created empty first, to have something to lock; git clones into it.
+ * The steps inside a job's own worktree (status, diff, log, commit, push
+ * of the job's branch, gh) run in parallel across jobs.
+ *
+ * Every operation is a step (struct dr_ws_step) that dr_ws_step_cancel
+ * ends: the running git or gh child gets SIGTERM to its group, SIGKILL
+ * after the grace time, and the callback runs with -ECANCELED.
  *
  * A prepared worktree is held in use (a flock LOCK_EX on its directory)
  * until dr_ws_tree_release, so `workspace gc` in any process leaves it
@@ -36,10 +41,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define DR_WS_LIST_MAX 50       /* changed files named in reports and commit bodies */
-#define DR_WS_KEEP_MAX 1000     /* changed paths kept by dr_workspace_changes (all are counted) */
-#define DR_WS_COMMIT_FILES_MAX 200
-#define DR_WS_SUBJECT_TITLE_MAX 120 /* characters of the title in a commit subject */
+#include "delego/gitparse.h"
+#include "delego/wslayout.h"
+
+struct dr_ws_step;
 
 /* Borrowed by every operation until its callback has run. */
 struct dr_ws_ctx {
@@ -48,7 +53,23 @@ struct dr_ws_ctx {
 	const char *clone_base;       /* "git@github.com:" */
 	uint64_t local_timeout_ms;    /* local git commands; 0: 2 minutes */
 	uint64_t network_timeout_ms;  /* clone, fetch, push, gh; 0: 10 minutes */
+	uint64_t kill_grace_ms;       /* a cancelled child: SIGTERM -> SIGKILL; 0: proc's default */
+	/*
+	 * May be NULL. Else *running is the step in flight, set when an
+	 * operation starts and NULL again before its callback runs: what
+	 * dr_ws_step_cancel takes. One step at a time per ctx.
+	 */
+	struct dr_ws_step **running;
 };
+
+/*
+ * Ends the step: a command it runs gets SIGTERM to its process group,
+ * then SIGKILL after kill_grace_ms; a step waiting for its turn or for
+ * the cache's lock stops waiting. Its callback then runs (from the loop,
+ * never from inside this call) with -ECANCELED. NULL or a step that is
+ * already ending: nothing.
+ */
+void dr_ws_step_cancel(struct dr_ws_step *s);
 
 /*
  * Runs once per operation. status is 0 or a negative errno; err is a
@@ -89,41 +110,16 @@ struct dr_ws_prepare_in {
 int dr_workspace_prepare(const struct dr_ws_ctx *ctx, const struct dr_ws_prepare_in *in, struct dr_ws_tree *out,
 			 dr_ws_cb cb, void *data, char *err, size_t errlen);
 
-/* What `git status --porcelain -z` lists, with correct paths (renames: the new path). */
-struct dr_ws_changes {
-	char **paths;   /* the first DR_WS_KEEP_MAX, in git's order; owned */
-	size_t kept;
-	size_t count;   /* all entries */
-};
-void dr_ws_changes_release(struct dr_ws_changes *c);
-/* Parses porcelain v1 -z output into out (which must be zeroed). Entries cut short at the end are ignored. */
-void dr_workspace_parse_status(const char *z, size_t len, struct dr_ws_changes *out);
+/* git status --porcelain -z of the worktree (gitparse.h's struct). */
 int dr_workspace_changes(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, struct dr_ws_changes *out,
 			 dr_ws_cb cb, void *data);
-
-/* commitMetadata of the job report. Strings owned; dr_ws_commit_release frees them. */
-struct dr_ws_commit {
-	char *sha, *short_sha, *subject, *branch, *author_name, *author_email, *committed_at;
-	char **files; /* at most DR_WS_COMMIT_FILES_MAX */
-	size_t nfiles;
-	size_t file_count; /* all of them */
-};
-void dr_ws_commit_release(struct dr_ws_commit *c);
-/* The commitMetadata object. Caller owns the result. */
-cJSON *dr_ws_commit_json(const struct dr_ws_commit *c);
-
-/* "<IDENT>: <title folded, <= 120 chars>" or "<IDENT>: apply delegated changes". Caller frees. */
-char *dr_workspace_commit_subject(const char *identifier, const char *title);
-/* The body naming the issue and up to DR_WS_LIST_MAX files. Caller frees. */
-char *dr_workspace_commit_body(const char *identifier, const char *url, char *const *files, size_t nfiles,
-			       size_t total);
 
 struct dr_ws_commit_in {
 	const char *identifier, *title, *url; /* each may be NULL */
 	const struct dr_ws_changes *changes;  /* from dr_workspace_changes; must not be empty */
 };
 /*
- * git add --all and one commit with the subject and body above. A fallback
+ * git add --all and one commit with gitparse's subject and body. A fallback
  * author (Delego Runner <runner@delego.local>) is given to that one commit
  * only when git has no user.name / user.email configured; nothing is
  * written to the repository's config.
@@ -144,7 +140,7 @@ struct dr_ws_pr_in {
 	const char *title, *body;
 	bool draft;
 };
-/* prMetadata of the job report (without the fields the caller knows). Owned. */
+/* prMetadata (without the fields the caller knows). Owned. */
 struct dr_ws_pr {
 	char *url;
 	long number; /* -1 when unknown */
@@ -153,8 +149,6 @@ struct dr_ws_pr {
 	bool existing; /* gh said it already existed; looked up with gh pr view */
 };
 void dr_ws_pr_release(struct dr_ws_pr *pr);
-/* "Linear issue: ...", URL, the local commit, "Created by Delego local runner." Caller frees. */
-char *dr_workspace_pr_body(const char *identifier, const char *url, const char *short_sha);
 /*
  * gh pr create --title --body --head <branch> [--draft]; when gh says the
  * pull request already exists, gh pr view <branch> --json
@@ -163,34 +157,8 @@ char *dr_workspace_pr_body(const char *identifier, const char *url, const char *
 int dr_workspace_pr(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, const struct dr_ws_pr_in *in,
 		    struct dr_ws_pr *out, dr_ws_cb cb, void *data);
 
-/*
- * Tries to flock the directory path (how: LOCK_EX or LOCK_SH) without
- * blocking. The directory is opened O_DIRECTORY|O_NOFOLLOW (never a
- * symlink) and, once locked, must still be the one at path (a directory
- * removed or replaced while we waited gives -ESTALE: try again). On 0 the
- * caller owns *fd (closing it drops the lock). -EWOULDBLOCK: someone else
- * holds it; other negative errno from open.
- */
-int dr_workspace_trylock_dir(const char *path, int how, int *fd);
-
-/*
- * The awaiting marker: <worktree>.awaiting beside the job's worktree,
- * written when the job reports jobs/await and removed when a run of that
- * job reports complete or fail. `workspace gc` keeps a worktree while its
- * marker exists. Returns 0 or a negative errno (writing: from the write;
- * removing a marker that is not there is 0).
- */
-#define DR_WS_AWAITING_SUFFIX ".awaiting"
+/* dr_wslayout_mark_awaiting for the tree's worktree (-EINVAL without one). */
 int dr_workspace_mark_awaiting(const struct dr_ws_tree *t, const char *job_id, bool awaiting);
-
-/*
- * After a successful push, refs/delego/pushed/<branch> records what
- * reached the remote (a bare cache has no remote-tracking refspec, and
- * fetch --prune forgets branches deleted upstream after a merge): gc
- * counts a commit as pushed when a remote-tracking ref or one of these
- * reaches it.
- */
-#define DR_WS_PUSHED_REFS "refs/delego/pushed/"
 
 /* <base><slug>.git when base ends in ':', else <base>/<slug>.git. Caller frees. */
 char *dr_workspace_clone_url(const char *base, const char *slug);

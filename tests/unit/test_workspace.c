@@ -149,23 +149,23 @@ END_TEST
 
 START_TEST(subject_folds_and_caps_the_title)
 {
-	char *s = dr_workspace_commit_subject("ENG-12", "  Fix\tthe \n\n login   bug \r\n");
+	char *s = dr_gitparse_commit_subject("ENG-12", "  Fix\tthe \n\n login   bug \r\n");
 	ck_assert_str_eq(s, "ENG-12: Fix the login bug");
 	free(s);
-	s = dr_workspace_commit_subject("ENG-12", " \n ");
+	s = dr_gitparse_commit_subject("ENG-12", " \n ");
 	ck_assert_str_eq(s, "ENG-12: apply delegated changes");
 	free(s);
-	s = dr_workspace_commit_subject("ENG-12", NULL);
+	s = dr_gitparse_commit_subject("ENG-12", NULL);
 	ck_assert_str_eq(s, "ENG-12: apply delegated changes");
 	free(s);
 	char title[400];
 	for (int i = 0; i < 130; i++)
 		memcpy(title + 2 * i, "é", 2); /* 130 two-byte characters */
 	title[260] = '\0';
-	s = dr_workspace_commit_subject("X-1", title);
+	s = dr_gitparse_commit_subject("X-1", title);
 	ck_assert_uint_eq(strlen(s), strlen("X-1: ") + 2 * DR_WS_SUBJECT_TITLE_MAX); /* whole characters */
 	free(s);
-	s = dr_workspace_commit_subject("X-1", "bell\x07 and\x1b[31m escape");
+	s = dr_gitparse_commit_subject("X-1", "bell\x07 and\x1b[31m escape");
 	ck_assert_str_eq(s, "X-1: bell and[31m escape");
 	free(s);
 }
@@ -176,7 +176,7 @@ START_TEST(body_names_issue_and_at_most_50_files)
 	char *files[60];
 	for (int i = 0; i < 60; i++)
 		files[i] = dr_xasprintf("f%02d.txt", i);
-	char *b = dr_workspace_commit_body("ENG-12", "https://linear.app/x/ENG-12", files, 60, 75);
+	char *b = dr_gitparse_commit_body("ENG-12", "https://linear.app/x/ENG-12", files, 60, 75);
 	ck_assert_ptr_nonnull(strstr(b, "Linear issue: ENG-12\nLinear URL: https://linear.app/x/ENG-12\n\n"));
 	ck_assert_ptr_nonnull(strstr(b, "Delegated through Delego local runner."));
 	ck_assert_ptr_nonnull(strstr(b, "\n- f00.txt\n"));
@@ -200,7 +200,7 @@ START_TEST(status_paths_are_correct)
 				"A  \xc3\xbc.txt\0"
 				"?? cut-off-without-nul";
 	struct dr_ws_changes c = { 0 };
-	dr_workspace_parse_status(z, sizeof(z) - 1, &c);
+	dr_gitparse_status(z, sizeof(z) - 1, &c);
 	ck_assert_uint_eq(c.count, 7);
 	ck_assert_uint_eq(c.kept, 7);
 	ck_assert_str_eq(c.paths[0], "README.md"); /* the Node runner said "EADME.md" */
@@ -509,7 +509,7 @@ START_TEST(pull_request_created_or_found)
 	struct dr_ws_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-p", "delego/p-job-p", &t, &w) == 0, "%s", w.err);
-	char *body = dr_workspace_pr_body("P-1", "https://l/P-1", "abcdef123456");
+	char *body = dr_gitparse_pr_body("P-1", "https://l/P-1", "abcdef123456");
 	ck_assert_str_eq(body, "Linear issue: P-1\nLinear URL: https://l/P-1\n\nLocal commit: abcdef123456\n\n"
 			       "Created by Delego local runner.");
 	struct dr_ws_pr_in in = { .title = "P-1: Do it", .body = body, .draft = true };

@@ -1,0 +1,187 @@
+/*
+ * gc_sweep: the daemon's sweep and the shortage explanation, each a
+ * dr_gc_run on libuv's threadpool. The worker touches only its own copy
+ * of the options and its report; the loop thread reads them once the
+ * work is back (after_work).
+ */
+#include "gc-int.h"
+#include "delego/log.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AUTO_LOCK_WAIT_MS 2000 /* a cache another process holds is skipped after this */
+
+/* One run on the threadpool: its options (strings owned) and what came of it. */
+struct gc_work {
+	uv_work_t req;
+	struct dr_gc_opts o;
+	char *root;
+	atomic_bool stop;
+	struct dr_gc_report rep;
+	int rc;
+	char err[1024];
+	void (*done)(struct gc_work *w, int status); /* on the loop */
+	void *owner;
+	/* the shortage explanation */
+	uint64_t avail;
+	dr_gc_msg_cb cb;
+	void *data;
+};
+
+static void work_free(struct gc_work *w)
+{
+	dr_gc_report_release(&w->rep);
+	free(w->root);
+	free(w);
+}
+
+static void work_run(uv_work_t *req)
+{
+	struct gc_work *w = req->data;
+	w->rc = dr_gc_run(&w->o, &w->rep, w->err, sizeof(w->err));
+}
+
+static void work_after(uv_work_t *req, int status)
+{
+	struct gc_work *w = req->data;
+	w->done(w, status);
+	work_free(w);
+}
+
+static struct gc_work *work_new(const struct dr_config *c, bool dry_run, void (*done)(struct gc_work *, int),
+			       void *owner)
+{
+	struct gc_work *w = dr_xcalloc(1, sizeof(*w));
+	dr_gc_opts_init(&w->o, c);
+	w->root = dr_xstrdup(c->workspace_root);
+	w->o.root = w->root;
+	w->o.dry_run = dry_run;
+	w->o.lock_wait_ms = AUTO_LOCK_WAIT_MS;
+	atomic_init(&w->stop, false);
+	w->o.stop = &w->stop;
+	w->done = done;
+	w->owner = owner;
+	w->req.data = w;
+	return w;
+}
+
+/* Queues w; done runs on the loop unless this returns an error (then w is freed). */
+static int work_queue(uv_loop_t *loop, struct gc_work *w)
+{
+	int r = uv_queue_work(loop, &w->req, work_run, work_after);
+	if (r < 0)
+		work_free(w);
+	return r;
+}
+
+/* ---- the sweep ---- */
+
+struct dr_gc_sweep {
+	uv_loop_t *loop;
+	struct gc_work *running;
+	struct gc_work *next;   /* the sweep asked for meanwhile, not queued yet; NULL: none */
+	bool freed;             /* dr_gc_sweep_free came while a sweep ran */
+};
+
+static void log_line(void *data, const char *line)
+{
+	(void)data;
+	dr_info("workspace gc: %s", line);
+}
+
+static void sweep_start(struct dr_gc_sweep *s, struct gc_work *w);
+
+static void sweep_done(struct gc_work *w, int status)
+{
+	struct dr_gc_sweep *s = w->owner;
+	s->running = NULL;
+	if (status < 0 || w->rc < 0)
+		dr_warn("workspace gc: the sweep failed: %s", status < 0 ? uv_strerror(status) : w->err);
+	else if (!atomic_load(&w->stop))
+		dr_gc_report_lines(&w->o, &w->rep, true, log_line, NULL);
+	if (s->freed) {
+		free(s);
+		return;
+	}
+	if (s->next) {
+		struct gc_work *next = s->next;
+		s->next = NULL;
+		sweep_start(s, next);
+	}
+}
+
+static void sweep_start(struct dr_gc_sweep *s, struct gc_work *w)
+{
+	s->running = w;
+	int r = work_queue(s->loop, w);
+	if (r < 0) {
+		s->running = NULL;
+		dr_warn("workspace gc: cannot start the sweep: %s", uv_strerror(r));
+	}
+}
+
+struct dr_gc_sweep *dr_gc_sweep_new(uv_loop_t *loop)
+{
+	struct dr_gc_sweep *s = dr_xcalloc(1, sizeof(*s));
+	s->loop = loop;
+	return s;
+}
+
+void dr_gc_sweep_request(struct dr_gc_sweep *s, const struct dr_config *c)
+{
+	if (!s)
+		return;
+	struct gc_work *w = work_new(c, false, sweep_done, s);
+	if (!s->running) {
+		sweep_start(s, w);
+		return;
+	}
+	if (s->next)
+		work_free(s->next);
+	s->next = w;
+}
+
+void dr_gc_sweep_stop(struct dr_gc_sweep *s)
+{
+	if (!s)
+		return;
+	if (s->next)
+		work_free(s->next);
+	s->next = NULL;
+	if (s->running) {
+		atomic_store(&s->running->stop, true);
+		uv_cancel((uv_req_t *)&s->running->req); /* not started yet: after_work runs with UV_ECANCELED */
+	}
+}
+
+void dr_gc_sweep_free(struct dr_gc_sweep *s)
+{
+	if (!s)
+		return;
+	dr_gc_sweep_stop(s);
+	if (s->running)
+		s->freed = true; /* sweep_done frees it */
+	else
+		free(s);
+}
+
+/* ---- the shortage explanation ---- */
+
+static void explain_done(struct gc_work *w, int status)
+{
+	char *msg = dr_gc_shortage_text(&w->o, w->avail, status == 0 && w->rc == 0 ? &w->rep : NULL);
+	w->cb(w->data, msg);
+	free(msg);
+}
+
+int dr_gc_explain_shortage(uv_loop_t *loop, const struct dr_config *c, uint64_t avail, dr_gc_msg_cb cb, void *data)
+{
+	struct gc_work *w = work_new(c, true, explain_done, NULL);
+	w->avail = avail;
+	w->cb = cb;
+	w->data = data;
+	return work_queue(loop, w);
+}

@@ -1,0 +1,505 @@
+/*
+ * workspace_prepare: the source cache and the job's worktree, as an
+ * explicit sequence of stages (enum prep_stage). prep_enter runs a
+ * stage's command; the stage's result handler picks the next stage.
+ * The whole step holds the cache's lock: it is what writes the cache.
+ */
+#include "workspace-int.h"
+#include "delego/fsutil.h"
+#include "delego/job.h"
+#include "delego/log.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define INUSE_RETRY_MS 20
+#define INUSE_TRIES 10
+
+enum prep_stage {
+	PREP_FIND_SEED,      /* is <root>/<owner>/<repo> (then <root>/<repo>) the top of a checkout? */
+	PREP_CLONE,          /* git clone --bare from the seed or the clone URL */
+	PREP_SEED_ORIGIN,    /* the seed's origin URL ... */
+	PREP_SET_ORIGIN,     /* ... becomes the cache's */
+	PREP_CHECK_BARE,     /* the cache is a bare repository */
+	PREP_INSPECT,        /* an existing worktree: ours, on the job's branch? */
+	PREP_PRUNE,          /* stale worktree records would block the branch */
+	PREP_FIND_BRANCH,    /* the branch exists without a worktree: re-attach */
+	PREP_FETCH,          /* the cache from origin */
+	PREP_DEFAULT_BRANCH, /* the cache's HEAD names the default branch ... */
+	PREP_RESOLVE_BASE,   /* ... whose fetched commit is the new branch's start */
+	PREP_ADD,            /* git worktree add */
+	PREP_CHECK_CLEAN,    /* the new worktree has no changes */
+	PREP_READ_HEAD,      /* its HEAD is the starting sha */
+	PREP_MARK_INUSE,     /* the in-use flock gc respects */
+};
+
+struct prep {
+	struct dr_ws_step s;
+	enum prep_stage stage;
+	struct dr_ws_tree *out;
+	struct dr_ws_tree tree;
+	char *real_root, *owner, *repo, *cand[2], *seed;
+	int cand_i;
+	char *arg; /* the stage's argument that must outlive the call (a URL, a ref) */
+	int inuse_tries;
+};
+
+static void prep_enter(struct prep *p, enum prep_stage st);
+
+static void prep_release(struct dr_ws_step *s)
+{
+	struct prep *p = (struct prep *)s;
+	dr__ws_tree_clear(&p->tree);
+	free(p->real_root);
+	free(p->owner);
+	free(p->repo);
+	free(p->cand[0]);
+	free(p->cand[1]);
+	free(p->seed);
+	free(p->arg);
+}
+
+static void set_arg(struct prep *p, char *arg)
+{
+	free(p->arg);
+	p->arg = arg;
+}
+
+/* True when path resolves to the same place as want (both may not exist: false). */
+static bool same_place(const char *path, const char *want)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	return realpath(path, a) && realpath(want, b) && !strcmp(a, b);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+static void on_result(struct dr_ws_step *s, const struct dr_proc_result *r);
+
+/* The next seed candidate that is a directory, else the clone. */
+static void try_candidate(struct prep *p)
+{
+	while (p->cand_i < 2 && !dr_wslayout_is_dir(p->cand[p->cand_i]))
+		p->cand_i++;
+	prep_enter(p, p->cand_i >= 2 ? PREP_CLONE : PREP_FIND_SEED);
+}
+
+/* The worktree: inspect the one there, else cut a new one. */
+static void to_worktree(struct prep *p)
+{
+	const char *wt = p->tree.worktree_path;
+	if (!exists(wt)) {
+		const char *parts[] = { "worktrees", p->owner, p->repo, NULL };
+		int r = dr_wslayout_mkdir_under(p->real_root, parts, p->s.err, sizeof(p->s.err));
+		if (r < 0)
+			dr__ws_finish(&p->s, r);
+		else
+			prep_enter(p, PREP_PRUNE);
+		return;
+	}
+	if (!dr_wslayout_is_dir(wt)) {
+		dr__ws_fail(&p->s, -EEXIST, "%s exists and is not a directory; it was left alone for inspection", wt);
+		return;
+	}
+	prep_enter(p, PREP_INSPECT);
+}
+
+static void inuse_retry(struct dr_ws_step *s)
+{
+	prep_enter((struct prep *)s, PREP_MARK_INUSE);
+}
+
+/*
+ * Marks the worktree in use for as long as the job holds the tree, so gc
+ * in any process leaves it alone. `workspace ls` tests the lock for an
+ * instant, hence a few quick retries; a lock still held after them belongs
+ * to another holder of this worktree, which keeps it protected: go on.
+ */
+static void mark_inuse(struct prep *p)
+{
+	int fd = -1;
+	int r = dr_wslayout_trylock(p->tree.worktree_path, LOCK_EX, &fd);
+	if (r == -EWOULDBLOCK && p->inuse_tries++ < INUSE_TRIES) {
+		dr__ws_later(&p->s, INUSE_RETRY_MS, inuse_retry);
+		return;
+	}
+	if (r == 0) {
+		p->tree.inuse_fd = fd;
+		p->tree.inuse_held = true;
+	} else {
+		dr_debug("workspace: worktree %s not marked in use: %s", p->tree.worktree_path,
+			 r == -EWOULDBLOCK ? "another holder has it" : strerror(-r));
+	}
+	*p->out = p->tree;
+	memset(&p->tree, 0, sizeof(p->tree));
+	dr__ws_finish(&p->s, 0);
+}
+
+static void prep_enter(struct prep *p, enum prep_stage st)
+{
+	struct dr_ws_step *s = &p->s;
+	const char *root = p->real_root, *src = p->tree.source_path, *wt = p->tree.worktree_path;
+	p->stage = st;
+	switch (st) {
+	case PREP_FIND_SEED:
+		dr__ws_run(s, p->cand[p->cand_i], false, on_result, "git", "rev-parse", "--show-toplevel", NULL);
+		break;
+	case PREP_CLONE: {
+		const char *parts[] = { "sources", p->owner, NULL };
+		int r = dr_wslayout_mkdir_under(root, parts, s->err, sizeof(s->err));
+		if (r < 0) {
+			dr__ws_finish(s, r);
+			break;
+		}
+		if (!p->seed)
+			set_arg(p, dr_workspace_clone_url(s->ctx->clone_base, p->tree.slug));
+		dr__ws_run(s, root, true, on_result, "git", "clone", "--bare", "--quiet", "--",
+			   p->seed ? p->seed : p->arg, src, NULL);
+		break;
+	}
+	case PREP_SEED_ORIGIN:
+		dr__ws_run(s, p->seed, false, on_result, "git", "remote", "get-url", "origin", NULL);
+		break;
+	case PREP_SET_ORIGIN:
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "remote", "set-url", "origin", p->arg,
+			   NULL);
+		break;
+	case PREP_CHECK_BARE:
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "rev-parse", "--is-bare-repository",
+			   NULL);
+		break;
+	case PREP_INSPECT:
+		dr__ws_run(s, wt, false, on_result, "git", "rev-parse", "--git-common-dir", "--abbrev-ref", "HEAD",
+			   NULL);
+		break;
+	case PREP_PRUNE:
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "prune", NULL);
+		break;
+	case PREP_FIND_BRANCH:
+		set_arg(p, dr_xasprintf("refs/heads/%s", p->tree.branch));
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "rev-parse", "--verify", "--quiet",
+			   p->arg, NULL);
+		break;
+	case PREP_FETCH:
+		dr__ws_run(s, root, true, on_result, "git", "--git-dir", src, "fetch", "--prune", "--quiet", "origin",
+			   "+refs/heads/*:refs/remotes/origin/*", NULL);
+		break;
+	case PREP_DEFAULT_BRANCH:
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "symbolic-ref", "--quiet", "--short",
+			   "HEAD", NULL);
+		break;
+	case PREP_RESOLVE_BASE:
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "rev-parse", "--verify", "--quiet",
+			   p->arg, NULL);
+		break;
+	case PREP_ADD:
+		if (p->tree.reattached)
+			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", wt,
+				   p->tree.branch, NULL);
+		else
+			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--no-track",
+				   "-b", p->tree.branch, wt, p->arg, NULL);
+		break;
+	case PREP_CHECK_CLEAN:
+		dr__ws_run(s, wt, false, on_result, "git", "status", "--porcelain", "-z", NULL);
+		break;
+	case PREP_READ_HEAD:
+		dr__ws_run(s, wt, false, on_result, "git", "rev-parse", "HEAD", NULL);
+		break;
+	case PREP_MARK_INUSE:
+		mark_inuse(p);
+		break;
+	}
+}
+
+static void found_seed(struct prep *p, const struct dr_proc_result *r)
+{
+	char *top = dr__ws_ok(r) ? dr_gitparse_first_line(r->out, r->out_len) : NULL;
+	/* Only the top of a checkout counts, not a folder inside some other repository. */
+	bool seed = top && *top && same_place(top, p->cand[p->cand_i]);
+	free(top);
+	if (seed) {
+		p->seed = dr_xstrdup(p->cand[p->cand_i]);
+		prep_enter(p, PREP_CLONE);
+		return;
+	}
+	p->cand_i++;
+	try_candidate(p);
+}
+
+static void cloned(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		char what[PATH_MAX + 128];
+		snprintf(what, sizeof(what), "cannot clone %s into the source cache %s", p->seed ? p->seed : p->arg,
+			 p->tree.source_path);
+		dr__ws_fail_cmd(&p->s, r, what);
+		return;
+	}
+	p->tree.seeded = p->seed != NULL;
+	prep_enter(p, p->seed ? PREP_SEED_ORIGIN : PREP_CHECK_BARE);
+}
+
+static void seed_origin_read(struct prep *p, const struct dr_proc_result *r)
+{
+	char *url = dr__ws_ok(r) ? dr_gitparse_first_line(r->out, r->out_len) : NULL;
+	if (!url || !*url) { /* a checkout without origin stays the cache's origin */
+		free(url);
+		prep_enter(p, PREP_CHECK_BARE);
+		return;
+	}
+	set_arg(p, url);
+	prep_enter(p, PREP_SET_ORIGIN);
+}
+
+static void origin_set(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r))
+		dr_debug("workspace %s: cannot carry over the origin of %s", p->tree.slug, p->seed);
+	prep_enter(p, PREP_CHECK_BARE);
+}
+
+static void bare_checked(struct prep *p, const struct dr_proc_result *r)
+{
+	char *v = dr__ws_ok(r) ? dr_gitparse_first_line(r->out, r->out_len) : NULL;
+	bool bare = v && !strcmp(v, "true");
+	free(v);
+	if (!bare) {
+		dr__ws_fail(&p->s, -EINVAL, "the source cache %s is not a bare git repository; move it away and the "
+					    "runner will clone it again",
+			    p->tree.source_path);
+		return;
+	}
+	to_worktree(p);
+}
+
+static void inspected(struct prep *p, const struct dr_proc_result *r)
+{
+	/* Output: the common git dir, then the branch (or "HEAD" when detached). */
+	char *common = NULL, *branch = NULL;
+	if (dr__ws_ok(r))
+		dr_gitparse_two_lines(r->out, r->out_len, &common, &branch);
+	bool ours = false;
+	if (common) {
+		char *abs = common[0] == '/' ? dr_xstrdup(common) : dr_xasprintf("%s/%s", p->tree.worktree_path, common);
+		ours = same_place(abs, p->tree.source_path);
+		free(abs);
+	}
+	if (ours && branch && !strcmp(branch, p->tree.branch)) {
+		p->tree.reused = true;
+		prep_enter(p, PREP_READ_HEAD);
+	} else if (!ours) {
+		dr__ws_fail(&p->s, -EEXIST, "the job worktree %s already exists but is not a worktree of %s; it was "
+					    "left alone for inspection",
+			    p->tree.worktree_path, p->tree.source_path);
+	} else {
+		dr__ws_fail(&p->s, -EEXIST, "the job worktree %s already exists on branch %s instead of %s; it was "
+					    "left alone for inspection",
+			    p->tree.worktree_path, branch && *branch ? branch : "(unknown)", p->tree.branch);
+	}
+	free(common);
+	free(branch);
+}
+
+static void branch_found(struct prep *p, const struct dr_proc_result *r)
+{
+	if (r->exit_code == 0) {
+		p->tree.reattached = true;
+		prep_enter(p, PREP_ADD);
+		return;
+	}
+	prep_enter(p, PREP_FETCH);
+}
+
+static void fetched(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		char said[DR__WS_MSG_MAX + 32];
+		dr__ws_describe_failure(r, said, sizeof(said));
+		p->tree.fetch_warning = dr_xasprintf("could not update the source cache (%s); the worktree starts "
+						     "from the last fetched state",
+						     said);
+		dr_debug("workspace %s: fetch failed: %s", p->tree.slug, said);
+	}
+	prep_enter(p, PREP_DEFAULT_BRANCH);
+}
+
+static void default_named(struct prep *p, const struct dr_proc_result *r)
+{
+	char *name = dr__ws_ok(r) ? dr_gitparse_first_line(r->out, r->out_len) : NULL;
+	if (!name || !*name || name[0] == '-') {
+		free(name);
+		set_arg(p, dr_xstrdup("HEAD")); /* no default branch: the cache's own HEAD */
+		prep_enter(p, PREP_ADD);
+		return;
+	}
+	set_arg(p, dr_xasprintf("refs/remotes/origin/%s^{commit}", name));
+	free(name);
+	prep_enter(p, PREP_RESOLVE_BASE);
+}
+
+static void base_resolved(struct prep *p, const struct dr_proc_result *r)
+{
+	char *base = dr__ws_ok(r) ? dr_gitparse_first_line(r->out, r->out_len) : NULL;
+	if (!base || !*base) {
+		free(base);
+		base = dr_xstrdup("HEAD"); /* no fetched default branch: the cache's own HEAD */
+	}
+	set_arg(p, base);
+	prep_enter(p, PREP_ADD);
+}
+
+static void added(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		char what[PATH_MAX + 64];
+		snprintf(what, sizeof(what), "cannot create the worktree %s", p->tree.worktree_path);
+		dr__ws_fail_cmd(&p->s, r, what);
+		return;
+	}
+	prep_enter(p, PREP_CHECK_CLEAN);
+}
+
+static void clean_checked(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		dr__ws_fail_cmd(&p->s, r, "cannot inspect the new worktree");
+		return;
+	}
+	if (r->out_len > 0) {
+		dr__ws_fail(&p->s, -EBUSY, "the prepared worktree has uncommitted changes; refusing to run in %s",
+			    p->tree.worktree_path);
+		return;
+	}
+	prep_enter(p, PREP_READ_HEAD);
+}
+
+static void head_read(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		dr__ws_fail_cmd(&p->s, r, "cannot read HEAD of the new worktree");
+		return;
+	}
+	p->tree.starting_sha = dr_gitparse_first_line(r->out, r->out_len);
+	prep_enter(p, PREP_MARK_INUSE);
+}
+
+static void pruned(struct prep *p, const struct dr_proc_result *r)
+{
+	(void)r; /* a failed prune blocks nothing that the next stages would not report */
+	prep_enter(p, PREP_FIND_BRANCH);
+}
+
+/* What each command stage does with its result. */
+static void (*const results[])(struct prep *, const struct dr_proc_result *) = {
+	[PREP_FIND_SEED] = found_seed,       [PREP_CLONE] = cloned,
+	[PREP_SEED_ORIGIN] = seed_origin_read, [PREP_SET_ORIGIN] = origin_set,
+	[PREP_CHECK_BARE] = bare_checked,    [PREP_INSPECT] = inspected,
+	[PREP_PRUNE] = pruned,               [PREP_FIND_BRANCH] = branch_found,
+	[PREP_FETCH] = fetched,              [PREP_DEFAULT_BRANCH] = default_named,
+	[PREP_RESOLVE_BASE] = base_resolved, [PREP_ADD] = added,
+	[PREP_CHECK_CLEAN] = clean_checked,  [PREP_READ_HEAD] = head_read,
+};
+
+static void on_result(struct dr_ws_step *s, const struct dr_proc_result *r)
+{
+	struct prep *p = (struct prep *)s;
+	results[p->stage](p, r);
+}
+
+static void prep_start(struct dr_ws_step *s)
+{
+	struct prep *p = (struct prep *)s;
+	if (exists(p->tree.source_path) && !dr_wslayout_dir_empty(p->tree.source_path))
+		prep_enter(p, PREP_CHECK_BARE);
+	else
+		try_candidate(p);
+}
+
+/* The cache may not exist yet: git clones into the empty directory made here, to have something to lock. */
+static int prep_before_lock(struct dr_ws_step *s)
+{
+	struct prep *p = (struct prep *)s;
+	char *leaf = dr_xasprintf("%s.git", p->repo);
+	const char *parts[] = { "sources", p->owner, leaf, NULL };
+	int r = dr_wslayout_mkdir_under(p->real_root, parts, s->err, sizeof(s->err));
+	free(leaf);
+	return r;
+}
+
+/* "delego/" then [a-z0-9_-] runs separated by single '/', no leading '-' in a part. */
+static bool branch_valid(const char *b)
+{
+	size_t n = strlen(b);
+	if (n < 9 || n > 200 || strncmp(b, "delego/", 7) != 0)
+		return false;
+	for (const char *p = b + 7; *p; p++) {
+		bool part_start = p[-1] == '/';
+		if (*p == '/') {
+			if (part_start || !p[1])
+				return false;
+		} else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) {
+			return false;
+		} else if (part_start && *p == '-') {
+			return false;
+		}
+	}
+	return true;
+}
+
+int dr_workspace_prepare(const struct dr_ws_ctx *ctx, const struct dr_ws_prepare_in *in, struct dr_ws_tree *out,
+			 dr_ws_cb cb, void *data, char *err, size_t errlen)
+{
+	if (!in->slug || !dr_job_slug_valid(in->slug)) {
+		snprintf(err, errlen, "invalid repository slug; expected owner/repo");
+		return -EINVAL;
+	}
+	if (!in->job_id || !dr_job_id_valid(in->job_id)) {
+		snprintf(err, errlen, "invalid job id");
+		return -EINVAL;
+	}
+	if (!in->branch || !branch_valid(in->branch)) {
+		snprintf(err, errlen, "invalid branch name");
+		return -EINVAL;
+	}
+	if (!ctx->root || ctx->root[0] != '/') {
+		snprintf(err, errlen, "the workspace root must be an absolute path");
+		return -EINVAL;
+	}
+	int r = dr_mkdir_private(ctx->root, err, errlen);
+	if (r < 0)
+		return r;
+	char real_root[PATH_MAX];
+	if (!realpath(ctx->root, real_root)) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create the workspace root %s: %s", ctx->root, strerror(-r));
+		return r;
+	}
+	const char *slash = strchr(in->slug, '/');
+	struct prep *p = dr_xcalloc(1, sizeof(*p));
+	p->s.release = prep_release;
+	p->s.before_lock = prep_before_lock;
+	p->out = out;
+	p->real_root = dr_xstrdup(real_root);
+	p->owner = dr_xstrndup(in->slug, (size_t)(slash - in->slug));
+	p->repo = dr_xstrdup(slash + 1);
+	p->cand[0] = dr_xasprintf("%s/%s/%s", real_root, p->owner, p->repo);
+	p->cand[1] = dr_xasprintf("%s/%s", real_root, p->repo);
+	p->tree.slug = dr_xstrdup(in->slug);
+	p->tree.source_path = dr_wslayout_source(real_root, in->slug);
+	p->tree.worktree_path = dr_wslayout_worktree(real_root, in->slug, in->job_id);
+	p->tree.branch = dr_xstrdup(in->branch);
+	dr__ws_step_init(&p->s, ctx, p->tree.source_path, prep_start, cb, data);
+	return 0;
+}
