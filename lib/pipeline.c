@@ -108,6 +108,7 @@ struct dr_pipeline {
 	int open_handles;
 
 	struct dr_ws_ctx ws;
+	struct dr_ws_step *ws_step; /* the workspace step in flight (ws.running), for a cancel */
 	struct dr_ws_tree tree;
 	bool have_tree;
 
@@ -672,11 +673,17 @@ static void on_prepared(void *data, int status, const char *err)
 	enter_state(p, PL_RUNNING);
 }
 
+/* From preparing to the report, a cancel ends the job: the agent or the workspace step in flight. */
+static bool cancellable(const struct dr_pipeline *p)
+{
+	return p->state >= PL_PREPARING && p->state < PL_REPORTING && p->state != PL_AWAITING;
+}
+
 static void on_status(const struct dr_relay_reply *reply, void *data)
 {
 	struct dr_pipeline *p = data;
 	p->status_call = NULL;
-	if (reply->outcome != DR_RELAY_OK || p->state != PL_RUNNING)
+	if (reply->outcome != DR_RELAY_OK || !cancellable(p))
 		return;
 	const cJSON *job = dr_json_obj(reply->body, "job");
 	if (job && dr_json_true(job, "cancellationRequested")) {
@@ -688,7 +695,7 @@ static void on_status(const struct dr_relay_reply *reply, void *data)
 static void on_status_timer(uv_timer_t *t)
 {
 	struct dr_pipeline *p = t->data;
-	if (p->status_call || !p->env.relay || p->state != PL_RUNNING)
+	if (p->status_call || !p->env.relay || !cancellable(p))
 		return;
 	cJSON *b = cJSON_CreateObject();
 	cJSON_AddStringToObject(b, "jobId", job_id(p));
@@ -774,11 +781,6 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 	uv_timer_stop(&p->stall_timer);
 	p->stdout_tail = dr_utf8_clean(r->stdout_tail, r->stdout_len);
 	p->stderr_tail = dr_utf8_clean(r->stderr_tail, r->stderr_len);
-	uv_timer_stop(&p->status_timer);
-	if (p->status_call) {
-		dr_relay_call_cancel(p->status_call);
-		p->status_call = NULL;
-	}
 	flush_progress(p);
 	if (!p->cancelled && !p->timed_out && dr_adapter_question(p->adapter)) {
 		if (!dr_adapter_session_id(p->adapter)) {
@@ -865,10 +867,7 @@ static void start_agent(struct dr_pipeline *p)
 	dr_debug("job %s: agent %s started, pid %d", job_id(p), cmd->command, dr_proc_pid(p->proc));
 	/* A runner killed from here on leaves this group behind: the next start ends it. */
 	dr_journal_note_agent(p->env.journal, job_id(p), dr_proc_pid(p->proc), p->tree.worktree_path);
-	uint64_t every = p->env.config->cancellation_poll_interval_ms;
-	if (p->env.relay && every > 0)
-		uv_timer_start(&p->status_timer, on_status_timer, every, every);
-	if (p->cancelled) /* a cancel that came while the workspace was being prepared */
+	if (p->cancelled) /* a cancel that came between the prepare and the spawn */
 		dr_proc_terminate(p->proc);
 }
 
@@ -1021,6 +1020,13 @@ static void close_handles(struct dr_pipeline *p)
 	uv_close((uv_handle_t *)&p->stall_timer, on_closed);
 }
 
+/* A workspace step that could not start never calls back: the job ends here with a fail report. */
+static void ws_started(struct dr_pipeline *p, int r)
+{
+	if (r < 0)
+		fail_with(p, "Unable to %s: %s", pl_strstate[p->state], strerror(-r));
+}
+
 static void workspace_prepare(struct dr_pipeline *p)
 {
 	char *branch = dr_job_branch_name(p->job);
@@ -1120,9 +1126,14 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 	case PL_VALIDATING:
 		validate(p);
 		break;
-	case PL_PREPARING:
+	case PL_PREPARING: {
+		/* jobs/status is polled from here to the report: a cancel reaches the git steps too. */
+		uint64_t every = p->env.config->cancellation_poll_interval_ms;
+		if (p->env.relay && every > 0)
+			uv_timer_start(&p->status_timer, on_status_timer, every, every);
 		check_space_then_prepare(p);
 		break;
+	}
 	case PL_RUNNING:
 		if (p->cancelled) {
 			enter_state(p, PL_REPORTING);
@@ -1132,6 +1143,7 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 		start_agent(p);
 		break;
 	case PL_AWAITING:
+		uv_timer_stop(&p->status_timer);
 		/* Workspace lifecycle: gc keeps the worktree while this marker says the job waits. */
 		if (dr_workspace_mark_awaiting(&p->tree, job_id(p), true) < 0)
 			dr_warn("job %s: cannot write the awaiting marker beside %s; workspace gc may remove the "
@@ -1141,7 +1153,7 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 		enter_state(p, PL_CLOSING);
 		break;
 	case PL_COLLECTING:
-		dr_workspace_changes(&p->ws, &p->tree, &p->changes, on_changes, p);
+		ws_started(p, dr_workspace_changes(&p->ws, &p->tree, &p->changes, on_changes, p));
 		break;
 	case PL_COMMITTING:
 		p->commit_in = (struct dr_ws_commit_in){
@@ -1150,13 +1162,13 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 			.url = p->job->issue_url,
 			.changes = &p->changes,
 		};
-		dr_workspace_commit(&p->ws, &p->tree, &p->commit_in, &p->commit, on_committed, p);
+		ws_started(p, dr_workspace_commit(&p->ws, &p->tree, &p->commit_in, &p->commit, on_committed, p));
 		break;
 	case PL_READING_HEAD:
-		dr_workspace_head(&p->ws, &p->tree, p->head_sha, on_head, p);
+		ws_started(p, dr_workspace_head(&p->ws, &p->tree, p->head_sha, on_head, p));
 		break;
 	case PL_DESCRIBING:
-		dr_workspace_describe_head(&p->ws, &p->tree, &p->commit, on_described, p);
+		ws_started(p, dr_workspace_describe_head(&p->ws, &p->tree, &p->commit, on_described, p));
 		break;
 	case PL_PUSHING: {
 		cJSON *m = cJSON_CreateObject();
@@ -1164,19 +1176,20 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 		dr_json_add_str_or_null(m, "repositorySlug", p->job->repository_slug);
 		cJSON_AddItemToObject(m, "publishingPolicy", copy_or_null(p->job->publishing_policy));
 		send_progress(p, "Publishing branch with local git credentials.", m);
-		dr_workspace_push(&p->ws, &p->tree, on_pushed, p);
+		ws_started(p, dr_workspace_push(&p->ws, &p->tree, on_pushed, p));
 		break;
 	}
 	case PL_OPENING_PR:
 		p->pr_title = dr_gitparse_commit_subject(p->job->issue_identifier, p->job->issue_title);
 		p->pr_body = dr_gitparse_pr_body(p->job->issue_identifier, p->job->issue_url, p->commit.short_sha);
 		p->pr_in = (struct dr_ws_pr_in){ .title = p->pr_title, .body = p->pr_body, .draft = p->job->pr_draft };
-		dr_workspace_pr(&p->ws, &p->tree, &p->pr_in, &p->pr, on_pr, p);
+		ws_started(p, dr_workspace_pr(&p->ws, &p->tree, &p->pr_in, &p->pr, on_pr, p));
 		break;
 	case PL_RECHECKING:
-		dr_workspace_changes(&p->ws, &p->tree, &p->remaining, on_rechecked, p);
+		ws_started(p, dr_workspace_changes(&p->ws, &p->tree, &p->remaining, on_rechecked, p));
 		break;
 	case PL_REPORTING:
+		uv_timer_stop(&p->status_timer);
 		report(p);
 		enter_state(p, PL_CLOSING);
 		break;
@@ -1217,6 +1230,7 @@ int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pi
 		.loop = env->loop,
 		.root = env->config->workspace_root,
 		.clone_base = env->config->git_clone_base_url,
+		.running = &p->ws_step,
 	};
 	uv_timer_init(env->loop, &p->kick_timer);
 	uv_timer_init(env->loop, &p->status_timer);
@@ -1232,13 +1246,14 @@ int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pi
 
 void dr_pipeline_cancel(struct dr_pipeline *p, const char *reason)
 {
-	/* Once the agent has ended, the remaining git steps are bounded by their own timeouts. */
-	if (!p || p->cancelled || p->state > PL_RUNNING)
+	if (!p || p->cancelled || p->state >= PL_REPORTING)
 		return;
 	p->cancelled = true;
 	p->cancel_reason = reason ? dr_xstrdup(reason) : NULL;
 	if (p->proc)
 		dr_proc_terminate(p->proc);
+	/* Its callback follows with -ECANCELED, and the job ends with a fail report. */
+	dr_ws_step_cancel(p->ws_step);
 }
 
 const char *dr_pipeline_job_id(const struct dr_pipeline *p)
