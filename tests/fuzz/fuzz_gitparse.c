@@ -18,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dr_gitparse_status(s, size, &ch);
 	if (ch.kept > ch.count || ch.kept > DR_WS_KEEP_MAX)
 		abort();
+	dr_ws_changes_release(&ch);
 	struct dr_ws_commit c = { 0 };
 	if (dr_gitparse_log(s, size, &c) && (!c.sha || strlen(c.short_sha) > 12))
 		abort();

@@ -5,7 +5,8 @@
 # branches), then under a tiny budget the young finished one too, and an
 # unused cache; it keeps a dirty worktree, one with an unpushed commit and
 # one whose job awaits an answer. A job on a disk below --min-free-bytes
-# fails saying how much is missing and what gc would free.
+# fails saying how much is missing and what gc would free. The daemon's
+# sweep still works after its binary was deleted and replaced on disk.
 . "$(dirname "$0")/lib.sh"
 export PATH="$FIXTURES/bin:$PATH"
 WS=$T/ws
@@ -133,5 +134,27 @@ check_contains "it says how much is needed" "--min-free-bytes asks for 976.6 PiB
 check_contains "it says what gc would free" "\`delego-runner workspace gc\` would free" "$T/full.json"
 check_contains "it says what is kept" "1 with uncommitted changes" "$T/full.json"
 check "no worktree was cut for it" test ! -e "$W/$full"
+
+# The daemon's sweep does not run our program again: with the binary deleted and replaced on disk
+# (a package upgrade), the sweep after a job still removes its finished worktree.
+WS2=$T/ws2
+mkdir -p "$T/oldbin"
+cp "$RUNNER_BIN" "$T/oldbin/delego-runner"
+$DR_VG "$T/oldbin/delego-runner" run --workspace-root "$WS2" --git-clone-base-url "$T/remotes" \
+	--worktree-retention-days 0 --log-level info >"$T/daemon.log" 2>&1 &
+DPID=$!
+track_pid $DPID
+check "the daemon started" wait_for 20 grep -q "starting" "$T/daemon.log"
+rm -f "$T/oldbin/delego-runner"
+printf '#!/bin/sh\nexit 3\n' >"$T/oldbin/delego-runner"; chmod +x "$T/oldbin/delego-runner"
+up=$(job G-1 "scenario=edit" --auto-push)
+completed() { [ "$(status_of "$up")" = completed ]; }
+check "the job completed" wait_for 60 completed
+check "the sweep after it removed its worktree" wait_for 30 test ! -e "$WS2/worktrees/acme/app/$up"
+check_contains "and said so in the log" "workspace gc: removed worktrees/acme/app/$up" "$T/daemon.log"
+check "no sweep failed" sh -c "! grep -q 'cannot start the sweep\|sweep failed\|sweep ended with' '$T/daemon.log'"
+kill -TERM $DPID
+wait_exit $DPID 30
+check_eq "the daemon exits on SIGTERM" 0 "$EXIT"
 
 done_testing
