@@ -107,6 +107,7 @@ static const struct opt options[] = {
 	{ "workspace-budget-bytes", 0, "DELEGO_WORKSPACE_BUDGET_BYTES", OPT_BYTES, "0", 0, 0,
 	  F(workspace_budget_bytes), true },
 	{ "min-free-bytes", 0, "DELEGO_MIN_FREE_BYTES", OPT_BYTES, "1G", 0, 0, F(min_free_bytes), true },
+	{ "warm-worktrees", 0, "DELEGO_WARM_WORKTREES", OPT_INT, "1", 0, 8, F(warm_worktrees), true },
 	{ "no-commit", 0, "DELEGO_CREATE_COMMIT", OPT_NOT_BOOL, "true", 0, 0, F(create_commit), true },
 	{ "once", 0, NULL, OPT_BOOL, "false", 0, 0, F(once), false },
 	{ "force", 0, NULL, OPT_BOOL, "false", 0, 0, F(force), false },

@@ -124,6 +124,10 @@ static char *kept_reason(const struct dr_gc_opts *o, const struct dr_gc_report *
 	char age[32];
 	switch (it->state) {
 	case DR_GC_FINISHED:
+		if (it->kind == DR_GC_WORKTREE && dr_wslayout_is_spare(it->job_id))
+			return dr_xasprintf("a spare worktree for the next job of %s (--warm-worktrees); made %s ago",
+					    it->slug ? it->slug : "its repository",
+					    format_age(now - it->last_used, age, sizeof age));
 		return dr_xasprintf("finished %s ago; kept for %d days (--worktree-retention-days)",
 				    format_age(now - it->last_used, age, sizeof age), o->worktree_days);
 	case DR_GC_IDLE: {
@@ -193,18 +197,20 @@ void dr_gc_plan(const struct dr_gc_opts *o, struct dr_gc_report *r)
 			plan_remove(r, i, dr_xasprintf("unused for %s, past --cache-retention-days %d",
 						       format_age(now - it->last_used, age, sizeof age), o->cache_days));
 	}
-	/* 3. Budget and free space: the oldest finished worktree, then the oldest idle cache. */
+	/* 3. Budget and free space: spares, then the oldest finished worktree, then the oldest idle cache. */
 	const char *what;
 	while (under_pressure(o, r, &what)) {
 		size_t best = SIZE_MAX;
-		for (int pass = 0; pass < 2 && best == SIZE_MAX; pass++) {
+		for (int pass = 0; pass < 3 && best == SIZE_MAX; pass++) {
 			for (size_t i = 0; i < r->n; i++) {
 				struct dr_gc_item *it = &r->items[i];
 				if (it->remove)
 					continue;
-				bool ok = pass == 0 ? it->kind == DR_GC_WORKTREE && it->state == DR_GC_FINISHED
-						    : it->kind == DR_GC_CACHE && it->state == DR_GC_IDLE &&
-							      cache_remaining(r, i) <= 0;
+				bool wt = it->kind == DR_GC_WORKTREE && it->state == DR_GC_FINISHED;
+				bool ok = pass == 0   ? wt && dr_wslayout_is_spare(it->job_id)
+					  : pass == 1 ? wt
+						      : it->kind == DR_GC_CACHE && it->state == DR_GC_IDLE &&
+								cache_remaining(r, i) <= 0;
 				if (ok && (best == SIZE_MAX || it->last_used < r->items[best].last_used))
 					best = i;
 			}

@@ -1231,6 +1231,8 @@ int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pi
 		.root = env->config->workspace_root,
 		.clone_base = env->config->git_clone_base_url,
 		.running = &p->ws_step,
+		/* A one-shot run has no next job to warm a worktree for. */
+		.warm_worktrees = env->config->once ? 0 : env->config->warm_worktrees,
 	};
 	uv_timer_init(env->loop, &p->kick_timer);
 	uv_timer_init(env->loop, &p->status_timer);

@@ -25,6 +25,7 @@
 #include "delego/pipeline.h"
 #include "delego/realtime.h"
 #include "delego/relay.h"
+#include "delego/workspace.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -654,6 +655,7 @@ static void enter_state(struct dr_runner *r, enum runner_state next)
 		break;
 	case RUNNER_FLUSHING:
 		dr_gc_sweep_stop(r->sweep); /* a sweep in flight would hold the loop open */
+		dr_workspace_stop_background(); /* and so would a spare worktree being made */
 		push_stop(r);
 		uv_timer_stop(&r->poll_timer);
 		uv_timer_stop(&r->heartbeat_timer);

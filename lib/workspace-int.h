@@ -30,6 +30,8 @@ struct dr_ws_step {
 	void (*later)(struct dr_ws_step *s); /* what the timer runs next (dr__ws_later) */
 	struct dr_proc *proc;     /* the running command */
 	bool cancelled;
+	bool background;          /* on the background list (dr__ws_background) */
+	struct dr_ws_step *bnext;
 	dr_ws_cb cb;
 	void *data;
 	char err[DR__WS_MSG_MAX + 200];
@@ -55,6 +57,8 @@ void dr__ws_describe_failure(const struct dr_proc_result *r, char *buf, size_t l
 /* Restarts the step's timer: cb(s) after ms (a retry inside a step). */
 void dr__ws_later(struct dr_ws_step *s, uint64_t ms, void (*cb)(struct dr_ws_step *));
 bool dr__ws_ok(const struct dr_proc_result *r);
+/* Puts s on the list dr_workspace_stop_background cancels; it leaves the list when it ends. */
+void dr__ws_background(struct dr_ws_step *s);
 void dr__ws_tree_clear(struct dr_ws_tree *t);
 
 #endif

@@ -37,6 +37,7 @@ struct dr__ws_lock {
 	struct dr__ws_lock *next;
 };
 static struct dr__ws_lock *locks;
+static struct dr_ws_step *background; /* steps no job waits for */
 
 /* ---- small helpers ---- */
 
@@ -293,6 +294,12 @@ void dr__ws_finish(struct dr_ws_step *s, int status)
 	}
 	release_lock(s);
 	uv_timer_stop(&s->kick);
+	for (struct dr_ws_step **pp = &background; s->background && *pp; pp = &(*pp)->bnext) {
+		if (*pp == s) {
+			*pp = s->bnext;
+			break;
+		}
+	}
 	if (s->ctx->running && *s->ctx->running == s)
 		*s->ctx->running = NULL;
 	if (s->cancelled && status == 0)
@@ -397,6 +404,19 @@ void dr_ws_step_cancel(struct dr_ws_step *s)
 	if (s->queued)
 		unqueue(s);
 	dr__ws_later(s, 0, finish_cancelled);
+}
+
+void dr__ws_background(struct dr_ws_step *s)
+{
+	s->background = true;
+	s->bnext = background;
+	background = s;
+}
+
+void dr_workspace_stop_background(void)
+{
+	for (struct dr_ws_step *s = background; s; s = s->bnext)
+		dr_ws_step_cancel(s);
 }
 
 /* ---- changes ---- */

@@ -3,6 +3,8 @@
  * explicit sequence of stages (enum prep_stage). prep_enter runs a
  * stage's command; the stage's result handler picks the next stage.
  * The whole step holds the cache's lock: it is what writes the cache.
+ * A spare worktree (--warm-worktrees) is made by the same machine, in
+ * the background: default branch, base, then PREP_ADD_SPARE.
  */
 #include "workspace-int.h"
 #include "delego/fsutil.h"
@@ -35,6 +37,9 @@ enum prep_stage {
 	PREP_DEFAULT_BRANCH, /* the cache's HEAD names the default branch ... */
 	PREP_RESOLVE_BASE,   /* ... whose fetched commit is the new branch's start */
 	PREP_ADD,            /* git worktree add */
+	PREP_TAKE_SPARE,     /* or: git worktree move <spare> <worktree> ... */
+	PREP_SWITCH,         /* ... and the job's branch from the base, writing only what changed */
+	PREP_ADD_SPARE,      /* a spare: git worktree add --detach <spare> <base> */
 	PREP_CHECK_CLEAN,    /* the new worktree has no changes */
 	PREP_READ_HEAD,      /* its HEAD is the starting sha */
 	PREP_MARK_INUSE,     /* the in-use flock gc respects */
@@ -49,6 +54,12 @@ struct prep {
 	int cand_i;
 	char *arg; /* the stage's argument that must outlive the call (a URL, a ref) */
 	int inuse_tries;
+	char *spare;       /* the spare taken, or being made */
+	bool spare_failed; /* moving it failed: cut the worktree as usual */
+	/* a spare's step: its own copy of the context (the job's may be gone before it ends) */
+	bool making_spare;
+	struct dr_ws_ctx own;
+	char *own_clone_base;
 };
 
 static void prep_enter(struct prep *p, enum prep_stage st);
@@ -64,6 +75,8 @@ static void prep_release(struct dr_ws_step *s)
 	free(p->cand[1]);
 	free(p->seed);
 	free(p->arg);
+	free(p->spare);
+	free(p->own_clone_base);
 }
 
 static void set_arg(struct prep *p, char *arg)
@@ -115,6 +128,25 @@ static void to_worktree(struct prep *p)
 	prep_enter(p, PREP_INSPECT);
 }
 
+/* An existing spare of this repository, into p->spare; only with a fetched base (not the cache's HEAD). */
+static bool take_spare(struct prep *p)
+{
+	if (p->s.ctx->warm_worktrees <= 0 || !p->arg || !strcmp(p->arg, "HEAD"))
+		return false;
+	for (int i = 1; i <= DR_WSLAYOUT_SPARES_MAX; i++) {
+		char *dir = dr_wslayout_spare(p->real_root, p->tree.slug, i);
+		if (dr_wslayout_is_dir(dir)) {
+			free(p->spare);
+			p->spare = dir;
+			return true;
+		}
+		free(dir);
+	}
+	return false;
+}
+
+static void start_spare(const struct prep *job);
+
 static void inuse_retry(struct dr_ws_step *s)
 {
 	prep_enter((struct prep *)s, PREP_MARK_INUSE);
@@ -141,6 +173,7 @@ static void mark_inuse(struct prep *p)
 		dr_debug("workspace: worktree %s not marked in use: %s", p->tree.worktree_path,
 			 r == -EWOULDBLOCK ? "another holder has it" : strerror(-r));
 	}
+	start_spare(p); /* queued behind this step: it runs once the cache's lock is free */
 	*p->out = p->tree;
 	memset(&p->tree, 0, sizeof(p->tree));
 	dr__ws_finish(&p->s, 0);
@@ -204,12 +237,25 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 			   p->arg, NULL);
 		break;
 	case PREP_ADD:
-		if (p->tree.reattached)
+		if (!p->tree.reattached && !p->spare_failed && take_spare(p))
+			prep_enter(p, PREP_TAKE_SPARE);
+		else if (p->tree.reattached)
 			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", wt,
 				   p->tree.branch, NULL);
 		else
 			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--no-track",
 				   "-b", p->tree.branch, wt, p->arg, NULL);
+		break;
+	case PREP_TAKE_SPARE:
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "move", p->spare, wt, NULL);
+		break;
+	case PREP_SWITCH:
+		dr__ws_run(s, wt, false, on_result, "git", "checkout", "--quiet", "--no-track", "-b", p->tree.branch,
+			   p->arg, NULL);
+		break;
+	case PREP_ADD_SPARE:
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--detach", "--quiet",
+			   p->spare, p->arg, NULL);
 		break;
 	case PREP_CHECK_CLEAN:
 		dr__ws_run(s, wt, false, on_result, "git", "status", "--porcelain", "-z", NULL);
@@ -341,7 +387,7 @@ static void default_named(struct prep *p, const struct dr_proc_result *r)
 	if (!name || !*name || name[0] == '-') {
 		free(name);
 		set_arg(p, dr_xstrdup("HEAD")); /* no default branch: the cache's own HEAD */
-		prep_enter(p, PREP_ADD);
+		prep_enter(p, p->making_spare ? PREP_ADD_SPARE : PREP_ADD);
 		return;
 	}
 	set_arg(p, dr_xasprintf("refs/remotes/origin/%s^{commit}", name));
@@ -357,7 +403,7 @@ static void base_resolved(struct prep *p, const struct dr_proc_result *r)
 		base = dr_xstrdup("HEAD"); /* no fetched default branch: the cache's own HEAD */
 	}
 	set_arg(p, base);
-	prep_enter(p, PREP_ADD);
+	prep_enter(p, p->making_spare ? PREP_ADD_SPARE : PREP_ADD);
 }
 
 static void added(struct prep *p, const struct dr_proc_result *r)
@@ -369,6 +415,40 @@ static void added(struct prep *p, const struct dr_proc_result *r)
 		return;
 	}
 	prep_enter(p, PREP_CHECK_CLEAN);
+}
+
+static void spare_taken(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		char said[DR__WS_MSG_MAX + 32];
+		dr__ws_describe_failure(r, said, sizeof(said));
+		dr_debug("workspace %s: cannot use the spare %s (%s); cutting a new worktree", p->tree.slug, p->spare,
+			 said);
+		p->spare_failed = true;
+		prep_enter(p, PREP_ADD);
+		return;
+	}
+	prep_enter(p, PREP_SWITCH);
+}
+
+static void switched(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		char what[PATH_MAX + 64];
+		snprintf(what, sizeof(what), "cannot bring the spare worktree %s to the fetched commit",
+			 p->tree.worktree_path);
+		dr__ws_fail_cmd(&p->s, r, what);
+		return;
+	}
+	prep_enter(p, PREP_CHECK_CLEAN);
+}
+
+static void spare_added(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r))
+		dr_debug("workspace %s: cannot make the spare worktree %s: %s", p->tree.slug, p->spare,
+			 r->stderr_tail);
+	dr__ws_finish(&p->s, dr__ws_ok(r) ? 0 : -EIO);
 }
 
 static void clean_checked(struct prep *p, const struct dr_proc_result *r)
@@ -410,6 +490,8 @@ static void (*const results[])(struct prep *, const struct dr_proc_result *) = {
 	[PREP_FETCH] = fetched,              [PREP_DEFAULT_BRANCH] = default_named,
 	[PREP_RESOLVE_BASE] = base_resolved, [PREP_ADD] = added,
 	[PREP_CHECK_CLEAN] = clean_checked,  [PREP_READ_HEAD] = head_read,
+	[PREP_TAKE_SPARE] = spare_taken,     [PREP_SWITCH] = switched,
+	[PREP_ADD_SPARE] = spare_added,
 };
 
 static void on_result(struct dr_ws_step *s, const struct dr_proc_result *r)
@@ -421,6 +503,14 @@ static void on_result(struct dr_ws_step *s, const struct dr_proc_result *r)
 static void prep_start(struct dr_ws_step *s)
 {
 	struct prep *p = (struct prep *)s;
+	if (p->making_spare) {
+		/* Taken, or gc removed the cache meanwhile: nothing to do. */
+		if (exists(p->spare) || dr_wslayout_dir_empty(p->tree.source_path) || !exists(p->tree.source_path))
+			dr__ws_finish(s, 0);
+		else
+			prep_enter(p, PREP_DEFAULT_BRANCH);
+		return;
+	}
 	if (exists(p->tree.source_path) && !dr_wslayout_dir_empty(p->tree.source_path))
 		prep_enter(p, PREP_CHECK_BARE);
 	else
@@ -436,6 +526,49 @@ static int prep_before_lock(struct dr_ws_step *s)
 	int r = dr_wslayout_mkdir_under(p->real_root, parts, s->err, sizeof(s->err));
 	free(leaf);
 	return r;
+}
+
+static void spare_done(void *data, int status, const char *err)
+{
+	(void)data;
+	(void)status;
+	(void)err; /* a spare that could not be made: the next job cuts its worktree as before */
+}
+
+/* After job's prepare: the first missing spare of its repository, made in the background. */
+static void start_spare(const struct prep *job)
+{
+	const struct dr_ws_ctx *ctx = job->s.ctx;
+	if (ctx->warm_worktrees <= 0)
+		return;
+	int n = ctx->warm_worktrees < DR_WSLAYOUT_SPARES_MAX ? ctx->warm_worktrees : DR_WSLAYOUT_SPARES_MAX;
+	char *dir = NULL;
+	for (int i = 1; i <= n && !dir; i++) {
+		dir = dr_wslayout_spare(job->real_root, job->tree.slug, i);
+		if (exists(dir)) {
+			free(dir);
+			dir = NULL;
+		}
+	}
+	if (!dir)
+		return;
+	struct prep *p = dr_xcalloc(1, sizeof(*p));
+	p->making_spare = true;
+	p->spare = dir;
+	p->s.release = prep_release;
+	p->own_clone_base = dr_xstrdup(ctx->clone_base ? ctx->clone_base : "");
+	p->own = (struct dr_ws_ctx){
+		.loop = ctx->loop,
+		.clone_base = p->own_clone_base,
+		.local_timeout_ms = ctx->local_timeout_ms,
+		.kill_grace_ms = ctx->kill_grace_ms,
+	};
+	p->real_root = dr_xstrdup(job->real_root);
+	p->own.root = p->real_root;
+	p->tree.slug = dr_xstrdup(job->tree.slug);
+	p->tree.source_path = dr_xstrdup(job->tree.source_path);
+	dr__ws_step_init(&p->s, &p->own, p->tree.source_path, prep_start, spare_done, NULL);
+	dr__ws_background(&p->s);
 }
 
 /* "delego/" then [a-z0-9_-] runs separated by single '/', no leading '-' in a part. */

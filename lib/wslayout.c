@@ -26,6 +26,16 @@ char *dr_wslayout_worktree(const char *root, const char *slug, const char *job_i
 	return dr_xasprintf("%s/worktrees/%s/%s", root, slug, job_id);
 }
 
+char *dr_wslayout_spare(const char *root, const char *slug, int n)
+{
+	return dr_xasprintf("%s/worktrees/%s/" DR_WSLAYOUT_SPARE_PREFIX "%d", root, slug, n);
+}
+
+bool dr_wslayout_is_spare(const char *name)
+{
+	return name && !strncmp(name, DR_WSLAYOUT_SPARE_PREFIX, strlen(DR_WSLAYOUT_SPARE_PREFIX));
+}
+
 int dr_wslayout_trylock(const char *path, int how, int *fd)
 {
 	int d = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);

@@ -90,6 +90,7 @@ static const char options_text[] =
 	"  --cache-retention-days N             DELEGO_CACHE_RETENTION_DAYS (default: 30)\n"
 	"  --workspace-budget-bytes SIZE        DELEGO_WORKSPACE_BUDGET_BYTES (default: 0, none; K, M, G, T suffixes)\n"
 	"  --min-free-bytes SIZE                DELEGO_MIN_FREE_BYTES (default: 1G)\n"
+	"  --warm-worktrees N                   DELEGO_WARM_WORKTREES: spare worktrees per busy repository (default: 1, 0 off)\n"
 	"  --auto                               workspace gc: the daemon's quiet sweep\n"
 	"  --containment auto|process-group     DELEGO_CONTAINMENT: a cgroup per agent where possible (default: auto)\n"
 	"  --agent-memory-max SIZE              DELEGO_AGENT_MEMORY_MAX: memory.max of each agent's cgroup (e.g. 4G)\n"

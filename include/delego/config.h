@@ -61,6 +61,7 @@ struct dr_config {
 	int cache_retention_days;        /* source caches without worktrees unused this long go */
 	uint64_t workspace_budget_bytes; /* sources + worktrees at most this big; 0: no budget */
 	uint64_t min_free_bytes;         /* free space gc keeps and a new worktree needs; 0: none */
+	int warm_worktrees;              /* spare worktrees kept ready per busy repository; 0: off */
 	bool create_commit;
 	bool once;
 	bool force;

@@ -55,6 +55,12 @@ struct dr_ws_ctx {
 	uint64_t network_timeout_ms;  /* clone, fetch, push, gh; 0: 10 minutes */
 	uint64_t kill_grace_ms;       /* a cancelled child: SIGTERM -> SIGKILL; 0: proc's default */
 	/*
+	 * Spare worktrees per repository (wslayout's spare.<n>), made in the
+	 * background after a prepare, detached at the fetched default branch;
+	 * a new worktree is cut from one when there is one. 0: none.
+	 */
+	int warm_worktrees;
+	/*
 	 * May be NULL. Else *running is the step in flight, set when an
 	 * operation starts and NULL again before its callback runs: what
 	 * dr_ws_step_cancel takes. One step at a time per ctx.
@@ -156,6 +162,9 @@ void dr_ws_pr_release(struct dr_ws_pr *pr);
  */
 int dr_workspace_pr(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, const struct dr_ws_pr_in *in,
 		    struct dr_ws_pr *out, dr_ws_cb cb, void *data);
+
+/* Cancels the background steps (spare worktrees being made): at shutdown. */
+void dr_workspace_stop_background(void);
 
 /* dr_wslayout_mark_awaiting for the tree's worktree (-EINVAL without one). */
 int dr_workspace_mark_awaiting(const struct dr_ws_tree *t, const char *job_id, bool awaiting);

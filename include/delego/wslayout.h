@@ -34,6 +34,17 @@ char *dr_wslayout_source(const char *root, const char *slug);
 char *dr_wslayout_worktree(const char *root, const char *slug, const char *job_id);
 
 /*
+ * Spare worktrees (--warm-worktrees) live beside the jobs' as
+ * <root>/worktrees/<owner>/<repo>/spare.<n>, n from 1: a name no job id
+ * can have (ids have no '.').
+ */
+#define DR_WSLAYOUT_SPARE_PREFIX "spare."
+#define DR_WSLAYOUT_SPARES_MAX 8
+char *dr_wslayout_spare(const char *root, const char *slug, int n);
+/* True for the name of a spare's directory. */
+bool dr_wslayout_is_spare(const char *name);
+
+/*
  * Tries to flock the directory path (how: LOCK_EX or LOCK_SH) without
  * blocking. The directory is opened O_DIRECTORY|O_NOFOLLOW (never a
  * symlink) and, once locked, must still be the one at path (a directory

@@ -25,6 +25,7 @@ _delego_runner()
         --shutdown-grace-ms --max-jobs --no-commit --once --force --background --allow-insecure-relay
         --log-level --config --yes --json --dry-run --help --version
         --worktree-retention-days --cache-retention-days --workspace-budget-bytes --min-free-bytes --auto
+        --warm-worktrees
         --containment --agent-memory-max --agent-pids-max --agent-stall-timeout-ms --agent-env
         --sandbox --sandbox-writable --sandbox-hide --sandbox-network"
 

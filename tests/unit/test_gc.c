@@ -144,6 +144,26 @@ START_TEST(sizes_are_readable)
 }
 END_TEST
 
+/* Under pressure the spare worktrees (--warm-worktrees) go first, even when younger. */
+START_TEST(spares_go_first_under_pressure)
+{
+	size_t c = add(DR_GC_CACHE, DR_GC_IDLE, 1, 100, SIZE_MAX, 2);
+	size_t old = add(DR_GC_WORKTREE, DR_GC_FINISHED, 5, 50, c, 0);
+	size_t spare = add(DR_GC_WORKTREE, DR_GC_FINISHED, 1, 50, c, 0);
+	rep.items[old].job_id = dr_xstrdup("job-old");
+	rep.items[spare].job_id = dr_xstrdup("spare.1");
+	struct dr_gc_opts o = opts();
+	o.budget = 160;
+	dr_gc_plan(&o, &rep);
+	ck_assert(rep.items[spare].remove);
+	ck_assert_msg(!rep.items[old].remove, "the older job worktree stays while a spare can go");
+	o.budget = 0;
+	dr_gc_plan(&o, &rep);
+	ck_assert(!rep.items[spare].remove);
+	ck_assert_ptr_nonnull(strstr(rep.items[spare].why, "a spare worktree for the next job"));
+}
+END_TEST
+
 static Suite *gc_suite(void)
 {
 	Suite *s = suite_create("gc");
@@ -154,6 +174,7 @@ static Suite *gc_suite(void)
 	tcase_add_test(tc, budget_removes_oldest_first_then_caches);
 	tcase_add_test(tc, min_free_space_counts_what_is_freed);
 	tcase_add_test(tc, sizes_are_readable);
+	tcase_add_test(tc, spares_go_first_under_pressure);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -785,6 +785,43 @@ START_TEST(worktree_steps_run_in_parallel)
 }
 END_TEST
 
+/* --warm-worktrees: a spare is made after a prepare, and the next new worktree is cut from it. */
+START_TEST(warm_spare_becomes_the_next_worktree)
+{
+	ctx.warm_worktrees = 1;
+	struct dr_ws_tree t1 = { 0 }, t2 = { 0 };
+	struct wait w;
+	ck_assert_msg(prepare("job-w1", "delego/w-job-w1", &t1, &w) == 0, "%s", w.err);
+	char spare[PATH_MAX + 64];
+	snprintf(spare, sizeof(spare), "%s/worktrees/acme/app/spare.1", root);
+	uv_run(&loop, UV_RUN_DEFAULT); /* the background step */
+	ck_assert_int_eq(sh("test -d '%s' && test -z \"$(git -C '%s' status --porcelain)\"", spare, spare), 0);
+	char *detached = sh_out("git -C '%s' rev-parse --abbrev-ref HEAD", spare);
+	ck_assert_str_eq(detached, "HEAD");
+	free(detached);
+	upstream_commit("a.txt");
+	char *main_sha = upstream_main();
+	char *ino_before = sh_out("stat -c %%i '%s/README.md'", spare);
+	ck_assert_msg(prepare("job-w2", "delego/w-job-w2", &t2, &w) == 0, "%s", w.err);
+	ck_assert_str_eq(t2.starting_sha, main_sha); /* the fetched default branch */
+	char *b = sh_out("git -C '%s' rev-parse --abbrev-ref HEAD", t2.worktree_path);
+	ck_assert_str_eq(b, "delego/w-job-w2");
+	char *ino_after = sh_out("stat -c %%i '%s/README.md'", t2.worktree_path);
+	ck_assert_str_eq(ino_before, ino_after); /* the spare moved in: unchanged files were not written again */
+	ck_assert_int_eq(sh("test -z \"$(git -C '%s' status --porcelain)\" && grep -q more '%s/a.txt'",
+			    t2.worktree_path, t2.worktree_path),
+			 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(sh("test -d '%s'", spare), 0); /* and the next spare is ready */
+	free(b);
+	free(main_sha);
+	free(ino_before);
+	free(ino_after);
+	dr_ws_tree_release(&t1);
+	dr_ws_tree_release(&t2);
+}
+END_TEST
+
 static Suite *workspace_suite(void)
 {
 	Suite *s = suite_create("workspace");
@@ -814,6 +851,7 @@ static Suite *workspace_suite(void)
 	tcase_add_test(git, cancel_ends_the_running_git_child);
 	tcase_add_test(git, cancel_while_waiting_for_the_cache_lock);
 	tcase_add_test(git, worktree_steps_run_in_parallel);
+	tcase_add_test(git, warm_spare_becomes_the_next_worktree);
 	suite_add_tcase(s, git);
 	return s;
 }
