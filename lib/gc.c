@@ -125,9 +125,10 @@ static char *kept_reason(const struct dr_gc_opts *o, const struct dr_gc_report *
 	switch (it->state) {
 	case DR_GC_FINISHED:
 		if (it->kind == DR_GC_WORKTREE && dr_wslayout_is_spare(it->job_id))
-			return dr_xasprintf("a spare worktree for the next job of %s (--warm-worktrees); made %s ago",
+			return dr_xasprintf("a spare worktree for the next job of %s (--warm-worktrees); made %s ago, "
+					    "kept for %d days (--cache-retention-days)",
 					    it->slug ? it->slug : "its repository",
-					    format_age(now - it->last_used, age, sizeof age));
+					    format_age(now - it->last_used, age, sizeof age), o->cache_days);
 		return dr_xasprintf("finished %s ago; kept for %d days (--worktree-retention-days)",
 				    format_age(now - it->last_used, age, sizeof age), o->worktree_days);
 	case DR_GC_IDLE: {
@@ -183,11 +184,14 @@ void dr_gc_plan(const struct dr_gc_opts *o, struct dr_gc_report *r)
 	/* 1. Finished worktrees past their retention. */
 	for (size_t i = 0; i < r->n; i++) {
 		struct dr_gc_item *it = &r->items[i];
+		/* A spare serves the next job of its repository: it is kept as long as an unused cache. */
+		int days = dr_wslayout_is_spare(it->job_id) ? o->cache_days : o->worktree_days;
 		if (it->kind == DR_GC_WORKTREE && it->state == DR_GC_FINISHED &&
-		    now - it->last_used >= (int64_t)o->worktree_days * DAY)
-			plan_remove(r, i, dr_xasprintf("finished %s ago, past --worktree-retention-days %d",
+		    now - it->last_used >= (int64_t)days * DAY)
+			plan_remove(r, i, dr_xasprintf("%s %s ago, past --%s-retention-days %d",
+						       days == o->worktree_days ? "finished" : "a spare made",
 						       format_age(now - it->last_used, age, sizeof age),
-						       o->worktree_days));
+						       days == o->worktree_days ? "worktree" : "cache", days));
 	}
 	/* 2. Caches without worktrees, unused past their retention. */
 	for (size_t i = 0; i < r->n; i++) {

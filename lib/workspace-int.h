@@ -49,6 +49,8 @@ void dr__ws_step_init(struct dr_ws_step *s, const struct dr_ws_ctx *ctx, const c
 /* Runs argv (NULL-terminated varargs) in cwd; next gets the result. Local or network timeout. */
 void dr__ws_run(struct dr_ws_step *s, const char *cwd, bool network, dr__ws_next next, ...);
 void dr__ws_finish(struct dr_ws_step *s, int status);
+/* Gives up the cache's lock early (the rest of the step writes only its own worktree). */
+void dr__ws_unlock(struct dr_ws_step *s);
 void dr__ws_fail(struct dr_ws_step *s, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A command failed: "<what>: <what git said>". */
 void dr__ws_fail_cmd(struct dr_ws_step *s, const struct dr_proc_result *r, const char *what);

@@ -285,14 +285,19 @@ void dr__ws_step_init(struct dr_ws_step *s, const struct dr_ws_ctx *ctx, const c
 	dr__ws_later(s, 0, on_kick);
 }
 
-/* Ends the step: the queue moves on, then the callback runs, then the step is freed. */
-void dr__ws_finish(struct dr_ws_step *s, int status)
+void dr__ws_unlock(struct dr_ws_step *s)
 {
 	if (s->lock_held) {
 		close(s->lock_fd); /* drops the flock */
 		s->lock_held = false;
 	}
 	release_lock(s);
+}
+
+/* Ends the step: the queue moves on, then the callback runs, then the step is freed. */
+void dr__ws_finish(struct dr_ws_step *s, int status)
+{
+	dr__ws_unlock(s);
 	uv_timer_stop(&s->kick);
 	for (struct dr_ws_step **pp = &background; s->background && *pp; pp = &(*pp)->bnext) {
 		if (*pp == s) {

@@ -39,7 +39,8 @@ enum prep_stage {
 	PREP_ADD,            /* git worktree add */
 	PREP_TAKE_SPARE,     /* or: git worktree move <spare> <worktree> ... */
 	PREP_SWITCH,         /* ... and the job's branch from the base, writing only what changed */
-	PREP_ADD_SPARE,      /* a spare: git worktree add --detach <spare> <base> */
+	PREP_ADD_SPARE,      /* a spare: git worktree add --detach --no-checkout <spare> <base> ... */
+	PREP_FILL_SPARE,     /* ... then, held in use and without the cache's lock, its checkout */
 	PREP_CHECK_CLEAN,    /* the new worktree has no changes */
 	PREP_READ_HEAD,      /* its HEAD is the starting sha */
 	PREP_MARK_INUSE,     /* the in-use flock gc respects */
@@ -135,7 +136,10 @@ static bool take_spare(struct prep *p)
 		return false;
 	for (int i = 1; i <= DR_WSLAYOUT_SPARES_MAX; i++) {
 		char *dir = dr_wslayout_spare(p->real_root, p->tree.slug, i);
-		if (dr_wslayout_is_dir(dir)) {
+		int fd = -1;
+		/* One still being filled is held in use: not yet. */
+		if (dr_wslayout_is_dir(dir) && dr_wslayout_trylock(dir, LOCK_EX, &fd) == 0) {
+			close(fd);
 			free(p->spare);
 			p->spare = dir;
 			return true;
@@ -250,12 +254,16 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "move", p->spare, wt, NULL);
 		break;
 	case PREP_SWITCH:
-		dr__ws_run(s, wt, false, on_result, "git", "checkout", "--quiet", "--no-track", "-b", p->tree.branch,
-			   p->arg, NULL);
+		/* --force: whatever a spare left half-written (a crash while it was filled) is not anyone's work. */
+		dr__ws_run(s, wt, false, on_result, "git", "checkout", "--force", "--quiet", "--no-track", "-b",
+			   p->tree.branch, p->arg, NULL);
 		break;
 	case PREP_ADD_SPARE:
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--detach", "--quiet",
-			   p->spare, p->arg, NULL);
+			   "--no-checkout", p->spare, p->arg, NULL);
+		break;
+	case PREP_FILL_SPARE:
+		dr__ws_run(s, p->spare, false, on_result, "git", "reset", "--hard", "--quiet", NULL);
 		break;
 	case PREP_CHECK_CLEAN:
 		dr__ws_run(s, wt, false, on_result, "git", "status", "--porcelain", "-z", NULL);
@@ -445,8 +453,24 @@ static void switched(struct prep *p, const struct dr_proc_result *r)
 
 static void spare_added(struct prep *p, const struct dr_proc_result *r)
 {
-	if (!dr__ws_ok(r))
+	int fd = -1;
+	if (!dr__ws_ok(r) || dr_wslayout_trylock(p->spare, LOCK_EX, &fd) < 0) {
 		dr_debug("workspace %s: cannot make the spare worktree %s: %s", p->tree.slug, p->spare,
+			 r->stderr_tail);
+		dr__ws_finish(&p->s, -EIO);
+		return;
+	}
+	/* Held in use, a job leaves it alone until it is filled; the checkout writes no shared state. */
+	p->tree.inuse_fd = fd;
+	p->tree.inuse_held = true;
+	dr__ws_unlock(&p->s);
+	prep_enter(p, PREP_FILL_SPARE);
+}
+
+static void spare_filled(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r))
+		dr_debug("workspace %s: cannot check out the spare worktree %s: %s", p->tree.slug, p->spare,
 			 r->stderr_tail);
 	dr__ws_finish(&p->s, dr__ws_ok(r) ? 0 : -EIO);
 }
@@ -491,7 +515,7 @@ static void (*const results[])(struct prep *, const struct dr_proc_result *) = {
 	[PREP_RESOLVE_BASE] = base_resolved, [PREP_ADD] = added,
 	[PREP_CHECK_CLEAN] = clean_checked,  [PREP_READ_HEAD] = head_read,
 	[PREP_TAKE_SPARE] = spare_taken,     [PREP_SWITCH] = switched,
-	[PREP_ADD_SPARE] = spare_added,
+	[PREP_ADD_SPARE] = spare_added,     [PREP_FILL_SPARE] = spare_filled,
 };
 
 static void on_result(struct dr_ws_step *s, const struct dr_proc_result *r)

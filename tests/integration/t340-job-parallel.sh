@@ -27,7 +27,8 @@ print("overlap", b_progress < a_done and c_progress < a_done)
 PY
 check_contains "a second job ran while the first was still running" "overlap True" "$T/overlap.txt"
 check_eq "one source cache" 1 "$(ls "$WS/sources/acme" | wc -l)"
-check_eq "three worktrees" 3 "$(ls "$WS/worktrees/acme/app" | wc -l)"
+check_eq "three job worktrees (and the warm spare)" "3 spare.1" \
+	"$(ls "$WS/worktrees/acme/app" | grep -vc '^spare\.') $(ls "$WS/worktrees/acme/app" | grep '^spare\.')"
 check_eq "the pushed job's branch is upstream" 1 "$(git --git-dir "$UP" branch --list 'delego/p-2-*' | wc -l)"
 check_not_contains "no git lock collision" "index.lock" "$T/run.log"
 
