@@ -98,9 +98,11 @@ static void sweep_done(struct gc_work *w, int status)
 {
 	struct dr_gc_sweep *s = w->owner;
 	s->running = NULL;
-	if (status < 0 || w->rc < 0)
+	/* Stopped at shutdown: what it did not finish, the next start does. */
+	bool stopped = atomic_load(&w->stop);
+	if (!stopped && (status < 0 || w->rc < 0))
 		dr_warn("workspace gc: the sweep failed: %s", status < 0 ? uv_strerror(status) : w->err);
-	else if (!atomic_load(&w->stop))
+	else if (!stopped)
 		dr_gc_report_lines(&w->o, &w->rep, true, log_line, NULL);
 	if (s->freed) {
 		free(s);

@@ -136,12 +136,13 @@ check_contains "it says what is kept" "1 with uncommitted changes" "$T/full.json
 check "no worktree was cut for it" test ! -e "$W/$full"
 
 # The daemon's sweep does not run our program again: with the binary deleted and replaced on disk
-# (a package upgrade), the sweep after a job still removes its finished worktree.
+# (a package upgrade), the sweep after a job still removes its finished worktree. (Process-group
+# containment: the cgroup shim still starts agents through our own path, which this does not cover.)
 WS2=$T/ws2
 mkdir -p "$T/oldbin"
 cp "$RUNNER_BIN" "$T/oldbin/delego-runner"
 $DR_VG "$T/oldbin/delego-runner" run --workspace-root "$WS2" --git-clone-base-url "$T/remotes" \
-	--worktree-retention-days 0 --log-level info >"$T/daemon.log" 2>&1 &
+	--worktree-retention-days 0 --log-level info --containment process-group >"$T/daemon.log" 2>&1 &
 DPID=$!
 track_pid $DPID
 check "the daemon started" wait_for 20 grep -q "starting" "$T/daemon.log"
