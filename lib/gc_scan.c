@@ -311,7 +311,7 @@ void dr__gc_set_detail(struct dr_gc_item *it, enum dr_gc_state s, char *detail)
 void dr__gc_scan_cache(const struct dr_gc_opts *o, struct dr_gc_item *it)
 {
 	it->last_used = max64(mtime_of(it->path), 0);
-	if (dr_wslayout_dir_empty(it->path)) { /* a clone that failed, or one that has not started yet */
+	if (dr_dir_empty(it->path)) { /* a clone that failed, or one that has not started yet */
 		it->state = DR_GC_IDLE;
 		return;
 	}

@@ -529,13 +529,13 @@ static void prep_start(struct dr_ws_step *s)
 	struct prep *p = (struct prep *)s;
 	if (p->making_spare) {
 		/* Taken, or gc removed the cache meanwhile: nothing to do. */
-		if (exists(p->spare) || dr_wslayout_dir_empty(p->tree.source_path) || !exists(p->tree.source_path))
+		if (exists(p->spare) || dr_dir_empty(p->tree.source_path) || !exists(p->tree.source_path))
 			dr__ws_finish(s, 0);
 		else
 			prep_enter(p, PREP_DEFAULT_BRANCH);
 		return;
 	}
-	if (exists(p->tree.source_path) && !dr_wslayout_dir_empty(p->tree.source_path))
+	if (exists(p->tree.source_path) && !dr_dir_empty(p->tree.source_path))
 		prep_enter(p, PREP_CHECK_BARE);
 	else
 		try_candidate(p);

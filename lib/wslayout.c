@@ -5,7 +5,6 @@
 #include "delego/job.h"
 #include "delego/xalloc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -117,18 +116,6 @@ int dr_wslayout_mkdir_under(const char *root, const char *const *parts, char *er
 out:
 	dr_buf_release(&p);
 	return r;
-}
-
-bool dr_wslayout_dir_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return false;
-	bool empty = true;
-	for (struct dirent *e; empty && (e = readdir(d));)
-		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-	closedir(d);
-	return empty;
 }
 
 bool dr_wslayout_is_dir(const char *path)

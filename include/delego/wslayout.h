@@ -71,8 +71,6 @@ bool dr_wslayout_awaiting(const char *worktree, long long *mtime);
  */
 int dr_wslayout_mkdir_under(const char *root, const char *const *parts, char *err, size_t errlen);
 
-/* True for a real directory with no entry but . and .. (a cache not cloned yet, or a failed clone). */
-bool dr_wslayout_dir_empty(const char *path);
 /* True for a directory (never through a symlink). */
 bool dr_wslayout_is_dir(const char *path);
 
