@@ -141,6 +141,8 @@ check "no worktree was cut for it" test ! -e "$W/$full"
 WS2=$T/ws2
 mkdir -p "$T/oldbin"
 cp "$RUNNER_BIN" "$T/oldbin/delego-runner"
+# As a package installs it: the agents' exec shim beside the runner.
+cp "$(dirname "$RUNNER_BIN")/delego-runner-exec" "$T/oldbin/"
 $DR_VG "$T/oldbin/delego-runner" run --workspace-root "$WS2" --git-clone-base-url "$T/remotes" \
 	--worktree-retention-days 0 --log-level info --containment process-group >"$T/daemon.log" 2>&1 &
 DPID=$!
