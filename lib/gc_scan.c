@@ -307,6 +307,19 @@ void dr__gc_set_detail(struct dr_gc_item *it, enum dr_gc_state s, char *detail)
 	it->detail = detail;
 }
 
+/* The state from a count of commits no remote has: an error (err kept), unpushed, or clean. */
+static void set_unpushed(struct dr_gc_item *it, long unpushed, char *err, enum dr_gc_state clean)
+{
+	if (unpushed < 0) {
+		dr__gc_set_detail(it, DR_GC_ERROR, err);
+		return;
+	}
+	free(err);
+	it->state = unpushed > 0 ? DR_GC_UNPUSHED : clean;
+	if (unpushed > 0)
+		it->count = unpushed;
+}
+
 /* A cache's state: worktrees registered, unpushed delego/ branches, last use. */
 void dr__gc_scan_cache(const struct dr_gc_opts *o, struct dr_gc_item *it)
 {
@@ -351,17 +364,7 @@ void dr__gc_scan_cache(const struct dr_gc_opts *o, struct dr_gc_item *it)
 	char *err = NULL;
 	long unpushed = dr__gc_git_count(o, it->path, (const char *const *)args, &err);
 	dr_strv_free(args);
-	if (unpushed < 0) {
-		dr__gc_set_detail(it, DR_GC_ERROR, err);
-		return;
-	}
-	free(err);
-	if (unpushed > 0) {
-		it->state = DR_GC_UNPUSHED;
-		it->count = unpushed;
-		return;
-	}
-	it->state = DR_GC_IDLE;
+	set_unpushed(it, unpushed, err, DR_GC_IDLE);
 }
 
 /*
@@ -455,17 +458,7 @@ void dr__gc_scan_worktree(const struct dr_gc_opts *o, struct dr_gc_item *it, con
 	const char *args[] = { "rev-list", "--count", "HEAD", "--not", "--remotes", "--glob=" DR_WSLAYOUT_PUSHED_REFS "*",
 			       NULL };
 	long unpushed = dr__gc_git_count(o, it->path, args, &err);
-	if (unpushed < 0) {
-		dr__gc_set_detail(it, DR_GC_ERROR, err);
-		return;
-	}
-	free(err);
-	if (unpushed > 0) {
-		it->state = DR_GC_UNPUSHED;
-		it->count = unpushed;
-		return;
-	}
-	it->state = DR_GC_FINISHED;
+	set_unpushed(it, unpushed, err, DR_GC_FINISHED);
 }
 
 int dr__gc_scan(const struct dr_gc_opts *o, const char *root, struct dr_gc_report *r, char *err, size_t errlen)
