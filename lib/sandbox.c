@@ -511,9 +511,9 @@ static void push_op(struct mount_op *ops, size_t *n, enum op op, const char *pat
 	(*n)++;
 }
 
-static void push_mounts(char ***v, const struct dr_sandbox_policy *p, const char *shim)
+static void push_mounts(char ***v, const struct dr_sandbox_policy *p, const char *shim, const char *exe_dir)
 {
-	size_t max = dr_strv_len(p->writable) + dr_strv_len(p->readable) + dr_strv_len(p->hidden) + 2;
+	size_t max = dr_strv_len(p->writable) + dr_strv_len(p->readable) + dr_strv_len(p->hidden) + 3;
 	struct mount_op *ops = dr_xcalloc(max, sizeof *ops);
 	size_t n = 0;
 	/* A HOME (tests, throwaway users) or our own program under /tmp would vanish under the private /tmp. */
@@ -521,6 +521,8 @@ static void push_mounts(char ***v, const struct dr_sandbox_policy *p, const char
 		push_op(ops, &n, OP_RO, p->home);
 	if (under_tmp(shim))
 		push_op(ops, &n, OP_RO, shim);
+	if (under_tmp(exe_dir))
+		push_op(ops, &n, OP_RO, exe_dir);
 	for (char **h = p->hidden; *h; h++)
 		push_op(ops, &n, OP_HIDE, *h);
 	for (char **r = p->readable; *r; r++)
@@ -579,13 +581,20 @@ static char **bwrap_argv(const struct dr_sandbox_policy *p, const char *bwrap, c
 					    "/tmp", NULL };
 	for (size_t i = 0; base[i]; i++)
 		dr_strv_push(&v, base[i]);
-	push_mounts(&v, p, shim);
+	/* The agent's own directory (a checkout or an npm prefix under /tmp) stays readable: its program
+	 * and what sits beside it. */
+	char *exe_dir = dr_xstrdup(exe);
+	char *slash = strrchr(exe_dir, '/');
+	if (slash && slash != exe_dir)
+		*slash = '\0';
+	push_mounts(&v, p, shim, exe_dir);
 	static const char *const inner[] = { "--", NULL, DR_SANDBOX_SHIM_WORD, "-U", "--", NULL };
 	for (size_t i = 0; inner[i] || i == 1; i++)
 		dr_strv_push(&v, inner[i] ? inner[i] : shim);
 	dr_strv_push(&v, exe);
 	for (char *const *a = argv; *a; a++)
 		dr_strv_push(&v, *a);
+	free(exe_dir);
 	return v;
 }
 #else
