@@ -62,7 +62,7 @@ struct jobq {
 	long long seq;
 	struct entry *head, *tail;
 	bool refused;                    /* its last try failed: its reports wait in the spool */
-	void (*settled_cb)(void *data);
+	dr_outbox_settled_cb settled_cb;
 	void *settled_data;
 };
 
@@ -155,9 +155,9 @@ static void maybe_settled(struct dr_outbox *o, struct jobq *q)
 {
 	if (!q->settled_cb || (q->head && !q->refused && !o->stopped))
 		return;
-	void (*cb)(void *) = q->settled_cb;
+	dr_outbox_settled_cb cb = q->settled_cb;
 	q->settled_cb = NULL;
-	cb(q->settled_data);
+	cb(q->job_id, q->settled_data);
 }
 
 static void unlink_entry(struct dr_outbox *o, struct entry *e)
@@ -208,7 +208,7 @@ static void on_sent(const struct dr_relay_reply *reply, void *data)
 	e->in_flight = false;
 	o->in_flight--;
 	/* A 2xx is the acknowledgement, whatever its body: the relay applied it. */
-	if (reply->status >= 200 && reply->status < 300) {
+	if (reply->status_line >= 200 && reply->status_line < 300) {
 		if (o->failing)
 			dr_info("reports are reaching the relay again");
 		o->failing = false;
@@ -542,7 +542,7 @@ void dr_outbox_on_seq(struct dr_outbox *o, dr_outbox_seq_cb cb, void *data)
 	o->seq_data = data;
 }
 
-void dr_outbox_on_settled(struct dr_outbox *o, const char *job_id, void (*cb)(void *data), void *data)
+void dr_outbox_on_settled(struct dr_outbox *o, const char *job_id, dr_outbox_settled_cb cb, void *data)
 {
 	struct jobq *q = jobq_get(o, job_id);
 	q->settled_cb = cb;

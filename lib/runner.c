@@ -17,6 +17,7 @@
 #include "delego/gc.h"
 #include "delego/http.h"
 #include "delego/isotime.h"
+#include "delego/job.h"
 #include "delego/journal.h"
 #include "delego/json.h"
 #include "delego/log.h"
@@ -90,6 +91,7 @@ struct dr_runner {
 	bool heartbeat_pending_steady; /* ... and one of them was a timer beat */
 	struct dr_backoff heartbeat_backoff;
 	bool ready_sent;
+	bool first_beat_answered; /* no poll before: its answer may ask for a restart */
 	bool relay_down;
 
 	struct dr_relay_call *poll_call;
@@ -106,6 +108,9 @@ struct dr_runner {
 	struct slot *slots;
 	int n_slots;
 	int active;
+	/* Jobs that ended and whose terminal report the relay has not taken yet:
+	 * the beat still names them, so that the relay never sees us idle first. */
+	char **settling;
 
 	int signals;
 	char started_at[64];
@@ -124,6 +129,8 @@ static void on_heartbeat_timer(uv_timer_t *t);
 static uint64_t push_idle_delay(struct dr_runner *r);
 static void push_start(struct dr_runner *r);
 static void push_stop(struct dr_runner *r);
+static void do_poll(struct dr_runner *r);
+static void on_drained(void *data);
 
 static const char *first_active_job(const struct dr_runner *r)
 {
@@ -131,6 +138,20 @@ static const char *first_active_job(const struct dr_runner *r)
 		if (r->slots[i].pipeline)
 			return r->slots[i].job_id;
 	return NULL;
+}
+
+/* The job a heartbeat names: a running one, else one whose end is not acknowledged yet. */
+static const char *beat_job(const struct dr_runner *r)
+{
+	const char *job = first_active_job(r);
+	return job ? job : r->settling && r->settling[0] ? r->settling[0] : NULL;
+}
+
+/* Any answer but an overload means the relay is back: reports waiting out a backoff go now. */
+static void note_answer(struct dr_runner *r, const struct dr_relay_reply *reply)
+{
+	if (r->outbox && reply->status_line >= 200 && reply->status_line < 500 && reply->status_line != 429)
+		dr_outbox_relay_answered(r->outbox);
 }
 
 static cJSON *executors_json(const struct dr_config *c)
@@ -188,6 +209,15 @@ static void write_status(struct dr_runner *r)
 	free(text);
 }
 
+/* A job's seq outlives its spooled reports: the journal keeps the last one for a restart. */
+static void on_seq(const char *job_id, long long seq, void *data)
+{
+	struct dr_runner *r = data;
+	char value[32];
+	snprintf(value, sizeof value, "%lld", seq);
+	dr_journal_note(r->journal, job_id, "seq", value);
+}
+
 /* 401 ---------------------------------------------------------------- */
 
 static void on_unauthorized(const char *path, void *data)
@@ -223,6 +253,16 @@ static void relay_reachable(struct dr_runner *r, bool ok, const char *message)
 	}
 }
 
+/* After the first beat's answer (which may ask for a restart): poll and listen. */
+static void start_claiming(struct dr_runner *r)
+{
+	if (r->first_beat_answered)
+		return;
+	r->first_beat_answered = true;
+	do_poll(r);
+	push_start(r);
+}
+
 static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 {
 	struct dr_runner *r = data;
@@ -239,10 +279,17 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 	if (was_ok != r->last_heartbeat_ok || uv_now(r->loop) - r->status_written_at >= 30000 ||
 	    r->config->heartbeat_interval_ms >= 30000)
 		write_status(r);
+	note_answer(r, reply);
+	if (r->state == RUNNER_FLUSHING) {
+		r->heartbeat_pending = false;
+		on_drained(r); /* the exit may have waited for this beat */
+		return;
+	}
 	if (reply->outcome == DR_RELAY_UNAUTHORIZED)
 		return;
 	if (reply->outcome != DR_RELAY_OK) {
 		relay_reachable(r, false, reply->message);
+		start_claiming(r);
 		uint64_t delay = dr_backoff_next(&r->heartbeat_backoff, dr_random01());
 		if (delay > r->config->heartbeat_interval_ms)
 			delay = r->config->heartbeat_interval_ms;
@@ -270,6 +317,7 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 		enter_state(r, RUNNER_DRAINING);
 		return;
 	}
+	start_claiming(r);
 	if (r->heartbeat_pending) {
 		bool steady = r->heartbeat_pending_steady;
 		r->heartbeat_pending = false;
@@ -290,11 +338,13 @@ static void send_heartbeat(struct dr_runner *r, bool steady)
 	cJSON *body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "version", r->version);
 	cJSON_AddItemToObject(body, "supportedExecutors", executors_json(r->config));
-	dr_json_add_str_or_null(body, "activeJobId", first_active_job(r));
+	dr_json_add_str_or_null(body, "activeJobId", beat_job(r));
 	cJSON_AddBoolToObject(body, "deliverRestart", steady && r->state == RUNNER_RUNNING);
 	int rc = dr_relay_post(r->relay, "/api/runner/heartbeat", body, 0, on_heartbeat, r, &r->heartbeat_call);
-	if (rc < 0)
+	if (rc < 0) {
 		dr_warn("cannot send heartbeat: %s", strerror(-rc));
+		start_claiming(r);
+	}
 }
 
 static void on_heartbeat_timer(uv_timer_t *t)
@@ -305,6 +355,32 @@ static void on_heartbeat_timer(uv_timer_t *t)
 /* Jobs ---------------------------------------------------------------- */
 
 static void maybe_finish(struct dr_runner *r);
+
+/* Removes one copy of job_id from the runner's settling list. */
+static void settling_remove(struct dr_runner *r, const char *job_id)
+{
+	for (size_t i = 0; r->settling && r->settling[i]; i++)
+		if (!strcmp(r->settling[i], job_id)) {
+			free(r->settling[i]);
+			memmove(&r->settling[i], &r->settling[i + 1], (dr_strv_len(r->settling) - i) * sizeof(char *));
+			return;
+		}
+}
+
+/* The job's terminal report is acknowledged (or waits in the spool): now say we are idle, then claim. */
+static void on_job_settled(const char *job_id, void *data)
+{
+	struct dr_runner *r = data;
+	settling_remove(r, job_id);
+	if (r->exit_status != 2 && r->state < RUNNER_FLUSHING)
+		send_heartbeat(r, false);
+	if (r->config->once && r->state == RUNNER_RUNNING)
+		enter_state(r, RUNNER_FLUSHING);
+	else if (r->state == RUNNER_RUNNING)
+		schedule_poll(r, 0);
+	else
+		maybe_finish(r);
+}
 
 static void on_job_done(struct dr_pipeline *p, void *data)
 {
@@ -317,20 +393,40 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 	/* After the free: that is what releases the job's hold on its worktree. */
 	if (!r->config->once)
 		dr_gc_sweep_async(r->loop, r->config);
-	free(s->job_id);
+	dr_strv_push(&r->settling, s->job_id);
+	char *id = s->job_id;
 	s->job_id = NULL;
 	s->pipeline = NULL;
 	r->active--;
 	update_status(r);
 	write_status(r);
-	if (r->exit_status != 2 && r->state < RUNNER_FLUSHING)
-		send_heartbeat(r, false);
-	if (r->config->once && r->state == RUNNER_RUNNING)
-		enter_state(r, RUNNER_FLUSHING);
-	else if (r->state == RUNNER_RUNNING)
-		schedule_poll(r, 0);
-	else
-		maybe_finish(r);
+	dr_outbox_on_settled(r->outbox, id, on_job_settled, r);
+	free(id);
+}
+
+/*
+ * A claimed job we cannot run still gets its terminal report, or it stays
+ * running on the relay forever. Its id travels only inside the JSON body.
+ */
+static void fail_unusable(struct dr_runner *r, const cJSON *job, const char *why)
+{
+	const char *id = dr_json_nonempty(job, "id");
+	if (!id) {
+		dr_err("the relay handed out a job without an id (%s); it cannot be reported", why);
+		return;
+	}
+	dr_err("the relay handed out a job that cannot run (%s); reporting it as failed", why);
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "jobId", id);
+	dr_json_add_str_or_null(body, "organizationId", dr_json_str(job, "organizationId"));
+	dr_json_add_str_or_null(body, "agentSessionId", dr_json_str(job, "agentSessionId"));
+	char *summary = dr_xasprintf("Invalid job: %s", why);
+	cJSON_AddStringToObject(body, "summary", summary);
+	free(summary);
+	cJSON_AddBoolToObject(body, "cancelled", false);
+	cJSON *meta = cJSON_AddObjectToObject(body, "metadata");
+	dr_json_add_str_or_null(meta, "attemptId", dr_json_str(job, "attemptId"));
+	dr_outbox_post(r->outbox, id, "/api/runner/jobs/fail", body);
 }
 
 static void start_job(struct dr_runner *r, const cJSON *job)
@@ -350,8 +446,12 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 	dr_journal_begin(r->journal, job);
 	int rc = dr_pipeline_start(&r->env, job, on_job_done, s, &p);
 	if (rc < 0) {
-		dr_err("the relay handed out a job without a usable id; ignoring it");
+		char why[512];
+		struct dr_job *parsed = NULL;
+		dr_job_parse(job, &parsed, why, sizeof why);
+		dr_job_free(parsed);
 		dr_journal_end(r->journal, id);
+		fail_unusable(r, job, why[0] ? why : "the relay sent a malformed job");
 		return;
 	}
 	s->pipeline = p;
@@ -365,16 +465,34 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 
 /* Claiming ------------------------------------------------------------ */
 
+/* A poll answer nested too deep may still hand us a job: fail it, saying so. */
+static void fail_too_deep(struct dr_runner *r, const struct dr_relay_reply *reply)
+{
+	cJSON *doc = NULL;
+	if (dr_json_parse_pruned(reply->raw, reply->raw_len, reply->raw_len, &doc) < 0)
+		return;
+	const cJSON *job = dr_json_obj(doc, "job");
+	if (job) {
+		char why[160];
+		snprintf(why, sizeof why, "the relay's answer nests deeper than %d levels", DR_JSON_MAX_DEPTH);
+		fail_unusable(r, job, why);
+	}
+	cJSON_Delete(doc);
+}
+
 static void on_poll(const struct dr_relay_reply *reply, void *data)
 {
 	struct dr_runner *r = data;
 	r->poll_call = NULL;
+	note_answer(r, reply);
 	bool kicked = r->poll_kick;
 	r->poll_kick = false;
 	if (reply->outcome == DR_RELAY_UNAUTHORIZED || r->state != RUNNER_RUNNING) {
 		maybe_finish(r);
 		return;
 	}
+	if (reply->outcome != DR_RELAY_OK && reply->status >= 200 && reply->status < 300 && reply->raw)
+		fail_too_deep(r, reply);
 	if (reply->outcome != DR_RELAY_OK) {
 		relay_reachable(r, false, reply->message);
 		uint64_t delay = dr_backoff_next(&r->poll_backoff, dr_random01());
@@ -424,7 +542,7 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 
 static void do_poll(struct dr_runner *r)
 {
-	if (r->state != RUNNER_RUNNING || r->poll_call || r->active >= r->n_slots)
+	if (r->state != RUNNER_RUNNING || r->poll_call || r->active >= r->n_slots || !r->first_beat_answered)
 		return;
 	if (r->config->once && r->once_polled)
 		return;
@@ -568,7 +686,8 @@ static void close_handle(struct dr_runner *r, uv_handle_t *h)
 static void on_drained(void *data)
 {
 	struct dr_runner *r = data;
-	if (r->state == RUNNER_FLUSHING)
+	/* A beat in flight (the one that says we are idle) is answered first. */
+	if (r->state == RUNNER_FLUSHING && !r->heartbeat_call && !dr_outbox_pending(r->outbox))
 		enter_state(r, RUNNER_STOPPED);
 }
 
@@ -773,6 +892,8 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 		dr_warn("%s; a crash would not be reported for the jobs of this run", err);
 		r->journal = NULL;
 	}
+	if (r->journal)
+		dr_outbox_on_seq(r->outbox, on_seq, r);
 	r->env = (struct dr_pipeline_env){
 		.journal = r->journal,
 		.loop = r->loop,
@@ -837,9 +958,7 @@ int dr_runner_run(struct dr_runner *r)
 	int recovered = r->journal ? dr_journal_recover(r->journal, r->outbox) : 0;
 	if (recovered)
 		dr_info("reported %d job(s) interrupted by the previous run as failed", recovered);
-	send_heartbeat(r, true);
-	do_poll(r);
-	push_start(r);
+	send_heartbeat(r, true); /* its answer starts claiming */
 	/* Workspace retention, in a child process: never on the loop's path. */
 	if (!r->config->once)
 		dr_gc_sweep_async(r->loop, r->config);
@@ -863,6 +982,7 @@ void dr_runner_free(struct dr_runner *r)
 		dr_config_free(r->old_configs[i]);
 	free(r->old_configs);
 	free(r->last_error);
+	dr_strv_free(r->settling);
 	free(r->slots);
 	free(r->runner_id);
 	free(r->version);

@@ -63,6 +63,7 @@ void dr_outbox_on_seq(struct dr_outbox *o, dr_outbox_seq_cb cb, void *data);
  * relay refused its next one (it waits in the spool), or after a 401. One
  * waiter per job.
  */
-void dr_outbox_on_settled(struct dr_outbox *o, const char *job_id, void (*cb)(void *data), void *data);
+typedef void (*dr_outbox_settled_cb)(const char *job_id, void *data);
+void dr_outbox_on_settled(struct dr_outbox *o, const char *job_id, dr_outbox_settled_cb cb, void *data);
 
 #endif

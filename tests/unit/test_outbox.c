@@ -591,8 +591,9 @@ static void seq_seen(const char *job_id, long long seq, void *data)
 	*(long long *)data = seq;
 }
 
-static void settled(void *data)
+static void settled(const char *job_id, void *data)
 {
+	(void)job_id;
 	(*(int *)data)++;
 }
 
