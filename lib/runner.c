@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LONG_POLL_WAIT_MS 25000
+#define LONG_POLL_WAIT_MS 30000 /* the most a relay holds a poll */
 #define POLL_TIMEOUT_SLACK_MS 15000
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
@@ -531,7 +531,8 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 		}
 		return;
 	}
-	if (r->long_poll || kicked) {
+	/* While push is live a held poll adds nothing but traffic: the safety sync is enough. */
+	if ((r->long_poll && !r->push_live) || kicked) {
 		schedule_poll(r, 0);
 	} else {
 		/* Interval polling with +-10% jitter so that a fleet spreads out. */
@@ -576,17 +577,19 @@ static void schedule_poll(struct dr_runner *r, uint64_t delay_ms)
  * Supabase Realtime (realtime.h): a change on one of the account's jobs
  * means "poll now" (coalesced: one poll in flight, one more after it); an
  * UPDATE that turns cancellation_requested true cancels that job if it
- * runs here. A long poll, when the relay offers it, still claims; push
- * only decides how long an idle interval poll waits: the safety sync
- * while subscribed, the fallback interval while a subscription that was
- * live is down, and poll_interval_ms against a relay that never gave one.
+ * runs here. While subscribed, polls go at the safety sync interval (no
+ * long poll: push already says when to claim); otherwise a long poll, when
+ * the relay offers it, waits for jobs; else interval polls wait the
+ * fallback interval while push exists but is down (its server unreachable),
+ * and poll_interval_ms against a relay that offers no push.
  */
 
 static uint64_t push_idle_delay(struct dr_runner *r)
 {
 	if (r->push_live)
 		return r->config->safety_sync_interval_ms;
-	if (r->push_was_live)
+	/* Push exists but its server is unreachable: poll as the Node runner does then. */
+	if (r->push_was_live || dr_realtime_offered(r->push))
 		return r->config->fallback_poll_interval_ms;
 	return r->config->poll_interval_ms;
 }
@@ -627,7 +630,9 @@ static void push_on_state(bool subscribed, void *data)
 	write_status(r);
 	if (subscribed) {
 		push_kick(r); /* anything queued while we were not listening */
-	} else if (r->state == RUNNER_RUNNING && !r->poll_call && !r->long_poll &&
+	} else if (r->state == RUNNER_RUNNING && !r->poll_call && r->long_poll) {
+		schedule_poll(r, 0); /* back to holding a poll */
+	} else if (r->state == RUNNER_RUNNING && !r->poll_call &&
 		   uv_timer_get_due_in(&r->poll_timer) > r->config->fallback_poll_interval_ms) {
 		schedule_poll(r, r->config->fallback_poll_interval_ms);
 	}
