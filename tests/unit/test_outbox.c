@@ -643,7 +643,7 @@ END_TEST
 /* Sending from a spool of tens of thousands costs the number of jobs, not of reports. */
 START_TEST(a_huge_spool_is_not_quadratic)
 {
-	enum { N = 40000 };
+	const int N = getenv("DR_UNDER_VALGRIND") ? 20000 : 40000; /* valgrind reads files slowly */
 	for (int i = 0; i < N; i++) {
 		char *f = dr_xasprintf("%s/%016d-progress.json", spool, i + 1);
 		FILE *fp = fopen(f, "w");
@@ -657,12 +657,15 @@ START_TEST(a_huge_spool_is_not_quadratic)
 	uint64_t t0 = now_ms();
 	struct box b;
 	box_open(&b, spool);
-	ck_assert_uint_eq(dr_outbox_pending(b.outbox), N);
+	ck_assert_uint_eq(dr_outbox_pending(b.outbox), (size_t)N);
+	uint64_t t1 = now_ms();
 	for (int i = 0; i < 200; i++)
 		dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/progress", report("j1", "more"));
-	uint64_t took = now_ms() - t0;
-	fprintf(stderr, "# %d spooled reports: load and 200 posts took %llu ms\n", N, (unsigned long long)took);
-	ck_assert_int_lt(took, 5000);
+	uint64_t took = now_ms() - t1;
+	fprintf(stderr, "# %d spooled reports: loading them took %llu ms, 200 more posts %llu ms\n", N,
+		(unsigned long long)(t1 - t0), (unsigned long long)took);
+	/* Before the per-job queues every post walked the spool pairwise: minutes here. */
+	ck_assert_int_lt(took, 2000);
 	dr_outbox_free(b.outbox);
 	b.outbox = NULL;
 	dr_relay_free(b.relay);
