@@ -279,6 +279,34 @@ START_TEST(deep_json_is_refused)
 }
 END_TEST
 
+START_TEST(too_deep_json_keeps_its_shallow_part)
+{
+	/* 65 levels: refused by the normal parse; pruned, the job's id survives. */
+	struct dr_buf t = DR_BUF_INIT(0);
+	dr_buf_addf(&t, "{\"job\":{\"id\":\"j[{\\\"\",\"x\":");
+	for (int i = 0; i < 63; i++)
+		dr_buf_addf(&t, "[");
+	for (int i = 0; i < 63; i++)
+		dr_buf_addf(&t, "]");
+	dr_buf_addf(&t, ",\"y\":[{},{}]}}");
+	cJSON *o = NULL;
+	ck_assert_int_eq(dr_json_parse_object(t.buf, t.len, 1 << 20, &o), -E2BIG);
+	ck_assert_int_eq(dr_json_parse_pruned(t.buf, t.len, 1 << 20, &o), 0);
+	const cJSON *job = dr_json_obj(o, "job");
+	ck_assert_str_eq(dr_json_str(job, "id"), "j[{\"");
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(job, "x");
+	for (int depth = 3; depth < 64; depth++)
+		x = cJSON_GetArrayItem(x, 0);
+	ck_assert(cJSON_IsArray(x));
+	ck_assert(cJSON_IsNull(cJSON_GetArrayItem(x, 0))); /* level 65 */
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(job, "y")), 2);
+	cJSON_Delete(o);
+	/* Unterminated stays an error. */
+	ck_assert_int_lt(dr_json_parse_pruned(t.buf, 100, 1 << 20, &o), 0);
+	dr_buf_release(&t);
+}
+END_TEST
+
 /* Outbox ----------------------------------------------------------------- */
 
 struct box {
@@ -686,6 +714,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, timeouts_are_transient);
 	tcase_add_test(tc, oversize_answers_are_refused);
 	tcase_add_test(tc, deep_json_is_refused);
+	tcase_add_test(tc, too_deep_json_keeps_its_shallow_part);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("outbox");
 	tcase_add_checked_fixture(tc, setup, teardown);
