@@ -98,6 +98,7 @@ struct dr_runner {
 	struct dr_backoff poll_backoff;
 	bool long_poll;
 	bool once_polled;
+	bool poll_answered; /* the first poll is short: push may come up meanwhile */
 
 	/* Push (realtime.h): see the "Push" section. */
 	struct dr_realtime *push;
@@ -506,7 +507,9 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 	}
 	relay_reachable(r, true, NULL);
 	dr_backoff_reset(&r->poll_backoff);
-	r->long_poll = dr_json_true(reply->body, "longPoll");
+	r->poll_answered = true;
+	if (!r->push_live) /* while live we do not ask for a long poll, so the answer says nothing */
+		r->long_poll = dr_json_true(reply->body, "longPoll");
 	const cJSON *job = cJSON_GetObjectItemCaseSensitive(reply->body, "job");
 	if (cJSON_IsObject(job)) {
 		start_job(r, job);
@@ -552,7 +555,8 @@ static void do_poll(struct dr_runner *r)
 	cJSON_AddStringToObject(body, "version", r->version);
 	cJSON_AddItemToObject(body, "supportedExecutors", executors_json(r->config));
 	long timeout = 0;
-	if (!r->config->once) {
+	/* Held polls only while push is down: with push, a poll every safety interval is enough. */
+	if (!r->config->once && !r->push_live && r->poll_answered) {
 		cJSON_AddNumberToObject(body, "waitMs", LONG_POLL_WAIT_MS);
 		timeout = LONG_POLL_WAIT_MS + POLL_TIMEOUT_SLACK_MS;
 	}
