@@ -102,6 +102,13 @@ check "the next start reports the interrupted job" wait_for 20 status_is "$id" f
 show "$id"
 check_eq "the summary says the runner stopped" true "$(f "'runner stopped while the job was running' in d['summary']")"
 check_eq "the report carries the job's branch" "delego/eng-5-$(echo "$id" | cut -c1-8)" "$(f "d['metadata']['branchName']")"
+check "the report continues the job's seq after the restart" python3 -c '
+import json, sys
+ls = [json.loads(l) for l in open(sys.argv[1])]
+mine = [l["body"] for l in ls if isinstance(l["body"], dict) and l["body"].get("jobId") == sys.argv[2]]
+fail = [b["seq"] for b in mine if "cancelled" in b]
+before = [b["seq"] for b in mine if "cancelled" not in b and "seq" in b]  # its progress reports
+assert fail and before and fail[0] > max(before), (fail, before)' "$T/requests.jsonl" "$id"
 check "the orphaned agent is gone" wait_for 5 no_agents
 gone() { ! kill -0 "$1" 2>/dev/null || ps -o stat= -p "$1" | grep -q Z; }
 check "its grandchild is gone" wait_for 5 gone "$gc"
