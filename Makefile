@@ -227,7 +227,9 @@ fuzz: $(FUZZ_BIN)
 # BSD mode without being in the list of 2; different behaviour behind the
 # same name (O_DIRECTORY, fsync without F_FULLFSYNC, SIGPIPE on sockets,
 # qsort_r's argument order); Apple headers that need includes glibc's
-# headers pull in for free; and anything in code under #ifdef __APPLE__.
+# headers pull in for free. Code under #ifdef __APPLE__ is compiled once more
+# with __APPLE__ defined against the stand-in headers in tests/portable/apple
+# (Apple's declarations, copied): that checks names and types, not behaviour.
 # It also links $(BUILD)/darwin-sim/delego-runner: the runner with the
 # launchd backend on Linux, which tests/integration/t650-launchd.sh drives
 # against a stand-in launchctl.
@@ -246,6 +248,8 @@ check-portable: darwin-sim
 	$(Q)command -v $(PORTABLE_CC) >/dev/null || { echo "check-portable: $(PORTABLE_CC) not found (sh packaging/install-deps.sh clang)"; exit 1; }
 	$(Q)bad=0; for f in $(PORTABLE_SRC); do \
 	  $(PORTABLE_CC) $(PORTABLE_FLAGS) -fsyntax-only $$f || { echo "check-portable: $$f does not compile for macOS (above)"; bad=1; }; \
+	  if grep -q __APPLE__ $$f; then $(PORTABLE_CC) $(PORTABLE_FLAGS) -D__APPLE__ -Itests/portable/apple -fsyntax-only $$f || \
+	    { echo "check-portable: the __APPLE__ branches of $$f do not compile against tests/portable/apple (above)"; bad=1; }; fi; \
 	  $(PORTABLE_CC) $(PORTABLE_FLAGS) -E $$f 2>/dev/null | awk -v waive="$(PORTABLE_WAIVE)" ' \
 	    /^# [0-9]+ "/ { line = $$2; file = $$3; gsub(/"/, "", file); ours = file ~ /^(lib|include\/delego)\//; next } \
 	    { if (ours && ($$0 ~ /(^|[^A-Za-z0-9_])($(PORTABLE_LINUX_NAMES))([^A-Za-z0-9_]|$$)/ || $$0 ~ /"\/(proc|sys)\//)) { \

@@ -809,7 +809,7 @@ void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p)
 	struct config_full *f = (struct config_full *)c;
 	const struct opt *ws = find_opt("workspace-root", 14);
 	if (p->workspace_root && strcmp(f->settings[opt_index(ws)].source, "default") == 0) {
-		set(f, ws, p->workspace_root, "credentials profile");
+		set(f, ws, p->workspace_root, "profile");
 		free(c->workspace_root);
 		c->workspace_root = expand_home(f, p->workspace_root);
 	}
@@ -824,7 +824,7 @@ void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p)
 			struct dr_buf b = DR_BUF_INIT(0);
 			for (char **e = valid; *e; e++)
 				dr_buf_addf(&b, "%s%s", b.len ? "," : "", *e);
-			set(f, ex, b.buf, "credentials profile");
+			set(f, ex, b.buf, "profile");
 			dr_buf_release(&b);
 			dr_strv_free(c->supported_executors);
 			c->supported_executors = valid;

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __APPLE__
+#include <libproc.h>
+#endif
 
 #define ENTRY_MAX (64 * 1024)
 
@@ -127,6 +130,12 @@ static unsigned long long start_time_of(int pid)
 		if (*p == ' ')
 			field++;
 	return strtoull(p, NULL, 10);
+#elif defined(__APPLE__)
+	/* The kernel's record of the process: its start as microseconds since the epoch. */
+	struct proc_bsdinfo info;
+	if (proc_pidinfo(pid, PROC_PIDTBSDINFO, 0, &info, (int)sizeof info) != (int)sizeof info)
+		return 0;
+	return (unsigned long long)info.pbi_start_tvsec * 1000000ull + (unsigned long long)info.pbi_start_tvusec;
 #else
 	(void)pid;
 	return 0;
@@ -198,6 +207,9 @@ int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o)
 		const char *org = e ? dr_json_str(e, "organizationId") : NULL;
 		if (id && org) {
 			kill_orphans(id, dr_json_str(e, "agent"));
+			const char *seq = dr_json_str(e, "seq");
+			if (seq) /* the report continues the job's sequence */
+				dr_outbox_note_seq(o, id, strtoll(seq, NULL, 10));
 			cJSON *body = cJSON_CreateObject();
 			cJSON_AddStringToObject(body, "jobId", id);
 			cJSON_AddStringToObject(body, "organizationId", org);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* cJSON's own nesting limit is 1000; ours is lower and checked before
  * parsing so that a hostile body cannot make the parser recurse deeply. */
@@ -48,6 +49,52 @@ int dr_json_parse_object(const char *data, size_t len, size_t max_len, cJSON **o
 	int r = dr_json_parse(data, len, max_len, &root);
 	if (r < 0)
 		return r;
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return -EINVAL;
+	}
+	*out = root;
+	return 0;
+}
+
+int dr_json_parse_pruned(const char *data, size_t len, size_t max_len, cJSON **out)
+{
+	if (len > max_len)
+		return -E2BIG;
+	char *copy = dr_xmalloc(2 * len + 5); /* "{}" becomes "null": at most twice as long */
+	size_t n = 0, skip_from = 0;
+	int depth = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+		bool skipping = depth > DR_JSON_MAX_DEPTH;
+		if (in_string) {
+			if (c == '\\' && i + 1 < len) {
+				if (!skipping)
+					copy[n++] = c;
+				c = data[++i];
+			} else if (c == '"') {
+				in_string = false;
+			}
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth == DR_JSON_MAX_DEPTH + 1)
+				skip_from = n;
+		} else if (c == '}' || c == ']') {
+			if (depth-- == DR_JSON_MAX_DEPTH + 1) {
+				memcpy(copy + skip_from, "null", 4);
+				n = skip_from + 4;
+				continue;
+			}
+		}
+		if (!skipping && depth <= DR_JSON_MAX_DEPTH)
+			copy[n++] = c;
+	}
+	if (depth > DR_JSON_MAX_DEPTH) /* unterminated: the parse below fails */
+		n = skip_from;
+	cJSON *root = cJSON_ParseWithLength(copy, n);
+	free(copy);
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return -EINVAL;

@@ -6,7 +6,8 @@
  *     <16-digit sequence>-<kind>.json   {"path", "jobId", "body"}
  * It is written (terminal reports fsynced) before the first try and
  * unlinked when the relay answered 2xx or rejected it for good. Reports of
- * one job go one at a time and in order; different jobs go in parallel.
+ * one job go one at a time and in order (a queue per job, so a send costs
+ * the number of jobs, not of reports); different jobs go in parallel.
  */
 #include "delego/outbox.h"
 #include "delego/backoff.h"
@@ -32,12 +33,16 @@
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
 #define SEND_TIMEOUT_MS 30000
+#define JOB_BUCKETS 256
+
+struct jobq;
 
 struct entry {
-	struct entry *next;
+	struct entry *prev, *next;   /* all entries, in order of creation */
+	struct entry *jprev, *jnext; /* this job's entries, in order */
+	struct jobq *q;
 	uint64_t number;      /* order of creation */
 	char *file;           /* spool file, or NULL when memory-only */
-	char *job_id;
 	char *path;
 	char *body;           /* serialized request body */
 	size_t size;
@@ -49,11 +54,25 @@ struct entry {
 	struct dr_outbox *outbox;
 };
 
+/* One per job seen: its queue (only the head may be in flight) and its last seq. */
+struct jobq {
+	struct jobq *hnext;              /* hash chain */
+	struct jobq *aprev, *anext;      /* queues with entries */
+	char *job_id;
+	long long seq;
+	struct entry *head, *tail;
+	bool refused;                    /* its last try failed: its reports wait in the spool */
+	dr_outbox_settled_cb settled_cb;
+	void *settled_data;
+};
+
 struct dr_outbox {
 	uv_loop_t *loop;
 	struct dr_relay *relay;
 	char *dir;
 	struct entry *head, *tail;
+	struct jobq *buckets[JOB_BUCKETS];
+	struct jobq *active;
 	size_t count;
 	size_t bytes;
 	size_t in_flight;
@@ -63,35 +82,33 @@ struct dr_outbox {
 	bool failing;         /* last try failed: log recovery once */
 	void (*drained_cb)(void *data);
 	void *drained_data;
-	struct seq { char *job_id; long long seq; } *seqs;
-	size_t nseqs;
+	dr_outbox_seq_cb seq_cb;
+	void *seq_data;
 };
 
 static void kick(struct dr_outbox *o);
 
-static long long next_seq(struct dr_outbox *o, const char *job_id)
+static struct jobq *jobq_get(struct dr_outbox *o, const char *job_id)
 {
-	for (size_t i = 0; i < o->nseqs; i++)
-		if (strcmp(o->seqs[i].job_id, job_id) == 0)
-			return ++o->seqs[i].seq;
-	o->seqs = dr_xrealloc(o->seqs, (o->nseqs + 1) * sizeof *o->seqs);
-	o->seqs[o->nseqs].job_id = dr_xstrdup(job_id);
-	o->seqs[o->nseqs].seq = 1;
-	return o->seqs[o->nseqs++].seq;
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)job_id; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	struct jobq **pp = &o->buckets[h % JOB_BUCKETS];
+	for (struct jobq *q = *pp; q; q = q->hnext)
+		if (strcmp(q->job_id, job_id) == 0)
+			return q;
+	struct jobq *q = dr_xcalloc(1, sizeof *q);
+	q->job_id = dr_xstrdup(job_id);
+	q->hnext = *pp;
+	*pp = q;
+	return q;
 }
 
 static void note_seq(struct dr_outbox *o, const char *job_id, long long seq)
 {
-	for (size_t i = 0; i < o->nseqs; i++) {
-		if (strcmp(o->seqs[i].job_id, job_id) == 0) {
-			if (seq > o->seqs[i].seq)
-				o->seqs[i].seq = seq;
-			return;
-		}
-	}
-	o->seqs = dr_xrealloc(o->seqs, (o->nseqs + 1) * sizeof *o->seqs);
-	o->seqs[o->nseqs].job_id = dr_xstrdup(job_id);
-	o->seqs[o->nseqs++].seq = seq;
+	struct jobq *q = jobq_get(o, job_id);
+	if (seq > q->seq)
+		q->seq = seq;
 }
 
 static bool is_terminal(const char *path)
@@ -102,36 +119,62 @@ static bool is_terminal(const char *path)
 static void entry_free(struct entry *e)
 {
 	free(e->file);
-	free(e->job_id);
 	free(e->path);
 	free(e->body);
 	free(e);
 }
 
-static void append(struct dr_outbox *o, struct entry *e)
+static void append(struct dr_outbox *o, struct entry *e, const char *job_id)
 {
+	struct jobq *q = jobq_get(o, job_id);
 	e->outbox = o;
+	e->q = q;
+	e->prev = o->tail;
 	if (o->tail)
 		o->tail->next = e;
 	else
 		o->head = e;
 	o->tail = e;
+	e->jprev = q->tail;
+	if (q->tail) {
+		q->tail->jnext = e;
+	} else {
+		q->head = e;
+		q->anext = o->active;
+		if (o->active)
+			o->active->aprev = q;
+		o->active = q;
+	}
+	q->tail = e;
 	o->count++;
 	o->bytes += e->size;
 }
 
+/* Calls the job's settled waiter once its reports are delivered or waiting on a refusing relay. */
+static void maybe_settled(struct dr_outbox *o, struct jobq *q)
+{
+	if (!q->settled_cb || (q->head && !q->refused && !o->stopped))
+		return;
+	dr_outbox_settled_cb cb = q->settled_cb;
+	q->settled_cb = NULL;
+	cb(q->job_id, q->settled_data);
+}
+
 static void unlink_entry(struct dr_outbox *o, struct entry *e)
 {
-	struct entry **pp = &o->head, *prev = NULL;
-	while (*pp && *pp != e) {
-		prev = *pp;
-		pp = &(*pp)->next;
+	struct jobq *q = e->q;
+	if (!e->jprev && !e->jnext && o->seq_cb)
+		o->seq_cb(q->job_id, q->seq, o->seq_data); /* before its last file goes */
+	*(e->prev ? &e->prev->next : &o->head) = e->next;
+	*(e->next ? &e->next->prev : &o->tail) = e->prev;
+	*(e->jprev ? &e->jprev->jnext : &q->head) = e->jnext;
+	*(e->jnext ? &e->jnext->jprev : &q->tail) = e->jprev;
+	if (!q->head) {
+		*(q->aprev ? &q->aprev->anext : &o->active) = q->anext;
+		if (q->anext)
+			q->anext->aprev = q->aprev;
+		q->aprev = q->anext = NULL;
 	}
-	if (!*pp)
-		return;
-	*pp = e->next;
-	if (o->tail == e)
-		o->tail = prev;
 	o->count--;
 	o->bytes -= e->size;
 	if (e->file && unlink(e->file) < 0 && errno != ENOENT)
@@ -147,45 +190,56 @@ static void maybe_drained(struct dr_outbox *o)
 	}
 }
 
+/* Every waiting report may go now: the relay answers again. */
+static void retry_now(struct dr_outbox *o)
+{
+	for (struct jobq *q = o->active; q; q = q->anext) {
+		dr_backoff_reset(&q->head->backoff);
+		q->head->not_before = 0;
+	}
+}
+
 static void on_sent(const struct dr_relay_reply *reply, void *data)
 {
 	struct entry *e = data;
 	struct dr_outbox *o = e->outbox;
+	struct jobq *q = e->q;
 	e->call = NULL;
 	e->in_flight = false;
 	o->in_flight--;
-	switch (reply->outcome) {
-	case DR_RELAY_OK:
+	/* A 2xx is the acknowledgement, whatever its body: the relay applied it. */
+	if (reply->status_line >= 200 && reply->status_line < 300) {
 		if (o->failing)
 			dr_info("reports are reaching the relay again");
 		o->failing = false;
+		q->refused = false;
 		unlink_entry(o, e);
 		entry_free(e);
-		break;
-	case DR_RELAY_REJECTED:
+		retry_now(o);
+	} else if (reply->outcome == DR_RELAY_REJECTED) {
 		/* Retrying the same body cannot help (e.g. 409: the job is no
 		 * longer ours): drop it, loudly. */
-		dr_warn("relay rejected %s for job %s: %s; dropping this report", e->path, e->job_id, reply->message);
+		dr_warn("relay rejected %s for job %s: %s; dropping this report", e->path, q->job_id, reply->message);
 		unlink_entry(o, e);
 		entry_free(e);
-		break;
-	case DR_RELAY_UNAUTHORIZED:
+	} else if (reply->outcome == DR_RELAY_UNAUTHORIZED) {
 		/* The runner exits 2; the spool keeps the report. */
 		o->stopped = true;
+		maybe_settled(o, q);
 		return;
-	case DR_RELAY_TRANSIENT: {
+	} else {
 		uint64_t delay = dr_backoff_next(&e->backoff, dr_random01());
 		if (reply->retry_after_ms > 0 && (uint64_t)reply->retry_after_ms > delay)
 			delay = (uint64_t)reply->retry_after_ms;
 		e->not_before = uv_now(o->loop) + delay;
 		if (!o->failing)
-			dr_warn("cannot deliver %s for job %s (%s); retrying with backoff", e->path, e->job_id,
+			dr_warn("cannot deliver %s for job %s (%s); retrying with backoff", e->path, q->job_id,
 				reply->message);
 		o->failing = true;
-		break;
-	}
+		q->refused = true;
 	}
 	kick(o);
+	maybe_settled(o, q);
 	maybe_drained(o);
 }
 
@@ -194,26 +248,18 @@ static void on_timer(uv_timer_t *t)
 	kick(t->data);
 }
 
-/* Sends every entry that may go now; arms the timer for the next one. */
+/* Sends the head of every job's queue that may go now; arms the timer for the next one. */
 static void kick(struct dr_outbox *o)
 {
 	if (o->stopped)
 		return;
 	uint64_t now = uv_now(o->loop);
 	uint64_t next = UINT64_MAX;
-	struct entry *next_e;
-	for (struct entry *e = o->head; e && o->in_flight < MAX_IN_FLIGHT; e = next_e) {
-		next_e = e->next;
+	struct jobq *next_q;
+	for (struct jobq *q = o->active; q && o->in_flight < MAX_IN_FLIGHT; q = next_q) {
+		next_q = q->anext;
+		struct entry *e = q->head;
 		if (e->in_flight)
-			continue;
-		/* Per-job order: an earlier entry of the same job goes first. */
-		bool blocked = false;
-		for (struct entry *p = o->head; p != e; p = p->next)
-			if (strcmp(p->job_id, e->job_id) == 0) {
-				blocked = true;
-				break;
-			}
-		if (blocked)
 			continue;
 		if (e->not_before > now) {
 			if (e->not_before < next)
@@ -240,6 +286,14 @@ static void kick(struct dr_outbox *o)
 		uv_timer_start(&o->timer, on_timer, next - now, 0);
 }
 
+void dr_outbox_relay_answered(struct dr_outbox *o)
+{
+	if (!o->failing)
+		return;
+	retry_now(o);
+	kick(o);
+}
+
 /* Drops queued progress reports (oldest first) until `need` more bytes fit. */
 static bool make_room(struct dr_outbox *o, size_t need)
 {
@@ -259,7 +313,7 @@ static int spool_write(struct dr_outbox *o, struct entry *e, char *err, size_t e
 {
 	cJSON *doc = cJSON_CreateObject();
 	cJSON_AddStringToObject(doc, "path", e->path);
-	cJSON_AddStringToObject(doc, "jobId", e->job_id);
+	cJSON_AddStringToObject(doc, "jobId", e->q->job_id);
 	cJSON_AddRawToObject(doc, "body", e->body);
 	char *text = dr_json_print(doc);
 	cJSON_Delete(doc);
@@ -296,13 +350,14 @@ int dr_outbox_post(struct dr_outbox *o, const char *job_id, const char *path, cJ
 	cJSON_DeleteItemFromObjectCaseSensitive(body, "eventId");
 	cJSON_DeleteItemFromObjectCaseSensitive(body, "seq");
 	cJSON_AddStringToObject(body, "eventId", id);
-	cJSON_AddNumberToObject(body, "seq", (double)next_seq(o, job_id));
+	struct jobq *q = jobq_get(o, job_id);
+	cJSON_AddNumberToObject(body, "seq", (double)++q->seq);
 	char *text = dr_json_print(body);
 	cJSON_Delete(body);
 
 	struct entry *e = dr_xcalloc(1, sizeof *e);
 	e->number = o->next_number++;
-	e->job_id = dr_xstrdup(job_id);
+	e->q = q; /* for spool_write; append links it */
 	e->path = dr_xstrdup(path);
 	e->body = text;
 	e->size = strlen(text);
@@ -325,7 +380,7 @@ int dr_outbox_post(struct dr_outbox *o, const char *job_id, const char *path, cJ
 			dr_warn("%s; keeping the report in memory only", err);
 		}
 	}
-	append(o, e);
+	append(o, e, job_id);
 	kick(o);
 	return 0;
 }
@@ -378,11 +433,12 @@ static void load_spool(struct dr_outbox *o)
 		struct dr_buf data = DR_BUF_INIT(ENTRY_MAX_BYTES * 2);
 		struct entry *e = dr_xcalloc(1, sizeof *e);
 		long long seq = 0;
+		char *job_id = NULL;
 		struct stat st;
 		/* Only a file of ours: lstat, since open would follow a planted link. */
 		if (lstat(file, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 		    dr_read_file(file, &data, NULL) < 0 ||
-		    dr_outbox_parse_entry(data.buf, data.len, &e->path, &e->job_id, &e->body, &seq) < 0) {
+		    dr_outbox_parse_entry(data.buf, data.len, &e->path, &job_id, &e->body, &seq) < 0) {
 			dr_warn("ignoring unreadable report %s (moved aside as .bad)", file);
 			char *bad = dr_xasprintf("%s.bad", file);
 			rename(file, bad);
@@ -399,8 +455,9 @@ static void load_spool(struct dr_outbox *o)
 		e->size = strlen(e->body);
 		e->terminal = is_terminal(e->path);
 		e->backoff = (struct dr_backoff)DR_BACKOFF_INIT(RETRY_BASE_MS, RETRY_CAP_MS);
-		note_seq(o, e->job_id, seq);
-		append(o, e);
+		note_seq(o, job_id, seq);
+		append(o, e, job_id);
+		free(job_id);
 		dr_buf_release(&data);
 	}
 	dr_strv_free(names);
@@ -450,9 +507,12 @@ void dr_outbox_free(struct dr_outbox *o)
 			dr_relay_call_cancel(e->call);
 		entry_free(e); /* its spool file stays for the next run */
 	}
-	for (size_t i = 0; i < o->nseqs; i++)
-		free(o->seqs[i].job_id);
-	free(o->seqs);
+	for (size_t i = 0; i < JOB_BUCKETS; i++)
+		for (struct jobq *q = o->buckets[i], *next; q; q = next) {
+			next = q->hnext;
+			free(q->job_id);
+			free(q);
+		}
 	free(o->dir);
 	uv_timer_stop(&o->timer);
 	o->timer.data = o;
@@ -469,4 +529,23 @@ void dr_outbox_on_drained(struct dr_outbox *o, void (*cb)(void *data), void *dat
 	o->drained_cb = cb;
 	o->drained_data = data;
 	maybe_drained(o);
+}
+
+void dr_outbox_note_seq(struct dr_outbox *o, const char *job_id, long long seq)
+{
+	note_seq(o, job_id, seq);
+}
+
+void dr_outbox_on_seq(struct dr_outbox *o, dr_outbox_seq_cb cb, void *data)
+{
+	o->seq_cb = cb;
+	o->seq_data = data;
+}
+
+void dr_outbox_on_settled(struct dr_outbox *o, const char *job_id, dr_outbox_settled_cb cb, void *data)
+{
+	struct jobq *q = jobq_get(o, job_id);
+	q->settled_cb = cb;
+	q->settled_data = data;
+	maybe_settled(o, q);
 }

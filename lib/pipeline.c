@@ -867,6 +867,7 @@ static void start_agent(struct dr_pipeline *p)
 	dr_debug("job %s: agent %s started, pid %d", job_id(p), cmd->command, dr_proc_pid(p->proc));
 	/* A runner killed from here on leaves this group behind: the next start ends it. */
 	dr_journal_note_agent(p->env.journal, job_id(p), dr_proc_pid(p->proc), p->tree.worktree_path);
+	dr_journal_note(p->env.journal, job_id(p), "branchName", p->tree.branch);
 	if (p->cancelled) /* a cancel that came between the prepare and the spawn */
 		dr_proc_terminate(p->proc);
 }

@@ -30,8 +30,9 @@
 #define REFRESH_LEAD_MS 60000
 #define REFRESH_RETRY_MS 30000
 #define UNAVAILABLE_RETRY_MS 300000 /* the relay offers no push */
+#define REUSE_LEAD_MS 120000      /* a token closer than this to its expiry is not reused */
 #define RETRY_BASE_MS 1000
-#define RETRY_CAP_MS 60000
+#define RETRY_CAP_MS 300000       /* an unreachable realtime server is retried every few minutes */
 #define OUT_MAX (2u * 1024 * 1024)
 #define READ_CHUNK 16384
 
@@ -75,6 +76,8 @@ struct dr_realtime {
 	struct dr_relay_call *token_call;
 	struct dr_relay_call *refresh_call;
 	char *token; /* secret */
+	int64_t token_expires_ms; /* wall clock; 0 when the token must not be reused */
+	char *supabase_url;
 	char sub[DR_PHOENIX_SUB_MAX + 1];
 	char *topic;
 	char *host, *target, *connect_url;
@@ -148,10 +151,16 @@ static void conn_close(struct dr_realtime *rt)
 	rt->join_ref[0] = '\0';
 }
 
+static bool token_reusable(const struct dr_realtime *rt);
+static void rt_reconnect(struct dr_realtime *rt);
+
 static void on_retry_timer(uv_timer_t *t)
 {
 	struct dr_realtime *rt = t->data;
-	if (rt->state == RT_IDLE)
+	/* A reconnect reuses a token that is good for a while yet: no realtime-token call per attempt. */
+	if (rt->state == RT_IDLE && token_reusable(rt))
+		rt_reconnect(rt);
+	else if (rt->state == RT_IDLE)
 		rt_request_token(rt);
 	else
 		rt_fail(rt, 0, "the realtime server did not complete the subscription in %d s", SETUP_TIMEOUT_MS / 1000);
@@ -276,6 +285,7 @@ static void handle_text(struct dr_realtime *rt, const char *data, size_t len)
 		} else {
 			const cJSON *resp = dr_json_obj(m.payload, "response");
 			const char *reason = resp ? dr_json_str(resp, "reason") : NULL;
+			rt->token_expires_ms = 0; /* perhaps the token: mint a new one */
 			rt_fail(rt, 0, "the realtime server refused to join %s: %.200s", rt->topic,
 				reason ? reason : status);
 		}
@@ -316,8 +326,10 @@ static void on_bytes(struct dr_realtime *rt, const char *data, size_t len)
 		if (r == 0)
 			return;
 		if (r < 0) {
-			if (status && status != 101)
+			if (status && status != 101) {
+				rt->token_expires_ms = 0;
 				rt_fail(rt, 0, "the realtime server refused the WebSocket upgrade (HTTP %d)", status);
+			}
 			else
 				rt_fail(rt, 0, "the realtime server's handshake answer is not a valid WebSocket upgrade");
 			return;
@@ -518,6 +530,7 @@ static void on_refresh(const struct dr_relay_reply *reply, void *data)
 		return;
 	}
 	set_token(rt, t.token);
+	rt->token_expires_ms = t.expires_ms;
 	dr_debug("realtime: access token refreshed");
 	if (rt->state == RT_SUBSCRIBED) {
 		cJSON *p = cJSON_CreateObject();
@@ -566,9 +579,29 @@ static void on_token(const struct dr_relay_reply *reply, void *data)
 			"text to another machine (the relay should hand out https://, or pass --allow-insecure-relay)", url);
 		return;
 	}
+	free(rt->supabase_url);
+	rt->supabase_url = dr_xstrdup(url);
+	set_token(rt, t.token);
+	rt->token_expires_ms = t.expires_ms;
+	memcpy(rt->sub, t.sub, sizeof(rt->sub));
+	free(rt->topic);
+	rt->topic = dr_phoenix_topic(rt->sub);
+	rt_reconnect(rt);
+}
+
+static bool token_reusable(const struct dr_realtime *rt)
+{
+	return rt->token && rt->supabase_url && rt->token_expires_ms - wall_ms() > REUSE_LEAD_MS;
+}
+
+/* Connects with the token we hold (its URL carries it). */
+static void rt_reconnect(struct dr_realtime *rt)
+{
 	char *cu, *host, *target;
-	if (dr_phoenix_ws_url(url, t.token, &cu, &host, &target) < 0) {
-		rt_fail(rt, UNAVAILABLE_RETRY_MS, "the relay's supabaseUrl '%.200s' is not an http(s) URL", url);
+	if (dr_phoenix_ws_url(rt->supabase_url, rt->token, &cu, &host, &target) < 0) {
+		rt->token_expires_ms = 0;
+		rt_fail(rt, UNAVAILABLE_RETRY_MS, "the relay's supabaseUrl '%.200s' is not an http(s) URL",
+			rt->supabase_url);
 		return;
 	}
 	free(rt->connect_url);
@@ -580,11 +613,7 @@ static void on_token(const struct dr_relay_reply *reply, void *data)
 	rt->connect_url = cu;
 	rt->host = host;
 	rt->target = target;
-	set_token(rt, t.token);
-	memcpy(rt->sub, t.sub, sizeof(rt->sub));
-	free(rt->topic);
-	rt->topic = dr_phoenix_topic(rt->sub);
-	schedule_refresh(rt, t.expires_ms);
+	schedule_refresh(rt, rt->token_expires_ms);
 	rt_connect(rt);
 }
 
@@ -631,6 +660,11 @@ void dr_realtime_start(struct dr_realtime *rt)
 		rt_request_token(rt);
 }
 
+bool dr_realtime_offered(const struct dr_realtime *rt)
+{
+	return rt && rt->supabase_url;
+}
+
 void dr_realtime_free(struct dr_realtime *rt)
 {
 	if (!rt || rt->freeing)
@@ -661,5 +695,6 @@ void dr_realtime_free(struct dr_realtime *rt)
 	free(rt->topic);
 	free(rt->host);
 	free(rt->connect_url);
-	rt->token = rt->target = rt->topic = rt->host = rt->connect_url = NULL;
+	free(rt->supabase_url);
+	rt->token = rt->target = rt->topic = rt->host = rt->connect_url = rt->supabase_url = NULL;
 }

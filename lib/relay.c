@@ -102,6 +102,9 @@ static void on_answer(const struct dr_http_response *res, void *data)
 		.err = res->err,
 		.error = res->err ? res->error : NULL,
 		.date = res->date,
+		.raw = res->body,
+		.raw_len = res->body_len,
+		.status_line = res->status,
 	};
 	char message[512];
 	cJSON *body = NULL;

@@ -17,6 +17,7 @@
 #include "delego/gc.h"
 #include "delego/http.h"
 #include "delego/isotime.h"
+#include "delego/job.h"
 #include "delego/journal.h"
 #include "delego/json.h"
 #include "delego/log.h"
@@ -36,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LONG_POLL_WAIT_MS 25000
+#define LONG_POLL_WAIT_MS 30000 /* the most a relay holds a poll */
 #define POLL_TIMEOUT_SLACK_MS 15000
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
@@ -92,12 +93,14 @@ struct dr_runner {
 	bool heartbeat_pending_steady; /* ... and one of them was a timer beat */
 	struct dr_backoff heartbeat_backoff;
 	bool ready_sent;
+	bool first_beat_answered; /* no poll before: its answer may ask for a restart */
 	bool relay_down;
 
 	struct dr_relay_call *poll_call;
 	struct dr_backoff poll_backoff;
 	bool long_poll;
 	bool once_polled;
+	bool poll_answered; /* the first poll is short: push may come up meanwhile */
 
 	/* Push (realtime.h): see the "Push" section. */
 	struct dr_realtime *push;
@@ -108,6 +111,9 @@ struct dr_runner {
 	struct slot *slots;
 	int n_slots;
 	int active;
+	/* Jobs that ended and whose terminal report the relay has not taken yet:
+	 * the beat still names them, so that the relay never sees us idle first. */
+	char **settling;
 
 	int signals;
 	char started_at[64];
@@ -126,6 +132,8 @@ static void on_heartbeat_timer(uv_timer_t *t);
 static uint64_t push_idle_delay(struct dr_runner *r);
 static void push_start(struct dr_runner *r);
 static void push_stop(struct dr_runner *r);
+static void do_poll(struct dr_runner *r);
+static void on_drained(void *data);
 
 static const char *first_active_job(const struct dr_runner *r)
 {
@@ -133,6 +141,20 @@ static const char *first_active_job(const struct dr_runner *r)
 		if (r->slots[i].pipeline)
 			return r->slots[i].job_id;
 	return NULL;
+}
+
+/* The job a heartbeat names: a running one, else one whose end is not acknowledged yet. */
+static const char *beat_job(const struct dr_runner *r)
+{
+	const char *job = first_active_job(r);
+	return job ? job : r->settling && r->settling[0] ? r->settling[0] : NULL;
+}
+
+/* Any answer but an overload means the relay is back: reports waiting out a backoff go now. */
+static void note_answer(struct dr_runner *r, const struct dr_relay_reply *reply)
+{
+	if (r->outbox && reply->status_line >= 200 && reply->status_line < 500 && reply->status_line != 429)
+		dr_outbox_relay_answered(r->outbox);
 }
 
 static cJSON *executors_json(const struct dr_config *c)
@@ -190,6 +212,15 @@ static void write_status(struct dr_runner *r)
 	free(text);
 }
 
+/* A job's seq outlives its spooled reports: the journal keeps the last one for a restart. */
+static void on_seq(const char *job_id, long long seq, void *data)
+{
+	struct dr_runner *r = data;
+	char value[32];
+	snprintf(value, sizeof value, "%lld", seq);
+	dr_journal_note(r->journal, job_id, "seq", value);
+}
+
 /* 401 ---------------------------------------------------------------- */
 
 static void on_unauthorized(const char *path, void *data)
@@ -225,6 +256,16 @@ static void relay_reachable(struct dr_runner *r, bool ok, const char *message)
 	}
 }
 
+/* After the first beat's answer (which may ask for a restart): poll and listen. */
+static void start_claiming(struct dr_runner *r)
+{
+	if (r->first_beat_answered)
+		return;
+	r->first_beat_answered = true;
+	do_poll(r);
+	push_start(r);
+}
+
 static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 {
 	struct dr_runner *r = data;
@@ -241,10 +282,17 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 	if (was_ok != r->last_heartbeat_ok || uv_now(r->loop) - r->status_written_at >= 30000 ||
 	    r->config->heartbeat_interval_ms >= 30000)
 		write_status(r);
+	note_answer(r, reply);
+	if (r->state == RUNNER_FLUSHING) {
+		r->heartbeat_pending = false;
+		on_drained(r); /* the exit may have waited for this beat */
+		return;
+	}
 	if (reply->outcome == DR_RELAY_UNAUTHORIZED)
 		return;
 	if (reply->outcome != DR_RELAY_OK) {
 		relay_reachable(r, false, reply->message);
+		start_claiming(r);
 		uint64_t delay = dr_backoff_next(&r->heartbeat_backoff, dr_random01());
 		if (delay > r->config->heartbeat_interval_ms)
 			delay = r->config->heartbeat_interval_ms;
@@ -272,6 +320,7 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 		enter_state(r, RUNNER_DRAINING);
 		return;
 	}
+	start_claiming(r);
 	if (r->heartbeat_pending) {
 		bool steady = r->heartbeat_pending_steady;
 		r->heartbeat_pending = false;
@@ -292,11 +341,13 @@ static void send_heartbeat(struct dr_runner *r, bool steady)
 	cJSON *body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "version", r->version);
 	cJSON_AddItemToObject(body, "supportedExecutors", executors_json(r->config));
-	dr_json_add_str_or_null(body, "activeJobId", first_active_job(r));
+	dr_json_add_str_or_null(body, "activeJobId", beat_job(r));
 	cJSON_AddBoolToObject(body, "deliverRestart", steady && r->state == RUNNER_RUNNING);
 	int rc = dr_relay_post(r->relay, "/api/runner/heartbeat", body, 0, on_heartbeat, r, &r->heartbeat_call);
-	if (rc < 0)
+	if (rc < 0) {
 		dr_warn("cannot send heartbeat: %s", strerror(-rc));
+		start_claiming(r);
+	}
 }
 
 static void on_heartbeat_timer(uv_timer_t *t)
@@ -307,6 +358,32 @@ static void on_heartbeat_timer(uv_timer_t *t)
 /* Jobs ---------------------------------------------------------------- */
 
 static void maybe_finish(struct dr_runner *r);
+
+/* Removes one copy of job_id from the runner's settling list. */
+static void settling_remove(struct dr_runner *r, const char *job_id)
+{
+	for (size_t i = 0; r->settling && r->settling[i]; i++)
+		if (!strcmp(r->settling[i], job_id)) {
+			free(r->settling[i]);
+			memmove(&r->settling[i], &r->settling[i + 1], (dr_strv_len(r->settling) - i) * sizeof(char *));
+			return;
+		}
+}
+
+/* The job's terminal report is acknowledged (or waits in the spool): now say we are idle, then claim. */
+static void on_job_settled(const char *job_id, void *data)
+{
+	struct dr_runner *r = data;
+	settling_remove(r, job_id);
+	if (r->exit_status != 2 && r->state < RUNNER_FLUSHING)
+		send_heartbeat(r, false);
+	if (r->config->once && r->state == RUNNER_RUNNING)
+		enter_state(r, RUNNER_FLUSHING);
+	else if (r->state == RUNNER_RUNNING)
+		schedule_poll(r, 0);
+	else
+		maybe_finish(r);
+}
 
 static void on_job_done(struct dr_pipeline *p, void *data)
 {
@@ -319,20 +396,40 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 	/* After the free: that is what releases the job's hold on its worktree. */
 	if (!r->config->once)
 		dr_gc_sweep_request(r->sweep, r->config);
-	free(s->job_id);
+	dr_strv_push(&r->settling, s->job_id);
+	char *id = s->job_id;
 	s->job_id = NULL;
 	s->pipeline = NULL;
 	r->active--;
 	update_status(r);
 	write_status(r);
-	if (r->exit_status != 2 && r->state < RUNNER_FLUSHING)
-		send_heartbeat(r, false);
-	if (r->config->once && r->state == RUNNER_RUNNING)
-		enter_state(r, RUNNER_FLUSHING);
-	else if (r->state == RUNNER_RUNNING)
-		schedule_poll(r, 0);
-	else
-		maybe_finish(r);
+	dr_outbox_on_settled(r->outbox, id, on_job_settled, r);
+	free(id);
+}
+
+/*
+ * A claimed job we cannot run still gets its terminal report, or it stays
+ * running on the relay forever. Its id travels only inside the JSON body.
+ */
+static void fail_unusable(struct dr_runner *r, const cJSON *job, const char *why)
+{
+	const char *id = dr_json_nonempty(job, "id");
+	if (!id) {
+		dr_err("the relay handed out a job without an id (%s); it cannot be reported", why);
+		return;
+	}
+	dr_err("the relay handed out a job that cannot run (%s); reporting it as failed", why);
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "jobId", id);
+	dr_json_add_str_or_null(body, "organizationId", dr_json_str(job, "organizationId"));
+	dr_json_add_str_or_null(body, "agentSessionId", dr_json_str(job, "agentSessionId"));
+	char *summary = dr_xasprintf("Invalid job: %s", why);
+	cJSON_AddStringToObject(body, "summary", summary);
+	free(summary);
+	cJSON_AddBoolToObject(body, "cancelled", false);
+	cJSON *meta = cJSON_AddObjectToObject(body, "metadata");
+	dr_json_add_str_or_null(meta, "attemptId", dr_json_str(job, "attemptId"));
+	dr_outbox_post(r->outbox, id, "/api/runner/jobs/fail", body);
 }
 
 static void start_job(struct dr_runner *r, const cJSON *job)
@@ -352,8 +449,12 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 	dr_journal_begin(r->journal, job);
 	int rc = dr_pipeline_start(&r->env, job, on_job_done, s, &p);
 	if (rc < 0) {
-		dr_err("the relay handed out a job without a usable id; ignoring it");
+		char why[512];
+		struct dr_job *parsed = NULL;
+		dr_job_parse(job, &parsed, why, sizeof why);
+		dr_job_free(parsed);
 		dr_journal_end(r->journal, id);
+		fail_unusable(r, job, why[0] ? why : "the relay sent a malformed job");
 		return;
 	}
 	s->pipeline = p;
@@ -367,16 +468,34 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 
 /* Claiming ------------------------------------------------------------ */
 
+/* A poll answer nested too deep may still hand us a job: fail it, saying so. */
+static void fail_too_deep(struct dr_runner *r, const struct dr_relay_reply *reply)
+{
+	cJSON *doc = NULL;
+	if (dr_json_parse_pruned(reply->raw, reply->raw_len, reply->raw_len, &doc) < 0)
+		return;
+	const cJSON *job = dr_json_obj(doc, "job");
+	if (job) {
+		char why[160];
+		snprintf(why, sizeof why, "the relay's answer nests deeper than %d levels", DR_JSON_MAX_DEPTH);
+		fail_unusable(r, job, why);
+	}
+	cJSON_Delete(doc);
+}
+
 static void on_poll(const struct dr_relay_reply *reply, void *data)
 {
 	struct dr_runner *r = data;
 	r->poll_call = NULL;
+	note_answer(r, reply);
 	bool kicked = r->poll_kick;
 	r->poll_kick = false;
 	if (reply->outcome == DR_RELAY_UNAUTHORIZED || r->state != RUNNER_RUNNING) {
 		maybe_finish(r);
 		return;
 	}
+	if (reply->outcome != DR_RELAY_OK && reply->status >= 200 && reply->status < 300 && reply->raw)
+		fail_too_deep(r, reply);
 	if (reply->outcome != DR_RELAY_OK) {
 		relay_reachable(r, false, reply->message);
 		uint64_t delay = dr_backoff_next(&r->poll_backoff, dr_random01());
@@ -390,7 +509,9 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 	}
 	relay_reachable(r, true, NULL);
 	dr_backoff_reset(&r->poll_backoff);
-	r->long_poll = dr_json_true(reply->body, "longPoll");
+	r->poll_answered = true;
+	if (!r->push_live) /* while live we do not ask for a long poll, so the answer says nothing */
+		r->long_poll = dr_json_true(reply->body, "longPoll");
 	const cJSON *job = cJSON_GetObjectItemCaseSensitive(reply->body, "job");
 	if (cJSON_IsObject(job)) {
 		start_job(r, job);
@@ -415,7 +536,8 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 		}
 		return;
 	}
-	if (r->long_poll || kicked) {
+	/* While push is live a held poll adds nothing but traffic: the safety sync is enough. */
+	if ((r->long_poll && !r->push_live) || kicked) {
 		schedule_poll(r, 0);
 	} else {
 		/* Interval polling with +-10% jitter so that a fleet spreads out. */
@@ -426,7 +548,7 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 
 static void do_poll(struct dr_runner *r)
 {
-	if (r->state != RUNNER_RUNNING || r->poll_call || r->active >= r->n_slots)
+	if (r->state != RUNNER_RUNNING || r->poll_call || r->active >= r->n_slots || !r->first_beat_answered)
 		return;
 	if (r->config->once && r->once_polled)
 		return;
@@ -435,7 +557,8 @@ static void do_poll(struct dr_runner *r)
 	cJSON_AddStringToObject(body, "version", r->version);
 	cJSON_AddItemToObject(body, "supportedExecutors", executors_json(r->config));
 	long timeout = 0;
-	if (!r->config->once) {
+	/* Held polls only while push is down: with push, a poll every safety interval is enough. */
+	if (!r->config->once && !r->push_live && r->poll_answered) {
 		cJSON_AddNumberToObject(body, "waitMs", LONG_POLL_WAIT_MS);
 		timeout = LONG_POLL_WAIT_MS + POLL_TIMEOUT_SLACK_MS;
 	}
@@ -460,17 +583,19 @@ static void schedule_poll(struct dr_runner *r, uint64_t delay_ms)
  * Supabase Realtime (realtime.h): a change on one of the account's jobs
  * means "poll now" (coalesced: one poll in flight, one more after it); an
  * UPDATE that turns cancellation_requested true cancels that job if it
- * runs here. A long poll, when the relay offers it, still claims; push
- * only decides how long an idle interval poll waits: the safety sync
- * while subscribed, the fallback interval while a subscription that was
- * live is down, and poll_interval_ms against a relay that never gave one.
+ * runs here. While subscribed, polls go at the safety sync interval (no
+ * long poll: push already says when to claim); otherwise a long poll, when
+ * the relay offers it, waits for jobs; else interval polls wait the
+ * fallback interval while push exists but is down (its server unreachable),
+ * and poll_interval_ms against a relay that offers no push.
  */
 
 static uint64_t push_idle_delay(struct dr_runner *r)
 {
 	if (r->push_live)
 		return r->config->safety_sync_interval_ms;
-	if (r->push_was_live)
+	/* Push exists but its server is unreachable: poll as the Node runner does then. */
+	if (r->push_was_live || dr_realtime_offered(r->push))
 		return r->config->fallback_poll_interval_ms;
 	return r->config->poll_interval_ms;
 }
@@ -511,7 +636,9 @@ static void push_on_state(bool subscribed, void *data)
 	write_status(r);
 	if (subscribed) {
 		push_kick(r); /* anything queued while we were not listening */
-	} else if (r->state == RUNNER_RUNNING && !r->poll_call && !r->long_poll &&
+	} else if (r->state == RUNNER_RUNNING && !r->poll_call && r->long_poll) {
+		schedule_poll(r, 0); /* back to holding a poll */
+	} else if (r->state == RUNNER_RUNNING && !r->poll_call &&
 		   uv_timer_get_due_in(&r->poll_timer) > r->config->fallback_poll_interval_ms) {
 		schedule_poll(r, r->config->fallback_poll_interval_ms);
 	}
@@ -570,7 +697,8 @@ static void close_handle(struct dr_runner *r, uv_handle_t *h)
 static void on_drained(void *data)
 {
 	struct dr_runner *r = data;
-	if (r->state == RUNNER_FLUSHING)
+	/* A beat in flight (the one that says we are idle) is answered first. */
+	if (r->state == RUNNER_FLUSHING && !r->heartbeat_call && !dr_outbox_pending(r->outbox))
 		enter_state(r, RUNNER_STOPPED);
 }
 
@@ -777,6 +905,8 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 		dr_warn("%s; a crash would not be reported for the jobs of this run", err);
 		r->journal = NULL;
 	}
+	if (r->journal)
+		dr_outbox_on_seq(r->outbox, on_seq, r);
 	r->env = (struct dr_pipeline_env){
 		.journal = r->journal,
 		.loop = r->loop,
@@ -842,9 +972,7 @@ int dr_runner_run(struct dr_runner *r)
 	int recovered = r->journal ? dr_journal_recover(r->journal, r->outbox) : 0;
 	if (recovered)
 		dr_info("reported %d job(s) interrupted by the previous run as failed", recovered);
-	send_heartbeat(r, true);
-	do_poll(r);
-	push_start(r);
+	send_heartbeat(r, true); /* its answer starts claiming */
 	/* Workspace retention, on the threadpool: never on the loop's path. */
 	if (!r->config->once)
 		dr_gc_sweep_request(r->sweep, r->config);
@@ -869,6 +997,7 @@ void dr_runner_free(struct dr_runner *r)
 		dr_config_free(r->old_configs[i]);
 	free(r->old_configs);
 	free(r->last_error);
+	dr_strv_free(r->settling);
 	free(r->slots);
 	free(r->runner_id);
 	free(r->version);

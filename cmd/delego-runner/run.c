@@ -16,18 +16,6 @@
 
 extern char **environ;
 
-static struct dr_config *reload_config(void *data)
-{
-	const struct dr_cmd_ctx *ctx = data;
-	char err[1024];
-	struct dr_config *c;
-	if (dr_config_load(ctx->argc, ctx->argv, NULL, &c, err, sizeof err) < 0) {
-		dr_err("%s; not reloading", err);
-		return NULL;
-	}
-	return c;
-}
-
 /* Loads the profile the daemon runs as; returns an exit status. */
 static int load_profile(struct dr_config *c, struct dr_profile *p)
 {
@@ -65,11 +53,48 @@ static int load_profile(struct dr_config *c, struct dr_profile *p)
 	return 0;
 }
 
+/*
+ * The configuration a run uses: defaults, file, environment and flags (c),
+ * then what the profile recorded at pairing (workspaceRoot,
+ * supportedExecutors) where c kept a default. At start and on SIGHUP alike.
+ */
+static int load_for_run(struct dr_config *c, struct dr_profile *p)
+{
+	int status = load_profile(c, p);
+	if (status)
+		return status;
+	dr_config_apply_profile(c, p);
+	if (!c->relay_url)
+		c->relay_url = dr_xstrdup(p->relay_url);
+	if ((status = dr_check_relay_url(c, p->relay_url)))
+		dr_profile_release(p);
+	return status;
+}
+
+static struct dr_config *reload_config(void *data)
+{
+	const struct dr_cmd_ctx *ctx = data;
+	char err[1024];
+	struct dr_config *c;
+	struct dr_profile p = { 0 };
+	if (dr_config_load(ctx->argc, ctx->argv, NULL, &c, err, sizeof err) < 0) {
+		dr_err("%s; not reloading", err);
+		return NULL;
+	}
+	if (load_for_run(c, &p)) {
+		dr_err("not reloading: the profile cannot be used (above)");
+		dr_config_free(c);
+		return NULL;
+	}
+	dr_profile_release(&p);
+	return c;
+}
+
 int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 {
 	struct dr_profile p = { 0 };
 	char err[1024];
-	int status = load_profile(c, &p);
+	int status = load_for_run(c, &p);
 	if (status) {
 		dr_config_free(c);
 		return status;
@@ -78,15 +103,7 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	/* --agent-env NAME=VALUE entries reach agents as environment values do: mask the secret-looking ones too. */
 	if (dr_redact_add_env(NULL, environ) < 0 || dr_redact_add_env(NULL, c->agent_env) < 0)
 		dr_warn("some secret-looking environment values are too long or too many to redact from logs");
-	dr_config_apply_profile(c, &p);
 	dr_cmd_warn_root(c);
-	if (!c->relay_url)
-		c->relay_url = dr_xstrdup(p.relay_url);
-	if ((status = dr_check_relay_url(c, p.relay_url))) {
-		dr_profile_release(&p);
-		dr_config_free(c);
-		return status;
-	}
 
 	uv_loop_t loop;
 	uv_loop_init(&loop);
@@ -137,6 +154,18 @@ int dr_cmd_default(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 int dr_cmd_config(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 {
 	(void)ctx;
+	/* What `run` would use: the profile's recorded values too, when it is paired. */
+	struct dr_credentials *creds = NULL;
+	struct dr_profile p = { 0 };
+	unsigned insecure = 0;
+	char err[1024];
+	if (dr_credentials_load(c->credentials_path, &creds, &insecure, err, sizeof err) == 0) {
+		if (dr_credentials_get(creds, c->profile, &p) == 0) {
+			dr_config_apply_profile(c, &p);
+			dr_profile_release(&p);
+		}
+		dr_credentials_free(creds);
+	}
 	char *text = dr_config_describe(c);
 	fputs(text, stdout);
 	free(text);

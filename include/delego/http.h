@@ -14,7 +14,7 @@ struct dr_http;
 struct dr_http_req;
 
 struct dr_http_response {
-	long status;          /* HTTP status, or 0 when no answer came */
+	long status;          /* HTTP status, or 0 when no status line came (also set with err) */
 	/* 0 when an answer came; else -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EPROTO (TLS),
 	 * -E2BIG (body over the cap; status may be set), -ECANCELED, -EIO */
 	int err;

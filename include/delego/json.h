@@ -21,6 +21,12 @@
 int dr_json_parse(const char *data, size_t len, size_t max_len, cJSON **out);
 /* As dr_json_parse, and the root must be an object. */
 int dr_json_parse_object(const char *data, size_t len, size_t max_len, cJSON **out);
+/*
+ * As dr_json_parse_object for a text nested too deep: every value nested
+ * deeper than DR_JSON_MAX_DEPTH becomes null, so that the shallow part
+ * (e.g. a job's id) can still be read.
+ */
+int dr_json_parse_pruned(const char *data, size_t len, size_t max_len, cJSON **out);
 
 /* The string at key, or NULL when absent or not a string. Borrowed. */
 const char *dr_json_str(const cJSON *obj, const char *key);

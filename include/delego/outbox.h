@@ -3,7 +3,9 @@
  * fail, await). Each report gets an eventId and a per-job seq (delego-runner-protocol(7),
  * EXTENSIONS), is written to the spool before it is sent, and is retried
  * with exponential backoff and jitter until the relay answers 2xx (or
- * rejects it for good). Reports of one job are delivered in order.
+ * rejects it for good). A 2xx acknowledges it even when its body is cut
+ * short or not JSON: it is never sent again. Reports of one job are
+ * delivered in order.
  */
 #ifndef DELEGO_OUTBOX_H
 #define DELEGO_OUTBOX_H
@@ -43,5 +45,25 @@ int dr_outbox_parse_entry(const char *data, size_t len, char **path, char **job_
 size_t dr_outbox_pending(const struct dr_outbox *o);
 /* Calls cb once the queue is empty (at once if it is). One waiter at a time. */
 void dr_outbox_on_drained(struct dr_outbox *o, void (*cb)(void *data), void *data);
+
+/*
+ * The relay answered some other call (heartbeat, poll): reports waiting out
+ * a backoff go now instead.
+ */
+void dr_outbox_relay_answered(struct dr_outbox *o);
+
+/* Seeds job_id's seq (e.g. from the job journal): later reports get higher ones. */
+void dr_outbox_note_seq(struct dr_outbox *o, const char *job_id, long long seq);
+/* Called when a job's last queued report leaves the queue, with the job's last seq (to persist it). */
+typedef void (*dr_outbox_seq_cb)(const char *job_id, long long seq, void *data);
+void dr_outbox_on_seq(struct dr_outbox *o, dr_outbox_seq_cb cb, void *data);
+
+/*
+ * Calls cb (once, maybe at once) when job_id has no report queued, or the
+ * relay refused its next one (it waits in the spool), or after a 401. One
+ * waiter per job.
+ */
+typedef void (*dr_outbox_settled_cb)(const char *job_id, void *data);
+void dr_outbox_on_settled(struct dr_outbox *o, const char *job_id, dr_outbox_settled_cb cb, void *data);
 
 #endif

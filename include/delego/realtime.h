@@ -47,6 +47,8 @@ struct dr_realtime_opts {
 int dr_realtime_new(const struct dr_realtime_opts *o, struct dr_realtime **out);
 /* Starts the first token request; later all retries are the client's own. */
 void dr_realtime_start(struct dr_realtime *rt);
+/* The relay handed out a usable realtime token: push exists, even while its server is unreachable. */
+bool dr_realtime_offered(const struct dr_realtime *rt);
 /*
  * Stops everything: no callback runs afterwards, also when called from
  * inside one. The memory goes once the handles are closed (the loop must

@@ -31,6 +31,9 @@ struct dr_relay_reply {
 	int err;              /* the transport's error (http.h) when no answer came, else 0 */
 	const char *error;    /* with err: the transport's own words (borrowed), for a finding */
 	long date;            /* the answer's Date header (seconds since the epoch), or 0 */
+	const char *raw;      /* the answer's bytes as received (NUL-terminated), borrowed; NULL without one */
+	size_t raw_len;
+	long status_line;     /* the status that came even when the transfer then failed (a cut body), else 0 */
 };
 
 typedef void (*dr_relay_cb)(const struct dr_relay_reply *reply, void *data);

@@ -73,8 +73,13 @@ relay_stop
 final_spooled() { ls "$XDG_STATE_HOME/delego-runner/default/outbox/" 2>/dev/null | grep -q -- '-final.json$'; }
 check "the final report waits in the spool" wait_for 30 final_spooled
 check "the runner is still up while the relay is down" kill -0 $RUNNER_PID
+sleep 20 # long enough for the reports' own backoff to reach 16-32 s
 relay_start || exit 1
+t0=$(date +%s)
 check "the job completes on the relay once it is back" wait_for 30 status_is "$id" completed
+# The first answer from the relay (a heartbeat: every 2 s) sends them; they do not wait out their backoff.
+took=$(( $(date +%s) - t0 ))
+check "the reports arrive within 6 s of the relay's return (took $took s)" test "$took" -le 6
 check "the spool is empty afterwards" wait_for 10 spool_empty
 kill -TERM $RUNNER_PID
 wait_exit $RUNNER_PID 10
@@ -96,6 +101,14 @@ start_daemon "$T/run6.log"
 check "the next start reports the interrupted job" wait_for 20 status_is "$id" failed
 show "$id"
 check_eq "the summary says the runner stopped" true "$(f "'runner stopped while the job was running' in d['summary']")"
+check_eq "the report carries the job's branch" "delego/eng-5-$(echo "$id" | cut -c1-8)" "$(f "d['metadata']['branchName']")"
+check "the report continues the job's seq after the restart" python3 -c '
+import json, sys
+ls = [json.loads(l) for l in open(sys.argv[1])]
+mine = [l["body"] for l in ls if isinstance(l["body"], dict) and l["body"].get("jobId") == sys.argv[2]]
+fail = [b["seq"] for b in mine if "cancelled" in b]
+before = [b["seq"] for b in mine if "cancelled" not in b and "seq" in b]  # its progress reports
+assert fail and before and fail[0] > max(before), (fail, before)' "$T/requests.jsonl" "$id"
 check "the orphaned agent is gone" wait_for 5 no_agents
 gone() { ! kill -0 "$1" 2>/dev/null || ps -o stat= -p "$1" | grep -q Z; }
 check "its grandchild is gone" wait_for 5 gone "$gc"

@@ -56,10 +56,27 @@ check_contains "the report says the slug is wrong" "repositorySlug" "$T/fail.txt
 check "nothing is written in the workspace" test ! -e "$T/ws/sources"
 stop_fake
 
-start_fake '{"/api/runner/jobs/poll": [[200, {"job": {"id": "-rf", "organizationId": "org"}}], [200, {"job": null}]]}'
+# fail_of: "<jobId> | <summary>" of the first fail report.
+fail_of() { reports | python3 -c 'import json,sys; r=json.loads(json.loads(sys.stdin.readline())["body"]); print(r["jobId"], "|", r["summary"])'; }
+
+# 3. A job whose id is unusable as a file name is still claimed: it is failed, the id only in the JSON body.
+start_fake '{"/api/runner/jobs/poll": [[200, {"job": {"id": "../../x y", "organizationId": "org"}}], [200, {"job": null}]]}'
 runner run --once --workspace-root "$T/ws" >"$T/run3.log" 2>&1
-check_eq "a job with an unusable id is ignored, --once exits 0" 0 $?
-check_contains "and says so" "without a usable id" "$T/run3.log"
+check_eq "a job with an unusable id does not stop --once from exiting 0" 0 $?
+check "it is reported as failed" has_fail_report
+fail_of >"$T/fail3.txt"
+check_contains "the report carries the id as given" "../../x y |" "$T/fail3.txt"
+check_contains "and says what is wrong with it" "job id is not valid" "$T/fail3.txt"
+check "no file is named after it" test -z "$(find "$XDG_STATE_HOME" "$T/ws" -name '*x y*' 2>/dev/null)"
+stop_fake
+
+# 3b. A poll answer nested one level deeper than our limit (64) still gets its job failed.
+deep_job=$(python3 -c 'print("{\"job\": {\"id\": \"job-3\", \"organizationId\": \"org\", \"x\": " + "[" * 63 + "]" * 63 + "}}")')
+start_fake '{"/api/runner/jobs/poll": [[200, "'"$(printf '%s' "$deep_job" | sed 's/"/\\"/g')"'"], [200, {"job": null}]]}'
+runner run --once --workspace-root "$T/ws" >"$T/run3b.log" 2>&1
+check "a job in a too-deep answer is reported as failed" has_fail_report
+fail_of >"$T/fail3b.txt"
+check_contains "the report names it and says why" "job-3 | Invalid job: the relay's answer nests deeper than 64" "$T/fail3b.txt"
 stop_fake
 
 big=$(python3 -c 'print("x" * 300000)')

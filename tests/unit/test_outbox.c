@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The peer: answers each request with the next scripted reply, records it. */
@@ -29,6 +30,7 @@ struct reply {
 	const char *body;
 	const char *retry_after;
 	unsigned delay_ms;
+	bool cut; /* the status line and half the body, then the connection drops */
 };
 
 static struct {
@@ -47,6 +49,18 @@ static struct {
 struct upload {
 	struct dr_buf b;
 };
+
+/* Sends the first half of the body, then ends the connection with an error. */
+static ssize_t cut_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	const char *body = cls;
+	size_t half = strlen(body) / 2;
+	if (pos >= half)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	size_t n = half - (size_t)pos < max ? half - (size_t)pos : max;
+	memcpy(buf, body + pos, n);
+	return (ssize_t)n;
+}
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 			      const char *version, const char *data, size_t *size, void **con_cls)
@@ -78,8 +92,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		usleep(r.delay_ms * 1000);
 	if (peer.slow_marker && strstr(u->b.buf, peer.slow_marker))
 		usleep(700 * 1000);
-	struct MHD_Response *res = MHD_create_response_from_buffer(strlen(r.body), (void *)r.body,
-								   MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *res = r.cut ? MHD_create_response_from_callback(strlen(r.body), 64, cut_reader,
+									      (void *)r.body, NULL)
+					 : MHD_create_response_from_buffer(strlen(r.body), (void *)r.body,
+									   MHD_RESPMEM_MUST_COPY);
 	if (r.retry_after)
 		MHD_add_response_header(res, "Retry-After", r.retry_after);
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, res);
@@ -111,7 +127,7 @@ static void peer_reset(void)
 	peer.n_requests = 0;
 	peer.n_script = 0;
 	peer.next = 0;
-	peer.fallback = (struct reply){ 200, "{}", NULL, 0 };
+	peer.fallback = (struct reply){ 200, "{}", NULL, 0, false };
 	peer.slow_marker = NULL;
 }
 
@@ -197,7 +213,7 @@ static struct got call_once(struct reply r, long timeout_ms)
 
 START_TEST(ok_answer_and_request_shape)
 {
-	struct got g = call_once((struct reply){ 200, "{\"runner\":{\"id\":\"r1\"}}", NULL, 0 }, 0);
+	struct got g = call_once((struct reply){ 200, "{\"runner\":{\"id\":\"r1\"}}", NULL, 0, false }, 0);
 	ck_assert_int_eq(g.outcome, DR_RELAY_OK);
 	ck_assert_str_eq(g.body, "{\"runner\":{\"id\":\"r1\"}}");
 	ck_assert_str_eq(peer.paths[0], "/api/runner/heartbeat");
@@ -209,28 +225,28 @@ END_TEST
 
 START_TEST(classifies_failures)
 {
-	struct got g = call_once((struct reply){ 401, "{\"error\":\"revoked\"}", NULL, 0 }, 0);
+	struct got g = call_once((struct reply){ 401, "{\"error\":\"revoked\"}", NULL, 0, false }, 0);
 	ck_assert_int_eq(g.outcome, DR_RELAY_UNAUTHORIZED);
 	ck_assert_str_eq(g.message, "HTTP 401: revoked");
-	g = call_once((struct reply){ 409, "{\"error\":\"not yours\"}", NULL, 0 }, 0);
+	g = call_once((struct reply){ 409, "{\"error\":\"not yours\"}", NULL, 0, false }, 0);
 	ck_assert_int_eq(g.outcome, DR_RELAY_REJECTED);
-	g = call_once((struct reply){ 429, "{}", "7", 0 }, 0);
+	g = call_once((struct reply){ 429, "{}", "7", 0, false }, 0);
 	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
 	ck_assert_int_eq(g.retry_after, 7000);
-	g = call_once((struct reply){ 503, "<html>down</html>", NULL, 0 }, 0);
+	g = call_once((struct reply){ 503, "<html>down</html>", NULL, 0, false }, 0);
 	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
 	ck_assert_str_eq(g.message, "HTTP 503");
-	g = call_once((struct reply){ 200, "not json", NULL, 0 }, 0);
+	g = call_once((struct reply){ 200, "not json", NULL, 0, false }, 0);
 	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
 	ck_assert_ptr_nonnull(strstr(g.message, "not a JSON object"));
-	g = call_once((struct reply){ 200, "[1,2]", NULL, 0 }, 0);
+	g = call_once((struct reply){ 200, "[1,2]", NULL, 0, false }, 0);
 	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
 }
 END_TEST
 
 START_TEST(timeouts_are_transient)
 {
-	struct got g = call_once((struct reply){ 200, "{}", NULL, 1500 }, 300);
+	struct got g = call_once((struct reply){ 200, "{}", NULL, 1500, false }, 300);
 	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
 	ck_assert_int_eq(g.status, 0);
 	ck_assert_ptr_nonnull(strstr(g.message, "cannot reach relay"));
@@ -246,7 +262,7 @@ START_TEST(oversize_answers_are_refused)
 	memset(big + 1, 'a', n);
 	big[n + 1] = '"';
 	big[n + 2] = '\0';
-	struct got g = call_once((struct reply){ 200, big, NULL, 0 }, 0);
+	struct got g = call_once((struct reply){ 200, big, NULL, 0, false }, 0);
 	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
 	ck_assert_ptr_nonnull(strstr(g.message, "too large"));
 	free(big);
@@ -258,8 +274,36 @@ START_TEST(deep_json_is_refused)
 	static char deep[4096];
 	for (int i = 0; i < 2000; i++)
 		deep[i] = '[';
-	struct got g = call_once((struct reply){ 200, deep, NULL, 0 }, 0);
+	struct got g = call_once((struct reply){ 200, deep, NULL, 0, false }, 0);
 	ck_assert_int_eq(g.outcome, DR_RELAY_TRANSIENT);
+}
+END_TEST
+
+START_TEST(too_deep_json_keeps_its_shallow_part)
+{
+	/* 65 levels: refused by the normal parse; pruned, the job's id survives. */
+	struct dr_buf t = DR_BUF_INIT(0);
+	dr_buf_addf(&t, "{\"job\":{\"id\":\"j[{\\\"\",\"x\":");
+	for (int i = 0; i < 63; i++)
+		dr_buf_addf(&t, "[");
+	for (int i = 0; i < 63; i++)
+		dr_buf_addf(&t, "]");
+	dr_buf_addf(&t, ",\"y\":[{},{}]}}");
+	cJSON *o = NULL;
+	ck_assert_int_eq(dr_json_parse_object(t.buf, t.len, 1 << 20, &o), -E2BIG);
+	ck_assert_int_eq(dr_json_parse_pruned(t.buf, t.len, 1 << 20, &o), 0);
+	const cJSON *job = dr_json_obj(o, "job");
+	ck_assert_str_eq(dr_json_str(job, "id"), "j[{\"");
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(job, "x");
+	for (int depth = 3; depth < 64; depth++)
+		x = cJSON_GetArrayItem(x, 0);
+	ck_assert(cJSON_IsArray(x));
+	ck_assert(cJSON_IsNull(cJSON_GetArrayItem(x, 0))); /* level 65 */
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(job, "y")), 2);
+	cJSON_Delete(o);
+	/* Unterminated stays an error. */
+	ck_assert_int_lt(dr_json_parse_pruned(t.buf, 100, 1 << 20, &o), 0);
+	dr_buf_release(&t);
 }
 END_TEST
 
@@ -350,8 +394,8 @@ END_TEST
 
 START_TEST(retries_transient_failures_keeping_the_event_id)
 {
-	peer.script[0] = (struct reply){ 500, "{}", NULL, 0 };
-	peer.script[1] = (struct reply){ 503, "{}", NULL, 0 };
+	peer.script[0] = (struct reply){ 500, "{}", NULL, 0, false };
+	peer.script[1] = (struct reply){ 503, "{}", NULL, 0, false };
 	peer.n_script = 2;
 	struct box b;
 	box_open(&b, spool);
@@ -366,7 +410,7 @@ END_TEST
 
 START_TEST(rejected_reports_are_dropped_not_retried)
 {
-	peer.fallback = (struct reply){ 409, "{\"error\":\"job not held\"}", NULL, 0 };
+	peer.fallback = (struct reply){ 409, "{\"error\":\"job not held\"}", NULL, 0, false };
 	struct box b;
 	box_open(&b, spool);
 	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/complete", report("j1", "x"));
@@ -420,7 +464,7 @@ END_TEST
 START_TEST(a_restart_sends_what_was_left)
 {
 	/* First run: the relay is down (401 stops sending and keeps the spool). */
-	peer.fallback = (struct reply){ 401, "{}", NULL, 0 };
+	peer.fallback = (struct reply){ 401, "{}", NULL, 0, false };
 	struct box b;
 	box_open(&b, spool);
 	dr_outbox_post(b.outbox, "j9", "/api/runner/jobs/progress", report("j9", "p"));
@@ -435,7 +479,7 @@ START_TEST(a_restart_sends_what_was_left)
 	int before = peer.n_requests;
 
 	/* Second run: the relay takes them, in the original order. */
-	peer.fallback = (struct reply){ 200, "{}", NULL, 0 };
+	peer.fallback = (struct reply){ 200, "{}", NULL, 0, false };
 	box_open(&b, spool);
 	ck_assert_uint_eq(dr_outbox_pending(b.outbox), 2);
 	box_drain(&b);
@@ -486,6 +530,179 @@ START_TEST(jobs_do_not_block_each_other)
 }
 END_TEST
 
+
+START_TEST(a_2xx_is_the_acknowledgement_whatever_its_body)
+{
+	/* Cut after the status line, and not JSON: neither is sent again. */
+	peer.script[0] = (struct reply){ 200, "{\"ok\":true,\"padding\":\"xxxxxxxxxxxxxxxx\"}", NULL, 0, true };
+	peer.script[1] = (struct reply){ 200, "not json", NULL, 0, false };
+	peer.n_script = 2;
+	struct box b;
+	box_open(&b, spool);
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/progress", report("j1", "one"));
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/complete", report("j1", "two"));
+	box_drain(&b);
+	ck_assert_int_eq(peer.n_requests, 2);
+	ck_assert_int_eq(count_spool(), 0);
+	box_close(&b);
+}
+END_TEST
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Runs the loop (held open) until *count reaches n. */
+static void run_until(struct box *b, const int *count, int n)
+{
+	uv_timer_t hold;
+	uv_timer_init(&b->loop, &hold);
+	uv_timer_start(&hold, keepalive, 100000, 0);
+	while (*count < n)
+		uv_run(&b->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&hold, NULL);
+	uv_run(&b->loop, UV_RUN_NOWAIT);
+}
+
+static void answered(uv_timer_t *t)
+{
+	dr_outbox_relay_answered(t->data);
+}
+
+START_TEST(an_answer_from_the_relay_ends_the_backoff)
+{
+	/* Three failures put the report 2-4 s away; the relay then answers a heartbeat. */
+	for (int i = 0; i < 3; i++)
+		peer.script[i] = (struct reply){ 503, "{}", NULL, 0, false };
+	peer.n_script = 3;
+	struct box b;
+	box_open(&b, spool);
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/complete", report("j1", "done"));
+	run_until(&b, &peer.n_requests, 3);
+	uint64_t t0 = now_ms();
+	uv_timer_t kick;
+	uv_timer_init(&b.loop, &kick);
+	kick.data = b.outbox;
+	uv_timer_start(&kick, answered, 50, 0);
+	box_drain(&b);
+	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert_int_eq(peer.n_requests, 4);
+	uv_close((uv_handle_t *)&kick, NULL);
+	box_close(&b);
+}
+END_TEST
+
+START_TEST(another_jobs_success_ends_the_backoff)
+{
+	peer.script[0] = (struct reply){ 503, "{}", NULL, 0, false };
+	peer.script[1] = (struct reply){ 503, "{}", NULL, 0, false };
+	peer.n_script = 2;
+	struct box b;
+	box_open(&b, NULL);
+	dr_outbox_post(b.outbox, "a", "/api/runner/jobs/complete", report("a", "a"));
+	run_until(&b, &peer.n_requests, 2);
+	uint64_t t0 = now_ms();
+	dr_outbox_post(b.outbox, "b", "/api/runner/jobs/complete", report("b", "b"));
+	box_drain(&b);
+	ck_assert_int_lt(now_ms() - t0, 500); /* not the 1-2 s of a's backoff */
+	ck_assert_int_eq(peer.n_requests, 4);
+	box_close(&b);
+}
+END_TEST
+
+static void seq_seen(const char *job_id, long long seq, void *data)
+{
+	ck_assert_str_eq(job_id, "j7");
+	*(long long *)data = seq;
+}
+
+static void settled(const char *job_id, void *data)
+{
+	(void)job_id;
+	(*(int *)data)++;
+}
+
+START_TEST(seq_survives_an_empty_spool_and_a_restart)
+{
+	struct box b;
+	long long last = 0;
+	int n_settled = 0;
+	box_open(&b, spool);
+	dr_outbox_on_seq(b.outbox, seq_seen, &last);
+	dr_outbox_post(b.outbox, "j7", "/api/runner/jobs/progress", report("j7", "one"));
+	dr_outbox_post(b.outbox, "j7", "/api/runner/jobs/progress", report("j7", "two"));
+	dr_outbox_on_settled(b.outbox, "j7", settled, &n_settled);
+	ck_assert_int_eq(n_settled, 0);
+	box_drain(&b);
+	ck_assert_int_eq(n_settled, 1);
+	ck_assert_int_eq(last, 2);
+	ck_assert_int_eq(count_spool(), 0);
+	box_close(&b);
+	/* The next run knows only what the caller kept (the journal). */
+	box_open(&b, spool);
+	dr_outbox_note_seq(b.outbox, "j7", last);
+	dr_outbox_post(b.outbox, "j7", "/api/runner/jobs/fail", report("j7", "after restart"));
+	box_drain(&b);
+	cJSON *o = cJSON_Parse(peer.bodies[peer.n_requests - 1]);
+	ck_assert_int_eq((int)dr_json_num(o, "seq", 0), 3);
+	cJSON_Delete(o);
+	box_close(&b);
+}
+END_TEST
+
+START_TEST(a_refused_report_settles_its_job)
+{
+	peer.fallback = (struct reply){ 503, "{}", NULL, 0, false };
+	int n_settled = 0;
+	struct box b;
+	box_open(&b, spool);
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/complete", report("j1", "done"));
+	dr_outbox_on_settled(b.outbox, "j1", settled, &n_settled);
+	run_until(&b, &n_settled, 1);
+	ck_assert_int_eq(n_settled, 1);
+	ck_assert_int_eq(count_spool(), 1); /* it waits there */
+	box_close(&b);
+}
+END_TEST
+
+/* Sending from a spool of tens of thousands costs the number of jobs, not of reports. */
+START_TEST(a_huge_spool_is_not_quadratic)
+{
+	const int N = getenv("DR_UNDER_VALGRIND") ? 20000 : 40000; /* valgrind reads files slowly */
+	for (int i = 0; i < N; i++) {
+		char *f = dr_xasprintf("%s/%016d-progress.json", spool, i + 1);
+		FILE *fp = fopen(f, "w");
+		ck_assert_ptr_nonnull(fp);
+		fprintf(fp, "{\"path\":\"/api/runner/jobs/progress\",\"jobId\":\"j%d\",\"body\":{\"seq\":%d}}", i % 3,
+			i + 1);
+		fclose(fp);
+		free(f);
+	}
+	peer.fallback = (struct reply){ 200, "{}", NULL, 5000, false }; /* nothing is acknowledged meanwhile */
+	uint64_t t0 = now_ms();
+	struct box b;
+	box_open(&b, spool);
+	ck_assert_uint_eq(dr_outbox_pending(b.outbox), (size_t)N);
+	uint64_t t1 = now_ms();
+	for (int i = 0; i < 200; i++)
+		dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/progress", report("j1", "more"));
+	uint64_t took = now_ms() - t1;
+	fprintf(stderr, "# %d spooled reports: loading them took %llu ms, 200 more posts %llu ms\n", N,
+		(unsigned long long)(t1 - t0), (unsigned long long)took);
+	/* Before the per-job queues every post walked the spool pairwise: minutes here. */
+	ck_assert_int_lt(took, 2000);
+	dr_outbox_free(b.outbox);
+	b.outbox = NULL;
+	dr_relay_free(b.relay);
+	dr_http_free(b.http);
+	uv_run(&b.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&b.loop);
+}
+END_TEST
+
 static Suite *outbox_suite(void)
 {
 	Suite *s = suite_create("outbox");
@@ -497,6 +714,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, timeouts_are_transient);
 	tcase_add_test(tc, oversize_answers_are_refused);
 	tcase_add_test(tc, deep_json_is_refused);
+	tcase_add_test(tc, too_deep_json_keeps_its_shallow_part);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("outbox");
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -507,6 +725,12 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, a_restart_sends_what_was_left);
 	tcase_add_test(tc, a_planted_entry_cannot_redirect_the_bearer);
 	tcase_add_test(tc, jobs_do_not_block_each_other);
+	tcase_add_test(tc, a_2xx_is_the_acknowledgement_whatever_its_body);
+	tcase_add_test(tc, an_answer_from_the_relay_ends_the_backoff);
+	tcase_add_test(tc, another_jobs_success_ends_the_backoff);
+	tcase_add_test(tc, seq_survives_an_empty_spool_and_a_restart);
+	tcase_add_test(tc, a_refused_report_settles_its_job);
+	tcase_add_test(tc, a_huge_spool_is_not_quadratic);
 	suite_add_tcase(s, tc);
 	return s;
 }
