@@ -470,3 +470,15 @@ void dr_outbox_on_drained(struct dr_outbox *o, void (*cb)(void *data), void *dat
 	o->drained_data = data;
 	maybe_drained(o);
 }
+
+void dr_outbox_retry_now(struct dr_outbox *o)
+{
+	if (!o)
+		return;
+	for (struct entry *e = o->head; e; e = e->next)
+		if (!e->in_flight) {
+			e->not_before = 0;
+			dr_backoff_reset(&e->backoff);
+		}
+	kick(o);
+}

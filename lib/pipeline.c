@@ -739,6 +739,12 @@ static char *error_progress(struct dr_pipeline *p, char *line)
 	return line;
 }
 
+void dr_pipeline_check_cancel(struct dr_pipeline *p)
+{
+	if (p)
+		on_status_timer(&p->status_timer);
+}
+
 static void on_agent_line(void *data, int fd, const char *line, size_t len, bool truncated)
 {
 	struct dr_pipeline *p = data;

@@ -17,6 +17,7 @@
 #include "delego/gc.h"
 #include "delego/http.h"
 #include "delego/isotime.h"
+#include "delego/inhibit.h"
 #include "delego/journal.h"
 #include "delego/json.h"
 #include "delego/log.h"
@@ -40,6 +41,11 @@
 #define POLL_TIMEOUT_SLACK_MS 15000
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
+#define WAKE_TICK_MS 2000
+#define WAKE_LATE_MS 8000      /* a tick this much later than due: the process was stopped */
+#define WAKE_SLEPT_MS 5000     /* CLOCK_BOOTTIME ran ahead of the monotonic clock by this much: suspended */
+#define INHIBIT_CHECK_MS 200   /* after the last job: is its report delivered yet? */
+#define INHIBIT_LINGER_MS 60000 /* ... but hold off sleep no longer than this for it */
 
 enum runner_state {
 	RUNNER_RUNNING,
@@ -87,6 +93,14 @@ struct dr_runner {
 	uv_signal_t sigterm, sigint, sighup;
 	int open_handles;
 
+	/* Sleep and wake: see that section. */
+	struct dr_inhibit *inhibit;
+	bool inhibit_held;
+	uv_timer_t inhibit_timer;
+	uint64_t inhibit_linger_start;
+	uv_timer_t wake_timer;
+	uint64_t wake_mono_ms, wake_boot_ms;
+
 	struct dr_relay_call *heartbeat_call;
 	bool heartbeat_pending; /* a beat was asked for while one was in flight */
 	bool heartbeat_pending_steady; /* ... and one of them was a timer beat */
@@ -126,6 +140,8 @@ static void on_heartbeat_timer(uv_timer_t *t);
 static uint64_t push_idle_delay(struct dr_runner *r);
 static void push_start(struct dr_runner *r);
 static void push_stop(struct dr_runner *r);
+static void sleep_hold(struct dr_runner *r, const cJSON *job);
+static void sleep_release(struct dr_runner *r);
 
 static const char *first_active_job(const struct dr_runner *r)
 {
@@ -323,6 +339,7 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 	s->job_id = NULL;
 	s->pipeline = NULL;
 	r->active--;
+	sleep_release(r);
 	update_status(r);
 	write_status(r);
 	if (r->exit_status != 2 && r->state < RUNNER_FLUSHING)
@@ -359,6 +376,7 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 	s->pipeline = p;
 	s->job_id = dr_xstrdup(id ? id : dr_pipeline_job_id(p));
 	r->active++;
+	sleep_hold(r, job);
 	dr_info("claimed job %s", s->job_id);
 	update_status(r);
 	write_status(r);
@@ -551,6 +569,121 @@ static void push_stop(struct dr_runner *r)
 	}
 }
 
+/* Sleep and wake ------------------------------------------------------
+ * While a job runs, a sleep inhibitor is held (inhibit.h); after the last
+ * job it is kept until that job's report is delivered, for a minute at
+ * most. A tick every WAKE_TICK_MS notices a suspend (CLOCK_BOOTTIME ran
+ * ahead of the monotonic clock, which stands still in suspend) or a stop
+ * (the tick came far later than due): then everything that waited on a
+ * timer that slept happens at once.
+ */
+
+static void sleep_hold(struct dr_runner *r, const cJSON *job)
+{
+	uv_timer_stop(&r->inhibit_timer);
+	if (r->inhibit_held)
+		return;
+	const cJSON *issue = cJSON_GetObjectItemCaseSensitive(job, "linearIssue");
+	const char *label = cJSON_IsObject(issue) ? dr_json_str(issue, "identifier") : NULL;
+	if (!label)
+		label = dr_json_str(job, "id");
+	char why[128], clean[64];
+	size_t n = 0;
+	for (const char *c = label ? label : "?"; *c && n < sizeof clean - 1; c++)
+		clean[n++] = *c > 0x20 && *c < 0x7f ? *c : '_';
+	clean[n] = '\0';
+	snprintf(why, sizeof why, "job %s is running", clean);
+	dr_inhibit_hold(r->inhibit, why);
+	r->inhibit_held = true;
+}
+
+static void on_inhibit_timer(uv_timer_t *t)
+{
+	struct dr_runner *r = t->data;
+	bool waited_enough = uv_now(r->loop) - r->inhibit_linger_start >= INHIBIT_LINGER_MS;
+	if (r->active == 0 && r->inhibit_held && (dr_outbox_pending(r->outbox) == 0 || waited_enough)) {
+		dr_inhibit_release(r->inhibit);
+		r->inhibit_held = false;
+	}
+	if (!r->inhibit_held || r->active > 0)
+		uv_timer_stop(t);
+}
+
+static void sleep_release(struct dr_runner *r)
+{
+	if (r->active > 0 || !r->inhibit_held)
+		return;
+	r->inhibit_linger_start = uv_now(r->loop);
+	uv_timer_start(&r->inhibit_timer, on_inhibit_timer, 0, INHIBIT_CHECK_MS);
+}
+
+static uint64_t boottime_ms(void)
+{
+#ifdef __linux__
+	struct timespec ts;
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+		return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+#endif
+	return uv_hrtime() / 1000000;
+}
+
+/* The relay may have moved on while we were away: ask now, and forget the backoffs. */
+static void on_wake(struct dr_runner *r, uint64_t away_ms)
+{
+	dr_info("the machine slept or the runner was stopped for about %llu s: heartbeat, cancellation checks "
+		"and reconnect now", (unsigned long long)(away_ms / 1000));
+	dr_backoff_reset(&r->heartbeat_backoff);
+	dr_backoff_reset(&r->poll_backoff);
+	dr_outbox_retry_now(r->outbox);
+	if (r->state >= RUNNER_FLUSHING || r->exit_status == 2)
+		return;
+	/* A request sent before the sleep most likely waits on a dead connection. */
+	if (r->heartbeat_call) {
+		dr_relay_call_cancel(r->heartbeat_call);
+		r->heartbeat_call = NULL;
+	}
+	send_heartbeat(r, false);
+	uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, r->config->heartbeat_interval_ms,
+		       r->config->heartbeat_interval_ms);
+	for (int i = 0; i < r->n_slots; i++)
+		if (r->slots[i].pipeline)
+			dr_pipeline_check_cancel(r->slots[i].pipeline);
+	if (r->state != RUNNER_RUNNING)
+		return;
+	if (r->push) {
+		push_stop(r);
+		push_start(r);
+	}
+	if (r->poll_call) {
+		dr_relay_call_cancel(r->poll_call);
+		r->poll_call = NULL;
+	}
+	schedule_poll(r, 0);
+}
+
+static void on_wake_timer(uv_timer_t *t)
+{
+	struct dr_runner *r = t->data;
+	uint64_t mono = uv_hrtime() / 1000000, boot = boottime_ms();
+	uint64_t elapsed = mono - r->wake_mono_ms;
+	uint64_t boot_elapsed = boot - r->wake_boot_ms;
+	uint64_t slept = boot_elapsed > elapsed ? boot_elapsed - elapsed : 0;
+	uint64_t late = elapsed > WAKE_TICK_MS ? elapsed - WAKE_TICK_MS : 0;
+	r->wake_mono_ms = mono;
+	r->wake_boot_ms = boot;
+	if (late >= WAKE_LATE_MS || slept >= WAKE_SLEPT_MS)
+		on_wake(r, slept > late ? slept : late);
+}
+
+static void wake_watch_start(struct dr_runner *r)
+{
+	r->wake_mono_ms = uv_hrtime() / 1000000;
+	r->wake_boot_ms = boottime_ms();
+	uv_timer_start(&r->wake_timer, on_wake_timer, WAKE_TICK_MS, WAKE_TICK_MS);
+	/* The tick alone must not keep the loop alive at shutdown. */
+	uv_unref((uv_handle_t *)&r->wake_timer);
+}
+
 /* Shutdown ------------------------------------------------------------ */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -600,6 +733,10 @@ static void finalize(uv_timer_t *t)
 	close_handle(r, (uv_handle_t *)&r->sigterm);
 	close_handle(r, (uv_handle_t *)&r->sigint);
 	close_handle(r, (uv_handle_t *)&r->sighup);
+	close_handle(r, (uv_handle_t *)&r->inhibit_timer);
+	close_handle(r, (uv_handle_t *)&r->wake_timer);
+	dr_inhibit_free(r->inhibit);
+	r->inhibit = NULL;
 	dr_outbox_free(r->outbox);
 	r->outbox = NULL;
 	dr_http_free(r->http);
@@ -793,7 +930,14 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	uv_signal_init(r->loop, &r->sigterm);
 	uv_signal_init(r->loop, &r->sigint);
 	uv_signal_init(r->loop, &r->sighup);
-	r->open_handles = 7;
+	uv_timer_init(r->loop, &r->inhibit_timer);
+	uv_timer_init(r->loop, &r->wake_timer);
+	r->inhibit_timer.data = r->wake_timer.data = r;
+	r->open_handles = 9;
+	char note[256];
+	bool inhibit = dr_inhibit_enabled(r->config->inhibit_sleep, NULL, note, sizeof note);
+	r->inhibit = dr_inhibit_new(r->loop, inhibit);
+	dr_debug("sleep inhibitor: %s", note);
 	r->heartbeat_timer.data = r->poll_timer.data = r->grace_timer.data = r->watchdog_timer.data = r;
 	r->sigterm.data = r->sigint.data = r->sighup.data = r;
 	*out = r;
@@ -833,6 +977,7 @@ int dr_runner_run(struct dr_runner *r)
 	if (mk < 0)
 		dr_warn("cannot create state directory %s: %s", r->config->state_dir, strerror(-mk));
 	write_status(r);
+	wake_watch_start(r);
 	uint64_t wd = dr_notify_watchdog_ms();
 	if (wd)
 		uv_timer_start(&r->watchdog_timer, on_watchdog, wd / 2 ? wd / 2 : 1, wd / 2 ? wd / 2 : 1);

@@ -4,6 +4,7 @@
 #include "delego/cgroup.h"
 #include "commands.h"
 #include "delego/config.h"
+#include "delego/inhibit.h"
 #include "delego/log.h"
 #include "delego/sandbox.h"
 #include "delego/text.h"
@@ -99,6 +100,8 @@ static const char options_text[] =
 	"  --sandbox-writable PATH              DELEGO_SANDBOX_WRITABLE: also writable for agents (repeatable)\n"
 	"  --sandbox-hide PATH                  DELEGO_SANDBOX_HIDE: also hidden from agents (repeatable)\n"
 	"  --sandbox-network on|off             DELEGO_SANDBOX_NETWORK: agents reach the network (default: on)\n"
+	"  --inhibit-sleep auto|on|off          DELEGO_INHIBIT_SLEEP: hold off sleep while jobs run (default: auto,\n"
+	"                                       on when a battery is present)\n"
 	"  --no-commit                          DELEGO_CREATE_COMMIT=false\n"
 	"  --once                               one poll, run what it got, exit\n"
 	"  --force                              do not warn when pairing over a profile\n"
@@ -313,6 +316,9 @@ int main(int argc, char **argv)
 		return dr_cgroup_exec_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], DR_SANDBOX_SHIM_WORD) == 0)
 		return dr_sandbox_exec_main(argc, argv);
+	/* The sleep inhibitor's waiter (inhibit.h): it only waits for the runner to be gone. */
+	if (argc > 1 && strcmp(argv[1], DR_INHIBIT_WAIT_WORD) == 0)
+		return dr_inhibit_wait_main(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	harden_process();
 	cJSON_Hooks hooks = { .malloc_fn = json_malloc, .free_fn = free };

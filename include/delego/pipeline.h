@@ -39,6 +39,8 @@ int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pi
 		      struct dr_pipeline **out);
 /* Ends the agent (SIGTERM, SIGKILL after 5 s) and reports the job cancelled. */
 void dr_pipeline_cancel(struct dr_pipeline *p, const char *reason);
+/* Asks the relay now whether the job was cancelled (while the agent runs; else nothing). */
+void dr_pipeline_check_cancel(struct dr_pipeline *p);
 const char *dr_pipeline_job_id(const struct dr_pipeline *p);
 /* The summary of the job's last report (complete, fail or await), "" before it. Borrowed. */
 const char *dr_pipeline_summary(const struct dr_pipeline *p);
