@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,14 @@
 
 struct dr_journal {
 	char *dir;
+	uv_loop_t *loop; /* for fsyncs on the threadpool; NULL: none */
 };
+
+void dr_journal_sync_on(struct dr_journal *j, uv_loop_t *loop)
+{
+	if (j)
+		j->loop = loop;
+}
 
 int dr_journal_open(const char *dir, struct dr_journal **out, char *err, size_t errlen)
 {
@@ -58,16 +66,60 @@ static cJSON *load_entry(const char *path)
 	return o;
 }
 
-static void save_entry(const char *path, const cJSON *o)
+struct sync_req {
+	uv_work_t work;
+	char *path;
+};
+
+static void fsync_path(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fsync(fd) < 0)
+		dr_debug("cannot fsync %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* On a threadpool thread: the file, then the directory that holds its new name. */
+static void sync_work(uv_work_t *w)
+{
+	struct sync_req *s = w->data;
+	fsync_path(s->path, O_RDONLY);
+	char *slash = strrchr(s->path, '/');
+	if (slash && slash != s->path) {
+		*slash = '\0';
+		fsync_path(s->path, O_RDONLY | O_DIRECTORY);
+	}
+}
+
+static void sync_done(uv_work_t *w, int status)
+{
+	(void)status;
+	struct sync_req *s = w->data;
+	free(s->path);
+	free(s);
+}
+
+/*
+ * Atomic (rename) at once, which survives the runner's death; durable:
+ * also fsynced off the loop, so that a power cut cannot lose a running
+ * job either (an fsync on the loop would stall it at every claim).
+ */
+static void save_entry(const struct dr_journal *j, const char *path, const cJSON *o, bool durable)
 {
 	char *text = dr_json_print(o);
-	/* Atomic (rename) but not fsynced: the entry must survive the runner's
-	 * death, which the page cache does; an fsync here would stall the loop
-	 * for milliseconds at every claim. A power cut may lose it. */
 	int r = dr_write_file_replace(path, text, strlen(text), 0600);
 	if (r < 0)
 		dr_warn("cannot write job journal %s: %s", path, strerror(-r));
 	free(text);
+	if (r < 0 || !durable || !j->loop)
+		return;
+	struct sync_req *s = dr_xcalloc(1, sizeof *s);
+	s->path = dr_xstrdup(path);
+	s->work.data = s;
+	if (uv_queue_work(j->loop, &s->work, sync_work, sync_done) < 0)
+		sync_done(&s->work, 0);
 }
 
 void dr_journal_begin(struct dr_journal *j, const cJSON *job)
@@ -84,7 +136,7 @@ void dr_journal_begin(struct dr_journal *j, const cJSON *job)
 		if (v && strlen(v) <= 1024)
 			cJSON_AddStringToObject(o, keys[i], v);
 	}
-	save_entry(path, o);
+	save_entry(j, path, o, true);
 	cJSON_Delete(o);
 	free(path);
 }
@@ -100,7 +152,7 @@ void dr_journal_note(struct dr_journal *j, const char *job_id, const char *key, 
 	if (o) {
 		cJSON_DeleteItemFromObjectCaseSensitive(o, key);
 		cJSON_AddStringToObject(o, key, value);
-		save_entry(path, o);
+		save_entry(j, path, o, false);
 		cJSON_Delete(o);
 	}
 	free(path);
@@ -150,7 +202,7 @@ void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, co
 			cJSON_DeleteItemFromObjectCaseSensitive(o, "worktreePath");
 			cJSON_AddStringToObject(o, "worktreePath", worktree);
 		}
-		save_entry(path, o);
+		save_entry(j, path, o, true);
 		cJSON_Delete(o);
 	}
 	free(path);

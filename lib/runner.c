@@ -914,6 +914,7 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 		dr_warn("%s; a crash would not be reported for the jobs of this run", err);
 		r->journal = NULL;
 	}
+	dr_journal_sync_on(r->journal, r->loop);
 	r->env = (struct dr_pipeline_env){
 		.journal = r->journal,
 		.loop = r->loop,

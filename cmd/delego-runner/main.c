@@ -316,6 +316,8 @@ int main(int argc, char **argv)
 		return dr_cgroup_exec_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], DR_SANDBOX_SHIM_WORD) == 0)
 		return dr_sandbox_exec_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], DR_CGROUP_STOP_POST_WORD) == 0)
+		return dr_cgroup_stop_post_main(argc, argv);
 	/* The sleep inhibitor's waiter (inhibit.h): it only waits for the runner to be gone. */
 	if (argc > 1 && strcmp(argv[1], DR_INHIBIT_WAIT_WORD) == 0)
 		return dr_inhibit_wait_main(argc, argv);

@@ -3,13 +3,15 @@
  * (crash, SIGKILL, OOM kill) can tell the relay on its next start. One
  * small file per running job in <state_dir>/jobs/; written at claim,
  * updated when the agent starts, removed when the job's final report is
- * in the outbox.
+ * in the outbox. With dr_journal_sync_on, the claim and the agent's start
+ * are also fsynced (on the threadpool), so that a power cut loses neither.
  */
 #ifndef DELEGO_JOURNAL_H
 #define DELEGO_JOURNAL_H
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <uv.h>
 
 #include "delego/outbox.h"
 
@@ -17,6 +19,8 @@ struct dr_journal;
 
 int dr_journal_open(const char *dir, struct dr_journal **out, char *err, size_t errlen);
 void dr_journal_free(struct dr_journal *j);
+/* From now on the claim and the agent's start are also fsynced on loop's threadpool. Accepts NULL. */
+void dr_journal_sync_on(struct dr_journal *j, uv_loop_t *loop);
 
 /* Records a claimed job (its id, organizationId, agentSessionId, attemptId). No-op for an unusable id. */
 void dr_journal_begin(struct dr_journal *j, const cJSON *job);
