@@ -82,6 +82,7 @@ static struct {
 	uint64_t memory_max, pids_max;
 	bool memory_ok, pids_ok; /* the controller is (or will be) enabled for jobs */
 	char shim[PATH_MAX];
+	char journal_dir[PATH_MAX];
 	int jobs;               /* job directories we made and have not removed */
 	bool stale;             /* a stale job cgroup could not be removed yet */
 } g;
@@ -361,6 +362,10 @@ static void sweep_stale_jobs(void)
 		if (de->d_type != DT_DIR || strncmp(de->d_name, "job-", 4) != 0)
 			continue;
 		char path[PATH_MAX + 300];
+		/* A job still in the journal may go on under this run (supervise.h): the journal decides. */
+		if (g.journal_dir[0] && fmt(path, sizeof path, "%s/%s.json", g.journal_dir, de->d_name + 4) == 0 &&
+		    access(path, F_OK) == 0)
+			continue;
 		fmt(path, sizeof path, "%s/%s", g.jobs_dir, de->d_name);
 		int r = kill_and_remove(path, 0);
 		if (r == -EBUSY)
@@ -393,6 +398,8 @@ int dr_cgroup_setup(const struct dr_cgroup_opts *o)
 	memset(&g, 0, sizeof g);
 	struct where w = { 0 };
 	g.mode = decide(o, &w, g.note, sizeof g.note);
+	if (o->journal_dir)
+		fmt(g.journal_dir, sizeof g.journal_dir, "%s", o->journal_dir);
 	g.memory_max = o->memory_max;
 	g.pids_max = o->pids_max;
 	g.ready = true;

@@ -16,7 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ENTRY_MAX (64 * 1024)
+#define ENTRY_MAX (256 * 1024)
+#define JOB_COPY_MAX (192 * 1024) /* a job bigger than this is not kept: it cannot be taken over */
 
 struct dr_journal {
 	char *dir;
@@ -136,6 +137,11 @@ void dr_journal_begin(struct dr_journal *j, const cJSON *job)
 		if (v && strlen(v) <= 1024)
 			cJSON_AddStringToObject(o, keys[i], v);
 	}
+	/* The whole job, for a runner that takes it over after a crash. */
+	char *text = dr_json_print(job);
+	if (strlen(text) <= JOB_COPY_MAX)
+		cJSON_AddItemToObject(o, "job", cJSON_Duplicate(job, true));
+	free(text);
 	save_entry(j, path, o, true);
 	cJSON_Delete(o);
 	free(path);
@@ -185,7 +191,31 @@ static unsigned long long start_time_of(int pid)
 #endif
 }
 
-void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, const char *worktree)
+char *dr_journal_job_dir(struct dr_journal *j, const char *job_id)
+{
+	if (!j || !job_id || !dr_job_id_valid(job_id))
+		return NULL;
+	char *dir = dr_xasprintf("%s/%s.d", j->dir, job_id);
+	if (dr_mkdir_p(dir, 0700) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static void remove_job_dir(const char *dir)
+{
+	static const char *const files[] = { "stdout", "stderr", "exit", "exit.tmp" };
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		char *f = dr_xasprintf("%s/%s", dir, files[i]);
+		(void)unlink(f);
+		free(f);
+	}
+	(void)rmdir(dir);
+}
+
+void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, const char *worktree,
+			   const cJSON *tree)
 {
 	if (!j || pid <= 0)
 		return;
@@ -202,6 +232,10 @@ void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, co
 			cJSON_DeleteItemFromObjectCaseSensitive(o, "worktreePath");
 			cJSON_AddStringToObject(o, "worktreePath", worktree);
 		}
+		if (tree) {
+			cJSON_DeleteItemFromObjectCaseSensitive(o, "tree");
+			cJSON_AddItemToObject(o, "tree", cJSON_Duplicate(tree, true));
+		}
 		save_entry(j, path, o, true);
 		cJSON_Delete(o);
 	}
@@ -216,24 +250,51 @@ void dr_journal_end(struct dr_journal *j, const char *job_id)
 	if (path && unlink(path) < 0 && errno != ENOENT)
 		dr_warn("cannot remove job journal %s: %s", path, strerror(errno));
 	free(path);
+	if (job_id && dr_job_id_valid(job_id)) {
+		char *dir = dr_xasprintf("%s/%s.d", j->dir, job_id);
+		remove_job_dir(dir);
+		free(dir);
+	}
+}
+
+/* The recorded leader's pid when it is still that process, else 0. */
+static int live_leader(const char *agent)
+{
+	int pid = 0;
+	unsigned long long started = 0;
+	if (!agent || sscanf(agent, "%d:%llu", &pid, &started) < 1 || pid <= 1)
+		return 0;
+	unsigned long long now_started = start_time_of(pid);
+	/* The leader alive with another start time: the pid was reused, leave it. */
+	if (now_started && started && now_started != started)
+		return 0;
+	return kill(pid, 0) == 0 || errno == EPERM ? pid : 0;
 }
 
 /* Kills the agent's group if it is still the one recorded. */
 static void kill_orphans(const char *job_id, const char *agent)
 {
-	int pid = 0;
-	unsigned long long started = 0;
-	if (!agent || sscanf(agent, "%d:%llu", &pid, &started) < 1 || pid <= 1)
-		return;
-	unsigned long long now_started = start_time_of(pid);
-	/* The leader alive with another start time: the pid was reused, leave it. */
-	if (now_started && started && now_started != started)
-		return;
-	if (kill(-pid, SIGKILL) == 0)
+	int pid = live_leader(agent);
+	if (pid && kill(-pid, SIGKILL) == 0)
 		dr_warn("job %s: killed the agent processes (group %d) left by the previous run", job_id, pid);
 }
 
-int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o)
+/* Hands a job to adopt when its supervisor still runs or left the agent's exit status. */
+static bool try_adopt(struct dr_journal *j, const cJSON *e, const char *id, dr_journal_adopt_fn adopt, void *data)
+{
+	if (!adopt || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "job")) ||
+	    !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "tree")))
+		return false;
+	int pid = live_leader(dr_json_str(e, "agent"));
+	char *dir = dr_xasprintf("%s/%s.d", j->dir, id);
+	char *exit_path = dr_xasprintf("%s/exit", dir);
+	bool ok = (pid || access(exit_path, F_OK) == 0) && adopt(e, dir, pid, data) == 0;
+	free(exit_path);
+	free(dir);
+	return ok;
+}
+
+int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o, dr_journal_adopt_fn adopt, void *data)
 {
 	DIR *d = opendir(j->dir);
 	if (!d)
@@ -248,6 +309,12 @@ int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o)
 		cJSON *e = load_entry(path);
 		const char *id = e ? dr_json_str(e, "id") : NULL;
 		const char *org = e ? dr_json_str(e, "organizationId") : NULL;
+		if (id && org && try_adopt(j, e, id, adopt, data)) {
+			/* The job goes on: its entry stays until its report is in the outbox. */
+			cJSON_Delete(e);
+			free(path);
+			continue;
+		}
 		if (id && org) {
 			kill_orphans(id, dr_json_str(e, "agent"));
 			cJSON *body = cJSON_CreateObject();
@@ -272,6 +339,11 @@ int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o)
 		}
 		/* The report is in the outbox (on disk) now: the entry can go. */
 		unlink(path);
+		if (id && dr_job_id_valid(id)) {
+			char *dir = dr_xasprintf("%s/%s.d", j->dir, id);
+			remove_job_dir(dir);
+			free(dir);
+		}
 		cJSON_Delete(e);
 		free(path);
 	}

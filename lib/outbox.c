@@ -471,6 +471,12 @@ void dr_outbox_on_drained(struct dr_outbox *o, void (*cb)(void *data), void *dat
 	maybe_drained(o);
 }
 
+void dr_outbox_seq_at_least(struct dr_outbox *o, const char *job_id, long long seq)
+{
+	if (o && job_id)
+		note_seq(o, job_id, seq);
+}
+
 void dr_outbox_retry_now(struct dr_outbox *o)
 {
 	if (!o)

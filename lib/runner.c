@@ -383,6 +383,29 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 	send_heartbeat(r, false);
 }
 
+/*
+ * A job the previous run left whose agent's supervisor is still there (or
+ * left its exit status): it goes on here (journal.h, pipeline.h).
+ */
+static int adopt_job(const cJSON *entry, const char *dir, int pid, void *data)
+{
+	struct dr_runner *r = data;
+	struct slot *s = NULL;
+	for (int i = 0; i < r->n_slots && !s; i++)
+		if (!r->slots[i].pipeline)
+			s = &r->slots[i];
+	const char *id = dr_json_str(entry, "id");
+	struct dr_pipeline *p;
+	if (!s || !id || dr_pipeline_adopt(&r->env, entry, dir, pid, on_job_done, s, &p) < 0)
+		return -EINVAL;
+	s->pipeline = p;
+	s->job_id = dr_xstrdup(id);
+	r->active++;
+	sleep_hold(r, cJSON_GetObjectItemCaseSensitive(entry, "job"));
+	dr_info("job %s: the previous run left it running; it goes on here", id);
+	return 0;
+}
+
 /* Claiming ------------------------------------------------------------ */
 
 static void on_poll(const struct dr_relay_reply *reply, void *data)
@@ -985,7 +1008,7 @@ int dr_runner_run(struct dr_runner *r)
 	dr_info("delego-runner %s starting: profile %s, runner %s, relay %s, executors %s%s, up to %d job(s)",
 		r->version, r->config->profile, r->runner_id, r->config->relay_url, r->config->supported_executors[0],
 		r->config->supported_executors[1] ? ",..." : "", r->n_slots);
-	int recovered = r->journal ? dr_journal_recover(r->journal, r->outbox) : 0;
+	int recovered = r->journal ? dr_journal_recover(r->journal, r->outbox, adopt_job, r) : 0;
 	if (recovered)
 		dr_info("reported %d job(s) interrupted by the previous run as failed", recovered);
 	send_heartbeat(r, true);

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "delego/config.h"
 #include "delego/inhibit.h"
+#include "delego/supervise.h"
 #include "delego/log.h"
 #include "delego/sandbox.h"
 #include "delego/text.h"
@@ -192,7 +193,12 @@ static void contain_agents(const struct dr_config *c)
 	struct dr_cgroup_opts o;
 	dr_cgroup_opts_init(&o, name, c->profile, c->state_dir, c->agent_memory_max, (uint64_t)c->agent_pids_max,
 			    c->containment == DR_CONTAINMENT_PROCESS_GROUP);
-	if (dr_cgroup_setup(&o) < 0) {
+	/* Job cgroups of jobs still in the journal are the journal's: the daemon may take them over. */
+	char *journal = c->state_dir ? dr_xasprintf("%s/jobs", c->state_dir) : NULL;
+	o.journal_dir = journal;
+	int r = dr_cgroup_setup(&o);
+	free(journal);
+	if (r < 0) {
 		dr_warn("cannot set up agent containment for profile '%s'; agents run in process groups", c->profile);
 		return;
 	}
@@ -316,6 +322,9 @@ int main(int argc, char **argv)
 		return dr_cgroup_exec_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], DR_SANDBOX_SHIM_WORD) == 0)
 		return dr_sandbox_exec_main(argc, argv);
+	/* The agent's supervisor (supervise.h): before anything of the daemon's is set up. */
+	if (argc > 1 && strcmp(argv[1], DR_SUPERVISE_WORD) == 0)
+		return dr_supervise_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], DR_CGROUP_STOP_POST_WORD) == 0)
 		return dr_cgroup_stop_post_main(argc, argv);
 	/* The sleep inhibitor's waiter (inhibit.h): it only waits for the runner to be gone. */

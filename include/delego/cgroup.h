@@ -46,6 +46,7 @@ struct dr_cgroup_opts {
 	uint64_t pids_max;    /* each job's pids.max; 0: no limit */
 	bool process_groups;  /* the user chose process-group mode */
 	const char *shim;     /* the program that understands DR_CGROUP_SHIM_WORD; NULL: our own executable */
+	const char *journal_dir; /* job cgroups whose job has an entry here are left to the journal (journal.h) */
 	/* For tests only: NULL finds them from /proc/self/mountinfo and /proc/self/cgroup. */
 	const char *mount;    /* the cgroup2 mount point */
 	const char *own;      /* our cgroup, relative to the mount ("/" or "/a/b") */
