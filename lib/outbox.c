@@ -471,6 +471,14 @@ void dr_outbox_on_drained(struct dr_outbox *o, void (*cb)(void *data), void *dat
 	maybe_drained(o);
 }
 
+long long dr_outbox_seq(const struct dr_outbox *o, const char *job_id)
+{
+	for (size_t i = 0; o && job_id && i < o->nseqs; i++)
+		if (strcmp(o->seqs[i].job_id, job_id) == 0)
+			return o->seqs[i].seq;
+	return 0;
+}
+
 void dr_outbox_seq_at_least(struct dr_outbox *o, const char *job_id, long long seq)
 {
 	if (o && job_id)

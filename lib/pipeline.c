@@ -778,6 +778,12 @@ static void seed_seq(struct dr_pipeline *p)
 	dr_outbox_seq_at_least(p->env.outbox, job_id(p), p->replayed + 16);
 }
 
+bool dr_pipeline_followable(const struct dr_pipeline *p)
+{
+	return p->state == PL_RUNNING && (p->follow || (p->proc && p->env.journal)) && !p->stopping_for_question &&
+	       !p->cancelled;
+}
+
 static void on_agent_line(void *data, int fd, const char *line, size_t len, bool truncated)
 {
 	struct dr_pipeline *p = data;
@@ -1357,6 +1363,12 @@ int dr_pipeline_adopt(const struct dr_pipeline_env *env, const cJSON *entry, con
 		return r;
 	p->adopt_dir = dr_xstrdup(dir);
 	p->adopt_pid = pid;
+	/* Handed over in place: the previous image wrote down the exact seq. */
+	const char *seq = dr_json_str(entry, "seq");
+	if (seq) {
+		dr_outbox_seq_at_least(env->outbox, dr_json_str(entry, "id"), strtoll(seq, NULL, 10));
+		p->seq_seeded = true;
+	}
 	p->tree.slug = entry_str(tree, "slug");
 	p->tree.source_path = entry_str(tree, "sourcePath");
 	p->tree.worktree_path = dr_xstrdup(worktree);

@@ -24,6 +24,7 @@
 #include "delego/notify.h"
 #include "delego/outbox.h"
 #include "delego/pipeline.h"
+#include "delego/proc.h"
 #include "delego/realtime.h"
 #include "delego/relay.h"
 #include "delego/workspace.h"
@@ -100,6 +101,13 @@ struct dr_runner {
 	uint64_t inhibit_linger_start;
 	uv_timer_t wake_timer;
 	uint64_t wake_mono_ms, wake_boot_ms;
+
+	/* Upgrade in place: see that section. */
+	uv_signal_t sigusr2;
+	uv_timer_t upgrade_timer;
+	char **exec_argv;
+	char exe[4096];
+	bool upgrading;
 
 	struct dr_relay_call *heartbeat_call;
 	bool heartbeat_pending; /* a beat was asked for while one was in flight */
@@ -707,6 +715,98 @@ static void wake_watch_start(struct dr_runner *r)
 	uv_unref((uv_handle_t *)&r->wake_timer);
 }
 
+/* Upgrade in place ----------------------------------------------------
+ * SIGUSR2: the program on disk replaces this one in the same process
+ * (same pid, same cgroup). Only while every job's agent runs under its
+ * supervisor (else it waits, checking every second): the new image takes
+ * them over through the journal as after a crash, with each job's seq
+ * written down first. The new program must first answer `version`; if
+ * it does not, or the exec fails, this one goes on and says so.
+ */
+
+static bool can_hand_over(struct dr_runner *r, const char **busy)
+{
+	for (int i = 0; i < r->n_slots; i++)
+		if (r->slots[i].pipeline && !dr_pipeline_followable(r->slots[i].pipeline)) {
+			*busy = r->slots[i].job_id;
+			return false;
+		}
+	return true;
+}
+
+static void upgrade_exec(struct dr_runner *r)
+{
+	for (int i = 0; i < r->n_slots; i++)
+		if (r->slots[i].pipeline) {
+			char seq[32];
+			snprintf(seq, sizeof seq, "%lld", dr_outbox_seq(r->outbox, r->slots[i].job_id));
+			dr_journal_note(r->journal, r->slots[i].job_id, "seq", seq);
+		}
+	dr_info("upgrading in place: running %s now, which takes over %d job(s)", r->exe, r->active);
+	/* Its own inhibitor, if any, is taken again by the new image. */
+	dr_inhibit_free(r->inhibit);
+	r->inhibit = dr_inhibit_new(r->loop, false);
+	r->inhibit_held = false;
+	execv(r->exe, r->exec_argv);
+	dr_err("upgrade failed: cannot run %s: %s; version %s goes on", r->exe, strerror(errno), r->version);
+	r->upgrading = false;
+}
+
+static void on_upgrade_timer(uv_timer_t *t);
+
+static void on_preflight(void *data, const struct dr_proc_result *res)
+{
+	struct dr_runner *r = data;
+	r->upgrading = false;
+	if (r->state != RUNNER_RUNNING)
+		return;
+	if (res->exit_code != 0 || strncmp(res->out, "delego-runner ", 14) != 0) {
+		int len = (int)res->stderr_len;
+		dr_err("upgrade aborted: %s does not start (`%s version` exited %d%s%.*s); version %s goes on",
+		       r->exe, r->exe, res->exit_code, len ? ": " : "", len > 200 ? 200 : len, res->stderr_tail,
+		       r->version);
+		return;
+	}
+	const char *busy = NULL;
+	if (!can_hand_over(r, &busy)) {
+		uv_timer_start(&r->upgrade_timer, on_upgrade_timer, 1000, 1000);
+		return;
+	}
+	upgrade_exec(r);
+}
+
+/* Runs now and every second until every job can be handed over. */
+static void on_upgrade_timer(uv_timer_t *t)
+{
+	struct dr_runner *r = t->data;
+	const char *busy = NULL;
+	if (r->upgrading || r->state != RUNNER_RUNNING || !can_hand_over(r, &busy))
+		return;
+	uv_timer_stop(t);
+	r->upgrading = true;
+	char *argv[] = { r->exe, "version", NULL };
+	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+	int rc = dr_proc_run(r->loop, argv, env, NULL, 10000, 4096, on_preflight, r);
+	if (rc < 0) {
+		dr_err("upgrade aborted: cannot run %s: %s; version %s goes on", r->exe, strerror(-rc), r->version);
+		r->upgrading = false;
+	}
+}
+
+static void on_sigusr2(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	struct dr_runner *r = h->data;
+	if (!r->exec_argv || r->state != RUNNER_RUNNING)
+		return;
+	const char *busy = NULL;
+	if (!can_hand_over(r, &busy))
+		dr_info("received SIGUSR2: upgrading in place once job %s can be handed over", busy);
+	else
+		dr_info("received SIGUSR2: upgrading in place");
+	uv_timer_start(&r->upgrade_timer, on_upgrade_timer, 0, 1000);
+}
+
 /* Shutdown ------------------------------------------------------------ */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -758,6 +858,8 @@ static void finalize(uv_timer_t *t)
 	close_handle(r, (uv_handle_t *)&r->sighup);
 	close_handle(r, (uv_handle_t *)&r->inhibit_timer);
 	close_handle(r, (uv_handle_t *)&r->wake_timer);
+	close_handle(r, (uv_handle_t *)&r->sigusr2);
+	close_handle(r, (uv_handle_t *)&r->upgrade_timer);
 	dr_inhibit_free(r->inhibit);
 	r->inhibit = NULL;
 	dr_outbox_free(r->outbox);
@@ -957,7 +1059,23 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	uv_timer_init(r->loop, &r->inhibit_timer);
 	uv_timer_init(r->loop, &r->wake_timer);
 	r->inhibit_timer.data = r->wake_timer.data = r;
-	r->open_handles = 9;
+	uv_signal_init(r->loop, &r->sigusr2);
+	uv_timer_init(r->loop, &r->upgrade_timer);
+	r->sigusr2.data = r->upgrade_timer.data = r;
+	r->open_handles = 11;
+	size_t exelen = sizeof r->exe;
+	char cwd[2048];
+	const char *prog = o->exec_argv ? o->exec_argv[0] : NULL;
+	if (prog && strchr(prog, '/') && (prog[0] == '/' || getcwd(cwd, sizeof cwd)))
+		snprintf(r->exe, sizeof r->exe, "%s%s%s", prog[0] == '/' ? "" : cwd, prog[0] == '/' ? "" : "/", prog);
+	else if (!prog || uv_exepath(r->exe, &exelen) < 0)
+		r->exe[0] = '\0';
+	if (r->exe[0]) {
+		r->exec_argv = dr_xcalloc(1, sizeof *r->exec_argv);
+		dr_strv_push(&r->exec_argv, r->exe);
+		for (char *const *a = o->exec_argv + 1; *a; a++)
+			dr_strv_push(&r->exec_argv, *a);
+	}
 	char note[256];
 	bool inhibit = dr_inhibit_enabled(r->config->inhibit_sleep, NULL, note, sizeof note);
 	r->inhibit = dr_inhibit_new(r->loop, inhibit);
@@ -994,6 +1112,7 @@ int dr_runner_run(struct dr_runner *r)
 	uv_signal_start(&r->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&r->sigint, on_signal, SIGINT);
 	uv_signal_start(&r->sighup, on_signal, SIGHUP);
+	uv_signal_start(&r->sigusr2, on_sigusr2, SIGUSR2);
 	uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, r->config->heartbeat_interval_ms,
 		       r->config->heartbeat_interval_ms);
 	dr_isotime_now(r->started_at);
@@ -1041,5 +1160,6 @@ void dr_runner_free(struct dr_runner *r)
 	free(r->slots);
 	free(r->runner_id);
 	free(r->version);
+	dr_strv_free(r->exec_argv);
 	free(r);
 }

@@ -394,6 +394,9 @@ static void on_follow_tick(uv_timer_t *t)
 	if (f->finished)
 		return;
 	int code = 0, sig = 0;
+	/* After an upgrade in place the supervisor is our child: reap it (ECHILD otherwise). */
+	if (f->alive)
+		(void)waitpid(f->pid, NULL, WNOHANG);
 	/* Read the exit first: what it says was written after the last output. */
 	int ex = dr_supervise_read_exit(f->dir, &code, &sig);
 	bool gone = ex < 0 && (f->pid <= 1 || (kill(f->pid, 0) < 0 && errno == ESRCH));

@@ -253,7 +253,7 @@ static int dispatch(int argc, char **argv)
 		first = 2;
 	}
 
-	struct dr_cmd_ctx ctx = { .argc = argc - first, .argv = argv + first };
+	struct dr_cmd_ctx ctx = { .argc = argc - first, .argv = argv + first, .prog = argv[0] };
 	struct dr_config *c;
 	char err[1024];
 	int r = dr_config_load(ctx.argc, ctx.argv, NULL, &c, err, sizeof err);

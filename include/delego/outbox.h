@@ -41,6 +41,8 @@ int dr_outbox_parse_entry(const char *data, size_t len, char **path, char **job_
 
 /* Reports queued and not yet acknowledged. */
 size_t dr_outbox_pending(const struct dr_outbox *o);
+/* The last seq given to a report of the job, 0 before the first. */
+long long dr_outbox_seq(const struct dr_outbox *o, const char *job_id);
 /* The job's next report gets a seq above seq (a job taken over from a previous run). */
 void dr_outbox_seq_at_least(struct dr_outbox *o, const char *job_id, long long seq);
 /* Forgets every waiting report's backoff and sends what may go now (after a wake from sleep). */

@@ -51,6 +51,8 @@ int dr_pipeline_adopt(const struct dr_pipeline_env *env, const cJSON *entry, con
 void dr_pipeline_cancel(struct dr_pipeline *p, const char *reason);
 /* Asks the relay now whether the job was cancelled (while the agent runs; else nothing). */
 void dr_pipeline_check_cancel(struct dr_pipeline *p);
+/* True while the agent runs under its supervisor, so that another runner image can take the job over. */
+bool dr_pipeline_followable(const struct dr_pipeline *p);
 const char *dr_pipeline_job_id(const struct dr_pipeline *p);
 /* The summary of the job's last report (complete, fail or await), "" before it. Borrowed. */
 const char *dr_pipeline_summary(const struct dr_pipeline *p);
