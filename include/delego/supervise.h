@@ -1,8 +1,9 @@
 /*
  * supervise: an agent's output that outlives the runner.
  *
- * The supervisor is our own binary's hidden word `__supervise DIR FILE
- * ARG0 ...`, which proc puts between the runner and the agent (and
+ * The supervisor is the hidden word `__supervise DIR FILE ARG0 ...` of
+ * delego-runner-exec (the small program beside ours; ours understands it
+ * too), which proc puts between the runner and the agent (and
  * outside the agent's cgroup and sandbox: runner -> supervisor -> [cgroup
  * shim ->] agent). It forks FILE, and copies everything the agent writes
  * on stdout and stderr, as it arrives, to DIR/stdout and DIR/stderr
