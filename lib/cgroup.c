@@ -82,6 +82,7 @@ static struct {
 	uint64_t memory_max, pids_max;
 	bool memory_ok, pids_ok; /* the controller is (or will be) enabled for jobs */
 	char shim[PATH_MAX];
+	char journal_dir[PATH_MAX];
 	int jobs;               /* job directories we made and have not removed */
 	bool stale;             /* a stale job cgroup could not be removed yet */
 } g;
@@ -361,6 +362,10 @@ static void sweep_stale_jobs(void)
 		if (de->d_type != DT_DIR || strncmp(de->d_name, "job-", 4) != 0)
 			continue;
 		char path[PATH_MAX + 300];
+		/* A job still in the journal may go on under this run (supervise.h): the journal decides. */
+		if (g.journal_dir[0] && fmt(path, sizeof path, "%s/%s.json", g.journal_dir, de->d_name + 4) == 0 &&
+		    access(path, F_OK) == 0)
+			continue;
 		fmt(path, sizeof path, "%s/%s", g.jobs_dir, de->d_name);
 		int r = kill_and_remove(path, 0);
 		if (r == -EBUSY)
@@ -393,6 +398,8 @@ int dr_cgroup_setup(const struct dr_cgroup_opts *o)
 	memset(&g, 0, sizeof g);
 	struct where w = { 0 };
 	g.mode = decide(o, &w, g.note, sizeof g.note);
+	if (o->journal_dir)
+		fmt(g.journal_dir, sizeof g.journal_dir, "%s", o->journal_dir);
 	g.memory_max = o->memory_max;
 	g.pids_max = o->pids_max;
 	g.ready = true;
@@ -634,6 +641,72 @@ int dr_cgroup_exec_main(int argc, char **argv)
 	return e == ENOENT ? 127 : 126;
 }
 
+/* Service results that mean the main process died rather than stopped (systemd.exec(5)). */
+static bool crashed(const char *result)
+{
+	static const char *const kinds[] = { "signal", "core-dump", "exit-code", "watchdog", "oom-kill" };
+	for (size_t i = 0; result && i < sizeof kinds / sizeof *kinds; i++)
+		if (!strcmp(result, kinds[i]))
+			return true;
+	return false;
+}
+
+int dr_cgroup_stop_post(const char *unit_dir, const char *result, int self)
+{
+	if (crashed(result))
+		return 0;
+	int n = 0;
+	DIR *d = opendir(unit_dir);
+	if (!d)
+		return -errno;
+	struct dirent *de;
+	char path[PATH_MAX + 300];
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		fmt(path, sizeof path, "%s/%s", unit_dir, de->d_name);
+		(void)kill_and_remove(path, 0);
+		n++;
+	}
+	closedir(d);
+	/* In process-group mode the agents sit in the unit's own cgroup, beside us. */
+	fmt(path, sizeof path, "%s/cgroup.procs", unit_dir);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		long pid;
+		while (fscanf(f, "%ld", &pid) == 1)
+			if (pid > 1 && pid != self && kill((pid_t)pid, SIGKILL) == 0)
+				n++;
+		fclose(f);
+	}
+	return n;
+}
+
+int dr_cgroup_stop_post_main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	const char *result = getenv("SERVICE_RESULT");
+	char mount[PATH_MAX], own[PATH_MAX], dir[2 * PATH_MAX + 2];
+	/* Only ever inside a unit of ours: at a namespace root this would end everything. */
+	if (!getenv("INVOCATION_ID") || dr_cgroup_find_mount(mount, sizeof mount) < 0 ||
+	    find_own(own, sizeof own) < 0 || !systemd_unit(own) || strstr(own, "/..")) {
+		fprintf(stderr, "delego-runner: %s runs only as a unit's ExecStopPost=\n", DR_CGROUP_STOP_POST_WORD);
+		return 64;
+	}
+	if (crashed(result)) {
+		fprintf(stderr, "delego-runner: the runner ended abnormally (%s): its agents stay for the next start, "
+				"which takes them over\n", result);
+		return 0;
+	}
+	fmt(dir, sizeof dir, "%s%s", mount, own);
+	int n = dr_cgroup_stop_post(dir, result, (int)getpid());
+	if (n > 0)
+		fprintf(stderr, "delego-runner: the unit stopped (%s): ended what was left of its jobs\n",
+			result ? result : "stopped");
+	return 0;
+}
+
 #else /* !__linux__: no cgroups; every agent is contained by its process group. */
 
 struct dr_cgroup {
@@ -734,6 +807,21 @@ int dr_cgroup_exec_main(int argc, char **argv)
 {
 	fprintf(stderr, "delego-runner: %s is Linux-only\n", DR_CGROUP_SHIM_WORD);
 	return 125;
+}
+
+int dr_cgroup_stop_post(const char *unit_dir, const char *result, int self)
+{
+	(void)unit_dir;
+	(void)result;
+	(void)self;
+	return 0;
+}
+
+int dr_cgroup_stop_post_main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return 0;
 }
 
 #endif

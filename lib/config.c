@@ -44,6 +44,7 @@ enum opt_type {
 	OPT_ONOFF,       /* a flag with a value: on/off, true/false */
 	OPT_PATHS,       /* paths: repeated flags add up, a list in the file, ':'-separated in env */
 	OPT_ENV,       /* repeatable NAME or NAME=VALUE, one per line (a list in the file) */
+	OPT_INHIBIT,     /* auto, on or off */
 };
 
 struct opt {
@@ -100,6 +101,7 @@ static const struct opt options[] = {
 	{ "sandbox-writable", 0, "DELEGO_SANDBOX_WRITABLE", OPT_PATHS, NULL, 0, 0, F(sandbox_writable), true },
 	{ "sandbox-hide", 0, "DELEGO_SANDBOX_HIDE", OPT_PATHS, NULL, 0, 0, F(sandbox_hide), true },
 	{ "sandbox-network", 0, "DELEGO_SANDBOX_NETWORK", OPT_ONOFF, "on", 0, 0, F(sandbox_network), true },
+	{ "inhibit-sleep", 0, "DELEGO_INHIBIT_SLEEP", OPT_INHIBIT, "auto", 0, 0, F(inhibit_sleep), true },
 	{ "worktree-retention-days", 0, "DELEGO_WORKTREE_RETENTION_DAYS", OPT_INT, "7", 0, 36500,
 	  F(worktree_retention_days), true },
 	{ "cache-retention-days", 0, "DELEGO_CACHE_RETENTION_DAYS", OPT_INT, "30", 0, 36500, F(cache_retention_days),
@@ -387,6 +389,17 @@ static int resolve(struct config_full *f, const struct opt *o, char *err, size_t
 		dr_strv_free(parts);
 		*(char ***)field = out;
 		return 0;
+	}
+	case OPT_INHIBIT: {
+		static const char *const names[] = { [DR_INHIBIT_AUTO] = "auto", [DR_INHIBIT_ON] = "on",
+						      [DR_INHIBIT_OFF] = "off" };
+		for (int i = 0; i < 3; i++)
+			if (!strcmp(v, names[i])) {
+				*(enum dr_inhibit_mode *)field = (enum dr_inhibit_mode)i;
+				return 0;
+			}
+		snprintf(err, errlen, "%s: --%s must be auto, on or off (got '%s')", s->source, o->name, v);
+		return -EINVAL;
 	}
 	case OPT_LEVEL:
 		if (dr_log_parse_level(v, (enum dr_log_level *)field) < 0) {

@@ -10,6 +10,7 @@
 #include "delego/relay.h"
 #include "delego/cgroup.h"
 #include "delego/sandbox.h"
+#include "delego/inhibit.h"
 #include "delego/buf.h"
 #include "delego/json.h"
 #include "delego/service.h"
@@ -501,6 +502,18 @@ void dr_doctor_check_sandbox(struct dr_doctor *d, int want, const char *bwrap)
 		      "%s", note);
 }
 
+/* Whether the runner will hold off sleep during jobs, and whether that works here. */
+static void check_sleep(struct dr_doctor *d, const struct dr_config *c)
+{
+	char mode[256], note[512];
+	bool on = dr_inhibit_enabled(c->inhibit_sleep, NULL, mode, sizeof mode);
+	int r = dr_inhibit_probe(note, sizeof note);
+	dr_doctor_add(d, on && r < 0 ? DR_DOCTOR_WARN : DR_DOCTOR_OK, "sleep",
+		      on && r < 0 ? "run the runner in a session that can reach logind (systemd-logind and D-Bus), "
+				    "or set --inhibit-sleep off" : NULL,
+		      "inhibitor %s; %s", mode, note);
+}
+
 void dr_doctor_run(struct dr_doctor *d, const struct dr_config *c, const struct dr_profile *p)
 {
 	dr_doctor_check_root(d, geteuid(), dr_config_supports(c, DR_EXECUTOR_CLAUDE));
@@ -528,4 +541,5 @@ void dr_doctor_run(struct dr_doctor *d, const struct dr_config *c, const struct 
 		dr_doctor_check_relay(d, c, p, 10000);
 	check_containment_config(d, c);
 	dr_doctor_check_sandbox(d, c->sandbox, NULL);
+	check_sleep(d, c);
 }

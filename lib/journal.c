@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +19,19 @@
 #include <libproc.h>
 #endif
 
-#define ENTRY_MAX (64 * 1024)
+#define ENTRY_MAX (256 * 1024)
+#define JOB_COPY_MAX (192 * 1024) /* a job bigger than this is not kept: it cannot be taken over */
 
 struct dr_journal {
 	char *dir;
+	uv_loop_t *loop; /* for fsyncs on the threadpool; NULL: none */
 };
+
+void dr_journal_sync_on(struct dr_journal *j, uv_loop_t *loop)
+{
+	if (j)
+		j->loop = loop;
+}
 
 int dr_journal_open(const char *dir, struct dr_journal **out, char *err, size_t errlen)
 {
@@ -61,16 +70,60 @@ static cJSON *load_entry(const char *path)
 	return o;
 }
 
-static void save_entry(const char *path, const cJSON *o)
+struct sync_req {
+	uv_work_t work;
+	char *path;
+};
+
+static void fsync_path(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fsync(fd) < 0)
+		dr_debug("cannot fsync %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* On a threadpool thread: the file, then the directory that holds its new name. */
+static void sync_work(uv_work_t *w)
+{
+	struct sync_req *s = w->data;
+	fsync_path(s->path, O_RDONLY);
+	char *slash = strrchr(s->path, '/');
+	if (slash && slash != s->path) {
+		*slash = '\0';
+		fsync_path(s->path, O_RDONLY | O_DIRECTORY);
+	}
+}
+
+static void sync_done(uv_work_t *w, int status)
+{
+	(void)status;
+	struct sync_req *s = w->data;
+	free(s->path);
+	free(s);
+}
+
+/*
+ * Atomic (rename) at once, which survives the runner's death; durable:
+ * also fsynced off the loop, so that a power cut cannot lose a running
+ * job either (an fsync on the loop would stall it at every claim).
+ */
+static void save_entry(const struct dr_journal *j, const char *path, const cJSON *o, bool durable)
 {
 	char *text = dr_json_print(o);
-	/* Atomic (rename) but not fsynced: the entry must survive the runner's
-	 * death, which the page cache does; an fsync here would stall the loop
-	 * for milliseconds at every claim. A power cut may lose it. */
 	int r = dr_write_file_replace(path, text, strlen(text), 0600);
 	if (r < 0)
 		dr_warn("cannot write job journal %s: %s", path, strerror(-r));
 	free(text);
+	if (r < 0 || !durable || !j->loop)
+		return;
+	struct sync_req *s = dr_xcalloc(1, sizeof *s);
+	s->path = dr_xstrdup(path);
+	s->work.data = s;
+	if (uv_queue_work(j->loop, &s->work, sync_work, sync_done) < 0)
+		sync_done(&s->work, 0);
 }
 
 void dr_journal_begin(struct dr_journal *j, const cJSON *job)
@@ -87,7 +140,12 @@ void dr_journal_begin(struct dr_journal *j, const cJSON *job)
 		if (v && strlen(v) <= 1024)
 			cJSON_AddStringToObject(o, keys[i], v);
 	}
-	save_entry(path, o);
+	/* The whole job, for a runner that takes it over after a crash. */
+	char *text = dr_json_print(job);
+	if (strlen(text) <= JOB_COPY_MAX)
+		cJSON_AddItemToObject(o, "job", cJSON_Duplicate(job, true));
+	free(text);
+	save_entry(j, path, o, true);
 	cJSON_Delete(o);
 	free(path);
 }
@@ -103,7 +161,7 @@ void dr_journal_note(struct dr_journal *j, const char *job_id, const char *key, 
 	if (o) {
 		cJSON_DeleteItemFromObjectCaseSensitive(o, key);
 		cJSON_AddStringToObject(o, key, value);
-		save_entry(path, o);
+		save_entry(j, path, o, false);
 		cJSON_Delete(o);
 	}
 	free(path);
@@ -142,7 +200,31 @@ static unsigned long long start_time_of(int pid)
 #endif
 }
 
-void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, const char *worktree)
+char *dr_journal_job_dir(struct dr_journal *j, const char *job_id)
+{
+	if (!j || !job_id || !dr_job_id_valid(job_id))
+		return NULL;
+	char *dir = dr_xasprintf("%s/%s.d", j->dir, job_id);
+	if (dr_mkdir_p(dir, 0700) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static void remove_job_dir(const char *dir)
+{
+	static const char *const files[] = { "stdout", "stderr", "exit", "exit.tmp" };
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		char *f = dr_xasprintf("%s/%s", dir, files[i]);
+		(void)unlink(f);
+		free(f);
+	}
+	(void)rmdir(dir);
+}
+
+void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, const char *worktree,
+			   const cJSON *tree)
 {
 	if (!j || pid <= 0)
 		return;
@@ -159,7 +241,11 @@ void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, co
 			cJSON_DeleteItemFromObjectCaseSensitive(o, "worktreePath");
 			cJSON_AddStringToObject(o, "worktreePath", worktree);
 		}
-		save_entry(path, o);
+		if (tree) {
+			cJSON_DeleteItemFromObjectCaseSensitive(o, "tree");
+			cJSON_AddItemToObject(o, "tree", cJSON_Duplicate(tree, true));
+		}
+		save_entry(j, path, o, true);
 		cJSON_Delete(o);
 	}
 	free(path);
@@ -173,24 +259,51 @@ void dr_journal_end(struct dr_journal *j, const char *job_id)
 	if (path && unlink(path) < 0 && errno != ENOENT)
 		dr_warn("cannot remove job journal %s: %s", path, strerror(errno));
 	free(path);
+	if (job_id && dr_job_id_valid(job_id)) {
+		char *dir = dr_xasprintf("%s/%s.d", j->dir, job_id);
+		remove_job_dir(dir);
+		free(dir);
+	}
+}
+
+/* The recorded leader's pid when it is still that process, else 0. */
+static int live_leader(const char *agent)
+{
+	int pid = 0;
+	unsigned long long started = 0;
+	if (!agent || sscanf(agent, "%d:%llu", &pid, &started) < 1 || pid <= 1)
+		return 0;
+	unsigned long long now_started = start_time_of(pid);
+	/* The leader alive with another start time: the pid was reused, leave it. */
+	if (now_started && started && now_started != started)
+		return 0;
+	return kill(pid, 0) == 0 || errno == EPERM ? pid : 0;
 }
 
 /* Kills the agent's group if it is still the one recorded. */
 static void kill_orphans(const char *job_id, const char *agent)
 {
-	int pid = 0;
-	unsigned long long started = 0;
-	if (!agent || sscanf(agent, "%d:%llu", &pid, &started) < 1 || pid <= 1)
-		return;
-	unsigned long long now_started = start_time_of(pid);
-	/* The leader alive with another start time: the pid was reused, leave it. */
-	if (now_started && started && now_started != started)
-		return;
-	if (kill(-pid, SIGKILL) == 0)
+	int pid = live_leader(agent);
+	if (pid && kill(-pid, SIGKILL) == 0)
 		dr_warn("job %s: killed the agent processes (group %d) left by the previous run", job_id, pid);
 }
 
-int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o)
+/* Hands a job to adopt when its supervisor still runs or left the agent's exit status. */
+static bool try_adopt(struct dr_journal *j, const cJSON *e, const char *id, dr_journal_adopt_fn adopt, void *data)
+{
+	if (!adopt || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "job")) ||
+	    !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "tree")))
+		return false;
+	int pid = live_leader(dr_json_str(e, "agent"));
+	char *dir = dr_xasprintf("%s/%s.d", j->dir, id);
+	char *exit_path = dr_xasprintf("%s/exit", dir);
+	bool ok = (pid || access(exit_path, F_OK) == 0) && adopt(e, dir, pid, data) == 0;
+	free(exit_path);
+	free(dir);
+	return ok;
+}
+
+int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o, dr_journal_adopt_fn adopt, void *data)
 {
 	DIR *d = opendir(j->dir);
 	if (!d)
@@ -205,6 +318,12 @@ int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o)
 		cJSON *e = load_entry(path);
 		const char *id = e ? dr_json_str(e, "id") : NULL;
 		const char *org = e ? dr_json_str(e, "organizationId") : NULL;
+		if (id && org && try_adopt(j, e, id, adopt, data)) {
+			/* The job goes on: its entry stays until its report is in the outbox. */
+			cJSON_Delete(e);
+			free(path);
+			continue;
+		}
 		if (id && org) {
 			kill_orphans(id, dr_json_str(e, "agent"));
 			const char *seq = dr_json_str(e, "seq");
@@ -232,6 +351,11 @@ int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o)
 		}
 		/* The report is in the outbox (on disk) now: the entry can go. */
 		unlink(path);
+		if (id && dr_job_id_valid(id)) {
+			char *dir = dr_xasprintf("%s/%s.d", j->dir, id);
+			remove_job_dir(dir);
+			free(dir);
+		}
 		cJSON_Delete(e);
 		free(path);
 	}

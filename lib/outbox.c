@@ -549,3 +549,16 @@ void dr_outbox_on_settled(struct dr_outbox *o, const char *job_id, dr_outbox_set
 	q->settled_data = data;
 	maybe_settled(o, q);
 }
+
+long long dr_outbox_seq(struct dr_outbox *o, const char *job_id)
+{
+	return o && job_id ? jobq_get(o, job_id)->seq : 0;
+}
+
+void dr_outbox_retry_now(struct dr_outbox *o)
+{
+	if (!o)
+		return;
+	retry_now(o);
+	kick(o);
+}

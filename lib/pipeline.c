@@ -25,13 +25,16 @@
 #include "delego/log.h"
 #include "delego/proc.h"
 #include "delego/redact.h"
+#include "delego/supervise.h"
 #include "delego/prompt.h"
 #include "delego/utf8.h"
 #include "delego/workspace.h"
+#include "delego/wslayout.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <limits.h>
@@ -115,6 +118,11 @@ struct dr_pipeline {
 	/* the agent */
 	struct dr_adapter *adapter;
 	struct dr_proc *proc;
+	struct dr_supervise *follow; /* instead of proc: an agent a previous runner started */
+	char *adopt_dir;             /* its supervisor's directory (adopted jobs) */
+	int adopt_pid;               /* its supervisor, or 0 when it is gone */
+	long long replayed;          /* lines of its output the previous runner had seen, at most */
+	bool seq_seeded;
 	struct dr_relay_call *status_call;
 	bool stopping_for_question;
 	bool ran;
@@ -368,6 +376,11 @@ static void on_progress_timer(uv_timer_t *t)
 static void agent_progress(struct dr_pipeline *p, char *line)
 {
 	uint64_t now = uv_now(p->env.loop);
+	if (dr_supervise_replaying(p->follow)) {
+		/* The previous runner reported these lines already: rebuild the adapter's state only. */
+		free(line);
+		return;
+	}
 	if (p->progress_count < PROGRESS_BURST && !p->pending_progress) {
 		agent_progress_now(p, line);
 		free(line);
@@ -739,9 +752,45 @@ static char *error_progress(struct dr_pipeline *p, char *line)
 	return line;
 }
 
+void dr_pipeline_check_cancel(struct dr_pipeline *p)
+{
+	if (p)
+		on_status_timer(&p->status_timer);
+}
+
+static void stop_agent(struct dr_pipeline *p)
+{
+	if (p->proc)
+		dr_proc_terminate(p->proc);
+	if (p->follow)
+		dr_supervise_terminate(p->follow);
+}
+
+/*
+ * The previous runner sent at most one report per line of the agent's
+ * output plus a few of its own: the next seq goes above all of them.
+ */
+static void seed_seq(struct dr_pipeline *p)
+{
+	if (!p->adopt_dir || p->seq_seeded)
+		return;
+	p->seq_seeded = true;
+	dr_outbox_note_seq(p->env.outbox, job_id(p), p->replayed + 16);
+}
+
+bool dr_pipeline_followable(const struct dr_pipeline *p)
+{
+	return p->state == PL_RUNNING && (p->follow || (p->proc && p->env.journal)) && !p->stopping_for_question &&
+	       !p->cancelled;
+}
+
 static void on_agent_line(void *data, int fd, const char *line, size_t len, bool truncated)
 {
 	struct dr_pipeline *p = data;
+	if (dr_supervise_replaying(p->follow))
+		p->replayed++;
+	else
+		seed_seq(p);
 	if (fd != 1) {
 		if (dr_log_enabled(DR_LOG_DEBUG)) {
 			/* Redact, then cut: the logger alone would see only the piece of a secret. */
@@ -766,7 +815,7 @@ static void on_agent_line(void *data, int fd, const char *line, size_t len, bool
 		/* Everything needed to resume is known: the rest would be Claude's retries. */
 		p->stopping_for_question = true;
 		dr_debug("job %s: the agent asked a question; stopping it", job_id(p));
-		dr_proc_terminate(p->proc);
+		stop_agent(p);
 	}
 }
 
@@ -774,7 +823,9 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 {
 	struct dr_pipeline *p = data;
 	p->proc = NULL;
+	p->follow = NULL;
 	p->ran = true;
+	seed_seq(p);
 	p->exit_code = r->exit_code;
 	p->term_signal = r->term_signal;
 	p->timed_out = r->timed_out;
@@ -800,6 +851,16 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 		p->success = p->exit_code == 0 && !p->cancelled && !p->timed_out && !p->stalled &&
 		     !dr_adapter_fatal_error(p->adapter);
 	enter_state(p, PL_COLLECTING);
+}
+
+static void agent_started(struct dr_pipeline *p)
+{
+	/* Polled since the prepare step; an adopted job skipped that step. */
+	uint64_t every = p->env.config->cancellation_poll_interval_ms;
+	if (p->env.relay && every > 0 && !uv_is_active((uv_handle_t *)&p->status_timer))
+		uv_timer_start(&p->status_timer, on_status_timer, every, every);
+	if (p->cancelled) /* a cancel that came between the prepare and the spawn */
+		stop_agent(p);
 }
 
 static void start_agent(struct dr_pipeline *p)
@@ -846,8 +907,11 @@ static void start_agent(struct dr_pipeline *p)
 		/* Its own cgroup where the runner has cgroups: cancel and timeout then reach its daemons too. */
 		.cgroup = job_id(p),
 		.sandbox = p->sandbox,
+		/* A supervisor that keeps its output and status for a runner that restarts. */
+		.supervise_dir = dr_journal_job_dir(p->env.journal, job_id(p)),
 	};
 	int r = dr_proc_spawn(p->env.loop, &o, &p->proc);
+	free((char *)o.supervise_dir);
 	dr_strv_free(argv);
 	dr_strv_free(env);
 	if (r == -ENOENT || r == -EACCES) {
@@ -866,10 +930,38 @@ static void start_agent(struct dr_pipeline *p)
 	}
 	dr_debug("job %s: agent %s started, pid %d", job_id(p), cmd->command, dr_proc_pid(p->proc));
 	/* A runner killed from here on leaves this group behind: the next start ends it. */
-	dr_journal_note_agent(p->env.journal, job_id(p), dr_proc_pid(p->proc), p->tree.worktree_path);
+	cJSON *tree = cJSON_CreateObject();
+	add_str(tree, "slug", p->tree.slug);
+	add_str(tree, "sourcePath", p->tree.source_path);
+	add_str(tree, "worktreePath", p->tree.worktree_path);
+	add_str(tree, "branch", p->tree.branch);
+	add_str(tree, "startingSha", p->tree.starting_sha);
+	dr_journal_note_agent(p->env.journal, job_id(p), dr_proc_pid(p->proc), p->tree.worktree_path, tree);
+	cJSON_Delete(tree);
 	dr_journal_note(p->env.journal, job_id(p), "branchName", p->tree.branch);
-	if (p->cancelled) /* a cancel that came between the prepare and the spawn */
-		dr_proc_terminate(p->proc);
+	agent_started(p);
+}
+
+/* An adopted job: follow the agent through its supervisor's files (supervise.h). */
+static void attach_agent(struct dr_pipeline *p)
+{
+	p->adapter = dr_adapter_new(p->job->executor);
+	if (!p->adapter) {
+		fail_with(p, "This runner has no adapter for the %s executor.", p->job->executor);
+		return;
+	}
+	struct dr_supervise_opts o = {
+		.loop = p->env.loop,
+		.dir = p->adopt_dir,
+		.pid = p->adopt_pid,
+		.on_line = on_agent_line,
+		.on_exit = on_agent_exit,
+		.data = p,
+	};
+	dr_info("job %s: taking over the agent the previous run started (supervisor %d%s)", job_id(p), p->adopt_pid,
+		p->adopt_pid ? "" : ", already gone");
+	p->follow = dr_supervise_attach(&o);
+	agent_started(p);
 }
 
 static void post_await(struct dr_pipeline *p)
@@ -1140,6 +1232,10 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 			enter_state(p, PL_REPORTING);
 			break;
 		}
+		if (p->adopt_dir) {
+			attach_agent(p);
+			break;
+		}
 		prepared_progress(p);
 		start_agent(p);
 		break;
@@ -1205,7 +1301,8 @@ static void enter_state(struct dr_pipeline *p, enum pl_state next)
 
 static void on_kick(uv_timer_t *t)
 {
-	enter_state(t->data, PL_VALIDATING);
+	struct dr_pipeline *p = t->data;
+	enter_state(p, p->adopt_dir && !p->invalid ? PL_RUNNING : PL_VALIDATING);
 }
 
 int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pipeline_done_cb done, void *data,
@@ -1247,6 +1344,46 @@ int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pi
 	return 0;
 }
 
+static char *entry_str(const cJSON *o, const char *key)
+{
+	const char *v = dr_json_str(o, key);
+	return v ? dr_xstrdup(v) : NULL;
+}
+
+int dr_pipeline_adopt(const struct dr_pipeline_env *env, const cJSON *entry, const char *dir, int pid,
+		      dr_pipeline_done_cb done, void *data, struct dr_pipeline **out)
+{
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(entry, "job");
+	const cJSON *tree = cJSON_GetObjectItemCaseSensitive(entry, "tree");
+	const char *worktree = dr_json_str(tree, "worktreePath");
+	if (!cJSON_IsObject(job) || !worktree || !dr_json_str(tree, "branch"))
+		return -EINVAL;
+	struct dr_pipeline *p;
+	int r = dr_pipeline_start(env, job, done, data, &p);
+	if (r < 0)
+		return r;
+	p->adopt_dir = dr_xstrdup(dir);
+	p->adopt_pid = pid;
+	/* Handed over in place: the previous image wrote down the exact seq. */
+	const char *seq = dr_json_str(entry, "seq");
+	if (seq) {
+		dr_outbox_note_seq(env->outbox, dr_json_str(entry, "id"), strtoll(seq, NULL, 10));
+		p->seq_seeded = true;
+	}
+	p->tree.slug = entry_str(tree, "slug");
+	p->tree.source_path = entry_str(tree, "sourcePath");
+	p->tree.worktree_path = dr_xstrdup(worktree);
+	p->tree.branch = entry_str(tree, "branch");
+	p->tree.starting_sha = entry_str(tree, "startingSha");
+	p->tree.inuse_fd = -1;
+	/* The worktree is ours again: gc must keep it while the job goes on. */
+	if (dr_wslayout_trylock(worktree, LOCK_EX, &p->tree.inuse_fd) == 0)
+		p->tree.inuse_held = true;
+	p->have_tree = true;
+	*out = p;
+	return 0;
+}
+
 void dr_pipeline_cancel(struct dr_pipeline *p, const char *reason)
 {
 	if (!p || p->cancelled || p->state >= PL_REPORTING)
@@ -1257,6 +1394,7 @@ void dr_pipeline_cancel(struct dr_pipeline *p, const char *reason)
 		dr_proc_terminate(p->proc);
 	/* Its callback follows with -ECANCELED, and the job ends with a fail report. */
 	dr_ws_step_cancel(p->ws_step);
+	stop_agent(p);
 }
 
 const char *dr_pipeline_job_id(const struct dr_pipeline *p)
@@ -1280,6 +1418,7 @@ void dr_pipeline_free(struct dr_pipeline *p)
 	free(p->stdout_tail);
 	free(p->stderr_tail);
 	free(p->cancel_reason);
+	free(p->adopt_dir);
 	free(p->pending_progress);
 	free(p->error_shown);
 	dr_ws_changes_release(&p->changes);

@@ -18,12 +18,14 @@
 #include "delego/http.h"
 #include "delego/isotime.h"
 #include "delego/job.h"
+#include "delego/inhibit.h"
 #include "delego/journal.h"
 #include "delego/json.h"
 #include "delego/log.h"
 #include "delego/notify.h"
 #include "delego/outbox.h"
 #include "delego/pipeline.h"
+#include "delego/proc.h"
 #include "delego/realtime.h"
 #include "delego/relay.h"
 #include "delego/workspace.h"
@@ -41,6 +43,11 @@
 #define POLL_TIMEOUT_SLACK_MS 15000
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
+#define WAKE_TICK_MS 2000
+#define WAKE_LATE_MS 8000      /* a tick this much later than due: the process was stopped */
+#define WAKE_SLEPT_MS 5000     /* CLOCK_BOOTTIME ran ahead of the monotonic clock by this much: suspended */
+#define INHIBIT_CHECK_MS 200   /* after the last job: is its report delivered yet? */
+#define INHIBIT_LINGER_MS 60000 /* ... but hold off sleep no longer than this for it */
 
 enum runner_state {
 	RUNNER_RUNNING,
@@ -88,6 +95,21 @@ struct dr_runner {
 	uv_signal_t sigterm, sigint, sighup;
 	int open_handles;
 
+	/* Sleep and wake: see that section. */
+	struct dr_inhibit *inhibit;
+	bool inhibit_held;
+	uv_timer_t inhibit_timer;
+	uint64_t inhibit_linger_start;
+	uv_timer_t wake_timer;
+	uint64_t wake_mono_ms, wake_boot_ms;
+
+	/* Upgrade in place: see that section. */
+	uv_signal_t sigusr2;
+	uv_timer_t upgrade_timer;
+	char **exec_argv;
+	char exe[4096];
+	bool upgrading;
+
 	struct dr_relay_call *heartbeat_call;
 	bool heartbeat_pending; /* a beat was asked for while one was in flight */
 	bool heartbeat_pending_steady; /* ... and one of them was a timer beat */
@@ -134,6 +156,8 @@ static void push_start(struct dr_runner *r);
 static void push_stop(struct dr_runner *r);
 static void do_poll(struct dr_runner *r);
 static void on_drained(void *data);
+static void sleep_hold(struct dr_runner *r, const cJSON *job);
+static void sleep_release(struct dr_runner *r);
 
 static const char *first_active_job(const struct dr_runner *r)
 {
@@ -401,6 +425,7 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 	s->job_id = NULL;
 	s->pipeline = NULL;
 	r->active--;
+	sleep_release(r);
 	update_status(r);
 	write_status(r);
 	dr_outbox_on_settled(r->outbox, id, on_job_settled, r);
@@ -460,10 +485,34 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 	s->pipeline = p;
 	s->job_id = dr_xstrdup(id ? id : dr_pipeline_job_id(p));
 	r->active++;
+	sleep_hold(r, job);
 	dr_info("claimed job %s", s->job_id);
 	update_status(r);
 	write_status(r);
 	send_heartbeat(r, false);
+}
+
+/*
+ * A job the previous run left whose agent's supervisor is still there (or
+ * left its exit status): it goes on here (journal.h, pipeline.h).
+ */
+static int adopt_job(const cJSON *entry, const char *dir, int pid, void *data)
+{
+	struct dr_runner *r = data;
+	struct slot *s = NULL;
+	for (int i = 0; i < r->n_slots && !s; i++)
+		if (!r->slots[i].pipeline)
+			s = &r->slots[i];
+	const char *id = dr_json_str(entry, "id");
+	struct dr_pipeline *p;
+	if (!s || !id || dr_pipeline_adopt(&r->env, entry, dir, pid, on_job_done, s, &p) < 0)
+		return -EINVAL;
+	s->pipeline = p;
+	s->job_id = dr_xstrdup(id);
+	r->active++;
+	sleep_hold(r, cJSON_GetObjectItemCaseSensitive(entry, "job"));
+	dr_info("job %s: the previous run left it running; it goes on here", id);
+	return 0;
 }
 
 /* Claiming ------------------------------------------------------------ */
@@ -678,6 +727,213 @@ static void push_stop(struct dr_runner *r)
 	}
 }
 
+/* Sleep and wake ------------------------------------------------------
+ * While a job runs, a sleep inhibitor is held (inhibit.h); after the last
+ * job it is kept until that job's report is delivered, for a minute at
+ * most. A tick every WAKE_TICK_MS notices a suspend (CLOCK_BOOTTIME ran
+ * ahead of the monotonic clock, which stands still in suspend) or a stop
+ * (the tick came far later than due): then everything that waited on a
+ * timer that slept happens at once.
+ */
+
+static void sleep_hold(struct dr_runner *r, const cJSON *job)
+{
+	uv_timer_stop(&r->inhibit_timer);
+	if (r->inhibit_held)
+		return;
+	const cJSON *issue = cJSON_GetObjectItemCaseSensitive(job, "linearIssue");
+	const char *label = cJSON_IsObject(issue) ? dr_json_str(issue, "identifier") : NULL;
+	if (!label)
+		label = dr_json_str(job, "id");
+	char why[128], clean[64];
+	size_t n = 0;
+	for (const char *c = label ? label : "?"; *c && n < sizeof clean - 1; c++)
+		clean[n++] = *c > 0x20 && *c < 0x7f ? *c : '_';
+	clean[n] = '\0';
+	snprintf(why, sizeof why, "job %s is running", clean);
+	dr_inhibit_hold(r->inhibit, why);
+	r->inhibit_held = true;
+}
+
+static void on_inhibit_timer(uv_timer_t *t)
+{
+	struct dr_runner *r = t->data;
+	bool waited_enough = uv_now(r->loop) - r->inhibit_linger_start >= INHIBIT_LINGER_MS;
+	if (r->active == 0 && r->inhibit_held && (dr_outbox_pending(r->outbox) == 0 || waited_enough)) {
+		dr_inhibit_release(r->inhibit);
+		r->inhibit_held = false;
+	}
+	if (!r->inhibit_held || r->active > 0)
+		uv_timer_stop(t);
+}
+
+static void sleep_release(struct dr_runner *r)
+{
+	if (r->active > 0 || !r->inhibit_held)
+		return;
+	r->inhibit_linger_start = uv_now(r->loop);
+	uv_timer_start(&r->inhibit_timer, on_inhibit_timer, 0, INHIBIT_CHECK_MS);
+}
+
+static uint64_t boottime_ms(void)
+{
+#ifdef __linux__
+	struct timespec ts;
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+		return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+#endif
+	return uv_hrtime() / 1000000;
+}
+
+/* The relay may have moved on while we were away: ask now, and forget the backoffs. */
+static void on_wake(struct dr_runner *r, uint64_t away_ms)
+{
+	dr_info("the machine slept or the runner was stopped for about %llu s: heartbeat, cancellation checks "
+		"and reconnect now", (unsigned long long)(away_ms / 1000));
+	dr_backoff_reset(&r->heartbeat_backoff);
+	dr_backoff_reset(&r->poll_backoff);
+	dr_outbox_retry_now(r->outbox);
+	if (r->state >= RUNNER_FLUSHING || r->exit_status == 2)
+		return;
+	/* A request sent before the sleep most likely waits on a dead connection. */
+	if (r->heartbeat_call) {
+		dr_relay_call_cancel(r->heartbeat_call);
+		r->heartbeat_call = NULL;
+	}
+	send_heartbeat(r, false);
+	uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, r->config->heartbeat_interval_ms,
+		       r->config->heartbeat_interval_ms);
+	for (int i = 0; i < r->n_slots; i++)
+		if (r->slots[i].pipeline)
+			dr_pipeline_check_cancel(r->slots[i].pipeline);
+	if (r->state != RUNNER_RUNNING)
+		return;
+	if (r->push) {
+		push_stop(r);
+		push_start(r);
+	}
+	if (r->poll_call) {
+		dr_relay_call_cancel(r->poll_call);
+		r->poll_call = NULL;
+	}
+	schedule_poll(r, 0);
+}
+
+static void on_wake_timer(uv_timer_t *t)
+{
+	struct dr_runner *r = t->data;
+	uint64_t mono = uv_hrtime() / 1000000, boot = boottime_ms();
+	uint64_t elapsed = mono - r->wake_mono_ms;
+	uint64_t boot_elapsed = boot - r->wake_boot_ms;
+	uint64_t slept = boot_elapsed > elapsed ? boot_elapsed - elapsed : 0;
+	uint64_t late = elapsed > WAKE_TICK_MS ? elapsed - WAKE_TICK_MS : 0;
+	r->wake_mono_ms = mono;
+	r->wake_boot_ms = boot;
+	if (late >= WAKE_LATE_MS || slept >= WAKE_SLEPT_MS)
+		on_wake(r, slept > late ? slept : late);
+}
+
+static void wake_watch_start(struct dr_runner *r)
+{
+	r->wake_mono_ms = uv_hrtime() / 1000000;
+	r->wake_boot_ms = boottime_ms();
+	uv_timer_start(&r->wake_timer, on_wake_timer, WAKE_TICK_MS, WAKE_TICK_MS);
+	/* The tick alone must not keep the loop alive at shutdown. */
+	uv_unref((uv_handle_t *)&r->wake_timer);
+}
+
+/* Upgrade in place ----------------------------------------------------
+ * SIGUSR2: the program on disk replaces this one in the same process
+ * (same pid, same cgroup). Only while every job's agent runs under its
+ * supervisor (else it waits, checking every second): the new image takes
+ * them over through the journal as after a crash, with each job's seq
+ * written down first. The new program must first answer `version`; if
+ * it does not, or the exec fails, this one goes on and says so.
+ */
+
+static bool can_hand_over(struct dr_runner *r, const char **busy)
+{
+	for (int i = 0; i < r->n_slots; i++)
+		if (r->slots[i].pipeline && !dr_pipeline_followable(r->slots[i].pipeline)) {
+			*busy = r->slots[i].job_id;
+			return false;
+		}
+	return true;
+}
+
+static void upgrade_exec(struct dr_runner *r)
+{
+	for (int i = 0; i < r->n_slots; i++)
+		if (r->slots[i].pipeline) {
+			char seq[32];
+			snprintf(seq, sizeof seq, "%lld", dr_outbox_seq(r->outbox, r->slots[i].job_id));
+			dr_journal_note(r->journal, r->slots[i].job_id, "seq", seq);
+		}
+	dr_info("upgrading in place: running %s now, which takes over %d job(s)", r->exe, r->active);
+	/* Its own inhibitor, if any, is taken again by the new image. */
+	dr_inhibit_free(r->inhibit);
+	r->inhibit = dr_inhibit_new(r->loop, false);
+	r->inhibit_held = false;
+	execv(r->exe, r->exec_argv);
+	dr_err("upgrade failed: cannot run %s: %s; version %s goes on", r->exe, strerror(errno), r->version);
+	r->upgrading = false;
+}
+
+static void on_upgrade_timer(uv_timer_t *t);
+
+static void on_preflight(void *data, const struct dr_proc_result *res)
+{
+	struct dr_runner *r = data;
+	r->upgrading = false;
+	if (r->state != RUNNER_RUNNING)
+		return;
+	if (res->exit_code != 0 || strncmp(res->out, "delego-runner ", 14) != 0) {
+		int len = (int)res->stderr_len;
+		dr_err("upgrade aborted: %s does not start (`%s version` exited %d%s%.*s); version %s goes on",
+		       r->exe, r->exe, res->exit_code, len ? ": " : "", len > 200 ? 200 : len, res->stderr_tail,
+		       r->version);
+		return;
+	}
+	const char *busy = NULL;
+	if (!can_hand_over(r, &busy)) {
+		uv_timer_start(&r->upgrade_timer, on_upgrade_timer, 1000, 1000);
+		return;
+	}
+	upgrade_exec(r);
+}
+
+/* Runs now and every second until every job can be handed over. */
+static void on_upgrade_timer(uv_timer_t *t)
+{
+	struct dr_runner *r = t->data;
+	const char *busy = NULL;
+	if (r->upgrading || r->state != RUNNER_RUNNING || !can_hand_over(r, &busy))
+		return;
+	uv_timer_stop(t);
+	r->upgrading = true;
+	char *argv[] = { r->exe, "version", NULL };
+	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+	int rc = dr_proc_run(r->loop, argv, env, NULL, 10000, 4096, on_preflight, r);
+	if (rc < 0) {
+		dr_err("upgrade aborted: cannot run %s: %s; version %s goes on", r->exe, strerror(-rc), r->version);
+		r->upgrading = false;
+	}
+}
+
+static void on_sigusr2(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	struct dr_runner *r = h->data;
+	if (!r->exec_argv || r->state != RUNNER_RUNNING)
+		return;
+	const char *busy = NULL;
+	if (!can_hand_over(r, &busy))
+		dr_info("received SIGUSR2: upgrading in place once job %s can be handed over", busy);
+	else
+		dr_info("received SIGUSR2: upgrading in place");
+	uv_timer_start(&r->upgrade_timer, on_upgrade_timer, 0, 1000);
+}
+
 /* Shutdown ------------------------------------------------------------ */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -728,6 +984,12 @@ static void finalize(uv_timer_t *t)
 	close_handle(r, (uv_handle_t *)&r->sigterm);
 	close_handle(r, (uv_handle_t *)&r->sigint);
 	close_handle(r, (uv_handle_t *)&r->sighup);
+	close_handle(r, (uv_handle_t *)&r->inhibit_timer);
+	close_handle(r, (uv_handle_t *)&r->wake_timer);
+	close_handle(r, (uv_handle_t *)&r->sigusr2);
+	close_handle(r, (uv_handle_t *)&r->upgrade_timer);
+	dr_inhibit_free(r->inhibit);
+	r->inhibit = NULL;
 	dr_outbox_free(r->outbox);
 	r->outbox = NULL;
 	dr_http_free(r->http);
@@ -907,6 +1169,7 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	}
 	if (r->journal)
 		dr_outbox_on_seq(r->outbox, on_seq, r);
+	dr_journal_sync_on(r->journal, r->loop);
 	r->env = (struct dr_pipeline_env){
 		.journal = r->journal,
 		.loop = r->loop,
@@ -923,7 +1186,30 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	uv_signal_init(r->loop, &r->sigterm);
 	uv_signal_init(r->loop, &r->sigint);
 	uv_signal_init(r->loop, &r->sighup);
-	r->open_handles = 7;
+	uv_timer_init(r->loop, &r->inhibit_timer);
+	uv_timer_init(r->loop, &r->wake_timer);
+	r->inhibit_timer.data = r->wake_timer.data = r;
+	uv_signal_init(r->loop, &r->sigusr2);
+	uv_timer_init(r->loop, &r->upgrade_timer);
+	r->sigusr2.data = r->upgrade_timer.data = r;
+	r->open_handles = 11;
+	size_t exelen = sizeof r->exe;
+	char cwd[2048];
+	const char *prog = o->exec_argv ? o->exec_argv[0] : NULL;
+	if (prog && strchr(prog, '/') && (prog[0] == '/' || getcwd(cwd, sizeof cwd)))
+		snprintf(r->exe, sizeof r->exe, "%s%s%s", prog[0] == '/' ? "" : cwd, prog[0] == '/' ? "" : "/", prog);
+	else if (!prog || uv_exepath(r->exe, &exelen) < 0)
+		r->exe[0] = '\0';
+	if (r->exe[0]) {
+		r->exec_argv = dr_xcalloc(1, sizeof *r->exec_argv);
+		dr_strv_push(&r->exec_argv, r->exe);
+		for (char *const *a = o->exec_argv + 1; *a; a++)
+			dr_strv_push(&r->exec_argv, *a);
+	}
+	char note[256];
+	bool inhibit = dr_inhibit_enabled(r->config->inhibit_sleep, NULL, note, sizeof note);
+	r->inhibit = dr_inhibit_new(r->loop, inhibit);
+	dr_debug("sleep inhibitor: %s", note);
 	r->heartbeat_timer.data = r->poll_timer.data = r->grace_timer.data = r->watchdog_timer.data = r;
 	r->sigterm.data = r->sigint.data = r->sighup.data = r;
 	*out = r;
@@ -956,6 +1242,7 @@ int dr_runner_run(struct dr_runner *r)
 	uv_signal_start(&r->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&r->sigint, on_signal, SIGINT);
 	uv_signal_start(&r->sighup, on_signal, SIGHUP);
+	uv_signal_start(&r->sigusr2, on_sigusr2, SIGUSR2);
 	uv_timer_start(&r->heartbeat_timer, on_heartbeat_timer, r->config->heartbeat_interval_ms,
 		       r->config->heartbeat_interval_ms);
 	dr_isotime_now(r->started_at);
@@ -963,13 +1250,14 @@ int dr_runner_run(struct dr_runner *r)
 	if (mk < 0)
 		dr_warn("cannot create state directory %s: %s", r->config->state_dir, strerror(-mk));
 	write_status(r);
+	wake_watch_start(r);
 	uint64_t wd = dr_notify_watchdog_ms();
 	if (wd)
 		uv_timer_start(&r->watchdog_timer, on_watchdog, wd / 2 ? wd / 2 : 1, wd / 2 ? wd / 2 : 1);
 	dr_info("delego-runner %s starting: profile %s, runner %s, relay %s, executors %s%s, up to %d job(s)",
 		r->version, r->config->profile, r->runner_id, r->config->relay_url, r->config->supported_executors[0],
 		r->config->supported_executors[1] ? ",..." : "", r->n_slots);
-	int recovered = r->journal ? dr_journal_recover(r->journal, r->outbox) : 0;
+	int recovered = r->journal ? dr_journal_recover(r->journal, r->outbox, adopt_job, r) : 0;
 	if (recovered)
 		dr_info("reported %d job(s) interrupted by the previous run as failed", recovered);
 	send_heartbeat(r, true); /* its answer starts claiming */
@@ -1001,5 +1289,6 @@ void dr_runner_free(struct dr_runner *r)
 	free(r->slots);
 	free(r->runner_id);
 	free(r->version);
+	dr_strv_free(r->exec_argv);
 	free(r);
 }

@@ -6,6 +6,7 @@
 #include "delego/service.h"
 #include "delego/proc_sync.h"
 #include "delego/buf.h"
+#include "delego/cgroup.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -129,11 +130,10 @@ int dr_service_render_unit(const struct dr_service_spec *spec, char **out, char 
 		q = dr_buf_detach(&e, NULL);
 	}
 	dr_buf_addf(&b, "%s run --profile %s", q, spec->profile);
-	free(q);
 	for (char *const *a = spec->args; a && *a; a++) {
-		q = dr_service_quote_exec(*a);
-		dr_buf_addf(&b, " %s", q);
-		free(q);
+		char *qa = dr_service_quote_exec(*a);
+		dr_buf_addf(&b, " %s", qa);
+		free(qa);
 	}
 	dr_buf_addch(&b, '\n');
 	if (spec->credentials_path) {
@@ -158,15 +158,21 @@ int dr_service_render_unit(const struct dr_service_spec *spec, char **out, char 
 		    "RestartPreventExitStatus=2 64 78\n"
 		    "# Ready after the first heartbeat; an unreachable relay is waited for, not a failure.\n"
 		    "TimeoutStartSec=infinity\n"
-		    "# SIGTERM to the daemon alone: it drains its jobs, then ends their process groups itself.\n"
-		    "KillMode=mixed\n"
+		    "# Reload the configuration file (intervals, log level, executors) without a restart.\n"
+		    "ExecReload=/bin/kill -HUP $MAINPID\n"
+		    "# A stop drains the jobs for the shutdown grace, then the daemon cancels them itself;\n"
+		    "# ExecStopPost ends anything of theirs still there. A crash leaves the agents to the\n"
+		    "# restarted daemon (KillMode=process): mixed or control-group would kill them with it.\n"
+		    "KillMode=process\n"
+		    "ExecStopPost=%s " DR_CGROUP_STOP_POST_WORD "\n"
 		    "# Each agent gets its own cgroup below ours: cancel and timeout end all it started.\n"
 		    "Delegate=yes\n"
 		    "TimeoutStopSec=%llu\n"
 		    "WatchdogSec=60\n\n"
 		    "[Install]\n"
 		    "WantedBy=default.target\n",
-		    (unsigned long long)stop_s);
+		    q, (unsigned long long)stop_s);
+	free(q);
 	*out = dr_buf_detach(&b, NULL);
 	return 0;
 }

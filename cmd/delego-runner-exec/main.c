@@ -6,6 +6,7 @@
  */
 #include "delego/cgroup.h"
 #include "delego/sandbox.h"
+#include "delego/supervise.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,9 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], DR_SANDBOX_SHIM_WORD) == 0)
 		return dr_sandbox_exec_main(argc, argv);
+	/* The agent's supervisor stays for the agent's whole run: small matters most here. */
+	if (argc > 1 && strcmp(argv[1], DR_SUPERVISE_WORD) == 0)
+		return dr_supervise_main(argc, argv);
 	fprintf(stderr, "delego-runner-exec: run by delego-runner only (%s ...)\n", DR_SANDBOX_SHIM_WORD);
 	return 125;
 }

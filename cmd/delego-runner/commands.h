@@ -25,6 +25,7 @@ enum dr_exit {
 struct dr_cmd_ctx {
 	int argc;
 	char **argv;
+	const char *prog; /* argv[0] as we were started */
 };
 
 /*

@@ -4,6 +4,8 @@
 #include "delego/cgroup.h"
 #include "commands.h"
 #include "delego/config.h"
+#include "delego/inhibit.h"
+#include "delego/supervise.h"
 #include "delego/log.h"
 #include "delego/sandbox.h"
 #include "delego/text.h"
@@ -99,6 +101,8 @@ static const char options_text[] =
 	"  --sandbox-writable PATH              DELEGO_SANDBOX_WRITABLE: also writable for agents (repeatable)\n"
 	"  --sandbox-hide PATH                  DELEGO_SANDBOX_HIDE: also hidden from agents (repeatable)\n"
 	"  --sandbox-network on|off             DELEGO_SANDBOX_NETWORK: agents reach the network (default: on)\n"
+	"  --inhibit-sleep auto|on|off          DELEGO_INHIBIT_SLEEP: hold off sleep while jobs run (default: auto,\n"
+	"                                       on when a battery is present)\n"
 	"  --no-commit                          DELEGO_CREATE_COMMIT=false\n"
 	"  --once                               one poll, run what it got, exit\n"
 	"  --force                              do not warn when pairing over a profile\n"
@@ -189,7 +193,12 @@ static void contain_agents(const struct dr_config *c)
 	struct dr_cgroup_opts o;
 	dr_cgroup_opts_init(&o, name, c->profile, c->state_dir, c->agent_memory_max, (uint64_t)c->agent_pids_max,
 			    c->containment == DR_CONTAINMENT_PROCESS_GROUP);
-	if (dr_cgroup_setup(&o) < 0) {
+	/* Job cgroups of jobs still in the journal are the journal's: the daemon may take them over. */
+	char *journal = c->state_dir ? dr_xasprintf("%s/jobs", c->state_dir) : NULL;
+	o.journal_dir = journal;
+	int r = dr_cgroup_setup(&o);
+	free(journal);
+	if (r < 0) {
 		dr_warn("cannot set up agent containment for profile '%s'; agents run in process groups", c->profile);
 		return;
 	}
@@ -244,7 +253,7 @@ static int dispatch(int argc, char **argv)
 		first = 2;
 	}
 
-	struct dr_cmd_ctx ctx = { .argc = argc - first, .argv = argv + first };
+	struct dr_cmd_ctx ctx = { .argc = argc - first, .argv = argv + first, .prog = argv[0] };
 	struct dr_config *c;
 	char err[1024];
 	int r = dr_config_load(ctx.argc, ctx.argv, NULL, &c, err, sizeof err);
@@ -313,6 +322,14 @@ int main(int argc, char **argv)
 		return dr_cgroup_exec_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], DR_SANDBOX_SHIM_WORD) == 0)
 		return dr_sandbox_exec_main(argc, argv);
+	/* The agent's supervisor (supervise.h): before anything of the daemon's is set up. */
+	if (argc > 1 && strcmp(argv[1], DR_SUPERVISE_WORD) == 0)
+		return dr_supervise_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], DR_CGROUP_STOP_POST_WORD) == 0)
+		return dr_cgroup_stop_post_main(argc, argv);
+	/* The sleep inhibitor's waiter (inhibit.h): it only waits for the runner to be gone. */
+	if (argc > 1 && strcmp(argv[1], DR_INHIBIT_WAIT_WORD) == 0)
+		return dr_inhibit_wait_main(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	harden_process();
 	cJSON_Hooks hooks = { .malloc_fn = json_malloc, .free_fn = free };

@@ -115,7 +115,23 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		.bearer = p.bearer,
 		.version = DR_VERSION,
 	};
+	/* `run` and its options, for SIGUSR2 (upgrade in place); never a pairing token (the profile is paired). */
+	char **exec_argv = dr_xcalloc(1, sizeof *exec_argv);
+	dr_strv_push(&exec_argv, ctx->prog ? ctx->prog : "delego-runner");
+	dr_strv_push(&exec_argv, "run");
+	for (int i = 0; i < ctx->argc; i++) {
+		const char *a = ctx->argv[i];
+		if (!strncmp(a, "--pairing-token", 15)) {
+			i += !strchr(a, '=') && i + 1 < ctx->argc; /* and its value */
+			continue;
+		}
+		if (!strcmp(a, "--background") || !strcmp(a, "-b"))
+			continue;
+		dr_strv_push(&exec_argv, a);
+	}
+	opts.exec_argv = exec_argv;
 	int rc = dr_runner_new(&opts, &runner, err, sizeof err);
+	dr_strv_free(exec_argv);
 	if (rc < 0) {
 		dr_err("%s", err);
 		dr_profile_release(&p);

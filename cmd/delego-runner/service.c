@@ -17,6 +17,7 @@
 #include "delego/xalloc.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -486,6 +487,21 @@ static char **installed_targets(const struct dr_config *c, const struct dr_crede
 	return out;
 }
 
+/*
+ * A running daemon re-execs the installed program in place on SIGUSR2 and
+ * keeps its jobs; true when it was told to.
+ */
+static bool upgrade_in_place(const char *profile)
+{
+	struct dr_service_state st;
+	dr_service_query(profile, &st);
+	if (st.main_pid <= 1 || kill((pid_t)st.main_pid, SIGUSR2) < 0)
+		return false;
+	printf("upgrading %s in place (pid %ld): its running jobs go on; `delego-runner status` shows the version\n",
+	       profile, st.main_pid);
+	return true;
+}
+
 static int control(struct dr_config *c, const char *verb, const char *done)
 {
 	struct dr_credentials *creds = NULL;
@@ -504,7 +520,11 @@ static int control(struct dr_config *c, const char *verb, const char *done)
 			status = DR_EXIT_FAILURE;
 			continue;
 		}
-		if (dr_service_ctl(verb, *t, strcmp(verb, "stop") != 0, err, sizeof err) < 0) {
+		/* Not running (or not ours to signal): a restart starts the installed program. */
+		if (!strcmp(verb, "upgrade") && upgrade_in_place(*t))
+			continue;
+		const char *how = strcmp(verb, "upgrade") ? verb : "restart";
+		if (dr_service_ctl(how, *t, strcmp(verb, "stop") != 0, err, sizeof err) < 0) {
 			dr_err("cannot %s the service of profile %s: %s", verb, *t, err);
 			status = DR_EXIT_FAILURE;
 			continue;
@@ -538,9 +558,10 @@ int dr_cmd_restart(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 int dr_cmd_upgrade(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 {
 	(void)ctx;
-	int status = control(c, "restart", "restarted");
-	printf("The service runs the installed program: upgrade the package (apt upgrade delego-runner, dnf "
-	       "upgrade delego-runner) and this restart picks the new version up.\n");
+	int status = control(c, "upgrade", "restarted");
+	printf("Upgrade the package first (apt upgrade delego-runner, dnf upgrade delego-runner): a running "
+	       "service then re-execs the installed program in place and keeps its jobs; one that is not running "
+	       "is restarted.\n");
 	return status;
 }
 

@@ -38,6 +38,7 @@ enum dr_cgroup_mode {
 };
 
 #define DR_CGROUP_SHIM_WORD "__exec-in-cgroup"
+#define DR_CGROUP_STOP_POST_WORD "__stop-post"
 
 struct dr_cgroup_opts {
 	const char *name;     /* [A-Za-z0-9._-], at most 64: this runner's directory when OWN is the root */
@@ -45,6 +46,7 @@ struct dr_cgroup_opts {
 	uint64_t pids_max;    /* each job's pids.max; 0: no limit */
 	bool process_groups;  /* the user chose process-group mode */
 	const char *shim;     /* the program that understands DR_CGROUP_SHIM_WORD; NULL: our own executable */
+	const char *journal_dir; /* job cgroups whose job has an entry here are left to the journal (journal.h) */
 	/* For tests only: NULL finds them from /proc/self/mountinfo and /proc/self/cgroup. */
 	const char *mount;    /* the cgroup2 mount point */
 	const char *own;      /* our cgroup, relative to the mount ("/" or "/a/b") */
@@ -131,5 +133,17 @@ int dr_cgroup_join(const char *procs);
  * after saying why on stderr.
  */
 int dr_cgroup_exec_main(int argc, char **argv);
+
+/*
+ * The units' ExecStopPost= (KillMode=process leaves the agents to us):
+ * unless result (systemd's $SERVICE_RESULT) says the main process died
+ * (signal, core-dump, exit-code, watchdog, oom-kill), in which case the
+ * next start takes the agents over, kills every cgroup below unit_dir and
+ * every process in it other than self. Returns how many cgroups and
+ * processes it ended, or a negative errno.
+ */
+int dr_cgroup_stop_post(const char *unit_dir, const char *result, int self);
+/* The hidden word: finds the unit's cgroup, refuses to run outside a systemd unit (64). */
+int dr_cgroup_stop_post_main(int argc, char **argv);
 
 #endif

@@ -24,6 +24,13 @@ enum dr_containment {
 	DR_CONTAINMENT_PROCESS_GROUP,
 };
 
+/* Whether to hold off sleep while jobs run (inhibit.h): auto (when a battery is present), on, off. */
+enum dr_inhibit_mode {
+	DR_INHIBIT_AUTO,
+	DR_INHIBIT_ON,
+	DR_INHIBIT_OFF,
+};
+
 struct dr_exec_cmd {
 	char *command; /* e.g. "claude" */
 	char **args;   /* NULL-terminated; the default args (delego-runner-protocol(7)) */
@@ -57,6 +64,7 @@ struct dr_config {
 	char **sandbox_writable;         /* NULL-terminated absolute paths, --sandbox-writable */
 	char **sandbox_hide;             /* NULL-terminated absolute paths, --sandbox-hide */
 	bool sandbox_network;            /* --sandbox-network on (default) or off */
+	enum dr_inhibit_mode inhibit_sleep; /* auto (default), on or off */
 	int worktree_retention_days;     /* finished worktrees older than this go at the next sweep (gc.h) */
 	int cache_retention_days;        /* source caches without worktrees unused this long go */
 	uint64_t workspace_budget_bytes; /* sources + worktrees at most this big; 0: no budget */

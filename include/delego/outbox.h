@@ -43,6 +43,10 @@ int dr_outbox_parse_entry(const char *data, size_t len, char **path, char **job_
 
 /* Reports queued and not yet acknowledged. */
 size_t dr_outbox_pending(const struct dr_outbox *o);
+/* The last seq given to a report of the job, 0 before the first. */
+long long dr_outbox_seq(struct dr_outbox *o, const char *job_id);
+/* Forgets every waiting report's backoff and sends what may go now (after a wake from sleep). */
+void dr_outbox_retry_now(struct dr_outbox *o);
 /* Calls cb once the queue is empty (at once if it is). One waiter at a time. */
 void dr_outbox_on_drained(struct dr_outbox *o, void (*cb)(void *data), void *data);
 

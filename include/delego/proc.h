@@ -97,6 +97,12 @@ struct dr_proc_opts {
 	 * argv stays the child's own after the sandbox's prefix.
 	 */
 	const struct dr_sandbox_policy *sandbox;
+	/*
+	 * A directory (it must exist): the child runs under our supervisor
+	 * (supervise.h), outside its sandbox and cgroup, which also writes its
+	 * output and exit status there and survives the runner. NULL: none.
+	 */
+	const char *supervise_dir;
 };
 
 /*

@@ -22,6 +22,13 @@ struct dr_runner_opts {
 	const char *runner_id;
 	const char *bearer;       /* copied; a secret */
 	const char *version;
+	/*
+	 * The command line SIGUSR2 re-execs (upgrade in place); copied. Its
+	 * first word is the program: the path it names when it has a '/' (a
+	 * symlink such as Homebrew's opt/ stays one, so the new version is
+	 * what runs), else this executable's own path. NULL: SIGUSR2 is ignored.
+	 */
+	char *const *exec_argv;
 };
 
 /* Called on SIGHUP: returns a new configuration (ownership passes) or NULL to keep the old one. */

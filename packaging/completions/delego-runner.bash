@@ -26,7 +26,7 @@ _delego_runner()
         --log-level --config --yes --json --dry-run --help --version
         --worktree-retention-days --cache-retention-days --workspace-budget-bytes --min-free-bytes --auto
         --warm-worktrees
-        --containment --agent-memory-max --agent-pids-max --agent-stall-timeout-ms --agent-env
+        --containment --agent-memory-max --agent-pids-max --agent-stall-timeout-ms --agent-env --inhibit-sleep
         --sandbox --sandbox-writable --sandbox-hide --sandbox-network"
 
     case $prev in
@@ -44,6 +44,8 @@ _delego_runner()
             COMPREPLY=($(compgen -W "on off" -- "$cur")); return ;;
         --sandbox-writable|--sandbox-hide)
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --inhibit-sleep)
+            COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return ;;
         --agent-memory-max|--agent-pids-max)
             return ;;
         --agent-env)

@@ -48,6 +48,12 @@ class DelegoRunner < Formula
     EOS
   end
 
+  # A running runner (its launchd agent) re-execs the new program in place
+  # and keeps its running jobs; without one this does nothing.
+  def post_install
+    quiet_system bin/"delego-runner", "upgrade"
+  end
+
   service do
     run [opt_bin/"delego-runner", "run"]
     # launchd cannot skip particular exit statuses: restarted after any

@@ -15,6 +15,8 @@ f() { json "$T/job.json" "$1"; }
 now() { date +%s; }
 # Processes whose command line names our workspace (codex gets --cd <worktree>), bwrap around them aside.
 leftovers() { pgrep -f -- "--cd $WS/" | while read -r p; do [ "$(cat /proc/$p/comm 2>/dev/null)" = bwrap ] || echo "$p"; done | wc -l; }
+# The same without the agents' supervisors, whose command line holds the agent's.
+agents_only() { pgrep -f -- "--cd $WS/" | while read -r p; do [ "$(cat /proc/$p/comm 2>/dev/null)" = bwrap ] || grep -qa __supervise "/proc/$p/cmdline" || echo "$p"; done | wc -l; }
 # Processes working in our workspace: what pid files cannot tell from inside the sandbox's pid namespace.
 in_workspace() { pgrep -x "$1" | while read -r p; do readlink "/proc/$p/cwd"; done | grep -c "^$WS/"; }
 gone() { ! kill -0 "$1" 2>/dev/null || ps -o stat= -p "$1" | grep -q Z; }
@@ -47,7 +49,7 @@ id=$(relay job add --repo acme/app --executor codex --identifier T-3 --prompt "s
 runner_bg "$T/run3.log" run --once --workspace-root "$WS" --git-clone-base-url "$T/remotes" --cancellation-poll-interval-ms 1000
 running() { relay job show "$id" --json | jsonq "any('still working' in (e['summary'] or '') for e in d['events'])" | grep -q true; }
 check "the agent reports progress" wait_for 10 running
-check_eq "its process is there" 1 "$(leftovers)"
+check_eq "its process is there" 1 "$(agents_only)"
 relay job cancel "$id" >/dev/null
 t0=$(now)
 wait_exit "$RUNNER_PID" 30

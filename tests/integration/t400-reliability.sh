@@ -86,7 +86,8 @@ wait_exit $RUNNER_PID 10
 check_eq "and it exits 0 on SIGTERM" 0 "$EXIT"
 rm -f "$HOME/fake-agent-calls.jsonl"
 
-# 5. SIGKILL while the agent runs; the next start reports the job and kills the orphans.
+# 5. SIGKILL while the agent runs; the next start takes the job over (its supervisor kept it),
+# and a cancel then ends the agent and its grandchild.
 # The agent (silent, so it survives its broken stdout) has a grandchild in its group.
 id=$(relay job add --repo acme/app --executor claude --identifier ENG-5 --prompt "scenario=grandchild sleep=120")
 start_daemon "$T/run5.log"
@@ -98,18 +99,12 @@ check "the agent outlives a SIGKILLed runner" test -n "$(agent_pids)"
 gc=$(cat "$HOME/fake-agent-grandchild.pid")
 check "so does its grandchild" kill -0 "$gc"
 start_daemon "$T/run6.log"
-check "the next start reports the interrupted job" wait_for 20 status_is "$id" failed
+check "the next start takes the job over" wait_for 20 grep -q "taking over the agent" "$T/run6.log"
+relay job cancel "$id" >/dev/null
+check "a cancel still ends it" wait_for 20 status_is "$id" cancelled
 show "$id"
-check_eq "the summary says the runner stopped" true "$(f "'runner stopped while the job was running' in d['summary']")"
-check_eq "the report carries the job's branch" "delego/eng-5-$(echo "$id" | cut -c1-8)" "$(f "d['metadata']['branchName']")"
-check "the report continues the job's seq after the restart" python3 -c '
-import json, sys
-ls = [json.loads(l) for l in open(sys.argv[1])]
-mine = [l["body"] for l in ls if isinstance(l["body"], dict) and l["body"].get("jobId") == sys.argv[2]]
-fail = [b["seq"] for b in mine if "cancelled" in b]
-before = [b["seq"] for b in mine if "cancelled" not in b and "seq" in b]  # its progress reports
-assert fail and before and fail[0] > max(before), (fail, before)' "$T/requests.jsonl" "$id"
-check "the orphaned agent is gone" wait_for 5 no_agents
+check_eq "not reported as interrupted" false "$(f "'runner stopped while the job was running' in d['summary']")"
+check "the agent is gone" wait_for 10 no_agents
 gone() { ! kill -0 "$1" 2>/dev/null || ps -o stat= -p "$1" | grep -q Z; }
 check "its grandchild is gone" wait_for 5 gone "$gc"
 check "its worktree is kept" test -d "$WS/worktrees/acme/app/$id"

@@ -89,7 +89,8 @@ id=$(relay job add --repo acme/app --executor codex --identifier C-2 --prompt "s
 runner_bg "$T/run2.log" run --once --workspace-root "$WS" --git-clone-base-url "$T/remotes" \
 	--cancellation-poll-interval-ms 1000 --agent-pids-max 64
 check "the job's cgroup appears, with the agent in it" wait_for 15 grep -q . "$BASE/job-$id/cgroup.procs"
-apid=$(pgrep -f -- "--cd $WS/" | head -n 1)
+# The agent, not its supervisor (which stays outside the cgroup, beside the runner).
+apid=$(pgrep -f -- "--cd $WS/" | while read -r p; do grep -qa __supervise "/proc/$p/cmdline" || echo "$p"; done | head -n 1)
 check "the agent runs" test -n "$apid"
 check_eq "inside the job's cgroup" "0::/delego-runner.$NAME/job-$id" "$(grep '^0::' "/proc/${apid:-1}/cgroup" 2>/dev/null)"
 if grep -qw pids "$MNT/cgroup.controllers"; then

@@ -99,7 +99,7 @@ check_contains "restart runs systemctl restart" "--user restart --no-block deleg
 runner upgrade >"$T/out" 2>&1
 check_eq "upgrade succeeds" 0 $?
 check_contains "upgrade restarts" "--user restart --no-block delego-runner-default.service" "$LOG"
-check_contains "upgrade says the package manager upgrades" "upgrade the package" "$T/out"
+check_contains "upgrade says the package manager upgrades" "Upgrade the package first" "$T/out"
 runner stop --profile ghost >"$T/out" 2>"$T/err"
 check_eq "stop of a profile without a service fails" 1 $?
 check_contains "it says how to install it" "service install --profile ghost" "$T/err"

@@ -38,6 +38,9 @@ check_eq "service install from an awkward directory succeeds" 0 $?
 UNIT=$XDG_CONFIG_HOME/systemd/user/delego-runner-odd-1.service
 systemd-analyze --user verify $man_opt "$UNIT" >"$T/verify.out" 2>&1
 check_eq "systemd-analyze --user verify passes on the per-user unit" 0 $?
+check_contains "the per-user unit reloads with SIGHUP" 'ExecReload=/bin/kill -HUP $MAINPID' "$UNIT"
+check_contains "  keeps the agents across a crash" "KillMode=process" "$UNIT"
+check_contains "  and ends them after a stop" "__stop-post" "$UNIT"
 check_eq "  with no complaint" "" "$(cat "$T/verify.out")"
 systemd-analyze verify $man_opt "$UNIT" >"$T/verify.out" 2>&1
 check_eq "systemd-analyze verify (system manager) passes too" 0 $?
@@ -60,7 +63,8 @@ U=$TOP/systemd/delego-runner@.service
 for want in "Type=notify" "NotifyAccess=main" "User=delego-runner" \
 	"--config /etc/delego-runner/config.yaml" "NoNewPrivileges=yes" "ProtectSystem=strict" \
 	"ReadWritePaths=/var/lib/delego-runner" "StateDirectory=delego-runner" "PrivateTmp=yes" \
-	"ProtectHome=yes" "RestartPreventExitStatus=2 64 78" "KillMode=mixed"; do
+	"ProtectHome=yes" "RestartPreventExitStatus=2 64 78" "KillMode=process" \
+	"ExecReload=/bin/kill -HUP \$MAINPID" "ExecStopPost=/usr/bin/delego-runner __stop-post"; do
 	check_contains "system unit has $want" "$want" "$U"
 done
 stop=$(sed -n 's/^TimeoutStopSec=//p' "$U")

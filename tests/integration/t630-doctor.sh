@@ -33,6 +33,7 @@ check_contains "the relay answers" "ok   relay: $RELAY_URL answered (HTTP 200" "
 check_contains "the credential is accepted" "ok   credential: accepted by the relay (runner $RUNNER_ID)" "$T/out"
 check_contains "the clock agrees with the relay's" "ok   clock: within" "$T/out"
 check_contains "containment is reported" "ok   containment:" "$T/out"
+check_contains "the sleep inhibitor is reported" "ok   sleep: inhibitor" "$T/out"
 check_contains "a closing count" "0 check(s) failed" "$T/out"
 check_eq "doctor sent no heartbeat" 0 "$(grep -c '"/api/runner/heartbeat"' "$T/requests.jsonl")"
 
@@ -128,4 +129,15 @@ check_eq "an hour of clock skew fails doctor" 1 $?
 check_contains "it measures the skew from the Date header" "FAIL clock: 360" "$T/out"
 check_contains "it says how to fix the clock" "timedatectl set-ntp true" "$T/out"
 
+# The sleep inhibitor: works with a systemd-inhibit that does, warns when one is asked for and fails.
+mkdir -p "$T/inh"
+printf '#!/bin/sh\nwhile [ $# -gt 1 ]; do shift; done\nexec "$1"\n' >"$T/inh/systemd-inhibit"
+chmod +x "$T/inh/systemd-inhibit"
+# shellcheck disable=SC2086
+PATH="$T/inh:$PATH" runner doctor $exec_opt --inhibit-sleep on >"$T/out" 2>&1
+check_contains "an inhibitor that works" "ok   sleep: inhibitor on (--inhibit-sleep on); systemd-inhibit can hold off sleep here" "$T/out"
+printf '#!/bin/sh\necho "Failed to connect to bus: No such file or directory" >&2\nexit 1\n' >"$T/inh/systemd-inhibit"
+# shellcheck disable=SC2086
+PATH="$T/inh:$PATH" runner doctor $exec_opt --inhibit-sleep on >"$T/out" 2>&1
+check_contains "one that fails, when asked for, is a warning" "warn sleep: inhibitor on (--inhibit-sleep on); systemd-inhibit failed (exit 1): Failed to connect to bus" "$T/out"
 done_testing

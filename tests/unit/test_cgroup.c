@@ -304,6 +304,43 @@ START_TEST(test_real_stale_and_terminate)
 }
 END_TEST
 
+/* ExecStopPost: after a stop, the unit's job cgroups and stray processes go; after a crash, nothing does. */
+START_TEST(test_stop_post)
+{
+	char unit[PATH_MAX + 32], path[PATH_MAX + 96];
+	snprintf(unit, sizeof unit, "%s/unit.service", tmpdir);
+	ck_assert_int_eq(mkdir(unit, 0755), 0);
+	snprintf(path, sizeof path, "%s/job-a", unit);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(path, sizeof path, "%s/cgroup.procs", unit);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%d\n%d\n", (int)getpid(), (int)child);
+	fclose(f);
+	/* A crash: the agents are the next daemon's. */
+	ck_assert_int_eq(dr_cgroup_stop_post(unit, "signal", (int)getpid()), 0);
+	ck_assert_int_eq(dr_cgroup_stop_post(unit, "oom-kill", (int)getpid()), 0);
+	ck_assert_int_eq(kill(child, 0), 0);
+	snprintf(path, sizeof path, "%s/job-a", unit);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	/* A stop: the job cgroup and the stray process go, we stay. */
+	ck_assert_int_eq(dr_cgroup_stop_post(unit, "success", (int)getpid()), 2);
+	int st;
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_lt(dr_cgroup_stop_post("/nonexistent/unit.service", "timeout", 1), 0);
+	snprintf(path, sizeof path, "%s/cgroup.procs", unit);
+	unlink(path);
+	rmdir(unit);
+}
+END_TEST
+
 static Suite *cgroup_suite(void)
 {
 	Suite *s = suite_create("cgroup");
@@ -315,6 +352,7 @@ static Suite *cgroup_suite(void)
 	tcase_add_test(tc, test_systemd_not_delegated);
 	tcase_add_test(tc, test_real_daemon_is_killed);
 	tcase_add_test(tc, test_real_stale_and_terminate);
+	tcase_add_test(tc, test_stop_post);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,459 @@
+/* supervise: the agent's supervisor process, and the runner's follower of its files. */
+#include "delego/supervise.h"
+#include "delego/buf.h"
+#include "delego/log.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK (64 * 1024)
+#define DRAIN_MS 2000        /* after the agent's exit, how long its pipes may stay open */
+#define FOLLOW_TICK_MS 200   /* the follower's look at the files */
+#define FOLLOW_READ_MAX (4 * 1024 * 1024) /* per file per tick: the loop stays responsive during a replay */
+
+/* The supervisor ------------------------------------------------------ */
+
+static int sigchld_pipe[2] = { -1, -1 };
+
+static void on_sigchld(int sig)
+{
+	(void)sig;
+	int e = errno;
+	ssize_t n = write(sigchld_pipe[1], "c", 1);
+	(void)n;
+	errno = e;
+}
+
+static void set_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+	if (fl >= 0)
+		(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
+static bool write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct sup_stream {
+	int in;         /* the agent's pipe; -1 at EOF */
+	int file;       /* DIR/stdout or DIR/stderr */
+	size_t written; /* to the file, up to max */
+	size_t max;
+	int fwd;        /* 1 or 2: the runner's pipe; -1 once it is gone */
+};
+
+static void pump(struct sup_stream *s, char *buf)
+{
+	ssize_t n = read(s->in, buf, CHUNK);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		close(s->in);
+		s->in = -1;
+		return;
+	}
+	size_t room = s->max - s->written;
+	size_t k = (size_t)n < room ? (size_t)n : room;
+	if (k && write_all(s->file, buf, k))
+		s->written += k;
+	/* A runner that died, or stopped reading for good, must not stop the agent. */
+	if (s->fwd >= 0 && !write_all(s->fwd, buf, (size_t)n))
+		s->fwd = -1;
+}
+
+static void write_exit(const char *dir, int code, int sig)
+{
+	char tmp[4096], path[4096], text[64];
+	snprintf(tmp, sizeof tmp, "%s/exit.tmp", dir);
+	snprintf(path, sizeof path, "%s/exit", dir);
+	int len = snprintf(text, sizeof text, "%d %d\n", code, sig);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	bool ok = write_all(fd, text, (size_t)len) && fsync(fd) == 0;
+	close(fd);
+	if (ok)
+		(void)rename(tmp, path);
+}
+
+static pid_t start_agent(char **argv, int out[2], int err[2])
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	dup2(out[1], 1);
+	dup2(err[1], 2);
+	execv(argv[0], argv + 1);
+	int e = errno;
+	fprintf(stderr, "delego-runner: cannot run %s: %s\n", argv[0], strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+/* Until the agent has exited and its pipes are drained (or DRAIN_MS after its exit). Returns its wait status. */
+static int supervise_loop(pid_t pid, struct sup_stream *ss)
+{
+	static char buf[CHUNK];
+	int status = 0;
+	bool exited = false;
+	uint64_t deadline = 0;
+	for (;;) {
+		if (exited && (ss[0].in < 0 && ss[1].in < 0))
+			break;
+		if (!exited && ss[0].in < 0 && ss[1].in < 0) {
+			/* Both pipes closed, the agent still runs: nothing to copy, wait for it. */
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
+		int timeout = -1;
+		if (exited) {
+			uint64_t t = now_ms();
+			if (t >= deadline)
+				break;
+			timeout = (int)(deadline - t);
+		}
+		struct pollfd fds[3] = {
+			{ .fd = ss[0].in, .events = POLLIN },
+			{ .fd = ss[1].in, .events = POLLIN },
+			{ .fd = sigchld_pipe[0], .events = POLLIN },
+		};
+		if (poll(fds, 3, timeout) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < 2; i++)
+			if (ss[i].in >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				pump(&ss[i], buf);
+		if (fds[2].revents & POLLIN) {
+			char c[64];
+			while (read(sigchld_pipe[0], c, sizeof c) > 0)
+				;
+		}
+		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+			exited = true;
+			deadline = now_ms() + DRAIN_MS;
+		}
+	}
+	return status;
+}
+
+int dr_supervise_main(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "delego-runner: %s takes DIR FILE ARG0 [ARG...]\n", DR_SUPERVISE_WORD);
+		return 125;
+	}
+	const char *dir = argv[2];
+	char path[4096];
+	struct sup_stream ss[2] = {
+		{ .max = DR_SUPERVISE_STDOUT_MAX, .fwd = 1 },
+		{ .max = DR_SUPERVISE_STDERR_MAX, .fwd = 2 },
+	};
+	int out[2], err[2];
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, i == 0 ? "stdout" : "stderr");
+		ss[i].file = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+		if (ss[i].file < 0) {
+			fprintf(stderr, "delego-runner: cannot write %s: %s\n", path, strerror(errno));
+			return 125;
+		}
+	}
+	if (pipe(out) < 0 || pipe(err) < 0 || pipe(sigchld_pipe) < 0) {
+		fprintf(stderr, "delego-runner: supervisor: pipe: %s\n", strerror(errno));
+		return 125;
+	}
+	set_cloexec(out[0]);
+	set_cloexec(err[0]);
+	set_cloexec(sigchld_pipe[0]);
+	set_cloexec(sigchld_pipe[1]);
+	(void)fcntl(sigchld_pipe[0], F_SETFL, O_NONBLOCK);
+	(void)fcntl(sigchld_pipe[1], F_SETFL, O_NONBLOCK);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+
+	pid_t pid = start_agent(argv + 3, out, err);
+	if (pid < 0) {
+		fprintf(stderr, "delego-runner: supervisor: fork: %s\n", strerror(errno));
+		return 125;
+	}
+	close(out[1]);
+	close(err[1]);
+	ss[0].in = out[0];
+	ss[1].in = err[0];
+	int status = supervise_loop(pid, ss);
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	write_exit(dir, code, sig);
+	if (sig) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	return code;
+}
+
+int dr_supervise_read_exit(const char *dir, int *code, int *sig)
+{
+	char path[4096], text[64];
+	snprintf(path, sizeof path, "%s/exit", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	text[n] = '\0';
+	if (sscanf(text, "%d %d", code, sig) != 2)
+		return -EIO;
+	return 0;
+}
+
+/* The follower --------------------------------------------------------- */
+
+struct follow_stream {
+	int fd;
+	uint64_t offset;     /* read up to here */
+	uint64_t consumed;   /* lines delivered up to here */
+	uint64_t replay_end; /* the file's size at attach */
+	struct dr_buf line;
+	bool skipping;       /* the rest of an over-long line */
+};
+
+struct dr_supervise {
+	uv_loop_t *loop;
+	char *dir;
+	int pid;
+	size_t tail_max, line_max;
+	dr_proc_line_cb on_line;
+	dr_proc_exit_cb on_exit;
+	void *data;
+	uv_timer_t tick;
+	uv_timer_t grace;
+	int open_handles;
+	struct follow_stream s[2];
+	bool terminated, finished;
+	bool alive; /* the supervisor was there at attach: its group is the agent's */
+};
+
+static void follow_closed(uv_handle_t *h)
+{
+	struct dr_supervise *f = h->data;
+	if (--f->open_handles > 0)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (f->s[i].fd >= 0)
+			close(f->s[i].fd);
+		dr_buf_release(&f->s[i].line);
+	}
+	free(f->dir);
+	free(f);
+}
+
+static void open_stream(struct dr_supervise *f, int i)
+{
+	if (f->s[i].fd >= 0)
+		return;
+	char *path = dr_xasprintf("%s/%s", f->dir, i == 0 ? "stdout" : "stderr");
+	f->s[i].fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+}
+
+static void deliver(struct dr_supervise *f, int i, const char *line, size_t len, bool truncated)
+{
+	if (len && line[len - 1] == '\r' && !truncated)
+		len--;
+	if (f->on_line)
+		f->on_line(f->data, i + 1, line, len, truncated);
+}
+
+static void split(struct dr_supervise *f, int i, const char *data, size_t len)
+{
+	struct follow_stream *s = &f->s[i];
+	while (len) {
+		const char *nl = memchr(data, '\n', len);
+		size_t piece = nl ? (size_t)(nl - data) : len;
+		if (nl)
+			s->consumed += piece + 1; /* before delivery: the line is the one at the new position */
+		if (!s->skipping) {
+			size_t room = f->line_max - s->line.len;
+			size_t take = piece < room ? piece : room;
+			dr_buf_add(&s->line, data, take);
+			if (take < piece || (!nl && s->line.len == f->line_max)) {
+				deliver(f, i, s->line.buf, s->line.len, true);
+				dr_buf_reset(&s->line);
+				s->skipping = true;
+			}
+		}
+		if (nl) {
+			if (!s->skipping)
+				deliver(f, i, s->line.buf, s->line.len, false);
+			dr_buf_reset(&s->line);
+			s->skipping = false;
+			piece++;
+		}
+		data += piece;
+		len -= piece;
+	}
+}
+
+/* Reads what was added; true when the file is read to its current end. */
+static bool read_stream(struct dr_supervise *f, int i)
+{
+	static char buf[CHUNK];
+	struct follow_stream *s = &f->s[i];
+	open_stream(f, i);
+	if (s->fd < 0)
+		return true;
+	size_t done = 0;
+	while (done < FOLLOW_READ_MAX) {
+		ssize_t n = pread(s->fd, buf, sizeof buf, (off_t)s->offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return true;
+		s->consumed = s->offset;
+		s->offset += (uint64_t)n;
+		done += (size_t)n;
+		split(f, i, buf, (size_t)n);
+	}
+	return false;
+}
+
+/* The last tail_max bytes of a file, NUL-terminated (owned). */
+static char *file_tail(struct dr_supervise *f, int i, size_t *len)
+{
+	struct follow_stream *s = &f->s[i];
+	uint64_t from = s->offset > f->tail_max ? s->offset - f->tail_max : 0;
+	size_t want = (size_t)(s->offset - from);
+	char *t = dr_xmalloc(want + 1);
+	ssize_t n = s->fd >= 0 ? pread(s->fd, t, want, (off_t)from) : 0;
+	*len = n > 0 ? (size_t)n : 0;
+	t[*len] = '\0';
+	return t;
+}
+
+static void follow_finish(struct dr_supervise *f, int code, int sig)
+{
+	f->finished = true;
+	for (int i = 0; i < 2; i++)
+		if (f->s[i].line.len && !f->s[i].skipping)
+			deliver(f, i, f->s[i].line.buf, f->s[i].line.len, false);
+	struct dr_proc_result r = { .exit_code = code, .term_signal = sig, .terminated = f->terminated };
+	char *out = file_tail(f, 0, &r.stdout_len), *err = file_tail(f, 1, &r.stderr_len);
+	r.stdout_tail = out;
+	r.stderr_tail = err;
+	r.out = "";
+	/* The group may still hold a straggler: the same end as proc gives it. */
+	if (f->alive)
+		(void)kill(-f->pid, SIGKILL);
+	f->on_exit(f->data, &r);
+	free(out);
+	free(err);
+	uv_close((uv_handle_t *)&f->tick, follow_closed);
+	uv_close((uv_handle_t *)&f->grace, follow_closed);
+}
+
+static void on_follow_tick(uv_timer_t *t)
+{
+	struct dr_supervise *f = t->data;
+	if (f->finished)
+		return;
+	int code = 0, sig = 0;
+	/* After an upgrade in place the supervisor is our child: reap it (ECHILD otherwise). */
+	if (f->alive)
+		(void)waitpid(f->pid, NULL, WNOHANG);
+	/* Read the exit first: what it says was written after the last output. */
+	int ex = dr_supervise_read_exit(f->dir, &code, &sig);
+	bool gone = ex < 0 && (f->pid <= 1 || (kill(f->pid, 0) < 0 && errno == ESRCH));
+	bool at_end = read_stream(f, 0);
+	at_end = read_stream(f, 1) && at_end;
+	if (ex == 0 && at_end)
+		follow_finish(f, code, sig);
+	else if (gone && at_end && dr_supervise_read_exit(f->dir, &code, &sig) < 0)
+		follow_finish(f, 128 + SIGKILL, SIGKILL); /* killed with its supervisor: no status was left */
+}
+
+static void on_follow_grace(uv_timer_t *t)
+{
+	struct dr_supervise *f = t->data;
+	if (f->alive)
+		(void)kill(-f->pid, SIGKILL);
+}
+
+struct dr_supervise *dr_supervise_attach(const struct dr_supervise_opts *o)
+{
+	struct dr_supervise *f = dr_xcalloc(1, sizeof *f);
+	f->loop = o->loop;
+	f->dir = dr_xstrdup(o->dir);
+	f->pid = o->pid;
+	f->tail_max = o->tail_max ? o->tail_max : DR_PROC_TAIL_DEFAULT;
+	f->line_max = o->line_max ? o->line_max : DR_PROC_LINE_DEFAULT;
+	f->on_line = o->on_line;
+	f->on_exit = o->on_exit;
+	f->data = o->data;
+	f->alive = f->pid > 1 && (kill(f->pid, 0) == 0 || errno == EPERM);
+	for (int i = 0; i < 2; i++) {
+		f->s[i].fd = -1;
+		dr_buf_init(&f->s[i].line, 0);
+		open_stream(f, i);
+		struct stat st;
+		if (f->s[i].fd >= 0 && fstat(f->s[i].fd, &st) == 0)
+			f->s[i].replay_end = (uint64_t)st.st_size;
+	}
+	uv_timer_init(o->loop, &f->tick);
+	uv_timer_init(o->loop, &f->grace);
+	f->tick.data = f->grace.data = f;
+	f->open_handles = 2;
+	uv_timer_start(&f->tick, on_follow_tick, 0, FOLLOW_TICK_MS);
+	return f;
+}
+
+void dr_supervise_terminate(struct dr_supervise *f)
+{
+	if (!f || f->terminated || f->finished)
+		return;
+	f->terminated = true;
+	if (f->alive)
+		(void)kill(-f->pid, SIGTERM);
+	uv_timer_start(&f->grace, on_follow_grace, DR_PROC_GRACE_DEFAULT_MS, 0);
+}
+
+bool dr_supervise_replaying(const struct dr_supervise *f)
+{
+	return f && f->s[0].replay_end > 0 && f->s[0].consumed <= f->s[0].replay_end;
+}
