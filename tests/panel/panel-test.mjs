@@ -187,6 +187,26 @@ try {
   await row.click();
   ok(await until(async () => /Queued/.test(await page.locator('tr.job-events').first().innerText()), 3000),
     'a job row opens its events');
+  // The sandbox a runner reported for a job shows in its events.
+  const tok = spawnSync(env.RELAY_BIN, ['--db', env.RELAY_DB, 'pair-token', '--name', 'sandboxed'], { encoding: 'utf8' }).stdout.trim();
+  const api = async (path, bearer, body) => (await fetch(env.RELAY_URL + path, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + bearer },
+    body: JSON.stringify(body) })).json();
+  const reg = await api('/api/runner/register', tok, { pairingToken: tok, version: '9.9.9', supportedExecutors: ['claude', 'codex'] });
+  const sbAdd = spawnSync(env.RELAY_BIN, ['--db', env.RELAY_DB, 'job', 'add', '--repo', 'acme/web', '--identifier', 'ENG-43', '--title', 'Sandboxed job'], { encoding: 'utf8' });
+  const sbId = sbAdd.stdout.trim();
+  let polled = {};
+  for (let i = 0; i < 3 && !(polled.job && polled.job.id === sbId); i++) // the earlier job is queued first
+    polled = await api('/api/runner/jobs/poll', reg.bearer, { version: '9.9.9', supportedExecutors: ['claude', 'codex'] });
+  await api('/api/runner/jobs/progress', reg.bearer, { jobId: sbId, organizationId: polled.job && polled.job.organizationId,
+    summary: 'Prepared local workspace', metadata: { attemptId: polled.job && polled.job.attemptId,
+      sandbox: { mode: 'bwrap', network: 'on', writable: ['~/.cache'], hidden: ['~/.ssh'] } } });
+  if (!polled.job || polled.job.id !== sbId) console.log('# poll gave ' + JSON.stringify(polled).slice(0, 300));
+  const sbRow = page.locator(`tr.job-row[data-job-id="${sbId}"]`);
+  ok(await until(async () => (await sbRow.count()) === 1, 6000), 'a claimed job shows up');
+  await sbRow.click();
+  ok(await until(async () => /sandbox\s*bwrap, network on/.test(await page.locator(`tr.job-row[data-job-id="${sbId}"] + tr.job-events`).innerText()), 6000),
+    "a job's events say the agent's sandbox");
   await shot(page, 'panel-final.png');
   ok(consoleErrors.length === 0, `no errors in the browser console (${consoleErrors.join(' | ')})`);
 } catch (e) {

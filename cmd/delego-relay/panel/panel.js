@@ -197,6 +197,16 @@
     return r ? r.name : (id ? id.slice(0, 8) : '\u2014');
   }
 
+  /* The agent's sandbox as the runner reported it (the latest event that says). */
+  function sandboxOf(j) {
+    var found = null;
+    (j.events || []).forEach(function (e) {
+      var sb = e.metadata && e.metadata.sandbox;
+      if (sb && typeof sb.mode === 'string') found = sb;
+    });
+    return found;
+  }
+
   function renderJobs(state) {
     var box = $('jobs');
     box.textContent = '';
@@ -222,6 +232,9 @@
       el('td', { class: 'muted', title: j.updatedAt }, j.updatedAt ? ago(j.updatedAt) : '')));
       if (open) {
         var list = el('ul', { class: 'events' });
+        var sb = sandboxOf(j);
+        if (sb) list.appendChild(el('li', { class: 'sandbox' }, el('span', { class: 'kind' }, 'sandbox'),
+          sb.mode + (sb.network ? ', network ' + sb.network : '') + (sb.note ? ' (' + sb.note + ')' : '')));
         (j.events || []).forEach(function (e) {
           list.appendChild(el('li', null, el('span', { class: 'when', title: e.at }, clock(e.at)),
             el('span', { class: 'kind' }, e.kind), e.summary || ''));
