@@ -14,10 +14,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define READ_CHUNK (64 * 1024)
 #define DEFAULT_RUN_CAPTURE (8 * 1024 * 1024)
@@ -37,7 +41,7 @@ struct stream {
 
 struct dr_proc {
 	uv_loop_t *loop;
-	uv_process_t proc;
+	uv_signal_t sigchld; /* our own reaping: the child is not a uv_process_t (see spawn_child) */
 	uv_timer_t timeout_timer;
 	uv_timer_t grace_timer;
 	uv_timer_t drain_timer;
@@ -103,7 +107,7 @@ static void close_all(struct dr_proc *p)
 	close_handle(p, (uv_handle_t *)&p->reap_timer);
 	close_handle(p, (uv_handle_t *)&p->out.pipe);
 	close_handle(p, (uv_handle_t *)&p->err.pipe);
-	close_handle(p, (uv_handle_t *)&p->proc);
+	close_handle(p, (uv_handle_t *)&p->sigchld);
 }
 
 static void kill_group(struct dr_proc *p, int sig)
@@ -311,12 +315,21 @@ static void on_drain(uv_timer_t *t)
 	}
 }
 
-static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
+static void on_sigchld(uv_signal_t *h, int signum)
 {
+	(void)signum;
 	struct dr_proc *p = h->data;
+	int st;
+	pid_t r;
+	while ((r = waitpid(p->pid, &st, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (r != p->pid || p->exited)
+		return; /* another child's SIGCHLD */
+	uv_signal_stop(&p->sigchld);
 	p->exited = true;
-	p->exit_status = (int)status;
-	p->term_signal = sig;
+	p->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+	p->term_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+	int status = p->exit_status, sig = p->term_signal;
 	if (p->bwrap && !sig && status > 128 && status < 128 + 65) {
 		p->term_signal = (int)status - 128;
 		p->exit_status = 0;
@@ -355,10 +368,12 @@ int dr_proc_pid(const struct dr_proc *p)
 	return p->pid;
 }
 
+#ifndef __linux__
 /*
- * libuv passes the child every descriptor that lacks FD_CLOEXEC, and a
- * library we link may create one that way (a socketpair, /dev/null): an
- * agent must not inherit the runner's sockets. Best effort, Linux first.
+ * posix_spawn passes the child every descriptor that lacks FD_CLOEXEC, and
+ * a library we link may create one that way (a socketpair, /dev/null): an
+ * agent must not inherit the runner's sockets. Linux closes them in the
+ * child instead (closefrom), so the loop does not walk our descriptors.
  */
 static void cloexec_all(void)
 {
@@ -384,6 +399,7 @@ static void cloexec_all(void)
 	}
 	closedir(d);
 }
+#endif
 
 /* See proc.h; the cgroup shim needs it because its own start always succeeds. */
 int dr_proc_find_executable(const char *file, char *const *env, const char *cwd, char **out)
@@ -462,6 +478,69 @@ static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const c
 	return sandbox && !*argv ? -EINVAL : 0;
 }
 
+/*
+ * posix_spawn, not uv_spawn: libuv 1.44 forks (copying our page tables)
+ * and blocks the loop on a pipe until the copy has exec'ed; glibc's
+ * posix_spawn shares our memory until the exec (CLONE_VFORK) and reports
+ * an exec failure as its result. The child leads a session of its own,
+ * reads /dev/null, and starts with default signals and an empty mask.
+ */
+static int spawn_child(struct dr_proc *p, const char *file, char *const *argv, const struct dr_proc_opts *o)
+{
+	char *exe = NULL;
+	int r = dr_proc_find_executable(file, o->env, o->cwd, &exe);
+	if (r < 0)
+		return r;
+	uv_file out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	if ((r = uv_pipe(out, UV_NONBLOCK_PIPE, 0)) < 0 || (r = uv_pipe(err, UV_NONBLOCK_PIPE, 0)) < 0)
+		goto done;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+#ifdef __linux__
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#else
+	cloexec_all();
+#endif
+	if (o->cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+	sigset_t mask, def;
+	sigemptyset(&mask);
+	sigfillset(&def); /* SIGPIPE is ignored here, and an ignored signal survives exec */
+	posix_spawnattr_setsigmask(&at, &mask);
+	posix_spawnattr_setsigdefault(&at, &def);
+	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+#ifdef POSIX_SPAWN_SETSID
+	flags |= POSIX_SPAWN_SETSID;
+#else
+	flags |= POSIX_SPAWN_SETPGROUP; /* group 0: its own */
+#endif
+	posix_spawnattr_setflags(&at, flags);
+	pid_t pid;
+	r = -posix_spawn(&pid, exe, &fa, &at, argv, o->env ? o->env : environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (r == 0) {
+		p->pid = pid;
+		uv_pipe_open(&p->out.pipe, out[0]);
+		uv_pipe_open(&p->err.pipe, err[0]);
+		out[0] = err[0] = -1;
+	}
+done:
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	free(exe);
+	return r;
+}
+
 int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
 {
 	if (!loop || !o || !o->argv || !o->argv[0] || !o->on_exit)
@@ -504,29 +583,16 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 	uv_timer_init(loop, &p->reap_timer);
 	uv_pipe_init(loop, &p->out.pipe, 0);
 	uv_pipe_init(loop, &p->err.pipe, 0);
-	p->open_handles = 7; /* four timers, two pipes, the process */
+	uv_signal_init(loop, &p->sigchld);
+	p->open_handles = 7; /* four timers, two pipes, the SIGCHLD watcher */
 	p->timeout_timer.data = p->grace_timer.data = p->drain_timer.data = p->reap_timer.data = p;
+	p->sigchld.data = p;
 	p->out.pipe.data = &p->out;
 	p->err.pipe.data = &p->err;
 
-	uv_stdio_container_t stdio[3] = {
-		{ .flags = UV_IGNORE }, /* libuv opens /dev/null for an ignored fd 0-2 */
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out.pipe },
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err.pipe },
-	};
-	uv_process_options_t po = {
-		.exit_cb = on_exit_cb,
-		.file = shim_argv ? shim_argv[0] : file,
-		.args = shim_argv ? shim_argv : (char **)o->argv,
-		.env = (char **)o->env,
-		.cwd = o->cwd,
-		.flags = UV_PROCESS_DETACHED,
-		.stdio_count = 3,
-		.stdio = stdio,
-	};
-	p->proc.data = p;
-	cloexec_all();
-	r = uv_spawn(loop, &p->proc, &po);
+	/* Watching before the spawn: a child that exits at once is still seen. */
+	uv_signal_start(&p->sigchld, on_sigchld, SIGCHLD);
+	r = spawn_child(p, shim_argv ? shim_argv[0] : file, shim_argv ? shim_argv : (char *const *)o->argv, o);
 	dr_strv_free(shim_argv);
 	if (r < 0) {
 		/* The handles were initialised: they must be closed, and free p when they are. */
@@ -539,7 +605,6 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 		return r;
 	}
 	p->spawned = true;
-	p->pid = p->proc.pid;
 	for (int i = 0; i < 2; i++) {
 		r = uv_read_start((uv_stream_t *)&ss[i]->pipe, on_alloc, on_read);
 		if (r < 0) {
