@@ -13,8 +13,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,7 +43,10 @@ struct stream {
 
 struct dr_proc {
 	uv_loop_t *loop;
-	uv_signal_t sigchld; /* our own reaping: the child is not a uv_process_t (see spawn_child) */
+	uv_signal_t sigchld; /* our own reaping: the child is not a uv_process_t (see spawn_run) */
+	uv_async_t started;  /* the spawn thread is done with spawn_req */
+	struct spawn_req *spawn_req;
+	atomic_bool spawn_done;
 	uv_timer_t timeout_timer;
 	uv_timer_t grace_timer;
 	uv_timer_t drain_timer;
@@ -108,6 +113,7 @@ static void close_all(struct dr_proc *p)
 	close_handle(p, (uv_handle_t *)&p->out.pipe);
 	close_handle(p, (uv_handle_t *)&p->err.pipe);
 	close_handle(p, (uv_handle_t *)&p->sigchld);
+	close_handle(p, (uv_handle_t *)&p->started);
 }
 
 static void kill_group(struct dr_proc *p, int sig)
@@ -320,11 +326,11 @@ static void on_sigchld(uv_signal_t *h, int signum)
 	(void)signum;
 	struct dr_proc *p = h->data;
 	int st;
-	pid_t r;
-	while ((r = waitpid(p->pid, &st, WNOHANG)) < 0 && errno == EINTR)
+	pid_t r = 0;
+	while (p->pid > 0 && (r = waitpid(p->pid, &st, WNOHANG)) < 0 && errno == EINTR)
 		;
-	if (r != p->pid || p->exited)
-		return; /* another child's SIGCHLD */
+	if (p->pid <= 0 || r != p->pid || p->exited)
+		return; /* another child's SIGCHLD, or ours not started yet */
 	uv_signal_stop(&p->sigchld);
 	p->exited = true;
 	p->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
@@ -478,70 +484,161 @@ static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const c
 	return sandbox && !*argv ? -EINVAL : 0;
 }
 
-/*
- * posix_spawn, not uv_spawn: libuv 1.44 forks (copying our page tables)
- * and blocks the loop on a pipe until the copy has exec'ed; glibc's
- * posix_spawn shares our memory until the exec (CLONE_VFORK) and reports
- * an exec failure as its result. The child leads a session of its own,
- * reads /dev/null, and starts with default signals and an empty mask.
- */
-static int spawn_child(struct dr_proc *p, const char *file, char *const *argv, const struct dr_proc_opts *o)
-{
-	char *exe = NULL;
-	int r = dr_proc_find_executable(file, o->env, o->cwd, &exe);
-	if (r < 0)
-		return r;
-	uv_file out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	if ((r = uv_pipe(out, UV_NONBLOCK_PIPE, 0)) < 0 || (r = uv_pipe(err, UV_NONBLOCK_PIPE, 0)) < 0)
-		goto done;
+/* What posix_spawn needs, owned: a spawn thread may use it after the caller's call returned. */
+struct spawn_req {
+	char *exe;
+	char **argv, **env;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	int child_out, child_err; /* the pipes' write ends, the child's 1 and 2 */
+	pid_t pid;
+	int err; /* 0 or negative errno */
+};
+
+static char **strv_dup(char *const *v)
+{
+	char **c = dr_xcalloc(dr_strv_len(v) + 1, sizeof(*c));
+	for (size_t i = 0; v[i]; i++)
+		c[i] = dr_xstrdup(v[i]);
+	return c;
+}
+
+/*
+ * posix_spawn, not uv_spawn: libuv 1.44 forks (copying our page tables)
+ * and blocks on a pipe until the copy has exec'ed; glibc's posix_spawn
+ * shares our memory until the exec (CLONE_VFORK) and returns an exec
+ * failure. Only the calling thread waits for the exec.
+ */
+static void spawn_run(struct spawn_req *q)
+{
+	q->err = -posix_spawn(&q->pid, q->exe, &q->fa, &q->at, q->argv, q->env ? q->env : environ);
+	close(q->child_out);
+	close(q->child_err);
+	posix_spawn_file_actions_destroy(&q->fa);
+	posix_spawnattr_destroy(&q->at);
+	free(q->exe);
+	dr_strv_free(q->argv);
+	dr_strv_free(q->env);
+}
+
+/* The child leads a session of its own, reads /dev/null, and starts with default signals and an empty mask. */
+static void spawn_setup(struct spawn_req *q, const char *cwd)
+{
+	posix_spawn_file_actions_init(&q->fa);
+	posix_spawnattr_init(&q->at);
+	posix_spawn_file_actions_addopen(&q->fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&q->fa, q->child_out, 1);
+	posix_spawn_file_actions_adddup2(&q->fa, q->child_err, 2);
 #ifdef __linux__
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawn_file_actions_addclosefrom_np(&q->fa, 3);
 #else
 	cloexec_all();
 #endif
-	if (o->cwd)
-		posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(&q->fa, cwd);
 	sigset_t mask, def;
 	sigemptyset(&mask);
 	sigfillset(&def); /* SIGPIPE is ignored here, and an ignored signal survives exec */
-	posix_spawnattr_setsigmask(&at, &mask);
-	posix_spawnattr_setsigdefault(&at, &def);
+	posix_spawnattr_setsigmask(&q->at, &mask);
+	posix_spawnattr_setsigdefault(&q->at, &def);
 	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
 #ifdef POSIX_SPAWN_SETSID
 	flags |= POSIX_SPAWN_SETSID;
 #else
 	flags |= POSIX_SPAWN_SETPGROUP; /* group 0: its own */
 #endif
-	posix_spawnattr_setflags(&at, flags);
-	pid_t pid;
-	r = -posix_spawn(&pid, exe, &fa, &at, argv, o->env ? o->env : environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (r == 0) {
-		p->pid = pid;
-		uv_pipe_open(&p->out.pipe, out[0]);
-		uv_pipe_open(&p->err.pipe, err[0]);
-		out[0] = err[0] = -1;
-	}
-done:
-	for (int i = 0; i < 2; i++) {
-		if (out[i] >= 0)
-			close(out[i]);
-		if (err[i] >= 0)
-			close(err[i]);
-	}
-	free(exe);
-	return r;
+	posix_spawnattr_setflags(&q->at, flags);
 }
 
-int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
+/* The child is known (or failed to exec) on the loop from here. */
+static void spawn_settle(struct dr_proc *p, struct spawn_req *q)
+{
+	if (q->err < 0) {
+		/* Like a shell: 127, and why on stderr; the pipes' EOF ends the run. */
+		char msg[256];
+		int n = snprintf(msg, sizeof msg, "cannot execute: %s\n", strerror(-q->err));
+		dr_tail_add(&p->err.tail, msg, (size_t)n);
+		uv_signal_stop(&p->sigchld);
+		p->exited = true;
+		p->exit_status = 127;
+		free(q);
+		return;
+	}
+	p->pid = q->pid;
+	free(q);
+	if (p->term_sent)
+		kill_group(p, SIGTERM); /* terminated before it started; the grace timer runs */
+	on_sigchld(&p->sigchld, SIGCHLD); /* it may have exited already */
+}
+
+static void *spawn_thread(void *arg)
+{
+	struct dr_proc *p = arg;
+	spawn_run(p->spawn_req);
+	atomic_store_explicit(&p->spawn_done, true, memory_order_release);
+	uv_async_send(&p->started);
+	return NULL;
+}
+
+static void on_started(uv_async_t *h)
+{
+	struct dr_proc *p = h->data;
+	if (p->spawn_req && atomic_load_explicit(&p->spawn_done, memory_order_acquire)) {
+		struct spawn_req *q = p->spawn_req;
+		p->spawn_req = NULL;
+		spawn_settle(p, q);
+		maybe_finish(p);
+	}
+}
+
+/*
+ * Sync: the child runs (or failed) on return. Async: a thread of its own
+ * waits for the exec, and the pid is known once on_started ran; a failed
+ * exec then ends the run with 127 instead of an error here.
+ */
+static int spawn_child(struct dr_proc *p, const char *file, char *const *argv, const struct dr_proc_opts *o,
+		       bool async)
+{
+	struct spawn_req *q = dr_xcalloc(1, sizeof(*q));
+	int r = dr_proc_find_executable(file, o->env, o->cwd, &q->exe);
+	uv_file out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	if (r < 0 || (r = uv_pipe(out, UV_NONBLOCK_PIPE, 0)) < 0 || (r = uv_pipe(err, UV_NONBLOCK_PIPE, 0)) < 0) {
+		for (int i = 0; i < 2; i++) {
+			if (out[i] >= 0)
+				close(out[i]);
+		}
+		free(q->exe);
+		free(q);
+		return r;
+	}
+	q->child_out = out[1];
+	q->child_err = err[1];
+	q->argv = strv_dup(argv);
+	q->env = o->env ? strv_dup(o->env) : NULL;
+	spawn_setup(q, o->cwd);
+	uv_pipe_open(&p->out.pipe, out[0]);
+	uv_pipe_open(&p->err.pipe, err[0]);
+	pthread_t t;
+	pthread_attr_t ta;
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	p->spawn_req = q;
+	if (async && pthread_create(&t, &ta, spawn_thread, p) == 0) {
+		pthread_attr_destroy(&ta);
+		return 0;
+	}
+	pthread_attr_destroy(&ta);
+	p->spawn_req = NULL;
+	spawn_run(q);
+	if ((r = q->err) < 0) {
+		free(q);
+		return r;
+	}
+	spawn_settle(p, q);
+	return 0;
+}
+
+static int start(uv_loop_t *loop, const struct dr_proc_opts *o, bool async, struct dr_proc **out)
 {
 	if (!loop || !o || !o->argv || !o->argv[0] || !o->on_exit)
 		return -EINVAL;
@@ -584,15 +681,16 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 	uv_pipe_init(loop, &p->out.pipe, 0);
 	uv_pipe_init(loop, &p->err.pipe, 0);
 	uv_signal_init(loop, &p->sigchld);
-	p->open_handles = 7; /* four timers, two pipes, the SIGCHLD watcher */
+	uv_async_init(loop, &p->started, on_started);
+	p->open_handles = 8; /* four timers, two pipes, the SIGCHLD watcher, the start notice */
 	p->timeout_timer.data = p->grace_timer.data = p->drain_timer.data = p->reap_timer.data = p;
-	p->sigchld.data = p;
+	p->sigchld.data = p->started.data = p;
 	p->out.pipe.data = &p->out;
 	p->err.pipe.data = &p->err;
 
 	/* Watching before the spawn: a child that exits at once is still seen. */
 	uv_signal_start(&p->sigchld, on_sigchld, SIGCHLD);
-	r = spawn_child(p, shim_argv ? shim_argv[0] : file, shim_argv ? shim_argv : (char *const *)o->argv, o);
+	r = spawn_child(p, shim_argv ? shim_argv[0] : file, shim_argv ? shim_argv : (char *const *)o->argv, o, async);
 	dr_strv_free(shim_argv);
 	if (r < 0) {
 		/* The handles were initialised: they must be closed, and free p when they are. */
@@ -618,6 +716,11 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 	return 0;
 }
 
+int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
+{
+	return start(loop, o, false, out);
+}
+
 int dr_proc_run(uv_loop_t *loop, char *const *argv, char *const *env, const char *cwd, uint64_t timeout_ms,
 		size_t out_max, dr_proc_exit_cb cb, void *data)
 {
@@ -631,5 +734,6 @@ int dr_proc_run(uv_loop_t *loop, char *const *argv, char *const *env, const char
 		.data = data,
 	};
 	struct dr_proc *p;
-	return dr_proc_spawn(loop, &o, &p);
+	/* Nobody asks this child's pid: the exec is waited for off the loop. */
+	return start(loop, &o, true, &p);
 }
