@@ -14,11 +14,17 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define READ_CHUNK (64 * 1024)
 #define DEFAULT_RUN_CAPTURE (8 * 1024 * 1024)
@@ -38,7 +44,10 @@ struct stream {
 
 struct dr_proc {
 	uv_loop_t *loop;
-	uv_process_t proc;
+	uv_signal_t sigchld; /* our own reaping: the child is not a uv_process_t (see spawn_run) */
+	uv_async_t started;  /* the spawn thread is done with spawn_req */
+	struct spawn_req *spawn_req;
+	atomic_bool spawn_done;
 	uv_timer_t timeout_timer;
 	uv_timer_t grace_timer;
 	uv_timer_t drain_timer;
@@ -104,7 +113,8 @@ static void close_all(struct dr_proc *p)
 	close_handle(p, (uv_handle_t *)&p->reap_timer);
 	close_handle(p, (uv_handle_t *)&p->out.pipe);
 	close_handle(p, (uv_handle_t *)&p->err.pipe);
-	close_handle(p, (uv_handle_t *)&p->proc);
+	close_handle(p, (uv_handle_t *)&p->sigchld);
+	close_handle(p, (uv_handle_t *)&p->started);
 }
 
 static void kill_group(struct dr_proc *p, int sig)
@@ -312,12 +322,21 @@ static void on_drain(uv_timer_t *t)
 	}
 }
 
-static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
+static void on_sigchld(uv_signal_t *h, int signum)
 {
+	(void)signum;
 	struct dr_proc *p = h->data;
+	int st;
+	pid_t r = 0;
+	while (p->pid > 0 && (r = waitpid(p->pid, &st, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (p->pid <= 0 || r != p->pid || p->exited)
+		return; /* another child's SIGCHLD, or ours not started yet */
+	uv_signal_stop(&p->sigchld);
 	p->exited = true;
-	p->exit_status = (int)status;
-	p->term_signal = sig;
+	p->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+	p->term_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+	int status = p->exit_status, sig = p->term_signal;
 	if (p->bwrap && !sig && status > 128 && status < 128 + 65) {
 		p->term_signal = (int)status - 128;
 		p->exit_status = 0;
@@ -356,10 +375,12 @@ int dr_proc_pid(const struct dr_proc *p)
 	return p->pid;
 }
 
+#ifndef __linux__
 /*
- * libuv passes the child every descriptor that lacks FD_CLOEXEC, and a
- * library we link may create one that way (a socketpair, /dev/null): an
- * agent must not inherit the runner's sockets. Best effort, Linux first.
+ * posix_spawn passes the child every descriptor that lacks FD_CLOEXEC, and
+ * a library we link may create one that way (a socketpair, /dev/null): an
+ * agent must not inherit the runner's sockets. Linux closes them in the
+ * child instead (closefrom), so the loop does not walk our descriptors.
  */
 static void cloexec_all(void)
 {
@@ -385,6 +406,7 @@ static void cloexec_all(void)
 	}
 	closedir(d);
 }
+#endif
 
 /* See proc.h; the cgroup shim needs it because its own start always succeeds. */
 int dr_proc_find_executable(const char *file, char *const *env, const char *cwd, char **out)
@@ -497,7 +519,161 @@ static int wrap_in_supervisor(const struct dr_proc_opts *o, const char *file, ch
 	return 0;
 }
 
-int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
+/* What posix_spawn needs, owned: a spawn thread may use it after the caller's call returned. */
+struct spawn_req {
+	char *exe;
+	char **argv, **env;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	int child_out, child_err; /* the pipes' write ends, the child's 1 and 2 */
+	pid_t pid;
+	int err; /* 0 or negative errno */
+};
+
+static char **strv_dup(char *const *v)
+{
+	char **c = dr_xcalloc(dr_strv_len(v) + 1, sizeof(*c));
+	for (size_t i = 0; v[i]; i++)
+		c[i] = dr_xstrdup(v[i]);
+	return c;
+}
+
+/*
+ * posix_spawn, not uv_spawn: libuv 1.44 forks (copying our page tables)
+ * and blocks on a pipe until the copy has exec'ed; glibc's posix_spawn
+ * shares our memory until the exec (CLONE_VFORK) and returns an exec
+ * failure. Only the calling thread waits for the exec.
+ */
+static void spawn_run(struct spawn_req *q)
+{
+	q->err = -posix_spawn(&q->pid, q->exe, &q->fa, &q->at, q->argv, q->env ? q->env : environ);
+	close(q->child_out);
+	close(q->child_err);
+	posix_spawn_file_actions_destroy(&q->fa);
+	posix_spawnattr_destroy(&q->at);
+	free(q->exe);
+	dr_strv_free(q->argv);
+	dr_strv_free(q->env);
+}
+
+/* The child leads a session of its own, reads /dev/null, and starts with default signals and an empty mask. */
+static void spawn_setup(struct spawn_req *q, const char *cwd)
+{
+	posix_spawn_file_actions_init(&q->fa);
+	posix_spawnattr_init(&q->at);
+	posix_spawn_file_actions_addopen(&q->fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&q->fa, q->child_out, 1);
+	posix_spawn_file_actions_adddup2(&q->fa, q->child_err, 2);
+#ifdef __linux__
+	posix_spawn_file_actions_addclosefrom_np(&q->fa, 3);
+#else
+	cloexec_all();
+#endif
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(&q->fa, cwd);
+	sigset_t mask, def;
+	sigemptyset(&mask);
+	sigfillset(&def); /* SIGPIPE is ignored here, and an ignored signal survives exec */
+	posix_spawnattr_setsigmask(&q->at, &mask);
+	posix_spawnattr_setsigdefault(&q->at, &def);
+	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+#ifdef POSIX_SPAWN_SETSID
+	flags |= POSIX_SPAWN_SETSID;
+#else
+	flags |= POSIX_SPAWN_SETPGROUP; /* group 0: its own */
+#endif
+	posix_spawnattr_setflags(&q->at, flags);
+}
+
+/* The child is known (or failed to exec) on the loop from here. */
+static void spawn_settle(struct dr_proc *p, struct spawn_req *q)
+{
+	if (q->err < 0) {
+		/* Like a shell: 127, and why on stderr; the pipes' EOF ends the run. */
+		char msg[256];
+		int n = snprintf(msg, sizeof msg, "cannot execute: %s\n", strerror(-q->err));
+		dr_tail_add(&p->err.tail, msg, (size_t)n);
+		uv_signal_stop(&p->sigchld);
+		p->exited = true;
+		p->exit_status = 127;
+		free(q);
+		return;
+	}
+	p->pid = q->pid;
+	free(q);
+	if (p->term_sent)
+		kill_group(p, SIGTERM); /* terminated before it started; the grace timer runs */
+	on_sigchld(&p->sigchld, SIGCHLD); /* it may have exited already */
+}
+
+static void *spawn_thread(void *arg)
+{
+	struct dr_proc *p = arg;
+	spawn_run(p->spawn_req);
+	atomic_store_explicit(&p->spawn_done, true, memory_order_release);
+	uv_async_send(&p->started);
+	return NULL;
+}
+
+static void on_started(uv_async_t *h)
+{
+	struct dr_proc *p = h->data;
+	if (p->spawn_req && atomic_load_explicit(&p->spawn_done, memory_order_acquire)) {
+		struct spawn_req *q = p->spawn_req;
+		p->spawn_req = NULL;
+		spawn_settle(p, q);
+		maybe_finish(p);
+	}
+}
+
+/*
+ * Sync: the child runs (or failed) on return. Async: a thread of its own
+ * waits for the exec, and the pid is known once on_started ran; a failed
+ * exec then ends the run with 127 instead of an error here.
+ */
+static int spawn_child(struct dr_proc *p, const char *file, char *const *argv, const struct dr_proc_opts *o,
+		       bool async)
+{
+	struct spawn_req *q = dr_xcalloc(1, sizeof(*q));
+	int r = dr_proc_find_executable(file, o->env, o->cwd, &q->exe);
+	uv_file out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	if (r < 0 || (r = uv_pipe(out, UV_NONBLOCK_PIPE, 0)) < 0 || (r = uv_pipe(err, UV_NONBLOCK_PIPE, 0)) < 0) {
+		for (int i = 0; i < 2; i++) {
+			if (out[i] >= 0)
+				close(out[i]);
+		}
+		free(q->exe);
+		free(q);
+		return r;
+	}
+	q->child_out = out[1];
+	q->child_err = err[1];
+	q->argv = strv_dup(argv);
+	q->env = o->env ? strv_dup(o->env) : NULL;
+	spawn_setup(q, o->cwd);
+	uv_pipe_open(&p->out.pipe, out[0]);
+	uv_pipe_open(&p->err.pipe, err[0]);
+	pthread_t t;
+	pthread_attr_t ta;
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	p->spawn_req = q;
+	if (async && pthread_create(&t, &ta, spawn_thread, p) == 0) {
+		pthread_attr_destroy(&ta);
+		return 0;
+	}
+	pthread_attr_destroy(&ta);
+	p->spawn_req = NULL;
+	spawn_run(q);
+	if ((r = q->err) < 0) {
+		free(q);
+		return r;
+	}
+	spawn_settle(p, q);
+	return 0;
+}
+
+static int start(uv_loop_t *loop, const struct dr_proc_opts *o, bool async, struct dr_proc **out)
 {
 	if (!loop || !o || !o->argv || !o->argv[0] || !o->on_exit)
 		return -EINVAL;
@@ -546,29 +722,17 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 	uv_timer_init(loop, &p->reap_timer);
 	uv_pipe_init(loop, &p->out.pipe, 0);
 	uv_pipe_init(loop, &p->err.pipe, 0);
-	p->open_handles = 7; /* four timers, two pipes, the process */
+	uv_signal_init(loop, &p->sigchld);
+	uv_async_init(loop, &p->started, on_started);
+	p->open_handles = 8; /* four timers, two pipes, the SIGCHLD watcher, the start notice */
 	p->timeout_timer.data = p->grace_timer.data = p->drain_timer.data = p->reap_timer.data = p;
+	p->sigchld.data = p->started.data = p;
 	p->out.pipe.data = &p->out;
 	p->err.pipe.data = &p->err;
 
-	uv_stdio_container_t stdio[3] = {
-		{ .flags = UV_IGNORE }, /* libuv opens /dev/null for an ignored fd 0-2 */
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out.pipe },
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err.pipe },
-	};
-	uv_process_options_t po = {
-		.exit_cb = on_exit_cb,
-		.file = shim_argv ? shim_argv[0] : file,
-		.args = shim_argv ? shim_argv : (char **)o->argv,
-		.env = (char **)o->env,
-		.cwd = o->cwd,
-		.flags = UV_PROCESS_DETACHED,
-		.stdio_count = 3,
-		.stdio = stdio,
-	};
-	p->proc.data = p;
-	cloexec_all();
-	r = uv_spawn(loop, &p->proc, &po);
+	/* Watching before the spawn: a child that exits at once is still seen. */
+	uv_signal_start(&p->sigchld, on_sigchld, SIGCHLD);
+	r = spawn_child(p, shim_argv ? shim_argv[0] : file, shim_argv ? shim_argv : (char *const *)o->argv, o, async);
 	dr_strv_free(shim_argv);
 	if (r < 0) {
 		/* The handles were initialised: they must be closed, and free p when they are. */
@@ -581,7 +745,6 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 		return r;
 	}
 	p->spawned = true;
-	p->pid = p->proc.pid;
 	for (int i = 0; i < 2; i++) {
 		r = uv_read_start((uv_stream_t *)&ss[i]->pipe, on_alloc, on_read);
 		if (r < 0) {
@@ -593,6 +756,11 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
 		uv_timer_start(&p->timeout_timer, on_timeout, o->timeout_ms, 0);
 	*out = p;
 	return 0;
+}
+
+int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
+{
+	return start(loop, o, false, out);
 }
 
 int dr_proc_run(uv_loop_t *loop, char *const *argv, char *const *env, const char *cwd, uint64_t timeout_ms,
@@ -608,5 +776,6 @@ int dr_proc_run(uv_loop_t *loop, char *const *argv, char *const *env, const char
 		.data = data,
 	};
 	struct dr_proc *p;
-	return dr_proc_spawn(loop, &o, &p);
+	/* Nobody asks this child's pid: the exec is waited for off the loop. */
+	return start(loop, &o, true, &p);
 }

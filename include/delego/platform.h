@@ -29,6 +29,8 @@ char *strcasestr(const char *haystack, const char *needle);
 void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
 int asprintf(char **strp, const char *fmt, ...);
 int vasprintf(char **strp, const char *fmt, va_list ap);
+#include <spawn.h>
+int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *fa, const char *path); /* macOS 10.15 */
 #endif
 
 #endif

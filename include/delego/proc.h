@@ -1,7 +1,7 @@
 /*
  * proc: one child process on the loop (git, gh, claude, codex).
  *
- * The child leads its own process group (UV_PROCESS_DETACHED), reads
+ * The child leads its own session and process group, reads
  * /dev/null on stdin (an open pipe makes `codex exec` wait for input) and
  * writes stdout and stderr into pipes that we split into lines and whose
  * last bytes we keep. It is "done" only when it has exited AND both pipes

@@ -79,11 +79,12 @@ for id in $(cat "$T/ids"); do relay job show "$id" --json >"$T/job-$id.json"; do
 kill -TERM "$RUNNER_PID"
 wait_exit "$RUNNER_PID" 10
 
-python3 - "$T" "$(( (t1 - t0) * 1000 / $(getconf CLK_TCK) ))" "$hwm" "$secs" "$nrepos" <<'PY'
+python3 - "$T" "$(( (t1 - t0) * 1000 / $(getconf CLK_TCK) ))" "$hwm" "$secs" "$nrepos" "$RUNNER_PID" <<'PY'
 import json, re, statistics, sys
 from datetime import datetime, timezone
 tdir, cpu_ms, hwm, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 nrepos = int(sys.argv[5])
+runner_pid = int(sys.argv[6])
 
 def ms(iso):
     return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp() * 1000
@@ -136,18 +137,17 @@ allw = [t for t in allb if (before and t >= before[-1]) and (not after_ or t <= 
 idle = gaps(before[-4:])
 
 # Busy stretches of the main thread (tid == pid): exit of one epoll_wait to
-# the enter of the next; the loop runs callbacks only there.
+# the enter of the next; the loop runs callbacks only there. perf also
+# follows the children (a stand-in agent's own epoll), and tids wrap.
 busy = []
 try:
-    pid = None
+    pid = runner_pid
     last_exit = None
     for line in open(tdir + "/loop.txt"):
         p = line.split()
         if len(p) < 3:
             continue
         tid, t, evn = int(p[0]), float(p[1].rstrip(":")), p[2]
-        if pid is None:
-            pid = min(int(l.split()[0]) for l in open(tdir + "/loop.txt") if l.split())
         if tid != pid:
             continue
         if "sys_exit_epoll_wait" in evn:

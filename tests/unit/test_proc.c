@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -452,6 +453,44 @@ START_TEST(run_captures_all_stdout_up_to_a_cap)
 }
 END_TEST
 
+/* dr_proc_run waits for the exec off the loop: a child that is gone before its pid is known, and one that cannot exec. */
+START_TEST(run_reports_quick_exits_and_exec_failures)
+{
+	find_helper();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	enum { N = 40 };
+	struct run rs[N];
+	memset(rs, 0, sizeof(rs));
+	char *env[] = { NULL };
+	char *argv[] = { helper, "exit", "3", NULL };
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(dr_proc_run(&loop, argv, env, NULL, 5000, 0, run_cb, &rs[i]), 0);
+	char garbage[PATH_MAX + 16];
+	snprintf(garbage, sizeof(garbage), "%s/not-a-program", tmpdir);
+	FILE *f = fopen(garbage, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("\x7f" "ELF not really\n", f);
+	fclose(f);
+	ck_assert_int_eq(chmod(garbage, 0700), 0);
+	struct run bad = { 0 };
+	char *argv2[] = { garbage, NULL };
+	ck_assert_int_eq(dr_proc_run(&loop, argv2, env, NULL, 5000, 0, run_cb, &bad), 0);
+	usleep(300 * 1000); /* all have exited: their SIGCHLD and start notices come in one loop iteration */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(rs[i].exits, 1);
+		ck_assert_int_eq(rs[i].r.exit_code, 3);
+		run_release(&rs[i]);
+	}
+	ck_assert_int_eq(bad.exits, 1);
+	ck_assert_int_eq(bad.r.exit_code, 127);
+	ck_assert_ptr_nonnull(strstr(bad.stderr_tail, "cannot execute"));
+	run_release(&bad);
+}
+END_TEST
+
 static Suite *proc_suite(void)
 {
 	Suite *s = suite_create("proc");
@@ -472,6 +511,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, child_inherits_no_other_descriptor);
 	tcase_add_test(tc, environment_is_exactly_the_one_given);
 	tcase_add_test(tc, run_captures_all_stdout_up_to_a_cap);
+	tcase_add_test(tc, run_reports_quick_exits_and_exec_failures);
 	suite_add_tcase(s, tc);
 	return s;
 }
