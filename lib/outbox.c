@@ -390,6 +390,15 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+bool dr_outbox_job_id_ok(const char *id)
+{
+	size_t n = 0;
+	for (; id && id[n]; n++)
+		if (n >= DR_OUTBOX_JOB_ID_MAX || (unsigned char)id[n] < 0x20 || id[n] == 0x7f)
+			return false;
+	return n > 0;
+}
+
 int dr_outbox_parse_entry(const char *data, size_t len, char **path, char **job_id, char **body, long long *seq)
 {
 	cJSON *doc = NULL;
@@ -397,7 +406,7 @@ int dr_outbox_parse_entry(const char *data, size_t len, char **path, char **job_
 		return -EINVAL;
 	const char *p = dr_json_str(doc, "path"), *j = dr_json_str(doc, "jobId");
 	const cJSON *b = dr_json_obj(doc, "body");
-	if (!p || !j || !b || !dr_relay_path_known(p) || !dr_job_id_valid(j)) {
+	if (!p || !j || !b || !dr_relay_path_known(p) || !dr_outbox_job_id_ok(j)) {
 		cJSON_Delete(doc);
 		return -EINVAL;
 	}

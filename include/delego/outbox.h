@@ -34,11 +34,19 @@ int dr_outbox_post(struct dr_outbox *o, const char *job_id, const char *path, cJ
 /*
  * Reads the text of one spool file, {"path", "jobId", "body": {...}}, as
  * left by an earlier run (or planted: it is checked like relay input):
- * path must pass dr_relay_path_known and jobId dr_job_id_valid. On
+ * path must pass dr_relay_path_known and jobId dr_outbox_job_id_ok. On
  * success *path, *job_id and *body (the body serialized) are new strings
  * the caller frees, and *seq is the body's "seq" (0 when absent).
  * -EINVAL otherwise, with nothing to free.
  */
+/*
+ * A job id the spool keeps: any text of 1 to DR_OUTBOX_JOB_ID_MAX - 1 bytes
+ * without control characters. It travels only inside a JSON body (spool
+ * files are named by number), so the fail report of a job whose id is
+ * unusable as a file name survives a restart too.
+ */
+#define DR_OUTBOX_JOB_ID_MAX 1024
+bool dr_outbox_job_id_ok(const char *id);
 int dr_outbox_parse_entry(const char *data, size_t len, char **path, char **job_id, char **body, long long *seq);
 
 /* Reports queued and not yet acknowledged. */

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!dr_relay_path_known(path) || strncmp(path, "/api/runner/", 12) != 0 || strpbrk(path, "@:?#%\\"))
 		abort();
-	if (!dr_job_id_valid(job_id) || seq < 0)
+	if (!dr_outbox_job_id_ok(job_id) || seq < 0)
 		abort();
 	cJSON *b = NULL;
 	if (dr_json_parse_object(body, strlen(body), 1 << 22, &b) < 0)

@@ -461,6 +461,27 @@ START_TEST(a_planted_entry_cannot_redirect_the_bearer)
 }
 END_TEST
 
+/* The fail report of a job whose id is no file name (the runner reports
+ * such jobs) is still sent after a restart. */
+START_TEST(an_unusual_job_id_survives_a_restart)
+{
+	char *file = dr_xasprintf("%s/0000000000000001-final.json", spool);
+	FILE *f = fopen(file, "w");
+	fputs("{\"path\":\"/api/runner/jobs/fail\",\"jobId\":\"../odd id\",\"body\":{\"jobId\":\"../odd id\"}}", f);
+	fclose(f);
+	struct box b;
+	box_open(&b, spool);
+	ck_assert_uint_eq(dr_outbox_pending(b.outbox), 1);
+	box_drain(&b);
+	box_close(&b);
+	ck_assert_int_eq(peer.n_requests, 1);
+	ck_assert_str_eq(peer.paths[0], "/api/runner/jobs/fail");
+	ck_assert(!dr_outbox_job_id_ok("a\x1b[31m"));
+	ck_assert(!dr_outbox_job_id_ok(""));
+	free(file);
+}
+END_TEST
+
 START_TEST(a_restart_sends_what_was_left)
 {
 	/* First run: the relay is down (401 stops sending and keeps the spool). */
@@ -724,6 +745,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, rejected_reports_are_dropped_not_retried);
 	tcase_add_test(tc, a_restart_sends_what_was_left);
 	tcase_add_test(tc, a_planted_entry_cannot_redirect_the_bearer);
+	tcase_add_test(tc, an_unusual_job_id_survives_a_restart);
 	tcase_add_test(tc, jobs_do_not_block_each_other);
 	tcase_add_test(tc, a_2xx_is_the_acknowledgement_whatever_its_body);
 	tcase_add_test(tc, an_answer_from_the_relay_ends_the_backoff);
