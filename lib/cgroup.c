@@ -48,6 +48,8 @@ void dr_cgroup_opts_init(struct dr_cgroup_opts *o, char name[DR_CGROUP_NAME_SIZE
 #include <unistd.h>
 #include <uv.h>
 
+#include "cgroup-int.h"
+
 #define NAME_MAX_LEN 64
 #define JOB_ID_MAX_LEN 128
 #define TREE_DEPTH_MAX 16
@@ -56,20 +58,6 @@ struct dr_cgroup {
 	char *path;     /* the job's directory */
 	char *procs;    /* path/cgroup.procs */
 };
-
-/*
- * snprintf that says whether it all fitted: 0, or -ENAMETOOLONG after
- * writing what fitted. Paths and notes here are bounded by PATH_MAX and
- * the kernel's names; a cut one fails at open() or reads short, safely.
- */
-__attribute__((format(printf, 3, 4))) static int fmt(char *out, size_t len, const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	int n = vsnprintf(out, len, f, ap);
-	va_end(ap);
-	return n >= 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
-}
 
 static struct {
 	bool ready;
@@ -87,7 +75,7 @@ static struct {
 	bool stale;             /* a stale job cgroup could not be removed yet */
 } g;
 
-static int write_text(const char *path, const char *text)
+int dr__cgroup_write_text(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -176,7 +164,7 @@ int dr_cgroup_find_mount(char *out, size_t outlen)
 }
 
 /* Our cgroup v2 path ("0::<path>") from /proc/self/cgroup. */
-static int find_own(char *out, size_t outlen)
+int dr__cgroup_find_own(char *out, size_t outlen)
 {
 	FILE *f = fopen("/proc/self/cgroup", "re");
 	if (!f)
@@ -201,7 +189,7 @@ static bool delegated(const char *dir)
 }
 
 /* A cgroup systemd made for a unit: the last part names a service, scope or slice. */
-static bool systemd_unit(const char *own)
+bool dr__cgroup_systemd_unit(const char *own)
 {
 	const char *last = strrchr(own, '/');
 	last = last ? last + 1 : own;
@@ -239,7 +227,7 @@ static enum dr_cgroup_mode decide(const struct dr_cgroup_opts *o, struct where *
 	}
 	if (o->own)
 		fmt(w->own, sizeof w->own, "%s", o->own);
-	else if (find_own(w->own, sizeof w->own) < 0) {
+	else if (dr__cgroup_find_own(w->own, sizeof w->own) < 0) {
 		fmt(note, len, "process groups: cgroup v2 is mounted at %s but this process is in no cgroup "
 				    "v2 (/proc/self/cgroup has no 0:: line)", w->mount);
 		return DR_CGROUP_PROCESS_GROUP;
@@ -263,7 +251,7 @@ static enum dr_cgroup_mode decide(const struct dr_cgroup_opts *o, struct where *
 				    "or through systemd-run --user --scope -p Delegate=yes", w->mount, w->own);
 		return DR_CGROUP_PROCESS_GROUP;
 	}
-	if (!w->at_root && systemd_unit(w->own) && !delegated(w->dir)) {
+	if (!w->at_root && dr__cgroup_systemd_unit(w->own) && !delegated(w->dir)) {
 		fmt(note, len, "process groups: this process's cgroup %s belongs to systemd and is not "
 				    "delegated; add Delegate=yes to the unit (or run through systemd-run --user --scope -p "
 				    "Delegate=yes) for cgroups", w->own);
@@ -330,12 +318,12 @@ enum dr_cgroup_mode dr_cgroup_probe(const struct dr_cgroup_opts *o, char *note, 
 }
 
 /* Kills everything in dir and below, then removes the directories, deepest first. */
-static int kill_and_remove(const char *dir, int depth)
+int dr__cgroup_kill_and_remove(const char *dir, int depth)
 {
 	char path[PATH_MAX + 32];
 	fmt(path, sizeof path, "%s/cgroup.kill", dir);
 	if (depth == 0)
-		(void)write_text(path, "1");
+		(void)dr__cgroup_write_text(path, "1");
 	DIR *d = opendir(dir);
 	if (d) {
 		struct dirent *de;
@@ -343,7 +331,7 @@ static int kill_and_remove(const char *dir, int depth)
 			if (de->d_type != DT_DIR || de->d_name[0] == '.' || depth >= TREE_DEPTH_MAX)
 				continue;
 			fmt(path, sizeof path, "%s/%s", dir, de->d_name);
-			(void)kill_and_remove(path, depth + 1);
+			(void)dr__cgroup_kill_and_remove(path, depth + 1);
 		}
 		closedir(d);
 	}
@@ -367,7 +355,7 @@ static void sweep_stale_jobs(void)
 		    access(path, F_OK) == 0)
 			continue;
 		fmt(path, sizeof path, "%s/%s", g.jobs_dir, de->d_name);
-		int r = kill_and_remove(path, 0);
+		int r = dr__cgroup_kill_and_remove(path, 0);
 		if (r == -EBUSY)
 			g.stale = true; /* its processes are still dying: removed before the next job starts */
 		else if (r < 0)
@@ -383,9 +371,9 @@ static void enable_controllers(const char *dir)
 {
 	char path[PATH_MAX + 32];
 	fmt(path, sizeof path, "%s/cgroup.subtree_control", dir);
-	if (g.memory_ok && write_text(path, "+memory") < 0)
+	if (g.memory_ok && dr__cgroup_write_text(path, "+memory") < 0)
 		g.memory_ok = false;
-	if (g.pids_ok && write_text(path, "+pids") < 0)
+	if (g.pids_ok && dr__cgroup_write_text(path, "+pids") < 0)
 		g.pids_ok = false;
 }
 
@@ -436,7 +424,7 @@ int dr_cgroup_setup(const struct dr_cgroup_opts *o)
 		fmt(pid, sizeof pid, "%d", (int)getpid());
 		int r = mkdir(leaf, 0755) == 0 || errno == EEXIST ? 0 : -errno;
 		if (r == 0)
-			r = write_text(procs, pid);
+			r = dr__cgroup_write_text(procs, pid);
 		if (r < 0) {
 			g.mode = DR_CGROUP_PROCESS_GROUP;
 			fmt(g.note, sizeof g.note, "process groups: cannot move the runner into %s (%s), which cgroups "
@@ -494,7 +482,7 @@ static void set_limit(struct dr_cgroup *cg, const char *file, uint64_t value)
 	char path[PATH_MAX + 32], text[32];
 	fmt(path, sizeof path, "%s/%s", cg->path, file);
 	fmt(text, sizeof text, "%llu", (unsigned long long)value);
-	int r = write_text(path, text);
+	int r = dr__cgroup_write_text(path, text);
 	if (r < 0)
 		dr_debug("cgroup: cannot write %s to %s: %s", text, path, strerror(-r));
 }
@@ -556,7 +544,7 @@ int dr_cgroup_signal(struct dr_cgroup *cg, int sig)
 	if (via_kill_file) {
 		char path[PATH_MAX + 32];
 		fmt(path, sizeof path, "%s/cgroup.kill", cg->path);
-		via_kill_file = write_text(path, "1") == 0; /* no cgroup.kill before Linux 5.14: one by one */
+		via_kill_file = dr__cgroup_write_text(path, "1") == 0; /* no cgroup.kill before Linux 5.14: one by one */
 	}
 	while (fscanf(f, "%ld", &pid) == 1) {
 		n++;
@@ -582,7 +570,7 @@ int dr_cgroup_populated(const struct dr_cgroup *cg)
 
 int dr_cgroup_remove(struct dr_cgroup *cg)
 {
-	int r = kill_and_remove(cg->path, 1); /* depth 1: remove without killing */
+	int r = dr__cgroup_kill_and_remove(cg->path, 1); /* depth 1: remove without killing */
 	if (r < 0)
 		return r;
 	if (g.jobs > 0)
@@ -616,96 +604,6 @@ char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *c
 	return v;
 }
 
-int dr_cgroup_join(const char *procs)
-{
-	char pid[32];
-	fmt(pid, sizeof pid, "%d", (int)getpid());
-	return write_text(procs, pid);
-}
-
-int dr_cgroup_exec_main(int argc, char **argv)
-{
-	if (argc < 5) {
-		fprintf(stderr, "delego-runner: %s takes CGROUP_PROCS FILE ARG0 [ARG...]\n", DR_CGROUP_SHIM_WORD);
-		return 125;
-	}
-	int r = dr_cgroup_join(argv[2]);
-	if (r < 0) {
-		/* Never run the agent outside the cgroup the runner will kill. */
-		fprintf(stderr, "delego-runner: cannot move the agent into the cgroup %s: %s\n", argv[2], strerror(-r));
-		return 125;
-	}
-	execv(argv[3], argv + 4);
-	int e = errno;
-	fprintf(stderr, "delego-runner: cannot run %s: %s\n", argv[3], strerror(e));
-	return e == ENOENT ? 127 : 126;
-}
-
-/* Service results that mean the main process died rather than stopped (systemd.exec(5)). */
-static bool crashed(const char *result)
-{
-	static const char *const kinds[] = { "signal", "core-dump", "exit-code", "watchdog", "oom-kill" };
-	for (size_t i = 0; result && i < sizeof kinds / sizeof *kinds; i++)
-		if (!strcmp(result, kinds[i]))
-			return true;
-	return false;
-}
-
-int dr_cgroup_stop_post(const char *unit_dir, const char *result, int self)
-{
-	if (crashed(result))
-		return 0;
-	int n = 0;
-	DIR *d = opendir(unit_dir);
-	if (!d)
-		return -errno;
-	struct dirent *de;
-	char path[PATH_MAX + 300];
-	while ((de = readdir(d))) {
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
-		fmt(path, sizeof path, "%s/%s", unit_dir, de->d_name);
-		(void)kill_and_remove(path, 0);
-		n++;
-	}
-	closedir(d);
-	/* In process-group mode the agents sit in the unit's own cgroup, beside us. */
-	fmt(path, sizeof path, "%s/cgroup.procs", unit_dir);
-	FILE *f = fopen(path, "re");
-	if (f) {
-		long pid;
-		while (fscanf(f, "%ld", &pid) == 1)
-			if (pid > 1 && pid != self && kill((pid_t)pid, SIGKILL) == 0)
-				n++;
-		fclose(f);
-	}
-	return n;
-}
-
-int dr_cgroup_stop_post_main(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	const char *result = getenv("SERVICE_RESULT");
-	char mount[PATH_MAX], own[PATH_MAX], dir[2 * PATH_MAX + 2];
-	/* Only ever inside a unit of ours: at a namespace root this would end everything. */
-	if (!getenv("INVOCATION_ID") || dr_cgroup_find_mount(mount, sizeof mount) < 0 ||
-	    find_own(own, sizeof own) < 0 || !systemd_unit(own) || strstr(own, "/..")) {
-		fprintf(stderr, "delego-runner: %s runs only as a unit's ExecStopPost=\n", DR_CGROUP_STOP_POST_WORD);
-		return 64;
-	}
-	if (crashed(result)) {
-		fprintf(stderr, "delego-runner: the runner ended abnormally (%s): its agents stay for the next start, "
-				"which takes them over\n", result);
-		return 0;
-	}
-	fmt(dir, sizeof dir, "%s%s", mount, own);
-	int n = dr_cgroup_stop_post(dir, result, (int)getpid());
-	if (n > 0)
-		fprintf(stderr, "delego-runner: the unit stopped (%s): ended what was left of its jobs\n",
-			result ? result : "stopped");
-	return 0;
-}
 
 #else /* !__linux__: no cgroups; every agent is contained by its process group. */
 
@@ -798,30 +696,5 @@ char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *c
 	return NULL;
 }
 
-int dr_cgroup_join(const char *procs)
-{
-	return -EOPNOTSUPP;
-}
-
-int dr_cgroup_exec_main(int argc, char **argv)
-{
-	fprintf(stderr, "delego-runner: %s is Linux-only\n", DR_CGROUP_SHIM_WORD);
-	return 125;
-}
-
-int dr_cgroup_stop_post(const char *unit_dir, const char *result, int self)
-{
-	(void)unit_dir;
-	(void)result;
-	(void)self;
-	return 0;
-}
-
-int dr_cgroup_stop_post_main(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
 
 #endif
