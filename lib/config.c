@@ -1,9 +1,10 @@
 /*
  * config: defaults <- YAML file <- DELEGO_* environment <- flags, through
  * one table of options (name, environment variable, type, default,
- * minimum). Every value keeps its source for errors and `config`.
+ * minimum) kept in config_keys.c. Every value keeps its source for errors
+ * and `config`.
  */
-#include "delego/config.h"
+#include "config-int.h"
 #include "delego/buf.h"
 #include "delego/credentials.h"
 #include "delego/fsutil.h"
@@ -24,392 +25,13 @@ extern char **environ;
 
 #define CONFIG_FILE_MAX (256 * 1024)
 #define CONFIG_BRACKETS_MAX 1024
-#define SOURCE_MAX 192
-
-enum opt_type {
-	OPT_STR,       /* a string */
-	OPT_SECRET,    /* a string never shown */
-	OPT_PATH,      /* a string with ~/ expanded */
-	OPT_URL,       /* a relay URL, normalised */
-	OPT_MS,        /* milliseconds, with a minimum */
-	OPT_INT,       /* a small count, with a minimum */
-	OPT_BOOL,      /* a flag without value; "true"/"false" in env and file */
-	OPT_NOT_BOOL,  /* --no-X: stored inverted into a "create" field */
-	OPT_EXECUTORS, /* comma-separated executor ids */
-	OPT_ARGS,      /* whitespace-separated arguments */
-	OPT_LEVEL,     /* a log level */
-	OPT_BYTES,     /* a size: a whole number of bytes, or with K, M, G or T (powers of 1024) */
-	OPT_CONTAINMENT, /* auto or process-group */
-	OPT_SANDBOX,     /* auto, bwrap, landlock or off */
-	OPT_ONOFF,       /* a flag with a value: on/off, true/false */
-	OPT_PATHS,       /* paths: repeated flags add up, a list in the file, ':'-separated in env */
-	OPT_ENV,       /* repeatable NAME or NAME=VALUE, one per line (a list in the file) */
-	OPT_INHIBIT,     /* auto, on or off */
-};
-
-struct opt {
-	const char *name;    /* flag without "--"; also the YAML key */
-	char short_name;     /* single-letter alias, or 0 */
-	const char *env;     /* DELEGO_* variable, or NULL */
-	enum opt_type type;
-	const char *def;     /* default as text, or NULL */
-	uint64_t min;        /* for OPT_MS and OPT_INT */
-	uint64_t max;        /* for OPT_INT; 0 for none */
-	size_t offset;       /* field in struct dr_config */
-	bool in_file;        /* may be set in the YAML file */
-};
-
-#define F(field) offsetof(struct dr_config, field)
-
-static const struct opt options[] = {
-	{ "relay-url", 0, "DELEGO_RELAY_URL", OPT_URL, NULL, 0, 0, F(relay_url), true },
-	{ "pairing-token", 0, "DELEGO_PAIRING_TOKEN", OPT_SECRET, NULL, 0, 0, F(pairing_token), false },
-	{ "pairing-token-file", 0, NULL, OPT_PATH, NULL, 0, 0, F(pairing_token_file), false },
-	{ "profile", 0, "DELEGO_PROFILE", OPT_STR, "default", 0, 0, F(profile), true },
-	{ "workspace-root", 0, "DELEGO_WORKSPACE_ROOT", OPT_PATH, "~/delego-runner/workspace", 0, 0,
-	  F(workspace_root), true },
-	{ "git-clone-base-url", 0, "DELEGO_GIT_CLONE_BASE_URL", OPT_STR, "git@github.com:", 0, 0,
-	  F(git_clone_base_url), true },
-	{ "claude-command", 0, "DELEGO_CLAUDE_COMMAND", OPT_STR, "claude", 0, 0, F(claude.command), true },
-	{ "claude-args", 0, "DELEGO_CLAUDE_ARGS", OPT_ARGS,
-	  "--print --verbose --output-format stream-json --dangerously-skip-permissions", 0, 0, F(claude.args), true },
-	{ "codex-command", 0, "DELEGO_CODEX_COMMAND", OPT_STR, "codex", 0, 0, F(codex.command), true },
-	{ "codex-args", 0, "DELEGO_CODEX_ARGS", OPT_ARGS, "exec --sandbox danger-full-access", 0, 0, F(codex.args),
-	  true },
-	{ "supported-executors", 0, "DELEGO_SUPPORTED_EXECUTORS", OPT_EXECUTORS, "codex,claude", 0, 0,
-	  F(supported_executors), true },
-	{ "executor-timeout-ms", 0, "DELEGO_EXECUTOR_TIMEOUT_MS", OPT_MS, "1800000", 1000, 0, F(executor_timeout_ms),
-	  true },
-	{ "agent-stall-timeout-ms", 0, "DELEGO_AGENT_STALL_TIMEOUT_MS", OPT_MS, "300000", 0, 0,
-	  F(agent_stall_timeout_ms), true },
-	{ "agent-env", 0, NULL, OPT_ENV, NULL, 0, 0, F(agent_env), true },
-	{ "heartbeat-interval-ms", 0, "DELEGO_HEARTBEAT_INTERVAL_MS", OPT_MS, "300000", 1000, 0,
-	  F(heartbeat_interval_ms), true },
-	{ "poll-interval-ms", 0, "DELEGO_POLL_INTERVAL_MS", OPT_MS, "10000", 1000, 0, F(poll_interval_ms), true },
-	{ "cancellation-poll-interval-ms", 0, "DELEGO_CANCELLATION_POLL_INTERVAL_MS", OPT_MS, "5000", 1000, 0,
-	  F(cancellation_poll_interval_ms), true },
-	{ "safety-sync-interval-ms", 0, "DELEGO_SAFETY_SYNC_INTERVAL_MS", OPT_MS, "300000", 30000, 0,
-	  F(safety_sync_interval_ms), true },
-	{ "fallback-poll-interval-ms", 0, "DELEGO_FALLBACK_POLL_INTERVAL_MS", OPT_MS, "30000", 5000, 0,
-	  F(fallback_poll_interval_ms), true },
-	{ "shutdown-grace-ms", 0, "DELEGO_SHUTDOWN_GRACE_MS", OPT_MS, "60000", 0, 0, F(shutdown_grace_ms), true },
-	{ "max-jobs", 0, "DELEGO_MAX_JOBS", OPT_INT, "1", 1, 64, F(max_jobs), true },
-	{ "agent-memory-max", 0, "DELEGO_AGENT_MEMORY_MAX", OPT_BYTES, "0", 0, 0, F(agent_memory_max), true },
-	{ "agent-pids-max", 0, "DELEGO_AGENT_PIDS_MAX", OPT_INT, "0", 0, 4194304, F(agent_pids_max), true },
-	{ "containment", 0, "DELEGO_CONTAINMENT", OPT_CONTAINMENT, "auto", 0, 0, F(containment), true },
-	{ "sandbox", 0, "DELEGO_SANDBOX", OPT_SANDBOX, "auto", 0, 0, F(sandbox), true },
-	{ "sandbox-writable", 0, "DELEGO_SANDBOX_WRITABLE", OPT_PATHS, NULL, 0, 0, F(sandbox_writable), true },
-	{ "sandbox-hide", 0, "DELEGO_SANDBOX_HIDE", OPT_PATHS, NULL, 0, 0, F(sandbox_hide), true },
-	{ "sandbox-network", 0, "DELEGO_SANDBOX_NETWORK", OPT_ONOFF, "on", 0, 0, F(sandbox_network), true },
-	{ "inhibit-sleep", 0, "DELEGO_INHIBIT_SLEEP", OPT_INHIBIT, "auto", 0, 0, F(inhibit_sleep), true },
-	{ "worktree-retention-days", 0, "DELEGO_WORKTREE_RETENTION_DAYS", OPT_INT, "7", 0, 36500,
-	  F(worktree_retention_days), true },
-	{ "cache-retention-days", 0, "DELEGO_CACHE_RETENTION_DAYS", OPT_INT, "30", 0, 36500, F(cache_retention_days),
-	  true },
-	{ "workspace-budget-bytes", 0, "DELEGO_WORKSPACE_BUDGET_BYTES", OPT_BYTES, "0", 0, 0,
-	  F(workspace_budget_bytes), true },
-	{ "min-free-bytes", 0, "DELEGO_MIN_FREE_BYTES", OPT_BYTES, "1G", 0, 0, F(min_free_bytes), true },
-	{ "warm-worktrees", 0, "DELEGO_WARM_WORKTREES", OPT_INT, "1", 0, 8, F(warm_worktrees), true },
-	{ "no-commit", 0, "DELEGO_CREATE_COMMIT", OPT_NOT_BOOL, "true", 0, 0, F(create_commit), true },
-	{ "once", 0, NULL, OPT_BOOL, "false", 0, 0, F(once), false },
-	{ "force", 0, NULL, OPT_BOOL, "false", 0, 0, F(force), false },
-	{ "background", 'b', NULL, OPT_BOOL, "false", 0, 0, F(background), false },
-	{ "allow-insecure-relay", 0, "DELEGO_ALLOW_INSECURE_RELAY", OPT_BOOL, "false", 0, 0,
-	  F(allow_insecure_relay), true },
-	{ "log-level", 0, "DELEGO_LOG_LEVEL", OPT_LEVEL, "info", 0, 0, F(log_level), true },
-	{ "config", 0, "DELEGO_CONFIG", OPT_PATH, NULL, 0, 0, F(config_path), false },
-	{ "yes", 'y', NULL, OPT_BOOL, "false", 0, 0, F(yes), false },
-	{ "json", 0, NULL, OPT_BOOL, "false", 0, 0, F(json), false },
-	{ "dry-run", 0, NULL, OPT_BOOL, "false", 0, 0, F(dry_run), false },
-	{ "auto", 0, NULL, OPT_BOOL, "false", 0, 0, F(auto_gc), false },
-	{ "help", 'h', NULL, OPT_BOOL, "false", 0, 0, F(help), false },
-	{ "version", 'V', NULL, OPT_BOOL, "false", 0, 0, F(version), false },
-};
-
-#define N_OPTIONS (sizeof options / sizeof *options)
-
-/* The raw text of every option and where it came from. */
-struct setting {
-	char *value;
-	char source[SOURCE_MAX];
-};
-
-/* struct dr_config is public; its sources live beside it. */
-struct config_full {
-	struct dr_config c;
-	struct setting settings[N_OPTIONS];
-	char *home; /* $HOME of the environment given, for ~/ */
-};
-
-static char *expand_home(const struct config_full *f, const char *path)
-{
-	if (path[0] == '~' && (path[1] == '/' || path[1] == '\0'))
-		return dr_xasprintf("%s%s", f->home ? f->home : "", path + 1);
-	return dr_xstrdup(path);
-}
-
-static const struct opt *find_opt(const char *name, size_t len)
-{
-	for (size_t i = 0; i < N_OPTIONS; i++)
-		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
-			return &options[i];
-	return NULL;
-}
-
-static size_t opt_index(const struct opt *o)
-{
-	return (size_t)(o - options);
-}
 
 static void set(struct config_full *f, const struct opt *o, const char *value, const char *source)
 {
-	struct setting *s = &f->settings[opt_index(o)];
+	struct setting *s = &f->settings[dr__config_opt_index(o)];
 	free(s->value);
 	s->value = dr_xstrdup(value);
 	snprintf(s->source, sizeof s->source, "%s", source);
-}
-
-static bool parse_bool(const char *s, bool *out)
-{
-	if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "on")) {
-		*out = true;
-		return true;
-	}
-	if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no") || !strcmp(s, "off")) {
-		*out = false;
-		return true;
-	}
-	return false;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	if (*s < '0' || *s > '9')
-		return false;
-	uint64_t v = 0;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return true;
-}
-
-static char **split(const char *s, const char *seps)
-{
-	char **v = dr_xcalloc(1, sizeof *v);
-	char *copy = dr_xstrdup(s);
-	char *save = NULL;
-	for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save))
-		dr_strv_push(&v, tok);
-	free(copy);
-	return v;
-}
-
-/* A "NAME" or "NAME=VALUE" of --agent-env: a shell-style name, never one of ours. */
-static int resolve_env(const struct setting *s, const struct opt *o, void *field, char *err, size_t errlen)
-{
-	char **v = split(s->value, "\n");
-	for (char **e = v; *e; e++) {
-		size_t n = strcspn(*e, "=");
-		bool ok = n > 0 && !(**e >= '0' && **e <= '9');
-		for (size_t i = 0; ok && i < n; i++)
-			ok = (*e)[i] == '_' || ((*e)[i] >= '0' && (*e)[i] <= '9') || (((*e)[i] | 0x20) >= 'a' && ((*e)[i] | 0x20) <= 'z');
-		bool ours = n >= 6 && strncmp(*e, "DELEGO", 6) == 0 && (n == 6 || (*e)[6] == '_');
-		if (!ok || ours) {
-			snprintf(err, errlen, "%s: --%s takes NAME or NAME=VALUE with a variable name%s (got '%.*s')",
-				 s->source, o->name, ours ? " not starting with DELEGO_" : "", (int)(n > 80 ? 80 : n), *e);
-			dr_strv_free(v);
-			return -EINVAL;
-		}
-	}
-	*(char ***)field = v;
-	return 0;
-}
-
-/* Converts one setting into its field; fills err naming the source. */
-static int resolve(struct config_full *f, const struct opt *o, char *err, size_t errlen)
-{
-	struct setting *s = &f->settings[opt_index(o)];
-	void *field = (char *)&f->c + o->offset;
-	const char *v = s->value;
-	char inner[256];
-
-	if (!v)
-		return 0;
-	switch (o->type) {
-	case OPT_STR:
-	case OPT_SECRET:
-		*(char **)field = dr_xstrdup(v);
-		return 0;
-	case OPT_PATH:
-		if (!*v) {
-			snprintf(err, errlen, "%s: --%s must not be empty", s->source, o->name);
-			return -EINVAL;
-		}
-		*(char **)field = expand_home(f, v);
-		return 0;
-	case OPT_URL: {
-		char *u;
-		if (dr_url_normalize(v, &u, inner, sizeof inner) < 0) {
-			snprintf(err, errlen, "%s: --%s: %s", s->source, o->name, inner);
-			return -EINVAL;
-		}
-		*(char **)field = u;
-		return 0;
-	}
-	case OPT_MS:
-	case OPT_INT: {
-		uint64_t n;
-		if (!parse_u64(v, &n) || n < o->min || (o->max && n > o->max)) {
-			if (o->max)
-				snprintf(err, errlen, "%s: --%s must be a whole number from %llu to %llu (got '%s')",
-					 s->source, o->name, (unsigned long long)o->min, (unsigned long long)o->max, v);
-			else
-				snprintf(err, errlen, "%s: --%s must be a whole number of at least %llu (got '%s')",
-					 s->source, o->name, (unsigned long long)o->min, v);
-			return -EINVAL;
-		}
-		if (o->type == OPT_MS)
-			*(uint64_t *)field = n;
-		else
-			*(int *)field = (int)n;
-		return 0;
-	}
-	case OPT_BOOL:
-	case OPT_ONOFF:
-	case OPT_NOT_BOOL: {
-		bool b;
-		if (!parse_bool(v, &b)) {
-			snprintf(err, errlen, "%s: --%s takes true or false (got '%s')", s->source, o->name, v);
-			return -EINVAL;
-		}
-		*(bool *)field = b;
-		return 0;
-	}
-	case OPT_EXECUTORS: {
-		char **parts = split(v, ", \t");
-		char **out = dr_xcalloc(1, sizeof *out);
-		for (char **p = parts; *p; p++) {
-			for (char *c = *p; *c; c++)
-				if (*c >= 'A' && *c <= 'Z')
-					*c = (char)(*c - 'A' + 'a');
-			if (strcmp(*p, DR_EXECUTOR_CLAUDE) && strcmp(*p, DR_EXECUTOR_CODEX)) {
-				snprintf(err, errlen, "%s: --%s: unknown executor '%s' (known: codex, claude)", s->source,
-					 o->name, *p);
-				dr_strv_free(parts);
-				dr_strv_free(out);
-				return -EINVAL;
-			}
-			bool dup = false;
-			for (char **q = out; *q; q++)
-				dup |= !strcmp(*q, *p);
-			if (!dup)
-				dr_strv_push(&out, *p);
-		}
-		dr_strv_free(parts);
-		if (!out[0]) {
-			snprintf(err, errlen, "%s: --%s must include at least one of codex, claude", s->source, o->name);
-			dr_strv_free(out);
-			return -EINVAL;
-		}
-		*(char ***)field = out;
-		return 0;
-	}
-	case OPT_ARGS:
-		*(char ***)field = split(v, " \t\n");
-		return 0;
-	case OPT_ENV:
-		return resolve_env(s, o, field, err, errlen);
-	case OPT_BYTES: {
-		uint64_t n, unit = 1;
-		char digits[32];
-		size_t len = strlen(v);
-		const char *units = "KMGT";
-		const char *u = len > 0 && (v[len - 1] & ~0x20) ? strchr(units, v[len - 1] & ~0x20) : NULL;
-		if (u) {
-			for (const char *q = units; q <= u; q++)
-				unit *= 1024;
-			len--;
-		}
-		if (len == 0 || len >= sizeof digits) {
-			snprintf(err, errlen, "%s: --%s must be a size in bytes, with K, M, G or T for KiB to TiB (got '%s')",
-				 s->source, o->name, v);
-			return -EINVAL;
-		}
-		memcpy(digits, v, len);
-		digits[len] = '\0';
-		if (!parse_u64(digits, &n) || n > UINT64_MAX / unit) {
-			snprintf(err, errlen, "%s: --%s must be a size in bytes, with K, M, G or T for KiB to TiB (got '%s')",
-				 s->source, o->name, v);
-			return -EINVAL;
-		}
-		*(uint64_t *)field = n * unit;
-		return 0;
-	}
-	case OPT_CONTAINMENT:
-		if (!strcmp(v, "auto"))
-			*(enum dr_containment *)field = DR_CONTAINMENT_AUTO;
-		else if (!strcmp(v, "process-group"))
-			*(enum dr_containment *)field = DR_CONTAINMENT_PROCESS_GROUP;
-		else {
-			snprintf(err, errlen, "%s: --%s must be auto or process-group (got '%s')", s->source, o->name, v);
-			return -EINVAL;
-		}
-		return 0;
-	case OPT_SANDBOX: {
-		enum dr_sandbox_mode m;
-		if (dr_sandbox_parse_mode(v, &m) < 0) {
-			snprintf(err, errlen, "%s: --%s must be auto, bwrap, landlock or off (got '%s')", s->source,
-				 o->name, v);
-			return -EINVAL;
-		}
-		*(int *)field = (int)m;
-		return 0;
-	}
-	case OPT_PATHS: {
-		char **parts = split(v, s->source[0] == 'e' ? ":\n" : "\n");
-		char **out = dr_xcalloc(1, sizeof *out);
-		for (char **q = parts; *q; q++) {
-			char *path = expand_home(f, *q);
-			if (path[0] != '/') {
-				snprintf(err, errlen, "%s: --%s takes absolute paths or ~/... (got '%s')", s->source,
-					 o->name, *q);
-				free(path);
-				dr_strv_free(parts);
-				dr_strv_free(out);
-				return -EINVAL;
-			}
-			dr_strv_push(&out, path);
-			free(path);
-		}
-		dr_strv_free(parts);
-		*(char ***)field = out;
-		return 0;
-	}
-	case OPT_INHIBIT: {
-		static const char *const names[] = { [DR_INHIBIT_AUTO] = "auto", [DR_INHIBIT_ON] = "on",
-						      [DR_INHIBIT_OFF] = "off" };
-		for (int i = 0; i < 3; i++)
-			if (!strcmp(v, names[i])) {
-				*(enum dr_inhibit_mode *)field = (enum dr_inhibit_mode)i;
-				return 0;
-			}
-		snprintf(err, errlen, "%s: --%s must be auto, on or off (got '%s')", s->source, o->name, v);
-		return -EINVAL;
-	}
-	case OPT_LEVEL:
-		if (dr_log_parse_level(v, (enum dr_log_level *)field) < 0) {
-			snprintf(err, errlen, "%s: --%s must be error, warn, info or debug (got '%s')", s->source, o->name,
-				 v);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	return 0;
 }
 
 /* YAML ---------------------------------------------------------------- */
@@ -487,7 +109,7 @@ static int yaml_mapping(struct config_full *f, const char *path, yaml_document_t
 			continue;
 		}
 		bool create_commit_key = strcmp(key, "create-commit") == 0;
-		const struct opt *o = create_commit_key ? find_opt("no-commit", 9) : find_opt(key, strlen(key));
+		const struct opt *o = create_commit_key ? dr__config_find_opt("no-commit", 9) : dr__config_find_opt(key, strlen(key));
 		if (!o || !o->in_file || (!top && strcmp(key, "profile") == 0)) {
 			snprintf(err, errlen, "%s:%u:%u: unknown setting '%s'", path, line, col, key);
 			return -EBADMSG;
@@ -507,7 +129,7 @@ static int yaml_mapping(struct config_full *f, const char *path, yaml_document_t
 		/* The file says "no-commit: true" or "create-commit: false"; both mean the same. */
 		if (o->type == OPT_NOT_BOOL) {
 			bool b;
-			if (!parse_bool(value, &b)) {
+			if (!dr__config_parse_bool(value, &b)) {
 				snprintf(err, errlen, "%s: '%s' takes true or false (got '%s')", source, key, value);
 				free(value);
 				return -EBADMSG;
@@ -603,8 +225,8 @@ static const char *env_get(char **envp, const char *name)
 
 static void load_env(struct config_full *f, char **envp)
 {
-	for (size_t i = 0; i < N_OPTIONS; i++) {
-		const struct opt *o = &options[i];
+	for (size_t i = 0; i < DR__CONFIG_N_OPTIONS; i++) {
+		const struct opt *o = &dr__config_options[i];
 		if (!o->env)
 			continue;
 		const char *v = env_get(envp, o->env);
@@ -638,17 +260,17 @@ static int load_flags(struct config_full *f, int argc, char **argv, char *err, s
 			const char *name = a + 2;
 			const char *eq = strchr(name, '=');
 			size_t len = eq ? (size_t)(eq - name) : strlen(name);
-			o = find_opt(name, len);
+			o = dr__config_find_opt(name, len);
 			if (eq)
 				inline_value = eq + 1;
 			/* "--create-commit=false" and "--no-commit" are one option. */
 			if (!o && len == 13 && strncmp(name, "create-commit", 13) == 0 && eq)
-				o = find_opt("no-commit", 9);
+				o = dr__config_find_opt("no-commit", 9);
 			snprintf(flag, sizeof flag, "--%.*s", (int)(len > 80 ? 80 : len), name);
 		} else if (a[2] == '\0') {
-			for (size_t k = 0; k < N_OPTIONS; k++)
-				if (options[k].short_name == a[1])
-					o = &options[k];
+			for (size_t k = 0; k < DR__CONFIG_N_OPTIONS; k++)
+				if (dr__config_options[k].short_name == a[1])
+					o = &dr__config_options[k];
 			snprintf(flag, sizeof flag, "-%c", a[1]);
 		}
 		if (!o) {
@@ -658,7 +280,7 @@ static int load_flags(struct config_full *f, int argc, char **argv, char *err, s
 		if (o->type == OPT_BOOL || o->type == OPT_NOT_BOOL) {
 			const char *v = inline_value ? inline_value : "true";
 			bool b;
-			if (!parse_bool(v, &b)) {
+			if (!dr__config_parse_bool(v, &b)) {
 				snprintf(err, errlen, "flag %s takes no value or true/false (got '%.80s')", flag, v);
 				return -EINVAL;
 			}
@@ -681,7 +303,7 @@ static int load_flags(struct config_full *f, int argc, char **argv, char *err, s
 		}
 		char source[SOURCE_MAX];
 		snprintf(source, sizeof source, "flag %s", flag);
-		struct setting *prev = &f->settings[opt_index(o)];
+		struct setting *prev = &f->settings[dr__config_opt_index(o)];
 		/* Repeated list flags add up; the first replaces the file's list. */
 		if ((o->type == OPT_PATHS || o->type == OPT_ENV) && prev->value && !strncmp(prev->source, "flag", 4)) {
 			char *joined = dr_xasprintf("%s\n%s", prev->value, v);
@@ -721,23 +343,23 @@ static int load(int argc, char **argv, char **envp, const char *text, size_t tex
 	if (!envp)
 		envp = environ;
 
-	for (size_t i = 0; i < N_OPTIONS; i++)
-		if (options[i].def)
-			set(f, &options[i], options[i].def, "default");
+	for (size_t i = 0; i < DR__CONFIG_N_OPTIONS; i++)
+		if (dr__config_options[i].def)
+			set(f, &dr__config_options[i], dr__config_options[i].def, "default");
 
 	/* Flags and environment first into a scratch copy, to learn which file
 	 * and profile to read; then file, environment and flags in order. */
 	struct config_full *probe = dr_xcalloc(1, sizeof *probe);
 	load_env(probe, envp);
 	r = load_flags(probe, argc, argv, err, errlen);
-	const char *cfg_flag = probe->settings[opt_index(find_opt("config", 6))].value;
-	const char *profile_flag = probe->settings[opt_index(find_opt("profile", 7))].value;
+	const char *cfg_flag = probe->settings[dr__config_opt_index(dr__config_find_opt("config", 6))].value;
+	const char *profile_flag = probe->settings[dr__config_opt_index(dr__config_find_opt("profile", 7))].value;
 	f->home = dr_xstrdup(env_get(envp, "HOME"));
-	char *config_path = cfg_flag ? expand_home(f, cfg_flag) : NULL;
+	char *config_path = cfg_flag ? dr__config_expand_home(f, cfg_flag) : NULL;
 	char *profile = dr_xstrdup(profile_flag ? profile_flag : "default");
 	bool profile_flag_given = profile_flag != NULL;
 	bool config_named = cfg_flag != NULL;
-	for (size_t i = 0; i < N_OPTIONS; i++)
+	for (size_t i = 0; i < DR__CONFIG_N_OPTIONS; i++)
 		free(probe->settings[i].value);
 	dr_strv_free(probe->c.positional);
 	free(probe);
@@ -749,15 +371,15 @@ static int load(int argc, char **argv, char **envp, const char *text, size_t tex
 	r = load_yaml(f, config_path, text, text_len, profile, err, errlen);
 	/* A "profile:" at the file's top level picks the section to apply,
 	 * unless a flag or the environment named the profile. */
-	const char *file_profile = f->settings[opt_index(find_opt("profile", 7))].value;
+	const char *file_profile = f->settings[dr__config_opt_index(dr__config_find_opt("profile", 7))].value;
 	if (r == 0 && !profile_flag_given && file_profile && strcmp(file_profile, profile) != 0) {
 		free(profile);
 		profile = dr_xstrdup(file_profile);
-		for (size_t i = 0; i < N_OPTIONS; i++) {
+		for (size_t i = 0; i < DR__CONFIG_N_OPTIONS; i++) {
 			free(f->settings[i].value);
 			f->settings[i].value = NULL;
-			if (options[i].def)
-				set(f, &options[i], options[i].def, "default");
+			if (dr__config_options[i].def)
+				set(f, &dr__config_options[i], dr__config_options[i].def, "default");
 		}
 		r = load_yaml(f, config_path, text, text_len, profile, err, errlen);
 	}
@@ -775,16 +397,16 @@ static int load(int argc, char **argv, char **envp, const char *text, size_t tex
 	if (r < 0)
 		goto fail;
 
-	for (size_t i = 0; i < N_OPTIONS; i++) {
-		if (options[i].offset == F(config_path))
+	for (size_t i = 0; i < DR__CONFIG_N_OPTIONS; i++) {
+		if (dr__config_options[i].offset == F(config_path))
 			continue;
-		r = resolve(f, &options[i], err, errlen);
+		r = dr__config_resolve(f, &dr__config_options[i], err, errlen);
 		if (r < 0)
 			goto fail;
 	}
 	if (!dr_profile_name_valid(f->c.profile)) {
 		snprintf(err, errlen, "%s: --profile must match ^[a-z0-9][a-z0-9-]{0,63}$ (got '%.80s')",
-			 f->settings[opt_index(find_opt("profile", 7))].source, f->c.profile);
+			 f->settings[dr__config_opt_index(dr__config_find_opt("profile", 7))].source, f->c.profile);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -820,15 +442,15 @@ int dr_config_parse(const char *text, size_t len, const char *name, char **envp,
 void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p)
 {
 	struct config_full *f = (struct config_full *)c;
-	const struct opt *ws = find_opt("workspace-root", 14);
-	if (p->workspace_root && strcmp(f->settings[opt_index(ws)].source, "default") == 0) {
+	const struct opt *ws = dr__config_find_opt("workspace-root", 14);
+	if (p->workspace_root && strcmp(f->settings[dr__config_opt_index(ws)].source, "default") == 0) {
 		set(f, ws, p->workspace_root, "profile");
 		free(c->workspace_root);
-		c->workspace_root = expand_home(f, p->workspace_root);
+		c->workspace_root = dr__config_expand_home(f, p->workspace_root);
 	}
-	const struct opt *ex = find_opt("supported-executors", 19);
+	const struct opt *ex = dr__config_find_opt("supported-executors", 19);
 	if (p->supported_executors && p->supported_executors[0] &&
-	    strcmp(f->settings[opt_index(ex)].source, "default") == 0) {
+	    strcmp(f->settings[dr__config_opt_index(ex)].source, "default") == 0) {
 		char **valid = dr_xcalloc(1, sizeof *valid);
 		for (char **e = p->supported_executors; *e; e++)
 			if (!strcmp(*e, DR_EXECUTOR_CLAUDE) || !strcmp(*e, DR_EXECUTOR_CODEX))
@@ -850,10 +472,10 @@ void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p)
 const char *dr_config_source(const struct dr_config *c, const char *option)
 {
 	const struct config_full *f = (const struct config_full *)c;
-	const struct opt *o = find_opt(option, strlen(option));
+	const struct opt *o = dr__config_find_opt(option, strlen(option));
 	if (!o)
 		return NULL;
-	const struct setting *s = &f->settings[opt_index(o)];
+	const struct setting *s = &f->settings[dr__config_opt_index(o)];
 	return s->value ? s->source : "unset";
 }
 
@@ -875,8 +497,8 @@ char *dr_config_describe(const struct dr_config *c)
 {
 	const struct config_full *f = (const struct config_full *)c;
 	struct dr_buf b = DR_BUF_INIT(0);
-	for (size_t i = 0; i < N_OPTIONS; i++) {
-		const struct opt *o = &options[i];
+	for (size_t i = 0; i < DR__CONFIG_N_OPTIONS; i++) {
+		const struct opt *o = &dr__config_options[i];
 		if (!o->in_file && o->offset != F(pairing_token) && o->offset != F(config_path))
 			continue;
 		const struct setting *s = &f->settings[i];
@@ -933,8 +555,8 @@ void dr_config_free(struct dr_config *c)
 	free(c->pairing_token_file);
 	dr_strv_free(c->positional);
 	free(f->home);
-	for (size_t i = 0; i < N_OPTIONS; i++) {
-		if (f->settings[i].value && options[i].type == OPT_SECRET)
+	for (size_t i = 0; i < DR__CONFIG_N_OPTIONS; i++) {
+		if (f->settings[i].value && dr__config_options[i].type == OPT_SECRET)
 			memset(f->settings[i].value, 0, strlen(f->settings[i].value));
 		free(f->settings[i].value);
 	}
