@@ -1,0 +1,350 @@
+/*
+ * pipeline_agent: the agent of a job: its sandbox, its spawn, its output
+ * lines and exit, the stall watch; and taking over (dr_pipeline_adopt) an
+ * agent a previous run of the runner started.
+ */
+#include "pipeline-int.h"
+#include "delego/pipeline.h"
+#include "delego/adapter.h"
+#include "delego/buf.h"
+#include "delego/childenv.h"
+#include "delego/sandbox.h"
+#include "delego/gc.h"
+#include "delego/job.h"
+#include "delego/json.h"
+#include "delego/log.h"
+#include "delego/proc.h"
+#include "delego/redact.h"
+#include "delego/supervise.h"
+#include "delego/prompt.h"
+#include "delego/utf8.h"
+#include "delego/workspace.h"
+#include "delego/wslayout.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+/* What to hide of one of our files: its directory when that is ours (".../delego-runner"), else the
+ * file alone (a --config ~/runner.yaml must not hide all of HOME). */
+static char *ours_of(const char *path)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	if (!slash || slash == path)
+		return path ? dr_xstrdup(path) : NULL;
+	char *dir = dr_xstrndup(path, (size_t)(slash - path));
+	const char *base = strrchr(dir, '/');
+	if (base && !strcmp(base + 1, "delego-runner"))
+		return dir;
+	free(dir);
+	return dr_xstrdup(path);
+}
+
+/* The agent's room: its worktree and what git needs, minus our own config, state and workspace. */
+void dr__pipeline_make_sandbox(struct dr_pipeline *p)
+{
+	const struct dr_config *c = p->env.config;
+	char **ours = dr_xcalloc(1, sizeof *ours);
+	char *dirs[] = { ours_of(c->credentials_path), ours_of(c->config_path), ours_of(c->state_dir) };
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		if (dirs[i])
+			dr_strv_push(&ours, dirs[i]);
+		free(dirs[i]);
+	}
+	dr_strv_push(&ours, c->workspace_root);
+	struct dr_sandbox_in in = {
+		.mode = dr_sandbox_mode(),
+		.network = c->sandbox_network,
+		.home = getenv("HOME"),
+		.env = environ,
+		.runner_dirs = ours,
+		.worktree = p->tree.worktree_path,
+		.source = p->tree.source_path,
+		.extra_writable = c->sandbox_writable,
+		.extra_hidden = c->sandbox_hide,
+	};
+	p->sandbox = dr_sandbox_policy_free(p->sandbox);
+	p->sandbox = dr_sandbox_policy_new(&in);
+	dr_strv_free(ours);
+}
+
+static void on_stall_timer(uv_timer_t *t)
+{
+	struct dr_pipeline *p = t->data;
+	if (!p->proc || p->state != PL_RUNNING)
+		return;
+	dr_debug("job %s: the agent reported only errors for %llu ms; stopping it", dr__pipeline_job_id(p),
+		 (unsigned long long)p->env.config->agent_stall_timeout_ms);
+	p->stalled = true;
+	dr_proc_terminate(p->proc);
+}
+
+/* An error report without anything else: the clock runs until the agent shows other signs of life. */
+static void watch_stall(struct dr_pipeline *p)
+{
+	uint64_t ms = p->env.config->agent_stall_timeout_ms;
+	if (ms && !uv_is_active((uv_handle_t *)&p->stall_timer))
+		uv_timer_start(&p->stall_timer, on_stall_timer, ms, 0);
+}
+
+/* Offline codex repeats one error for ever: the same line goes out at most every ERROR_REPEAT_MS. */
+static char *error_progress(struct dr_pipeline *p, char *line)
+{
+	if (!line)
+		return NULL;
+	uint64_t now = uv_now(p->env.loop);
+	if (p->error_shown && !strcmp(p->error_shown, line) && now - p->error_shown_ms < ERROR_REPEAT_MS) {
+		free(line);
+		return NULL;
+	}
+	free(p->error_shown);
+	p->error_shown = dr_xstrdup(line);
+	p->error_shown_ms = now;
+	return line;
+}
+/*
+ * The previous runner sent at most one report per line of the agent's
+ * output plus a few of its own: the next seq goes above all of them.
+ */
+static void seed_seq(struct dr_pipeline *p)
+{
+	if (!p->adopt_dir || p->seq_seeded)
+		return;
+	p->seq_seeded = true;
+	dr_outbox_note_seq(p->env.outbox, dr__pipeline_job_id(p), p->replayed + 16);
+}
+
+bool dr_pipeline_followable(const struct dr_pipeline *p)
+{
+	return p->state == PL_RUNNING && (p->follow || (p->proc && p->env.journal)) && !p->stopping_for_question &&
+	       !p->cancelled;
+}
+
+static void on_agent_line(void *data, int fd, const char *line, size_t len, bool truncated)
+{
+	struct dr_pipeline *p = data;
+	if (dr_supervise_replaying(p->follow))
+		p->replayed++;
+	else
+		seed_seq(p);
+	if (fd != 1) {
+		if (dr_log_enabled(DR_LOG_DEBUG)) {
+			/* Redact, then cut: the logger alone would see only the piece of a secret. */
+			size_t n;
+			char *red = dr_redact_dup(NULL, line, len, 0, &n);
+			dr_debug("job %s: agent stderr: %.*s", dr__pipeline_job_id(p), (int)(n > 500 ? 500 : n), red);
+			free(red);
+		}
+		return;
+	}
+	char *progress = dr_adapter_feed(p->adapter, line, len, truncated);
+	enum dr_adapter_event ev = dr_adapter_last_event(p->adapter);
+	if (ev == DR_ADAPTER_EVENT_ERROR) {
+		watch_stall(p);
+		progress = error_progress(p, progress);
+	} else if (ev == DR_ADAPTER_EVENT_OTHER) {
+		uv_timer_stop(&p->stall_timer);
+	}
+	if (progress)
+		dr__pipeline_agent_progress(p, progress);
+	if (!p->stopping_for_question && dr_adapter_should_stop(p->adapter)) {
+		/* Everything needed to resume is known: the rest would be Claude's retries. */
+		p->stopping_for_question = true;
+		dr_debug("job %s: the agent asked a question; stopping it", dr__pipeline_job_id(p));
+		dr__pipeline_stop_agent(p);
+	}
+}
+
+static void on_agent_exit(void *data, const struct dr_proc_result *r)
+{
+	struct dr_pipeline *p = data;
+	p->proc = NULL;
+	p->follow = NULL;
+	p->ran = true;
+	seed_seq(p);
+	p->exit_code = r->exit_code;
+	p->term_signal = r->term_signal;
+	p->timed_out = r->timed_out;
+	uv_timer_stop(&p->stall_timer);
+	p->stdout_tail = dr_utf8_clean(r->stdout_tail, r->stdout_len);
+	p->stderr_tail = dr_utf8_clean(r->stderr_tail, r->stderr_len);
+	dr__pipeline_flush_progress(p);
+	if (!p->cancelled && !p->timed_out && dr_adapter_question(p->adapter)) {
+		if (!dr_adapter_session_id(p->adapter)) {
+			dr__pipeline_fail_with(p, "Claude returned a pending question without a session id; cannot resume.");
+			return;
+		}
+		dr__pipeline_enter_state(p, PL_AWAITING);
+		return;
+	}
+	char why[PATH_MAX + 64];
+	if (dr_sandbox_git_check(p->sandbox, why, sizeof why) < 0) {
+		dr__pipeline_fail_with(p, "The agent changed how its worktree points at its repository (%s); the runner does not "
+			     "run git on it. Its worktree is kept at %s.",
+			  why, p->tree.worktree_path);
+		return;
+	}
+		p->success = p->exit_code == 0 && !p->cancelled && !p->timed_out && !p->stalled &&
+		     !dr_adapter_fatal_error(p->adapter);
+	dr__pipeline_enter_state(p, PL_COLLECTING);
+}
+
+static void agent_started(struct dr_pipeline *p)
+{
+	/* Polled since the prepare step; an adopted job skipped that step. */
+	uint64_t every = p->env.config->cancellation_poll_interval_ms;
+	if (p->env.relay && every > 0 && !uv_is_active((uv_handle_t *)&p->status_timer))
+		uv_timer_start(&p->status_timer, dr__pipeline_on_status_timer, every, every);
+	if (p->cancelled) /* a cancel that came between the prepare and the spawn */
+		dr__pipeline_stop_agent(p);
+}
+
+void dr__pipeline_start_agent(struct dr_pipeline *p)
+{
+	const struct dr_job *j = p->job;
+	const struct dr_exec_cmd *cmd = dr_config_exec_cmd(p->env.config, j->executor);
+	p->adapter = dr_adapter_new(j->executor);
+	if (!cmd || !cmd->command || !p->adapter) {
+		dr__pipeline_fail_with(p, "This runner has no command for the %s executor.", j->executor);
+		return;
+	}
+	char *prompt = dr_prompt_build(j, j->executor, j->auto_push && j->auto_create_pr);
+	struct dr_invocation inv = {
+		.executor = j->executor,
+		.command = cmd->command,
+		.args = cmd->args,
+		.model = j->model,
+		.thinking = j->thinking,
+		.resume_session_id = j->resume_session_id,
+		.resume_user_reply = j->resume_user_reply,
+		.prompt = prompt,
+		.worktree = p->tree.worktree_path,
+	};
+	char **argv = dr_adapter_argv(&inv);
+	free(prompt);
+	if (!argv) {
+		dr__pipeline_fail_with(p, "Unable to build the %s command line for this job.",
+				       dr__pipeline_display_name(j->executor));
+		return;
+	}
+	char *extra[] = { "GIT_TERMINAL_PROMPT=0", NULL };
+	char **env = dr_childenv_build_with(NULL, DR_CHILDENV_AGENT, p->env.config->agent_env, extra);
+	/* The runner pushes and opens the pull request itself: a sandboxed agent holds no agent socket or
+	 * GitHub token unless --agent-env names it. */
+	if (p->sandbox && p->sandbox->mode != DR_SANDBOX_OFF)
+		dr_sandbox_env_filter(env, p->env.config->agent_env);
+	struct dr_proc_opts o = {
+		.argv = argv,
+		.env = env,
+		.cwd = p->tree.worktree_path,
+		.timeout_ms = p->env.config->executor_timeout_ms,
+		.on_line = on_agent_line,
+		.on_exit = on_agent_exit,
+		.data = p,
+		/* Its own cgroup where the runner has cgroups: cancel and timeout then reach its daemons too. */
+		.cgroup = dr__pipeline_job_id(p),
+		.sandbox = p->sandbox,
+		/* A supervisor that keeps its output and status for a runner that restarts. */
+		.supervise_dir = dr_journal_job_dir(p->env.journal, dr__pipeline_job_id(p)),
+	};
+	int r = dr_proc_spawn(p->env.loop, &o, &p->proc);
+	free((char *)o.supervise_dir);
+	dr_strv_free(argv);
+	dr_strv_free(env);
+	if (r == -ENOENT || r == -EACCES) {
+		dr__pipeline_fail_with(p, "Cannot start the %s executor: %s %s. Install %s on this machine or set --%s-command "
+			     "(DELEGO_%s_COMMAND) to its path.",
+			  dr__pipeline_display_name(j->executor), cmd->command,
+			  r == -ENOENT ? "was not found on PATH" : "is not executable",
+			  !strcmp(j->executor, DR_EXECUTOR_CLAUDE) ? "Claude Code" : "the Codex CLI", j->executor,
+			  !strcmp(j->executor, DR_EXECUTOR_CLAUDE) ? "CLAUDE" : "CODEX");
+		return;
+	}
+	if (r < 0) {
+		dr__pipeline_fail_with(p, "Cannot start the %s executor (%s): %s.", dr__pipeline_display_name(j->executor),
+				       cmd->command, strerror(-r));
+		return;
+	}
+	dr_debug("job %s: agent %s started, pid %d", dr__pipeline_job_id(p), cmd->command, dr_proc_pid(p->proc));
+	/* A runner killed from here on leaves this group behind: the next start ends it. */
+	cJSON *tree = cJSON_CreateObject();
+	dr__pipeline_add_str(tree, "slug", p->tree.slug);
+	dr__pipeline_add_str(tree, "sourcePath", p->tree.source_path);
+	dr__pipeline_add_str(tree, "worktreePath", p->tree.worktree_path);
+	dr__pipeline_add_str(tree, "branch", p->tree.branch);
+	dr__pipeline_add_str(tree, "startingSha", p->tree.starting_sha);
+	dr_journal_note_agent(p->env.journal, dr__pipeline_job_id(p), dr_proc_pid(p->proc), p->tree.worktree_path, tree);
+	cJSON_Delete(tree);
+	dr_journal_note(p->env.journal, dr__pipeline_job_id(p), "branchName", p->tree.branch);
+	agent_started(p);
+}
+
+/* An adopted job: follow the agent through its supervisor's files (supervise.h). */
+void dr__pipeline_attach_agent(struct dr_pipeline *p)
+{
+	p->adapter = dr_adapter_new(p->job->executor);
+	if (!p->adapter) {
+		dr__pipeline_fail_with(p, "This runner has no adapter for the %s executor.", p->job->executor);
+		return;
+	}
+	struct dr_supervise_opts o = {
+		.loop = p->env.loop,
+		.dir = p->adopt_dir,
+		.pid = p->adopt_pid,
+		.on_line = on_agent_line,
+		.on_exit = on_agent_exit,
+		.data = p,
+	};
+	dr_info("job %s: taking over the agent the previous run started (supervisor %d%s)", dr__pipeline_job_id(p),
+		p->adopt_pid, p->adopt_pid ? "" : ", already gone");
+	p->follow = dr_supervise_attach(&o);
+	agent_started(p);
+}
+
+static char *entry_str(const cJSON *o, const char *key)
+{
+	const char *v = dr_json_str(o, key);
+	return v ? dr_xstrdup(v) : NULL;
+}
+
+int dr_pipeline_adopt(const struct dr_pipeline_env *env, const cJSON *entry, const char *dir, int pid,
+		      dr_pipeline_done_cb done, void *data, struct dr_pipeline **out)
+{
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(entry, "job");
+	const cJSON *tree = cJSON_GetObjectItemCaseSensitive(entry, "tree");
+	const char *worktree = dr_json_str(tree, "worktreePath");
+	if (!cJSON_IsObject(job) || !worktree || !dr_json_str(tree, "branch"))
+		return -EINVAL;
+	struct dr_pipeline *p;
+	int r = dr_pipeline_start(env, job, done, data, &p);
+	if (r < 0)
+		return r;
+	p->adopt_dir = dr_xstrdup(dir);
+	p->adopt_pid = pid;
+	/* Handed over in place: the previous image wrote down the exact seq. */
+	const char *seq = dr_json_str(entry, "seq");
+	if (seq) {
+		dr_outbox_note_seq(env->outbox, dr_json_str(entry, "id"), strtoll(seq, NULL, 10));
+		p->seq_seeded = true;
+	}
+	p->tree.slug = entry_str(tree, "slug");
+	p->tree.source_path = entry_str(tree, "sourcePath");
+	p->tree.worktree_path = dr_xstrdup(worktree);
+	p->tree.branch = entry_str(tree, "branch");
+	p->tree.starting_sha = entry_str(tree, "startingSha");
+	p->tree.inuse_fd = -1;
+	/* The worktree is ours again: gc must keep it while the job goes on. */
+	if (dr_wslayout_trylock(worktree, LOCK_EX, &p->tree.inuse_fd) == 0)
+		p->tree.inuse_held = true;
+	p->have_tree = true;
+	*out = p;
+	return 0;
+}
