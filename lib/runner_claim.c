@@ -1,0 +1,382 @@
+/*
+ * runner_claim: getting jobs: the poll (long or short), push from the
+ * relay's realtime channel, starting a claimed job in a free slot, failing
+ * an unusable one, taking over the jobs a previous run left, and a job's end.
+ */
+#include "runner-int.h"
+#include "delego/runner.h"
+#include "delego/backoff.h"
+#include "delego/cgroup.h"
+#include "delego/sandbox.h"
+#include "delego/fsutil.h"
+#include "delego/gc.h"
+#include "delego/http.h"
+#include "delego/isotime.h"
+#include "delego/job.h"
+#include "delego/inhibit.h"
+#include "delego/journal.h"
+#include "delego/json.h"
+#include "delego/log.h"
+#include "delego/notify.h"
+#include "delego/outbox.h"
+#include "delego/pipeline.h"
+#include "delego/proc.h"
+#include "delego/realtime.h"
+#include "delego/relay.h"
+#include "delego/workspace.h"
+#include "delego/xalloc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Jobs ---------------------------------------------------------------- */
+
+
+/* Removes one copy of job_id from the runner's settling list. */
+static void settling_remove(struct dr_runner *r, const char *job_id)
+{
+	for (size_t i = 0; r->settling && r->settling[i]; i++)
+		if (!strcmp(r->settling[i], job_id)) {
+			free(r->settling[i]);
+			memmove(&r->settling[i], &r->settling[i + 1], (dr_strv_len(r->settling) - i) * sizeof(char *));
+			return;
+		}
+}
+
+/* The job's terminal report is acknowledged (or waits in the spool): now say we are idle, then claim. */
+static void on_job_settled(const char *job_id, void *data)
+{
+	struct dr_runner *r = data;
+	settling_remove(r, job_id);
+	if (r->exit_status != 2 && r->state < RUNNER_FLUSHING)
+		dr__runner_send_heartbeat(r, false);
+	if (r->config->once && r->state == RUNNER_RUNNING)
+		dr__runner_enter_state(r, RUNNER_FLUSHING);
+	else if (r->state == RUNNER_RUNNING)
+		dr__runner_schedule_poll(r, 0);
+	else
+		dr__runner_maybe_finish(r);
+}
+
+static void on_job_done(struct dr_pipeline *p, void *data)
+{
+	struct slot *s = data;
+	struct dr_runner *r = s->runner;
+	dr_info("job %s finished", s->job_id);
+	/* Its final report is in the outbox by now: the journal entry can go. */
+	dr_journal_end(r->journal, s->job_id);
+	dr_pipeline_free(p);
+	/* After the free: that is what releases the job's hold on its worktree. */
+	if (!r->config->once)
+		dr_gc_sweep_request(r->sweep, r->config);
+	dr_strv_push(&r->settling, s->job_id);
+	char *id = s->job_id;
+	s->job_id = NULL;
+	s->pipeline = NULL;
+	r->active--;
+	dr__runner_sleep_release(r);
+	dr__runner_update_status(r);
+	dr__runner_write_status(r);
+	dr_outbox_on_settled(r->outbox, id, on_job_settled, r);
+	free(id);
+}
+
+/*
+ * A claimed job we cannot run still gets its terminal report, or it stays
+ * running on the relay forever. Its id travels only inside the JSON body.
+ */
+static void fail_unusable(struct dr_runner *r, const cJSON *job, const char *why)
+{
+	const char *id = dr_json_nonempty(job, "id");
+	if (!id) {
+		dr_err("the relay handed out a job without an id (%s); it cannot be reported", why);
+		return;
+	}
+	dr_err("the relay handed out a job that cannot run (%s); reporting it as failed", why);
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "jobId", id);
+	dr_json_add_str_or_null(body, "organizationId", dr_json_str(job, "organizationId"));
+	dr_json_add_str_or_null(body, "agentSessionId", dr_json_str(job, "agentSessionId"));
+	char *summary = dr_xasprintf("Invalid job: %s", why);
+	cJSON_AddStringToObject(body, "summary", summary);
+	free(summary);
+	cJSON_AddBoolToObject(body, "cancelled", false);
+	cJSON *meta = cJSON_AddObjectToObject(body, "metadata");
+	dr_json_add_str_or_null(meta, "attemptId", dr_json_str(job, "attemptId"));
+	dr_outbox_post(r->outbox, id, "/api/runner/jobs/fail", body);
+}
+
+static void start_job(struct dr_runner *r, const cJSON *job)
+{
+	struct slot *s = NULL;
+	for (int i = 0; i < r->n_slots; i++)
+		if (!r->slots[i].pipeline) {
+			s = &r->slots[i];
+			break;
+		}
+	if (!s) { /* cannot happen: we poll only with a free slot */
+		dr_err("claimed a job without a free slot; it will time out on the relay");
+		return;
+	}
+	const char *id = dr_json_str(job, "id");
+	struct dr_pipeline *p;
+	dr_journal_begin(r->journal, job);
+	int rc = dr_pipeline_start(&r->env, job, on_job_done, s, &p);
+	if (rc < 0) {
+		char why[512];
+		struct dr_job *parsed = NULL;
+		dr_job_parse(job, &parsed, why, sizeof why);
+		dr_job_free(parsed);
+		dr_journal_end(r->journal, id);
+		fail_unusable(r, job, why[0] ? why : "the relay sent a malformed job");
+		return;
+	}
+	s->pipeline = p;
+	s->job_id = dr_xstrdup(id ? id : dr_pipeline_job_id(p));
+	r->active++;
+	dr__runner_sleep_hold(r, job);
+	dr_info("claimed job %s", s->job_id);
+	dr__runner_update_status(r);
+	dr__runner_write_status(r);
+	dr__runner_send_heartbeat(r, false);
+}
+
+/*
+ * A job the previous run left whose agent's supervisor is still there (or
+ * left its exit status): it goes on here (journal.h, pipeline.h).
+ */
+int dr__runner_adopt_job(const cJSON *entry, const char *dir, int pid, void *data)
+{
+	struct dr_runner *r = data;
+	struct slot *s = NULL;
+	for (int i = 0; i < r->n_slots && !s; i++)
+		if (!r->slots[i].pipeline)
+			s = &r->slots[i];
+	const char *id = dr_json_str(entry, "id");
+	struct dr_pipeline *p;
+	if (!s || !id || dr_pipeline_adopt(&r->env, entry, dir, pid, on_job_done, s, &p) < 0)
+		return -EINVAL;
+	s->pipeline = p;
+	s->job_id = dr_xstrdup(id);
+	r->active++;
+	dr__runner_sleep_hold(r, cJSON_GetObjectItemCaseSensitive(entry, "job"));
+	dr_info("job %s: the previous run left it running; it goes on here", id);
+	return 0;
+}
+
+/* Claiming ------------------------------------------------------------ */
+
+/* A poll answer nested too deep may still hand us a job: fail it, saying so. */
+static void fail_too_deep(struct dr_runner *r, const struct dr_relay_reply *reply)
+{
+	cJSON *doc = NULL;
+	if (dr_json_parse_pruned(reply->raw, reply->raw_len, reply->raw_len, &doc) < 0)
+		return;
+	const cJSON *job = dr_json_obj(doc, "job");
+	if (job) {
+		char why[160];
+		snprintf(why, sizeof why, "the relay's answer nests deeper than %d levels", DR_JSON_MAX_DEPTH);
+		fail_unusable(r, job, why);
+	}
+	cJSON_Delete(doc);
+}
+
+static void on_poll(const struct dr_relay_reply *reply, void *data)
+{
+	struct dr_runner *r = data;
+	r->poll_call = NULL;
+	dr__runner_note_answer(r, reply);
+	bool kicked = r->poll_kick;
+	r->poll_kick = false;
+	if (reply->outcome == DR_RELAY_UNAUTHORIZED || r->state != RUNNER_RUNNING) {
+		dr__runner_maybe_finish(r);
+		return;
+	}
+	if (reply->outcome != DR_RELAY_OK && reply->status >= 200 && reply->status < 300 && reply->raw)
+		fail_too_deep(r, reply);
+	if (reply->outcome != DR_RELAY_OK) {
+		dr__runner_relay_reachable(r, false, reply->message);
+		uint64_t delay = dr_backoff_next(&r->poll_backoff, dr_random01());
+		if (r->config->once) {
+			dr_err("cannot poll for a job: %s", reply->message);
+			dr__runner_enter_state(r, RUNNER_FLUSHING);
+			return;
+		}
+		dr__runner_schedule_poll(r, delay);
+		return;
+	}
+	dr__runner_relay_reachable(r, true, NULL);
+	dr_backoff_reset(&r->poll_backoff);
+	r->poll_answered = true;
+	if (!r->push_live) /* while live we do not ask for a long poll, so the answer says nothing */
+		r->long_poll = dr_json_true(reply->body, "longPoll");
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(reply->body, "job");
+	if (cJSON_IsObject(job)) {
+		start_job(r, job);
+		if (r->config->once) {
+			if (r->active == 0) /* nothing could be started: nothing to wait for */
+				dr__runner_enter_state(r, RUNNER_FLUSHING);
+			return;
+		}
+		dr__runner_schedule_poll(r, 0);
+		return;
+	}
+	if (!cJSON_IsNull(job) && job) {
+		dr_warn("the relay answered jobs/poll with a job that is not an object; ignoring it");
+	} else {
+		const char *reason = dr_json_str(reply->body, "reason");
+		dr_debug("poll: no job (%s)", reason ? reason : "empty");
+	}
+	if (r->config->once) {
+		if (r->active == 0) {
+			dr_info("no job to run (--once)");
+			dr__runner_enter_state(r, RUNNER_FLUSHING);
+		}
+		return;
+	}
+	/* While push is live a held poll adds nothing but traffic: the safety sync is enough. */
+	if ((r->long_poll && !r->push_live) || kicked) {
+		dr__runner_schedule_poll(r, 0);
+	} else {
+		/* Interval polling with +-10% jitter so that a fleet spreads out. */
+		uint64_t base = dr__runner_push_idle_delay(r);
+		dr__runner_schedule_poll(r, base - base / 10 + (uint64_t)((double)(base / 5) * dr_random01()));
+	}
+}
+
+void dr__runner_do_poll(struct dr_runner *r)
+{
+	if (r->state != RUNNER_RUNNING || r->poll_call || r->active >= r->n_slots || !r->first_beat_answered)
+		return;
+	if (r->config->once && r->once_polled)
+		return;
+	r->once_polled = true;
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "version", r->version);
+	cJSON_AddItemToObject(body, "supportedExecutors", dr__runner_executors_json(r->config));
+	long timeout = 0;
+	/* Held polls only while push is down: with push, a poll every safety interval is enough. */
+	if (!r->config->once && !r->push_live && r->poll_answered) {
+		cJSON_AddNumberToObject(body, "waitMs", LONG_POLL_WAIT_MS);
+		timeout = LONG_POLL_WAIT_MS + POLL_TIMEOUT_SLACK_MS;
+	}
+	int rc = dr_relay_post(r->relay, "/api/runner/jobs/poll", body, timeout, on_poll, r, &r->poll_call);
+	if (rc < 0)
+		dr__runner_schedule_poll(r, dr_backoff_next(&r->poll_backoff, dr_random01()));
+}
+
+static void on_poll_timer(uv_timer_t *t)
+{
+	dr__runner_do_poll(t->data);
+}
+
+void dr__runner_schedule_poll(struct dr_runner *r, uint64_t delay_ms)
+{
+	if (r->state != RUNNER_RUNNING)
+		return;
+	uv_timer_start(&r->poll_timer, on_poll_timer, delay_ms, 0);
+}
+
+/* Push ----------------------------------------------------------------
+ * Supabase Realtime (realtime.h): a change on one of the account's jobs
+ * means "poll now" (coalesced: one poll in flight, one more after it); an
+ * UPDATE that turns cancellation_requested true cancels that job if it
+ * runs here. While subscribed, polls go at the safety sync interval (no
+ * long poll: push already says when to claim); otherwise a long poll, when
+ * the relay offers it, waits for jobs; else interval polls wait the
+ * fallback interval while push exists but is down (its server unreachable),
+ * and poll_interval_ms against a relay that offers no push.
+ */
+
+uint64_t dr__runner_push_idle_delay(struct dr_runner *r)
+{
+	if (r->push_live)
+		return r->config->safety_sync_interval_ms;
+	/* Push exists but its server is unreachable: poll as the Node runner does then. */
+	if (r->push_was_live || dr_realtime_offered(r->push))
+		return r->config->fallback_poll_interval_ms;
+	return r->config->poll_interval_ms;
+}
+
+static void push_kick(struct dr_runner *r)
+{
+	if (r->state != RUNNER_RUNNING)
+		return;
+	if (r->poll_call)
+		r->poll_kick = true;
+	else
+		dr__runner_schedule_poll(r, 0);
+}
+
+static void push_on_change(void *data)
+{
+	push_kick(data);
+}
+
+static void push_on_cancel(const char *job_id, void *data)
+{
+	struct dr_runner *r = data;
+	for (int i = 0; i < r->n_slots; i++) {
+		struct slot *s = &r->slots[i];
+		if (s->pipeline && s->job_id && !strcmp(s->job_id, job_id)) {
+			dr_info("job %s: cancellation requested (realtime push)", job_id);
+			dr_pipeline_cancel(s->pipeline, NULL);
+		}
+	}
+}
+
+static void push_on_state(bool subscribed, void *data)
+{
+	struct dr_runner *r = data;
+	r->push_live = subscribed;
+	if (subscribed)
+		r->push_was_live = true;
+	dr__runner_write_status(r);
+	if (subscribed) {
+		push_kick(r); /* anything queued while we were not listening */
+	} else if (r->state == RUNNER_RUNNING && !r->poll_call && r->long_poll) {
+		dr__runner_schedule_poll(r, 0); /* back to holding a poll */
+	} else if (r->state == RUNNER_RUNNING && !r->poll_call &&
+		   uv_timer_get_due_in(&r->poll_timer) > r->config->fallback_poll_interval_ms) {
+		dr__runner_schedule_poll(r, r->config->fallback_poll_interval_ms);
+	}
+}
+
+void dr__runner_push_start(struct dr_runner *r)
+{
+	if (r->config->once || r->push || r->state != RUNNER_RUNNING)
+		return;
+	struct dr_realtime_opts o = {
+		.loop = r->loop,
+		.relay = r->relay,
+		.version = r->version,
+		.allow_insecure = r->config->allow_insecure_relay,
+		.on_change = push_on_change,
+		.on_cancel = push_on_cancel,
+		.on_state = push_on_state,
+		.data = r,
+	};
+	int rc = dr_realtime_new(&o, &r->push);
+	if (rc < 0) {
+		dr_warn("cannot start the realtime client: %s; polling only", strerror(-rc));
+		return;
+	}
+	dr_realtime_start(r->push);
+}
+
+void dr__runner_push_stop(struct dr_runner *r)
+{
+	if (!r->push)
+		return;
+	dr_realtime_free(r->push);
+	r->push = NULL;
+	if (r->push_live) {
+		r->push_live = false;
+		dr__runner_write_status(r);
+	}
+}
