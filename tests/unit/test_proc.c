@@ -486,7 +486,9 @@ START_TEST(run_reports_quick_exits_and_exec_failures)
 	}
 	ck_assert_int_eq(bad.exits, 1);
 	ck_assert_int_eq(bad.r.exit_code, 127);
-	ck_assert_ptr_nonnull(strstr(bad.stderr_tail, "cannot execute"));
+	/* valgrind runs posix_spawn's vfork as a fork: the exec error cannot come back, only the 127. */
+	if (!getenv("DR_UNDER_VALGRIND"))
+		ck_assert_ptr_nonnull(strstr(bad.stderr_tail, "cannot execute"));
 	run_release(&bad);
 }
 END_TEST
