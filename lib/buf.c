@@ -137,14 +137,14 @@ void dr_buf_truncate(struct dr_buf *b, size_t len)
 		b->buf[len] = '\0';
 }
 
-void dr_tail_init(struct dr_tail *t, size_t max)
+void dr_buf_tail_init(struct dr_buf_tail *t, size_t max)
 {
-	dr_buf_init(&t->b, 2 * max + 1); /* dr_tail_add compacts at twice the cap */
+	dr_buf_init(&t->b, 2 * max + 1); /* dr_buf_tail_add compacts at twice the cap */
 	t->max = max;
 	t->dropped = 0;
 }
 
-void dr_tail_add(struct dr_tail *t, const void *data, size_t len)
+void dr_buf_tail_add(struct dr_buf_tail *t, const void *data, size_t len)
 {
 	const char *p = data;
 	if (len >= t->max) {
@@ -163,22 +163,22 @@ void dr_tail_add(struct dr_tail *t, const void *data, size_t len)
 	(void)dr_buf_add(&t->b, p, len);
 }
 
-const char *dr_tail_str(const struct dr_tail *t)
+const char *dr_buf_tail_str(const struct dr_buf_tail *t)
 {
 	return t->b.len > t->max ? t->b.buf + (t->b.len - t->max) : t->b.buf;
 }
 
-size_t dr_tail_len(const struct dr_tail *t)
+size_t dr_buf_tail_len(const struct dr_buf_tail *t)
 {
 	return t->b.len > t->max ? t->max : t->b.len;
 }
 
-bool dr_tail_cut(const struct dr_tail *t)
+bool dr_buf_tail_cut(const struct dr_buf_tail *t)
 {
 	return t->dropped > 0 || t->b.len > t->max;
 }
 
-void dr_tail_release(struct dr_tail *t)
+void dr_buf_tail_release(struct dr_buf_tail *t)
 {
 	dr_buf_release(&t->b);
 	t->dropped = 0;

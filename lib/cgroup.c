@@ -359,9 +359,9 @@ static void sweep_stale_jobs(void)
 		if (r == -EBUSY)
 			g.stale = true; /* its processes are still dying: removed before the next job starts */
 		else if (r < 0)
-			dr_debug("cgroup: cannot remove the stale %s: %s", path, strerror(-r));
+			dr_log_debug("cgroup: cannot remove the stale %s: %s", path, strerror(-r));
 		else
-			dr_warn("killed the processes left in %s by a previous run and removed it", path);
+			dr_log_warn("killed the processes left in %s by a previous run and removed it", path);
 	}
 	closedir(d);
 }
@@ -484,7 +484,7 @@ static void set_limit(struct dr_cgroup *cg, const char *file, uint64_t value)
 	fmt(text, sizeof text, "%llu", (unsigned long long)value);
 	int r = dr__cgroup_write_text(path, text);
 	if (r < 0)
-		dr_debug("cgroup: cannot write %s to %s: %s", text, path, strerror(-r));
+		dr_log_debug("cgroup: cannot write %s to %s: %s", text, path, strerror(-r));
 }
 
 int dr_cgroup_create(const char *job_id, struct dr_cgroup **out)
@@ -549,7 +549,7 @@ int dr_cgroup_signal(struct dr_cgroup *cg, int sig)
 	while (fscanf(f, "%ld", &pid) == 1) {
 		n++;
 		if (!via_kill_file && pid > 0 && kill((pid_t)pid, sig) < 0 && errno != ESRCH)
-			dr_debug("cgroup: kill(%ld, %d): %s", pid, sig, strerror(errno));
+			dr_log_debug("cgroup: kill(%ld, %d): %s", pid, sig, strerror(errno));
 	}
 	fclose(f);
 	return n;

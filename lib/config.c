@@ -87,7 +87,7 @@ static int yaml_mapping(struct config_full *f, const char *path, yaml_document_t
 				yaml_node_t *pv = yaml_document_get_node(doc, pp->value);
 				if (!pk || !pv || pk->type != YAML_SCALAR_NODE)
 					continue;
-				if (!dr_profile_name_valid((const char *)pk->data.scalar.value)) {
+				if (!dr_credentials_profile_name_valid((const char *)pk->data.scalar.value)) {
 					snprintf(err, errlen, "%s:%u:%u: '%s' is not a valid profile name", path,
 						 (unsigned)pk->start_mark.line + 1, (unsigned)pk->start_mark.column + 1,
 						 (const char *)pk->data.scalar.value);
@@ -195,11 +195,11 @@ static int load_yaml(struct config_full *f, const char *path, const char *text, 
 	if (text)
 		return parse_yaml(f, path, text, text_len, profile, err, errlen);
 	/* It names the commands we run: another user must not have written it. */
-	int r = dr_file_check_trusted(path, DR_TRUST_NOWRITE, err, errlen);
+	int r = dr_fsutil_check_trusted_file(path, DR_TRUST_NOWRITE, err, errlen);
 	if (r < 0)
 		return r;
 	struct dr_buf data = DR_BUF_INIT(CONFIG_FILE_MAX);
-	r = dr_read_file(path, &data, NULL);
+	r = dr_fsutil_read_file(path, &data, NULL);
 	if (r < 0) {
 		if (r == -E2BIG)
 			snprintf(err, errlen, "config file %s is larger than 256 KiB", path);
@@ -404,7 +404,7 @@ static int load(int argc, char **argv, char **envp, const char *text, size_t tex
 		if (r < 0)
 			goto fail;
 	}
-	if (!dr_profile_name_valid(f->c.profile)) {
+	if (!dr_credentials_profile_name_valid(f->c.profile)) {
 		snprintf(err, errlen, "%s: --profile must match ^[a-z0-9][a-z0-9-]{0,63}$ (got '%.80s')",
 			 f->settings[dr__config_opt_index(dr__config_find_opt("profile", 7))].source, f->c.profile);
 		r = -EINVAL;

@@ -19,7 +19,7 @@ struct dr_credentials {
 	cJSON *root; /* the whole document, unknown fields included */
 };
 
-void dr_profile_release(struct dr_profile *p)
+void dr_credentials_profile_release(struct dr_profile *p)
 {
 	free(p->relay_url);
 	free(p->runner_id);
@@ -34,7 +34,7 @@ void dr_profile_release(struct dr_profile *p)
 	memset(p, 0, sizeof *p);
 }
 
-bool dr_profile_name_valid(const char *name)
+bool dr_credentials_profile_name_valid(const char *name)
 {
 	size_t n = strlen(name);
 	if (n < 1 || n > 64)
@@ -48,7 +48,7 @@ bool dr_profile_name_valid(const char *name)
 	return true;
 }
 
-bool dr_profile_runner_id_valid(const char *id)
+bool dr_credentials_runner_id_valid(const char *id)
 {
 	size_t n = id ? strlen(id) : 0;
 	if (n < 1 || n > 128 || id[0] == '-')
@@ -115,7 +115,7 @@ int dr_credentials_parse(const char *data, size_t len, struct dr_credentials **o
 static int check_place(const char *path, char *err, size_t errlen)
 {
 	char inner[448];
-	int r = dr_file_check_trusted(path, DR_TRUST_NOFOLLOW, inner, sizeof inner);
+	int r = dr_fsutil_check_trusted_file(path, DR_TRUST_NOFOLLOW, inner, sizeof inner);
 	if (r < 0)
 		snprintf(err, errlen, "credentials: %s", inner);
 	return r;
@@ -132,7 +132,7 @@ int dr_credentials_load(const char *path, struct dr_credentials **out, unsigned 
 	int r = check_place(path, err, errlen);
 	if (r < 0)
 		return r;
-	r = dr_read_file(path, &data, &st);
+	r = dr_fsutil_read_file(path, &data, &st);
 	if (r == -ENOENT) {
 		*out = dr_credentials_new();
 		return 0;
@@ -174,7 +174,7 @@ int dr_credentials_save(const struct dr_credentials *c, const char *path, char *
 	text[len++] = '\n';
 	text[len] = '\0';
 	int r = check_place(path, err, errlen);
-	if (r == 0 && (r = dr_write_file_atomic(path, text, len, 0600, 0700)) < 0)
+	if (r == 0 && (r = dr_fsutil_write_atomic(path, text, len, 0600, 0700)) < 0)
 		snprintf(err, errlen, "cannot write credentials file %s: %s", path, strerror(-r));
 	memset(text, 0, len);
 	free(text);
@@ -202,7 +202,7 @@ int dr_credentials_get(const struct dr_credentials *c, const char *name, struct 
 	const char *url = dr_json_nonempty(p, "relayUrl");
 	const char *id = dr_json_nonempty(p, "runnerId");
 	const char *bearer = dr_json_nonempty(p, "bearer");
-	if (!url || !id || !bearer || !dr_profile_runner_id_valid(id))
+	if (!url || !id || !bearer || !dr_credentials_runner_id_valid(id))
 		return -EINVAL;
 	memset(out, 0, sizeof *out);
 	out->relay_url = dr_xstrdup(url);

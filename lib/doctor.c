@@ -356,7 +356,7 @@ void dr_doctor_check_credentials(struct dr_doctor *d, const char *path, const ch
 		dr_doctor_add(d, DR_DOCTOR_OK, "credentials", NULL, "profile %s is paired as runner %s (%s, mode 0600)",
 			      profile, p.runner_id, path);
 	}
-	dr_profile_release(&p);
+	dr_credentials_profile_release(&p);
 	dr_credentials_free(creds);
 	free(pair_fix);
 }

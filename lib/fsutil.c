@@ -1,6 +1,6 @@
 /* fsutil: small synchronous file helpers (atomic replace, bounded read). */
 #include "delego/fsutil.h"
-#include "delego/backoff.h"
+#include "delego/random.h"
 #include "delego/xalloc.h"
 
 #include <dirent.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int dr_read_file(const char *path, struct dr_buf *out, struct stat *st)
+int dr_fsutil_read_file(const char *path, struct dr_buf *out, struct stat *st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -44,7 +44,7 @@ out:
 	return r;
 }
 
-int dr_mkdir_p(const char *path, mode_t mode)
+int dr_fsutil_mkdir_p(const char *path, mode_t mode)
 {
 	char *p = dr_xstrdup(path);
 	int r = 0;
@@ -65,13 +65,13 @@ int dr_mkdir_p(const char *path, mode_t mode)
 	return r;
 }
 
-int dr_open_new(const char *path, mode_t mode)
+int dr_fsutil_open_new(const char *path, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	return fd < 0 ? -errno : fd;
 }
 
-int dr_open_temp(const char *path, mode_t mode, char **tmp_out)
+int dr_fsutil_open_temp(const char *path, mode_t mode, char **tmp_out)
 {
 	/* Another user who can write the directory cannot guess the name, and
 	 * whatever they planted there is neither followed nor reused. */
@@ -79,7 +79,7 @@ int dr_open_temp(const char *path, mode_t mode, char **tmp_out)
 		char rnd[17];
 		dr_random_hex(rnd, 8);
 		char *tmp = dr_xasprintf("%s" DR_TEMP_INFIX "%s", path, rnd);
-		int fd = dr_open_new(tmp, mode);
+		int fd = dr_fsutil_open_new(tmp, mode);
 		if (fd >= 0) {
 			*tmp_out = tmp;
 			return fd;
@@ -91,7 +91,7 @@ int dr_open_temp(const char *path, mode_t mode, char **tmp_out)
 	return -EEXIST;
 }
 
-int dr_dir_check_private(const char *path, bool tighten, char *err, size_t errlen)
+int dr_fsutil_check_private_dir(const char *path, bool tighten, char *err, size_t errlen)
 {
 	struct stat st;
 	if (stat(path, &st) < 0) {
@@ -124,7 +124,7 @@ int dr_dir_check_private(const char *path, bool tighten, char *err, size_t errle
 	return 0;
 }
 
-int dr_file_check_trusted(const char *path, unsigned flags, char *err, size_t errlen)
+int dr_fsutil_check_trusted_file(const char *path, unsigned flags, char *err, size_t errlen)
 {
 	char *dir = dr_xstrdup(path);
 	char *slash = strrchr(dir, '/');
@@ -133,7 +133,7 @@ int dr_file_check_trusted(const char *path, unsigned flags, char *err, size_t er
 	if (slash) {
 		slash[slash == dir ? 1 : 0] = '\0';
 		if (stat(dir, &st) == 0)
-			r = dr_dir_check_private(dir, false, err, errlen);
+			r = dr_fsutil_check_private_dir(dir, false, err, errlen);
 	}
 	free(dir);
 	if (r < 0 || lstat(path, &st) < 0)
@@ -159,14 +159,14 @@ int dr_file_check_trusted(const char *path, unsigned flags, char *err, size_t er
 	return 0;
 }
 
-int dr_mkdir_private(const char *path, char *err, size_t errlen)
+int dr_fsutil_mkdir_private(const char *path, char *err, size_t errlen)
 {
-	int r = dr_mkdir_p(path, 0700);
+	int r = dr_fsutil_mkdir_p(path, 0700);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot create directory %s: %s", path, strerror(-r));
 		return r;
 	}
-	return dr_dir_check_private(path, true, err, errlen);
+	return dr_fsutil_check_private_dir(path, true, err, errlen);
 }
 
 static int fsync_dir_of(const char *path)
@@ -188,21 +188,21 @@ static int fsync_dir_of(const char *path)
 	return r;
 }
 
-int dr_write_file_atomic(const char *path, const void *data, size_t len, mode_t file_mode, mode_t dir_mode)
+int dr_fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t file_mode, mode_t dir_mode)
 {
 	char *dir = dr_xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	int r = 0;
 	if (slash && slash != dir) {
 		*slash = '\0';
-		r = dr_mkdir_p(dir, dir_mode);
+		r = dr_fsutil_mkdir_p(dir, dir_mode);
 	}
 	free(dir);
 	if (r < 0)
 		return r;
 
 	char *tmp = NULL;
-	int fd = dr_open_temp(path, file_mode, &tmp);
+	int fd = dr_fsutil_open_temp(path, file_mode, &tmp);
 	if (fd < 0) {
 		r = fd;
 		goto out;
@@ -237,11 +237,11 @@ out:
 	return r;
 }
 
-int dr_write_file_replace(const char *path, const void *data, size_t len, mode_t file_mode)
+int dr_fsutil_write_replace(const char *path, const void *data, size_t len, mode_t file_mode)
 {
 	char *tmp = NULL;
 	int r = 0;
-	int fd = dr_open_temp(path, file_mode, &tmp);
+	int fd = dr_fsutil_open_temp(path, file_mode, &tmp);
 	if (fd < 0) {
 		r = fd;
 		goto out;
@@ -258,7 +258,7 @@ out:
 	return r;
 }
 
-bool dr_dir_empty(const char *path)
+bool dr_fsutil_dir_empty(const char *path)
 {
 	DIR *d = opendir(path);
 	if (!d)

@@ -274,7 +274,7 @@ static char *admin_dir(const char *wt, const char *cache)
 	struct dr_buf b = DR_BUF_INIT(4096);
 	char *res = NULL;
 	struct stat st;
-	if (lstat(dotgit, &st) == 0 && S_ISREG(st.st_mode) && dr_read_file(dotgit, &b, NULL) == 0 &&
+	if (lstat(dotgit, &st) == 0 && S_ISREG(st.st_mode) && dr_fsutil_read_file(dotgit, &b, NULL) == 0 &&
 	    !strncmp(b.buf, "gitdir: ", 8)) {
 		char *p = b.buf + 8;
 		p[strcspn(p, "\r\n")] = '\0';
@@ -324,7 +324,7 @@ static void set_unpushed(struct dr_gc_item *it, long unpushed, char *err, enum d
 void dr__gc_scan_cache(const struct dr_gc_opts *o, struct dr_gc_item *it)
 {
 	it->last_used = max64(mtime_of(it->path), 0);
-	if (dr_dir_empty(it->path)) { /* a clone that failed, or one that has not started yet */
+	if (dr_fsutil_dir_empty(it->path)) { /* a clone that failed, or one that has not started yet */
 		it->state = DR_GC_IDLE;
 		return;
 	}
@@ -444,11 +444,11 @@ void dr__gc_scan_worktree(const struct dr_gc_opts *o, struct dr_gc_item *it, con
 		dr__gc_git_release(&g);
 		return;
 	}
-	struct dr_ws_changes ch = { 0 };
+	struct dr_gitparse_changes ch = { 0 };
 	dr_gitparse_status(g.out, g.out_len, &ch);
 	dr__gc_git_release(&g);
 	long dirty = (long)ch.count;
-	dr_ws_changes_release(&ch);
+	dr_gitparse_changes_release(&ch);
 	if (dirty > 0) {
 		it->state = DR_GC_DIRTY;
 		it->count = dirty;

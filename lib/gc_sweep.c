@@ -89,7 +89,7 @@ struct dr_gc_sweep {
 static void log_line(void *data, const char *line)
 {
 	(void)data;
-	dr_info("workspace gc: %s", line);
+	dr_log_info("workspace gc: %s", line);
 }
 
 static void sweep_start(struct dr_gc_sweep *s, struct gc_work *w);
@@ -101,7 +101,7 @@ static void sweep_done(struct gc_work *w, int status)
 	/* Stopped at shutdown: what it did not finish, the next start does. */
 	bool stopped = atomic_load(&w->stop);
 	if (!stopped && (status < 0 || w->rc < 0))
-		dr_warn("workspace gc: the sweep failed: %s", status < 0 ? uv_strerror(status) : w->err);
+		dr_log_warn("workspace gc: the sweep failed: %s", status < 0 ? uv_strerror(status) : w->err);
 	else if (!stopped)
 		dr_gc_report_lines(&w->o, &w->rep, true, log_line, NULL);
 	if (s->freed) {
@@ -121,7 +121,7 @@ static void sweep_start(struct dr_gc_sweep *s, struct gc_work *w)
 	int r = work_queue(s->loop, w);
 	if (r < 0) {
 		s->running = NULL;
-		dr_warn("workspace gc: cannot start the sweep: %s", uv_strerror(r));
+		dr_log_warn("workspace gc: cannot start the sweep: %s", uv_strerror(r));
 	}
 }
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void dr_ws_changes_release(struct dr_ws_changes *c)
+void dr_gitparse_changes_release(struct dr_gitparse_changes *c)
 {
 	if (!c)
 		return;
@@ -18,7 +18,7 @@ void dr_ws_changes_release(struct dr_ws_changes *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void dr_ws_commit_release(struct dr_ws_commit *c)
+void dr_gitparse_commit_release(struct dr_gitparse_commit *c)
 {
 	if (!c)
 		return;
@@ -65,7 +65,7 @@ void dr_gitparse_two_lines(const char *s, size_t len, char **first, char **secon
 	*second = dr_gitparse_first_line(nl + 1, len - (size_t)(nl + 1 - s));
 }
 
-void dr_gitparse_status(const char *z, size_t len, struct dr_ws_changes *out)
+void dr_gitparse_status(const char *z, size_t len, struct dr_gitparse_changes *out)
 {
 	size_t i = 0;
 	while (i < len) {
@@ -192,7 +192,7 @@ char *dr_gitparse_commit_body(const char *identifier, const char *url, char *con
 }
 
 /* "%H%x00%an%x00%ae%x00%cI%x00%s" into c. */
-bool dr_gitparse_log(const char *out, size_t len, struct dr_ws_commit *c)
+bool dr_gitparse_log(const char *out, size_t len, struct dr_gitparse_commit *c)
 {
 	const char *f[5];
 	size_t fl[5];
@@ -215,7 +215,7 @@ bool dr_gitparse_log(const char *out, size_t len, struct dr_ws_commit *c)
 	return true;
 }
 
-void dr_gitparse_names(const char *out, size_t len, struct dr_ws_commit *c)
+void dr_gitparse_names(const char *out, size_t len, struct dr_gitparse_commit *c)
 {
 	size_t i = 0;
 	while (i < len) {
@@ -235,7 +235,7 @@ void dr_gitparse_names(const char *out, size_t len, struct dr_ws_commit *c)
 	}
 }
 
-cJSON *dr_ws_commit_json(const struct dr_ws_commit *c)
+cJSON *dr_gitparse_commit_json(const struct dr_gitparse_commit *c)
 {
 	cJSON *o = cJSON_CreateObject();
 	dr_json_add_str_or_null(o, "sha", c->sha);

@@ -48,7 +48,7 @@ bool dr_inhibit_battery_present(const char *dir)
 			continue;
 		char *path = dr_xasprintf("%s/%s/type", dir, de->d_name);
 		struct dr_buf b = DR_BUF_INIT(64);
-		if (dr_read_file(path, &b, NULL) == 0 && !strncmp(b.buf, "Battery", 7))
+		if (dr_fsutil_read_file(path, &b, NULL) == 0 && !strncmp(b.buf, "Battery", 7))
 			found = true;
 		dr_buf_release(&b);
 		free(path);
@@ -135,7 +135,7 @@ static void on_holder_exit(void *data, const struct dr_proc_result *res)
 		int len = (int)res->stderr_len;
 		while (len > 0 && (res->stderr_tail[len - 1] == '\n' || res->stderr_tail[len - 1] == '\r'))
 			len--;
-		dr_warn("cannot hold off sleep while jobs run: the inhibitor ended with status %d%s%.*s",
+		dr_log_warn("cannot hold off sleep while jobs run: the inhibitor ended with status %d%s%.*s",
 			res->exit_code, len ? ": " : "", len > 300 ? 300 : len,
 			len > 300 ? res->stderr_tail + res->stderr_len - 300 : res->stderr_tail);
 	}
@@ -179,10 +179,10 @@ static void start_holder(struct dr_inhibit *in, const char *why)
 	if (r < 0) {
 		in->proc = NULL;
 		if (!in->warned)
-			dr_warn("cannot hold off sleep while jobs run: cannot start %s: %s", argv[0], strerror(-r));
+			dr_log_warn("cannot hold off sleep while jobs run: cannot start %s: %s", argv[0], strerror(-r));
 		in->warned = true;
 	} else {
-		dr_debug("sleep inhibitor taken (pid %d): %s", dr_proc_pid(in->proc), why);
+		dr_log_debug("sleep inhibitor taken (pid %d): %s", dr_proc_pid(in->proc), why);
 	}
 	dr_strv_free(env);
 	dr_strv_free(argv);
@@ -203,7 +203,7 @@ void dr_inhibit_release(struct dr_inhibit *in)
 	if (!in || in->holds == 0)
 		return;
 	if (--in->holds == 0 && in->proc) {
-		dr_debug("sleep inhibitor released (pid %d)", dr_proc_pid(in->proc));
+		dr_log_debug("sleep inhibitor released (pid %d)", dr_proc_pid(in->proc));
 		dr_proc_terminate(in->proc);
 	}
 }

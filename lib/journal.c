@@ -35,7 +35,7 @@ void dr_journal_sync_on(struct dr_journal *j, uv_loop_t *loop)
 
 int dr_journal_open(const char *dir, struct dr_journal **out, char *err, size_t errlen)
 {
-	int r = dr_mkdir_private(dir, err, errlen);
+	int r = dr_fsutil_mkdir_private(dir, err, errlen);
 	if (r < 0)
 		return r;
 	struct dr_journal *j = dr_xcalloc(1, sizeof *j);
@@ -64,7 +64,7 @@ static cJSON *load_entry(const char *path)
 {
 	struct dr_buf b = DR_BUF_INIT(ENTRY_MAX);
 	cJSON *o = NULL;
-	if (dr_read_file(path, &b, NULL) == 0 && dr_json_parse_object(b.buf, b.len, ENTRY_MAX, &o) < 0)
+	if (dr_fsutil_read_file(path, &b, NULL) == 0 && dr_json_parse_object(b.buf, b.len, ENTRY_MAX, &o) < 0)
 		o = NULL;
 	dr_buf_release(&b);
 	return o;
@@ -81,7 +81,7 @@ static void fsync_path(const char *path, int flags)
 	if (fd < 0)
 		return;
 	if (fsync(fd) < 0)
-		dr_debug("cannot fsync %s: %s", path, strerror(errno));
+		dr_log_debug("cannot fsync %s: %s", path, strerror(errno));
 	close(fd);
 }
 
@@ -113,9 +113,9 @@ static void sync_done(uv_work_t *w, int status)
 static void save_entry(const struct dr_journal *j, const char *path, const cJSON *o, bool durable)
 {
 	char *text = dr_json_print(o);
-	int r = dr_write_file_replace(path, text, strlen(text), 0600);
+	int r = dr_fsutil_write_replace(path, text, strlen(text), 0600);
 	if (r < 0)
-		dr_warn("cannot write job journal %s: %s", path, strerror(-r));
+		dr_log_warn("cannot write job journal %s: %s", path, strerror(-r));
 	free(text);
 	if (r < 0 || !durable || !j->loop)
 		return;
@@ -205,7 +205,7 @@ char *dr_journal_job_dir(struct dr_journal *j, const char *job_id)
 	if (!j || !job_id || !dr_job_id_valid(job_id))
 		return NULL;
 	char *dir = dr_xasprintf("%s/%s.d", j->dir, job_id);
-	if (dr_mkdir_p(dir, 0700) < 0) {
+	if (dr_fsutil_mkdir_p(dir, 0700) < 0) {
 		free(dir);
 		return NULL;
 	}
@@ -257,7 +257,7 @@ void dr_journal_end(struct dr_journal *j, const char *job_id)
 		return;
 	char *path = entry_path(j, job_id);
 	if (path && unlink(path) < 0 && errno != ENOENT)
-		dr_warn("cannot remove job journal %s: %s", path, strerror(errno));
+		dr_log_warn("cannot remove job journal %s: %s", path, strerror(errno));
 	free(path);
 	if (job_id && dr_job_id_valid(job_id)) {
 		char *dir = dr_xasprintf("%s/%s.d", j->dir, job_id);
@@ -285,7 +285,7 @@ static void kill_orphans(const char *job_id, const char *agent)
 {
 	int pid = live_leader(agent);
 	if (pid && kill(-pid, SIGKILL) == 0)
-		dr_warn("job %s: killed the agent processes (group %d) left by the previous run", job_id, pid);
+		dr_log_warn("job %s: killed the agent processes (group %d) left by the previous run", job_id, pid);
 }
 
 /* Hands a job to adopt when its supervisor still runs or left the agent's exit status. */
@@ -344,10 +344,10 @@ int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o, dr_journal_ado
 			dr_json_add_str_or_null(meta, "branchName", dr_json_str(e, "branchName"));
 			cJSON_AddBoolToObject(meta, "runnerRestarted", true);
 			dr_outbox_post(o, id, "/api/runner/jobs/fail", body);
-			dr_warn("job %s was running when the runner stopped; reporting it as failed", id);
+			dr_log_warn("job %s was running when the runner stopped; reporting it as failed", id);
 			n++;
 		} else {
-			dr_warn("ignoring unreadable job journal entry %s", path);
+			dr_log_warn("ignoring unreadable job journal entry %s", path);
 		}
 		/* The report is in the outbox (on disk) now: the entry can go. */
 		unlink(path);

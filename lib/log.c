@@ -97,7 +97,7 @@ static const char *level_word(enum dr_log_level level)
 	}
 }
 
-void dr_vlog(enum dr_log_level level, const char *fmt, va_list ap)
+void dr_log_v(enum dr_log_level level, const char *fmt, va_list ap)
 {
 	if (level > logger.level)
 		return;
@@ -143,6 +143,6 @@ void dr_log(enum dr_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	dr_vlog(level, fmt, ap);
+	dr_log_v(level, fmt, ap);
 	va_end(ap);
 }

@@ -38,7 +38,7 @@ int dr_notify(const char *state)
 #endif
 }
 
-int dr_notifyf(const char *fmt, ...)
+int dr_notify_printf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

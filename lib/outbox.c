@@ -11,6 +11,7 @@
  */
 #include "delego/outbox.h"
 #include "delego/backoff.h"
+#include "delego/random.h"
 #include "delego/buf.h"
 #include "delego/fsutil.h"
 #include "delego/job.h"
@@ -178,7 +179,7 @@ static void unlink_entry(struct dr_outbox *o, struct entry *e)
 	o->count--;
 	o->bytes -= e->size;
 	if (e->file && unlink(e->file) < 0 && errno != ENOENT)
-		dr_warn("cannot remove delivered report %s: %s", e->file, strerror(errno));
+		dr_log_warn("cannot remove delivered report %s: %s", e->file, strerror(errno));
 }
 
 static void maybe_drained(struct dr_outbox *o)
@@ -210,7 +211,7 @@ static void on_sent(const struct dr_relay_reply *reply, void *data)
 	/* A 2xx is the acknowledgement, whatever its body: the relay applied it. */
 	if (reply->status_line >= 200 && reply->status_line < 300) {
 		if (o->failing)
-			dr_info("reports are reaching the relay again");
+			dr_log_info("reports are reaching the relay again");
 		o->failing = false;
 		q->refused = false;
 		unlink_entry(o, e);
@@ -219,7 +220,7 @@ static void on_sent(const struct dr_relay_reply *reply, void *data)
 	} else if (reply->outcome == DR_RELAY_REJECTED) {
 		/* Retrying the same body cannot help (e.g. 409: the job is no
 		 * longer ours): drop it, loudly. */
-		dr_warn("relay rejected %s for job %s: %s; dropping this report", e->path, q->job_id, reply->message);
+		dr_log_warn("relay rejected %s for job %s: %s; dropping this report", e->path, q->job_id, reply->message);
 		unlink_entry(o, e);
 		entry_free(e);
 	} else if (reply->outcome == DR_RELAY_UNAUTHORIZED) {
@@ -228,12 +229,12 @@ static void on_sent(const struct dr_relay_reply *reply, void *data)
 		maybe_settled(o, q);
 		return;
 	} else {
-		uint64_t delay = dr_backoff_next(&e->backoff, dr_random01());
+		uint64_t delay = dr_backoff_next(&e->backoff, dr_random_unit());
 		if (reply->retry_after_ms > 0 && (uint64_t)reply->retry_after_ms > delay)
 			delay = (uint64_t)reply->retry_after_ms;
 		e->not_before = uv_now(o->loop) + delay;
 		if (!o->failing)
-			dr_warn("cannot deliver %s for job %s (%s); retrying with backoff", e->path, q->job_id,
+			dr_log_warn("cannot deliver %s for job %s (%s); retrying with backoff", e->path, q->job_id,
 				reply->message);
 		o->failing = true;
 		q->refused = true;
@@ -274,7 +275,7 @@ static void kick(struct dr_outbox *o)
 		}
 		int r = dr_relay_post(o->relay, e->path, body, SEND_TIMEOUT_MS, on_sent, e, &e->call);
 		if (r < 0) {
-			e->not_before = now + dr_backoff_next(&e->backoff, dr_random01());
+			e->not_before = now + dr_backoff_next(&e->backoff, dr_random_unit());
 			if (e->not_before < next)
 				next = e->not_before;
 			continue;
@@ -321,10 +322,10 @@ static int spool_write(struct dr_outbox *o, struct entry *e, char *err, size_t e
 			       e->terminal ? "final" : "progress");
 	int r;
 	if (e->terminal) {
-		r = dr_write_file_atomic(e->file, text, strlen(text), 0600, 0700);
+		r = dr_fsutil_write_atomic(e->file, text, strlen(text), 0600, 0700);
 	} else {
 		/* Progress may be lost in a crash: skip the fsync, keep the loop quick. */
-		int fd = dr_open_new(e->file, 0600);
+		int fd = dr_fsutil_open_new(e->file, 0600);
 		r = fd < 0 ? fd : 0;
 		if (fd >= 0) {
 			size_t len = strlen(text);
@@ -369,7 +370,7 @@ int dr_outbox_post(struct dr_outbox *o, const char *job_id, const char *path, cJ
 		return -E2BIG;
 	}
 	if (!make_room(o, e->size) && !e->terminal) {
-		dr_warn("report spool is full; dropping a progress report for job %s", job_id);
+		dr_log_warn("report spool is full; dropping a progress report for job %s", job_id);
 		entry_free(e);
 		return -ENOSPC;
 	}
@@ -377,7 +378,7 @@ int dr_outbox_post(struct dr_outbox *o, const char *job_id, const char *path, cJ
 		char err[512];
 		if (spool_write(o, e, err, sizeof err) < 0) {
 			/* Still send it from memory: only a crash could lose it now. */
-			dr_warn("%s; keeping the report in memory only", err);
+			dr_log_warn("%s; keeping the report in memory only", err);
 		}
 	}
 	append(o, e, job_id);
@@ -446,9 +447,9 @@ static void load_spool(struct dr_outbox *o)
 		struct stat st;
 		/* Only a file of ours: lstat, since open would follow a planted link. */
 		if (lstat(file, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-		    dr_read_file(file, &data, NULL) < 0 ||
+		    dr_fsutil_read_file(file, &data, NULL) < 0 ||
 		    dr_outbox_parse_entry(data.buf, data.len, &e->path, &job_id, &e->body, &seq) < 0) {
-			dr_warn("ignoring unreadable report %s (moved aside as .bad)", file);
+			dr_log_warn("ignoring unreadable report %s (moved aside as .bad)", file);
 			char *bad = dr_xasprintf("%s.bad", file);
 			rename(file, bad);
 			free(bad);
@@ -471,7 +472,7 @@ static void load_spool(struct dr_outbox *o)
 	}
 	dr_strv_free(names);
 	if (o->count)
-		dr_info("%zu report(s) left by an earlier run will be sent", o->count);
+		dr_log_info("%zu report(s) left by an earlier run will be sent", o->count);
 }
 
 int dr_outbox_new(uv_loop_t *loop, struct dr_relay *relay, const char *spool_dir, struct dr_outbox **out,
@@ -484,7 +485,7 @@ int dr_outbox_new(uv_loop_t *loop, struct dr_relay *relay, const char *spool_dir
 	 * even when that run's spool was emptied. */
 	o->next_number = (uint64_t)uv_now(loop);
 	if (spool_dir) {
-		int r = dr_mkdir_private(spool_dir, err, errlen);
+		int r = dr_fsutil_mkdir_private(spool_dir, err, errlen);
 		if (r < 0) {
 			free(o);
 			return r;

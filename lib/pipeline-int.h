@@ -67,9 +67,9 @@ struct dr_pipeline {
 	uv_timer_t stall_timer; /* runs while the agent reports only errors */
 	int open_handles;
 
-	struct dr_ws_ctx ws;
-	struct dr_ws_step *ws_step; /* the workspace step in flight (ws.running), for a cancel */
-	struct dr_ws_tree tree;
+	struct dr_workspace_ctx ws;
+	struct dr_workspace_step *ws_step; /* the workspace step in flight (ws.running), for a cancel */
+	struct dr_workspace_tree tree;
 	bool have_tree;
 
 	/* the agent */
@@ -102,16 +102,16 @@ struct dr_pipeline {
 
 	/* after the agent */
 	bool success;
-	struct dr_ws_changes changes, remaining;
+	struct dr_gitparse_changes changes, remaining;
 	bool have_changes, have_remaining;
-	struct dr_ws_commit_in commit_in;
-	struct dr_ws_commit commit;
+	struct dr_workspace_commit_in commit_in;
+	struct dr_gitparse_commit commit;
 	bool have_commit;
 	char head_sha[65];
 	bool have_head;
-	struct dr_ws_pr_in pr_in;
+	struct dr_workspace_pr_in pr_in;
 	char *pr_title, *pr_body;
-	struct dr_ws_pr pr;
+	struct dr_workspace_pr pr;
 	bool have_pr;
 	bool pushed;
 

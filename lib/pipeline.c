@@ -99,7 +99,7 @@ static void on_status(const struct dr_relay_reply *reply, void *data)
 		return;
 	const cJSON *job = dr_json_obj(reply->body, "job");
 	if (job && dr_json_true(job, "cancellationRequested")) {
-		dr_debug("job %s: the relay asks to cancel", dr__pipeline_job_id(p));
+		dr_log_debug("job %s: the relay asks to cancel", dr__pipeline_job_id(p));
 		dr_pipeline_cancel(p, NULL);
 	}
 }
@@ -231,7 +231,7 @@ static void on_rechecked(void *data, int status, const char *err)
 	if (status == 0)
 		p->have_remaining = true;
 	else
-		dr_debug("job %s: cannot list the remaining changes: %s", dr__pipeline_job_id(p), err);
+		dr_log_debug("job %s: cannot list the remaining changes: %s", dr__pipeline_job_id(p), err);
 	dr__pipeline_enter_state(p, PL_REPORTING);
 }
 
@@ -291,8 +291,8 @@ static void ws_started(struct dr_pipeline *p, int r)
 
 static void workspace_prepare(struct dr_pipeline *p)
 {
-	char *branch = dr_job_branch_name(p->job);
-	struct dr_ws_prepare_in in = {
+	char *branch = dr_workspace_branch_name(p->job);
+	struct dr_workspace_prepare_in in = {
 		.slug = p->job->repository_slug,
 		.job_id = p->job->id,
 		.branch = branch,
@@ -380,7 +380,7 @@ void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next)
 {
 	enum pl_state prev = p->state;
 	p->state = next;
-	dr_info("job %s: %s -> %s", dr__pipeline_job_id(p), pl_strstate[prev], pl_strstate[next]);
+	dr_log_info("job %s: %s -> %s", dr__pipeline_job_id(p), pl_strstate[prev], pl_strstate[next]);
 
 	switch (next) {
 	case PL_NEW:
@@ -412,7 +412,7 @@ void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next)
 		uv_timer_stop(&p->status_timer);
 		/* Workspace lifecycle: gc keeps the worktree while this marker says the job waits. */
 		if (dr_workspace_mark_awaiting(&p->tree, dr__pipeline_job_id(p), true) < 0)
-			dr_warn("job %s: cannot write the awaiting marker beside %s; workspace gc may remove the "
+			dr_log_warn("job %s: cannot write the awaiting marker beside %s; workspace gc may remove the "
 				"worktree after --worktree-retention-days",
 				dr__pipeline_job_id(p), p->tree.worktree_path);
 		post_await(p);
@@ -422,7 +422,7 @@ void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next)
 		ws_started(p, dr_workspace_changes(&p->ws, &p->tree, &p->changes, on_changes, p));
 		break;
 	case PL_COMMITTING:
-		p->commit_in = (struct dr_ws_commit_in){
+		p->commit_in = (struct dr_workspace_commit_in){
 			.identifier = p->job->issue_identifier,
 			.title = p->job->issue_title,
 			.url = p->job->issue_url,
@@ -448,7 +448,7 @@ void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next)
 	case PL_OPENING_PR:
 		p->pr_title = dr_gitparse_commit_subject(p->job->issue_identifier, p->job->issue_title);
 		p->pr_body = dr_gitparse_pr_body(p->job->issue_identifier, p->job->issue_url, p->commit.short_sha);
-		p->pr_in = (struct dr_ws_pr_in){ .title = p->pr_title, .body = p->pr_body, .draft = p->job->pr_draft };
+		p->pr_in = (struct dr_workspace_pr_in){ .title = p->pr_title, .body = p->pr_body, .draft = p->job->pr_draft };
 		ws_started(p, dr_workspace_pr(&p->ws, &p->tree, &p->pr_in, &p->pr, on_pr, p));
 		break;
 	case PL_RECHECKING:
@@ -493,7 +493,7 @@ int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pi
 		p->unparsed = true;
 	}
 	p->pr.number = -1;
-	p->ws = (struct dr_ws_ctx){
+	p->ws = (struct dr_workspace_ctx){
 		.loop = env->loop,
 		.root = env->config->workspace_root,
 		.clone_base = env->config->git_clone_base_url,
@@ -522,7 +522,7 @@ void dr_pipeline_cancel(struct dr_pipeline *p, const char *reason)
 	if (p->proc)
 		dr_proc_terminate(p->proc);
 	/* Its callback follows with -ECANCELED, and the job ends with a fail report. */
-	dr_ws_step_cancel(p->ws_step);
+	dr_workspace_step_cancel(p->ws_step);
 	dr__pipeline_stop_agent(p);
 }
 
@@ -542,7 +542,7 @@ void dr_pipeline_free(struct dr_pipeline *p)
 		return;
 	dr_job_free(p->job);
 	free(p->invalid);
-	dr_ws_tree_release(&p->tree);
+	dr_workspace_tree_release(&p->tree);
 	dr_adapter_free(p->adapter);
 	free(p->stdout_tail);
 	free(p->stderr_tail);
@@ -550,13 +550,13 @@ void dr_pipeline_free(struct dr_pipeline *p)
 	free(p->adopt_dir);
 	free(p->pending_progress);
 	free(p->error_shown);
-	dr_ws_changes_release(&p->changes);
-	dr_ws_changes_release(&p->remaining);
-	dr_ws_commit_release(&p->commit);
+	dr_gitparse_changes_release(&p->changes);
+	dr_gitparse_changes_release(&p->remaining);
+	dr_gitparse_commit_release(&p->commit);
 	free(p->pr_title);
 	free(p->pr_body);
 	dr_sandbox_policy_free(p->sandbox);
-	dr_ws_pr_release(&p->pr);
+	dr_workspace_pr_release(&p->pr);
 	free(p->error);
 	free(p->summary);
 	free(p);

@@ -81,7 +81,7 @@ static void on_stall_timer(uv_timer_t *t)
 	struct dr_pipeline *p = t->data;
 	if (!p->proc || p->state != PL_RUNNING)
 		return;
-	dr_debug("job %s: the agent reported only errors for %llu ms; stopping it", dr__pipeline_job_id(p),
+	dr_log_debug("job %s: the agent reported only errors for %llu ms; stopping it", dr__pipeline_job_id(p),
 		 (unsigned long long)p->env.config->agent_stall_timeout_ms);
 	p->stalled = true;
 	dr_proc_terminate(p->proc);
@@ -140,7 +140,7 @@ static void on_agent_line(void *data, int fd, const char *line, size_t len, bool
 			/* Redact, then cut: the logger alone would see only the piece of a secret. */
 			size_t n;
 			char *red = dr_redact_dup(NULL, line, len, 0, &n);
-			dr_debug("job %s: agent stderr: %.*s", dr__pipeline_job_id(p), (int)(n > 500 ? 500 : n), red);
+			dr_log_debug("job %s: agent stderr: %.*s", dr__pipeline_job_id(p), (int)(n > 500 ? 500 : n), red);
 			free(red);
 		}
 		return;
@@ -158,7 +158,7 @@ static void on_agent_line(void *data, int fd, const char *line, size_t len, bool
 	if (!p->stopping_for_question && dr_adapter_should_stop(p->adapter)) {
 		/* Everything needed to resume is known: the rest would be Claude's retries. */
 		p->stopping_for_question = true;
-		dr_debug("job %s: the agent asked a question; stopping it", dr__pipeline_job_id(p));
+		dr_log_debug("job %s: the agent asked a question; stopping it", dr__pipeline_job_id(p));
 		dr__pipeline_stop_agent(p);
 	}
 }
@@ -273,7 +273,7 @@ void dr__pipeline_start_agent(struct dr_pipeline *p)
 				       cmd->command, strerror(-r));
 		return;
 	}
-	dr_debug("job %s: agent %s started, pid %d", dr__pipeline_job_id(p), cmd->command, dr_proc_pid(p->proc));
+	dr_log_debug("job %s: agent %s started, pid %d", dr__pipeline_job_id(p), cmd->command, dr_proc_pid(p->proc));
 	/* A runner killed from here on leaves this group behind: the next start ends it. */
 	cJSON *tree = cJSON_CreateObject();
 	dr__pipeline_add_str(tree, "slug", p->tree.slug);
@@ -303,7 +303,7 @@ void dr__pipeline_attach_agent(struct dr_pipeline *p)
 		.on_exit = on_agent_exit,
 		.data = p,
 	};
-	dr_info("job %s: taking over the agent the previous run started (supervisor %d%s)", dr__pipeline_job_id(p),
+	dr_log_info("job %s: taking over the agent the previous run started (supervisor %d%s)", dr__pipeline_job_id(p),
 		p->adopt_pid, p->adopt_pid ? "" : ", already gone");
 	p->follow = dr_supervise_attach(&o);
 	agent_started(p);

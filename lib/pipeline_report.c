@@ -183,7 +183,7 @@ void dr__pipeline_post(struct dr_pipeline *p, const char *path, cJSON *body)
 	redact_strings(body->child);
 	int r = dr_outbox_post(p->env.outbox, dr__pipeline_job_id(p), path, body);
 	if (r < 0)
-		dr_debug("job %s: report to %s not queued: %s", dr__pipeline_job_id(p), path, strerror(-r));
+		dr_log_debug("job %s: report to %s not queued: %s", dr__pipeline_job_id(p), path, strerror(-r));
 }
 
 void dr__pipeline_send_progress(struct dr_pipeline *p, const char *summary, cJSON *meta)
@@ -297,7 +297,7 @@ static cJSON *commit_json(const struct dr_pipeline *p)
 {
 	if (!p->have_commit)
 		return cJSON_CreateNull();
-	cJSON *c = dr_ws_commit_json(&p->commit);
+	cJSON *c = dr_gitparse_commit_json(&p->commit);
 	/* Paths and names from git may hold any bytes: keep the JSON valid. */
 	char *s = dr_json_print(c);
 	char *clean = dr_utf8_clean(s, strlen(s));
@@ -321,7 +321,7 @@ cJSON *dr__pipeline_sandbox_json(const struct dr_pipeline *p)
 cJSON *dr__pipeline_full_metadata(const struct dr_pipeline *p)
 {
 	const struct dr_job *j = p->job;
-	const struct dr_ws_tree *t = p->have_tree ? &p->tree : NULL;
+	const struct dr_workspace_tree *t = p->have_tree ? &p->tree : NULL;
 	cJSON *m = cJSON_CreateObject();
 	dr_json_add_str_or_null(m, "attemptId", j->attempt_id);
 	dr_json_add_str_or_null(m, "repositorySlug", j->repository_slug);

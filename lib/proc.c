@@ -38,7 +38,7 @@ struct stream {
 	bool eof;          /* EOF seen, error, or cut by us */
 	struct dr_buf line; /* the line being assembled (capped at line_max) */
 	bool skipping;     /* dropping the rest of an over-long line */
-	struct dr_tail tail; /* raw bytes: redacted once, when the run ends */
+	struct dr_buf_tail tail; /* raw bytes: redacted once, when the run ends */
 	char *redacted;      /* the tail as reported (see redacted_tail) */
 };
 
@@ -90,8 +90,8 @@ static void on_handle_closed(uv_handle_t *h)
 		return;
 	dr_buf_release(&p->out.line);
 	dr_buf_release(&p->err.line);
-	dr_tail_release(&p->out.tail);
-	dr_tail_release(&p->err.tail);
+	dr_buf_tail_release(&p->out.tail);
+	dr_buf_tail_release(&p->err.tail);
 	free(p->out.redacted);
 	free(p->err.redacted);
 	dr_buf_release(&p->capture);
@@ -123,10 +123,10 @@ static void kill_group(struct dr_proc *p, int sig)
 		return;
 	int r = uv_kill(-p->pid, sig);
 	if (r < 0 && r != UV_ESRCH)
-		dr_debug("proc %d: kill(-%d, %d): %s", p->pid, p->pid, sig, uv_strerror(r));
+		dr_log_debug("proc %d: kill(-%d, %d): %s", p->pid, p->pid, sig, uv_strerror(r));
 	/* The cgroup also holds what left the group (setsid, double fork). */
 	if (p->cg && (r = dr_cgroup_signal(p->cg, sig)) < 0)
-		dr_debug("proc %d: signal %d to cgroup %s: %s", p->pid, sig, dr_cgroup_path(p->cg), strerror(-r));
+		dr_log_debug("proc %d: signal %d to cgroup %s: %s", p->pid, sig, dr_cgroup_path(p->cg), strerror(-r));
 }
 
 static void deliver(struct stream *s, const char *line, size_t len, bool truncated)
@@ -197,13 +197,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	struct dr_proc *p = s->p;
 	if (n < 0) {
 		if (n != UV_EOF)
-			dr_debug("proc %d: read fd %d: %s", p->pid, s->fd, uv_strerror((int)n));
+			dr_log_debug("proc %d: read fd %d: %s", p->pid, s->fd, uv_strerror((int)n));
 		stream_end(s);
 		return;
 	}
 	if (n == 0 || s->eof)
 		return;
-	dr_tail_add(&s->tail, buf->base, (size_t)n);
+	dr_buf_tail_add(&s->tail, buf->base, (size_t)n);
 	if (s->fd == 1 && p->capture_max > 0 && !p->capture_truncated) {
 		size_t room = p->capture_max - p->capture.len;
 		size_t take = (size_t)n < room ? (size_t)n : room;
@@ -223,8 +223,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static const char *redacted_tail(struct stream *s, size_t *len)
 {
 	free(s->redacted);
-	s->redacted = dr_redact_dup(NULL, dr_tail_str(&s->tail), dr_tail_len(&s->tail),
-				    dr_tail_cut(&s->tail) ? DR_REDACT_CUT_START : 0, len);
+	s->redacted = dr_redact_dup(NULL, dr_buf_tail_str(&s->tail), dr_buf_tail_len(&s->tail),
+				    dr_buf_tail_cut(&s->tail) ? DR_REDACT_CUT_START : 0, len);
 	return s->redacted;
 }
 
@@ -234,7 +234,7 @@ static void deliver_exit(struct dr_proc *p)
 	if (p->cg) {
 		int rc = dr_cgroup_remove(p->cg);
 		if (rc < 0)
-			dr_debug("proc %d: cannot remove cgroup %s (%s); the next start removes it", p->pid,
+			dr_log_debug("proc %d: cannot remove cgroup %s (%s); the next start removes it", p->pid,
 				 dr_cgroup_path(p->cg), strerror(-rc));
 		p->cg = dr_cgroup_free(p->cg);
 	}
@@ -271,7 +271,7 @@ static void on_reap(uv_timer_t *t)
 	}
 	uv_timer_stop(&p->reap_timer);
 	if (populated > 0)
-		dr_debug("proc %d: cgroup %s still populated %d ms after SIGKILL", p->pid, dr_cgroup_path(p->cg),
+		dr_log_debug("proc %d: cgroup %s still populated %d ms after SIGKILL", p->pid, dr_cgroup_path(p->cg),
 			 REAP_MAX_MS);
 	deliver_exit(p);
 }
@@ -289,7 +289,7 @@ static void finish(struct dr_proc *p)
 		int n = dr_cgroup_signal(p->cg, SIGKILL);
 		if (n > 0) {
 			p->leftovers = n;
-			dr_debug("proc %d: killed %d process(es) left in cgroup %s", p->pid, n, dr_cgroup_path(p->cg));
+			dr_log_debug("proc %d: killed %d process(es) left in cgroup %s", p->pid, n, dr_cgroup_path(p->cg));
 		}
 		if (dr_cgroup_populated(p->cg) > 0) {
 			p->reap_started = uv_now(p->loop);
@@ -311,7 +311,7 @@ static void on_drain(uv_timer_t *t)
 {
 	struct dr_proc *p = t->data;
 	/* The child is gone but something in its group still holds a pipe. */
-	dr_debug("proc %d: pipes still open %llu ms after exit; killing the group", p->pid,
+	dr_log_debug("proc %d: pipes still open %llu ms after exit; killing the group", p->pid,
 		 (unsigned long long)p->drain_ms);
 	kill_group(p, SIGKILL);
 	p->pipes_cut = true;
@@ -349,7 +349,7 @@ static void on_sigchld(uv_signal_t *h, int signum)
 static void on_grace(uv_timer_t *t)
 {
 	struct dr_proc *p = t->data;
-	dr_debug("proc %d: still running %llu ms after SIGTERM; SIGKILL to the group", p->pid,
+	dr_log_debug("proc %d: still running %llu ms after SIGTERM; SIGKILL to the group", p->pid,
 		 (unsigned long long)p->grace_ms);
 	kill_group(p, SIGKILL);
 }
@@ -467,7 +467,7 @@ static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const c
 		return r;
 	r = cgroup ? dr_cgroup_create(o->cgroup, &p->cg) : 0;
 	if (r < 0)
-		dr_warn("cannot create a cgroup for %s (%s): it runs in its process group only", o->cgroup,
+		dr_log_warn("cannot create a cgroup for %s (%s): it runs in its process group only", o->cgroup,
 			strerror(-r));
 	if (sandbox) {
 		char *procs = p->cg ? dr_xasprintf("%s/cgroup.procs", dr_cgroup_path(p->cg)) : NULL;
@@ -592,7 +592,7 @@ static void spawn_settle(struct dr_proc *p, struct spawn_req *q)
 		/* Like a shell: 127, and why on stderr; the pipes' EOF ends the run. */
 		char msg[256];
 		int n = snprintf(msg, sizeof msg, "cannot execute: %s\n", strerror(-q->err));
-		dr_tail_add(&p->err.tail, msg, (size_t)n);
+		dr_buf_tail_add(&p->err.tail, msg, (size_t)n);
 		uv_signal_stop(&p->sigchld);
 		p->exited = true;
 		p->exit_status = 127;
@@ -713,7 +713,7 @@ static int start(uv_loop_t *loop, const struct dr_proc_opts *o, bool async, stru
 		ss[i]->p = p;
 		ss[i]->fd = i + 1;
 		dr_buf_init(&ss[i]->line, 0);
-		dr_tail_init(&ss[i]->tail, tail_max);
+		dr_buf_tail_init(&ss[i]->tail, tail_max);
 	}
 
 	uv_timer_init(loop, &p->timeout_timer);
@@ -748,7 +748,7 @@ static int start(uv_loop_t *loop, const struct dr_proc_opts *o, bool async, stru
 	for (int i = 0; i < 2; i++) {
 		r = uv_read_start((uv_stream_t *)&ss[i]->pipe, on_alloc, on_read);
 		if (r < 0) {
-			dr_debug("proc %d: read start: %s", p->pid, uv_strerror(r));
+			dr_log_debug("proc %d: read start: %s", p->pid, uv_strerror(r));
 			ss[i]->eof = true;
 		}
 	}

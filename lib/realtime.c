@@ -11,6 +11,7 @@
 #include "delego/realtime.h"
 #include "delego/url.h"
 #include "delego/backoff.h"
+#include "delego/random.h"
 #include "delego/buf.h"
 #include "delego/isotime.h"
 #include "delego/json.h"
@@ -101,7 +102,7 @@ static void ws_update_poll(struct dr_realtime *rt);
 static void enter_state(struct dr_realtime *rt, enum rt_state next)
 {
 	if (rt->state != next)
-		dr_debug("realtime: %s -> %s", rt_strstate[rt->state], rt_strstate[next]);
+		dr_log_debug("realtime: %s -> %s", rt_strstate[rt->state], rt_strstate[next]);
 	rt->state = next;
 }
 
@@ -182,15 +183,15 @@ static void rt_fail(struct dr_realtime *rt, uint64_t retry_ms, const char *fmt, 
 	}
 	uv_timer_stop(&rt->refresh_timer);
 	enter_state(rt, RT_IDLE);
-	uint64_t delay = retry_ms ? retry_ms : dr_backoff_next(&rt->backoff, dr_random01());
+	uint64_t delay = retry_ms ? retry_ms : dr_backoff_next(&rt->backoff, dr_random_unit());
 	if (was_subscribed)
-		dr_warn("realtime push lost: %s; reconnecting in %llu ms, polling meanwhile", msg,
+		dr_log_warn("realtime push lost: %s; reconnecting in %llu ms, polling meanwhile", msg,
 			(unsigned long long)delay);
 	else if (!rt->unavailable_logged && !rt->ever_subscribed)
-		dr_info("realtime push unavailable: %s; polling instead (retrying push in %llu ms)", msg,
+		dr_log_info("realtime push unavailable: %s; polling instead (retrying push in %llu ms)", msg,
 			(unsigned long long)delay);
 	else
-		dr_debug("realtime: %s; retrying in %llu ms", msg, (unsigned long long)delay);
+		dr_log_debug("realtime: %s; retrying in %llu ms", msg, (unsigned long long)delay);
 	if (!rt->ever_subscribed)
 		rt->unavailable_logged = true;
 	uv_timer_start(&rt->retry_timer, on_retry_timer, delay, 0);
@@ -258,7 +259,7 @@ static void subscribed(struct dr_realtime *rt)
 	enter_state(rt, RT_SUBSCRIBED);
 	uv_timer_stop(&rt->retry_timer);
 	dr_backoff_reset(&rt->backoff);
-	dr_info("realtime push is live (channel %s)", rt->topic);
+	dr_log_info("realtime push is live (channel %s)", rt->topic);
 	rt->ever_subscribed = true;
 	rt->unavailable_logged = false;
 	uv_timer_start(&rt->heartbeat_timer, on_heartbeat_timer, HEARTBEAT_MS, HEARTBEAT_MS);
@@ -270,7 +271,7 @@ static void handle_text(struct dr_realtime *rt, const char *data, size_t len)
 {
 	struct dr_phoenix_msg m;
 	if (dr_phoenix_decode(data, len, &m) < 0) {
-		dr_debug("realtime: ignoring a message that is not a Phoenix message");
+		dr_log_debug("realtime: ignoring a message that is not a Phoenix message");
 		return;
 	}
 	const char *status = dr_phoenix_reply_status(&m);
@@ -278,7 +279,7 @@ static void handle_text(struct dr_realtime *rt, const char *data, size_t len)
 		if (status && m.ref && !strcmp(m.ref, rt->heartbeat_ref))
 			rt->heartbeat_pending = false;
 	} else if (strcmp(m.topic, rt->topic) != 0) {
-		dr_debug("realtime: ignoring a message on topic '%.64s'", m.topic);
+		dr_log_debug("realtime: ignoring a message on topic '%.64s'", m.topic);
 	} else if (status && rt->state == RT_JOINING && m.ref && !strcmp(m.ref, rt->join_ref)) {
 		if (!strcmp(status, "ok")) {
 			subscribed(rt);
@@ -292,7 +293,7 @@ static void handle_text(struct dr_realtime *rt, const char *data, size_t len)
 	} else if (!strcmp(m.event, "postgres_changes") && rt->state == RT_SUBSCRIBED) {
 		struct dr_phoenix_change c;
 		if (dr_phoenix_change_parse(m.payload, &c) == 0) {
-			dr_debug("realtime: %s on job %s", c.type, c.job_id ? c.job_id : "?");
+			dr_log_debug("realtime: %s on job %s", c.type, c.job_id ? c.job_id : "?");
 			if (dr_phoenix_change_cancels(&c) && rt->on_cancel)
 				rt->on_cancel(c.job_id, rt->data);
 			if (!rt->freeing && strcmp(c.type, "DELETE") && rt->on_change)
@@ -302,7 +303,7 @@ static void handle_text(struct dr_realtime *rt, const char *data, size_t len)
 		rt_fail(rt, 0, "the realtime server closed channel %s (%s)", rt->topic, m.event);
 	} else if (!strcmp(m.event, "system") && status && strcmp(status, "ok")) {
 		const char *msg = dr_json_str(m.payload, "message");
-		dr_info("realtime server: %.200s", msg ? msg : status);
+		dr_log_info("realtime server: %.200s", msg ? msg : status);
 	}
 	dr_phoenix_msg_release(&m);
 }
@@ -521,7 +522,7 @@ static void on_refresh(const struct dr_relay_reply *reply, void *data)
 	struct token_answer t;
 	const char *url, *why = reply->message;
 	if (reply->outcome != DR_RELAY_OK || read_token(reply->body, &t, &url, &why) < 0) {
-		dr_warn("realtime: token refresh failed: %s; retrying in %d s", why, REFRESH_RETRY_MS / 1000);
+		dr_log_warn("realtime: token refresh failed: %s; retrying in %d s", why, REFRESH_RETRY_MS / 1000);
 		uv_timer_start(&rt->refresh_timer, on_refresh_timer, REFRESH_RETRY_MS, 0);
 		return;
 	}
@@ -531,7 +532,7 @@ static void on_refresh(const struct dr_relay_reply *reply, void *data)
 	}
 	set_token(rt, t.token);
 	rt->token_expires_ms = t.expires_ms;
-	dr_debug("realtime: access token refreshed");
+	dr_log_debug("realtime: access token refreshed");
 	if (rt->state == RT_SUBSCRIBED) {
 		cJSON *p = cJSON_CreateObject();
 		cJSON_AddStringToObject(p, "access_token", rt->token);

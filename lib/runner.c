@@ -85,9 +85,9 @@ void dr__runner_update_status(struct dr_runner *r)
 	if (r->relay_down)
 		dr_notify("STATUS=relay unreachable; retrying");
 	else if (job && r->active > 1)
-		dr_notifyf("STATUS=running %d jobs (%s, ...)", r->active, job);
+		dr_notify_printf("STATUS=running %d jobs (%s, ...)", r->active, job);
 	else if (job)
-		dr_notifyf("STATUS=running job %s", job);
+		dr_notify_printf("STATUS=running job %s", job);
 	else
 		dr_notify("STATUS=idle");
 }
@@ -118,10 +118,10 @@ void dr__runner_write_status(struct dr_runner *r)
 	char *text = dr_json_print(s);
 	cJSON_Delete(s);
 	char *path = dr_xasprintf("%s/status.json", r->config->state_dir);
-	int rc = dr_write_file_replace(path, text, strlen(text), 0600);
+	int rc = dr_fsutil_write_replace(path, text, strlen(text), 0600);
 	r->status_written_at = uv_now(r->loop);
 	if (rc < 0)
-		dr_debug("cannot write %s: %s", path, strerror(-rc));
+		dr_log_debug("cannot write %s: %s", path, strerror(-rc));
 	free(path);
 	free(text);
 }
@@ -142,7 +142,7 @@ static void on_unauthorized(const char *path, void *data)
 	struct dr_runner *r = data;
 	if (r->exit_status == 2)
 		return;
-	dr_err("the relay rejected this runner's credential (HTTP 401 on %s): it was rotated or removed in the "
+	dr_log_err("the relay rejected this runner's credential (HTTP 401 on %s): it was rotated or removed in the "
 	       "dashboard. Pair again with a new token: printf '%%s' drs_pair_... | delego-runner pair --relay-url %s "
 	       "--pairing-token -%s%s. Profile: %s, runner: %s, relay: %s",
 	       path, dr_relay_url(r->relay), strcmp(r->config->profile, "default") ? " --profile " : "",
@@ -182,13 +182,13 @@ static void upgrade_exec(struct dr_runner *r)
 			snprintf(seq, sizeof seq, "%lld", dr_outbox_seq(r->outbox, r->slots[i].job_id));
 			dr_journal_note(r->journal, r->slots[i].job_id, "seq", seq);
 		}
-	dr_info("upgrading in place: running %s now, which takes over %d job(s)", r->exe, r->active);
+	dr_log_info("upgrading in place: running %s now, which takes over %d job(s)", r->exe, r->active);
 	/* Its own inhibitor, if any, is taken again by the new image. */
 	dr_inhibit_free(r->inhibit);
 	r->inhibit = dr_inhibit_new(r->loop, false);
 	r->inhibit_held = false;
 	execv(r->exe, r->exec_argv);
-	dr_err("upgrade failed: cannot run %s: %s; version %s goes on", r->exe, strerror(errno), r->version);
+	dr_log_err("upgrade failed: cannot run %s: %s; version %s goes on", r->exe, strerror(errno), r->version);
 	r->upgrading = false;
 }
 
@@ -202,7 +202,7 @@ static void on_preflight(void *data, const struct dr_proc_result *res)
 		return;
 	if (res->exit_code != 0 || strncmp(res->out, "delego-runner ", 14) != 0) {
 		int len = (int)res->stderr_len;
-		dr_err("upgrade aborted: %s does not start (`%s version` exited %d%s%.*s); version %s goes on",
+		dr_log_err("upgrade aborted: %s does not start (`%s version` exited %d%s%.*s); version %s goes on",
 		       r->exe, r->exe, res->exit_code, len ? ": " : "", len > 200 ? 200 : len, res->stderr_tail,
 		       r->version);
 		return;
@@ -228,7 +228,7 @@ static void on_upgrade_timer(uv_timer_t *t)
 	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
 	int rc = dr_proc_run(r->loop, argv, env, NULL, 10000, 4096, on_preflight, r);
 	if (rc < 0) {
-		dr_err("upgrade aborted: cannot run %s: %s; version %s goes on", r->exe, strerror(-rc), r->version);
+		dr_log_err("upgrade aborted: cannot run %s: %s; version %s goes on", r->exe, strerror(-rc), r->version);
 		r->upgrading = false;
 	}
 }
@@ -241,9 +241,9 @@ static void on_sigusr2(uv_signal_t *h, int signum)
 		return;
 	const char *busy = NULL;
 	if (!can_hand_over(r, &busy))
-		dr_info("received SIGUSR2: upgrading in place once job %s can be handed over", busy);
+		dr_log_info("received SIGUSR2: upgrading in place once job %s can be handed over", busy);
 	else
-		dr_info("received SIGUSR2: upgrading in place");
+		dr_log_info("received SIGUSR2: upgrading in place");
 	uv_timer_start(&r->upgrade_timer, on_upgrade_timer, 0, 1000);
 }
 
@@ -275,11 +275,11 @@ static void on_grace_timer(uv_timer_t *t)
 {
 	struct dr_runner *r = t->data;
 	if (r->state == RUNNER_DRAINING) {
-		dr_warn("shutdown grace of %llu ms is over: cancelling %d running job(s)",
+		dr_log_warn("shutdown grace of %llu ms is over: cancelling %d running job(s)",
 			(unsigned long long)r->config->shutdown_grace_ms, r->active);
 		dr__runner_enter_state(r, RUNNER_CANCELLING);
 	} else if (r->state == RUNNER_FLUSHING) {
-		dr_warn("%zu report(s) not delivered yet; they stay in the spool for the next start",
+		dr_log_warn("%zu report(s) not delivered yet; they stay in the spool for the next start",
 			dr_outbox_pending(r->outbox));
 		dr__runner_enter_state(r, RUNNER_STOPPED);
 	}
@@ -335,7 +335,7 @@ void dr__runner_enter_state(struct dr_runner *r, enum runner_state next)
 {
 	if (next <= r->state && !(next == r->state && next == RUNNER_RUNNING))
 		return;
-	dr_debug("runner: %s -> %s", runner_strstate[r->state], runner_strstate[next]);
+	dr_log_debug("runner: %s -> %s", runner_strstate[r->state], runner_strstate[next]);
 	r->state = next;
 	switch (next) {
 	case RUNNER_RUNNING:
@@ -343,7 +343,7 @@ void dr__runner_enter_state(struct dr_runner *r, enum runner_state next)
 	case RUNNER_DRAINING:
 		stop_claiming(r);
 		if (r->active)
-			dr_info("waiting up to %llu ms for %d running job(s) to finish",
+			dr_log_info("waiting up to %llu ms for %d running job(s) to finish",
 				(unsigned long long)r->config->shutdown_grace_ms, r->active);
 		uv_timer_start(&r->grace_timer, on_grace_timer, r->config->shutdown_grace_ms, 0);
 		dr__runner_maybe_finish(r);
@@ -365,7 +365,7 @@ void dr__runner_enter_state(struct dr_runner *r, enum runner_state next)
 		if (!uv_is_active((uv_handle_t *)&r->grace_timer))
 			uv_timer_start(&r->grace_timer, on_grace_timer, r->config->shutdown_grace_ms, 0);
 		if (dr_outbox_pending(r->outbox))
-			dr_info("delivering %zu pending report(s) before exit", dr_outbox_pending(r->outbox));
+			dr_log_info("delivering %zu pending report(s) before exit", dr_outbox_pending(r->outbox));
 		dr_outbox_on_drained(r->outbox, dr__runner_on_drained, r);
 		break;
 	case RUNNER_STOPPED:
@@ -406,18 +406,18 @@ static void on_signal(uv_signal_t *h, int signum)
 		dr_log_set_level(c->log_level);
 		uv_timer_start(&r->heartbeat_timer, dr__runner_on_heartbeat_timer, c->heartbeat_interval_ms,
 			       c->heartbeat_interval_ms);
-		dr_info("configuration reloaded");
+		dr_log_info("configuration reloaded");
 		return;
 	}
 	r->signals++;
 	if (r->signals == 1 && r->state == RUNNER_RUNNING) {
-		dr_info("received %s: no new jobs; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+		dr_log_info("received %s: no new jobs; shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
 		dr__runner_enter_state(r, RUNNER_DRAINING);
 	} else if (r->state <= RUNNER_DRAINING) {
-		dr_info("second signal: cancelling running jobs now");
+		dr_log_info("second signal: cancelling running jobs now");
 		dr__runner_enter_state(r, RUNNER_CANCELLING);
 	} else if (r->state == RUNNER_FLUSHING) {
-		dr_info("second signal: leaving %zu undelivered report(s) in the spool", dr_outbox_pending(r->outbox));
+		dr_log_info("second signal: leaving %zu undelivered report(s) in the spool", dr_outbox_pending(r->outbox));
 		dr__runner_enter_state(r, RUNNER_STOPPED);
 	}
 }
@@ -459,7 +459,7 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	}
 	dr_relay_on_unauthorized(r->relay, on_unauthorized, r);
 	/* Another user who can write there could plant reports or journal entries. */
-	rc = dr_mkdir_private(r->config->state_dir, err, errlen);
+	rc = dr_fsutil_mkdir_private(r->config->state_dir, err, errlen);
 	if (rc == -EPERM || rc == -ENOTDIR)
 		goto fail;
 	char *spool = dr_xasprintf("%s/outbox", r->config->state_dir);
@@ -468,7 +468,7 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	if (rc < 0) {
 		/* A full or read-only disk must not stop the runner: reports then
 		 * go from memory, as they would after a failed spool write. */
-		dr_warn("%s; reports will be kept in memory only", err);
+		dr_log_warn("%s; reports will be kept in memory only", err);
 		rc = dr_outbox_new(r->loop, r->relay, NULL, &r->outbox, err, errlen);
 		if (rc < 0)
 			goto fail;
@@ -477,7 +477,7 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	rc = dr_journal_open(jdir, &r->journal, err, errlen);
 	free(jdir);
 	if (rc < 0) {
-		dr_warn("%s; a crash would not be reported for the jobs of this run", err);
+		dr_log_warn("%s; a crash would not be reported for the jobs of this run", err);
 		r->journal = NULL;
 	}
 	if (r->journal)
@@ -522,7 +522,7 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	char note[256];
 	bool inhibit = dr_inhibit_enabled(r->config->inhibit_sleep, NULL, note, sizeof note);
 	r->inhibit = dr_inhibit_new(r->loop, inhibit);
-	dr_debug("sleep inhibitor: %s", note);
+	dr_log_debug("sleep inhibitor: %s", note);
 	r->heartbeat_timer.data = r->poll_timer.data = r->grace_timer.data = r->watchdog_timer.data = r;
 	r->sigterm.data = r->sigint.data = r->sighup.data = r;
 	*out = r;
@@ -559,20 +559,20 @@ int dr_runner_run(struct dr_runner *r)
 	uv_timer_start(&r->heartbeat_timer, dr__runner_on_heartbeat_timer, r->config->heartbeat_interval_ms,
 		       r->config->heartbeat_interval_ms);
 	dr_isotime_now(r->started_at);
-	int mk = dr_mkdir_p(r->config->state_dir, 0700);
+	int mk = dr_fsutil_mkdir_p(r->config->state_dir, 0700);
 	if (mk < 0)
-		dr_warn("cannot create state directory %s: %s", r->config->state_dir, strerror(-mk));
+		dr_log_warn("cannot create state directory %s: %s", r->config->state_dir, strerror(-mk));
 	dr__runner_write_status(r);
 	dr__runner_wake_watch_start(r);
 	uint64_t wd = dr_notify_watchdog_ms();
 	if (wd)
 		uv_timer_start(&r->watchdog_timer, on_watchdog, wd / 2 ? wd / 2 : 1, wd / 2 ? wd / 2 : 1);
-	dr_info("delego-runner %s starting: profile %s, runner %s, relay %s, executors %s%s, up to %d job(s)",
+	dr_log_info("delego-runner %s starting: profile %s, runner %s, relay %s, executors %s%s, up to %d job(s)",
 		r->version, r->config->profile, r->runner_id, r->config->relay_url, r->config->supported_executors[0],
 		r->config->supported_executors[1] ? ",..." : "", r->n_slots);
 	int recovered = r->journal ? dr_journal_recover(r->journal, r->outbox, dr__runner_adopt_job, r) : 0;
 	if (recovered)
-		dr_info("reported %d job(s) interrupted by the previous run as failed", recovered);
+		dr_log_info("reported %d job(s) interrupted by the previous run as failed", recovered);
 	dr__runner_send_heartbeat(r, true); /* its answer starts claiming */
 	/* Workspace retention, on the threadpool: never on the loop's path. */
 	if (!r->config->once)

@@ -5,6 +5,7 @@
 #include "runner-int.h"
 #include "delego/runner.h"
 #include "delego/backoff.h"
+#include "delego/random.h"
 #include "delego/cgroup.h"
 #include "delego/sandbox.h"
 #include "delego/fsutil.h"
@@ -38,11 +39,11 @@
 void dr__runner_relay_reachable(struct dr_runner *r, bool ok, const char *message)
 {
 	if (ok && r->relay_down) {
-		dr_info("relay %s is reachable again", dr_relay_url(r->relay));
+		dr_log_info("relay %s is reachable again", dr_relay_url(r->relay));
 		r->relay_down = false;
 		dr__runner_update_status(r);
 	} else if (!ok && !r->relay_down) {
-		dr_warn("%s; retrying with backoff", message);
+		dr_log_warn("%s; retrying with backoff", message);
 		r->relay_down = true;
 		dr__runner_update_status(r);
 	}
@@ -85,7 +86,7 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 	if (reply->outcome != DR_RELAY_OK) {
 		dr__runner_relay_reachable(r, false, reply->message);
 		start_claiming(r);
-		uint64_t delay = dr_backoff_next(&r->heartbeat_backoff, dr_random01());
+		uint64_t delay = dr_backoff_next(&r->heartbeat_backoff, dr_random_unit());
 		if (delay > r->config->heartbeat_interval_ms)
 			delay = r->config->heartbeat_interval_ms;
 		/* Retry sooner than the interval while the relay is away. */
@@ -99,16 +100,16 @@ static void on_heartbeat(const struct dr_relay_reply *reply, void *data)
 	const cJSON *runner = dr_json_obj(reply->body, "runner");
 	const char *status = runner ? dr_json_str(runner, "status") : NULL;
 	if (!r->ready_sent) {
-		dr_info("connected to relay %s as runner %s%s%s", dr_relay_url(r->relay), r->runner_id,
+		dr_log_info("connected to relay %s as runner %s%s%s", dr_relay_url(r->relay), r->runner_id,
 			status ? ", status " : "", status ? status : "");
 		dr_notify("READY=1");
 		dr__runner_update_status(r);
 		r->ready_sent = true;
 	} else {
-		dr_debug("heartbeat: runner %s is %s", r->runner_id, status ? status : "?");
+		dr_log_debug("heartbeat: runner %s is %s", r->runner_id, status ? status : "?");
 	}
 	if (dr_json_true(reply->body, "restart") && r->state == RUNNER_RUNNING) {
-		dr_info("upgrade requested from the dashboard: exiting so that the service manager restarts the runner");
+		dr_log_info("upgrade requested from the dashboard: exiting so that the service manager restarts the runner");
 		dr__runner_enter_state(r, RUNNER_DRAINING);
 		return;
 	}
@@ -137,7 +138,7 @@ void dr__runner_send_heartbeat(struct dr_runner *r, bool steady)
 	cJSON_AddBoolToObject(body, "deliverRestart", steady && r->state == RUNNER_RUNNING);
 	int rc = dr_relay_post(r->relay, "/api/runner/heartbeat", body, 0, on_heartbeat, r, &r->heartbeat_call);
 	if (rc < 0) {
-		dr_warn("cannot send heartbeat: %s", strerror(-rc));
+		dr_log_warn("cannot send heartbeat: %s", strerror(-rc));
 		start_claiming(r);
 	}
 }
@@ -208,7 +209,7 @@ static uint64_t boottime_ms(void)
 /* The relay may have moved on while we were away: ask now, and forget the backoffs. */
 static void on_wake(struct dr_runner *r, uint64_t away_ms)
 {
-	dr_info("the machine slept or the runner was stopped for about %llu s: heartbeat, cancellation checks "
+	dr_log_info("the machine slept or the runner was stopped for about %llu s: heartbeat, cancellation checks "
 		"and reconnect now", (unsigned long long)(away_ms / 1000));
 	dr_backoff_reset(&r->heartbeat_backoff);
 	dr_backoff_reset(&r->poll_backoff);

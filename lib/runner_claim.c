@@ -6,6 +6,7 @@
 #include "runner-int.h"
 #include "delego/runner.h"
 #include "delego/backoff.h"
+#include "delego/random.h"
 #include "delego/cgroup.h"
 #include "delego/sandbox.h"
 #include "delego/fsutil.h"
@@ -67,7 +68,7 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 {
 	struct slot *s = data;
 	struct dr_runner *r = s->runner;
-	dr_info("job %s finished", s->job_id);
+	dr_log_info("job %s finished", s->job_id);
 	/* Its final report is in the outbox by now: the journal entry can go. */
 	dr_journal_end(r->journal, s->job_id);
 	dr_pipeline_free(p);
@@ -94,10 +95,10 @@ static void fail_unusable(struct dr_runner *r, const cJSON *job, const char *why
 {
 	const char *id = dr_json_nonempty(job, "id");
 	if (!id) {
-		dr_err("the relay handed out a job without an id (%s); it cannot be reported", why);
+		dr_log_err("the relay handed out a job without an id (%s); it cannot be reported", why);
 		return;
 	}
-	dr_err("the relay handed out a job that cannot run (%s); reporting it as failed", why);
+	dr_log_err("the relay handed out a job that cannot run (%s); reporting it as failed", why);
 	cJSON *body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "jobId", id);
 	dr_json_add_str_or_null(body, "organizationId", dr_json_str(job, "organizationId"));
@@ -120,7 +121,7 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 			break;
 		}
 	if (!s) { /* cannot happen: we poll only with a free slot */
-		dr_err("claimed a job without a free slot; it will time out on the relay");
+		dr_log_err("claimed a job without a free slot; it will time out on the relay");
 		return;
 	}
 	const char *id = dr_json_str(job, "id");
@@ -140,7 +141,7 @@ static void start_job(struct dr_runner *r, const cJSON *job)
 	s->job_id = dr_xstrdup(id ? id : dr_pipeline_job_id(p));
 	r->active++;
 	dr__runner_sleep_hold(r, job);
-	dr_info("claimed job %s", s->job_id);
+	dr_log_info("claimed job %s", s->job_id);
 	dr__runner_update_status(r);
 	dr__runner_write_status(r);
 	dr__runner_send_heartbeat(r, false);
@@ -165,7 +166,7 @@ int dr__runner_adopt_job(const cJSON *entry, const char *dir, int pid, void *dat
 	s->job_id = dr_xstrdup(id);
 	r->active++;
 	dr__runner_sleep_hold(r, cJSON_GetObjectItemCaseSensitive(entry, "job"));
-	dr_info("job %s: the previous run left it running; it goes on here", id);
+	dr_log_info("job %s: the previous run left it running; it goes on here", id);
 	return 0;
 }
 
@@ -201,9 +202,9 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 		fail_too_deep(r, reply);
 	if (reply->outcome != DR_RELAY_OK) {
 		dr__runner_relay_reachable(r, false, reply->message);
-		uint64_t delay = dr_backoff_next(&r->poll_backoff, dr_random01());
+		uint64_t delay = dr_backoff_next(&r->poll_backoff, dr_random_unit());
 		if (r->config->once) {
-			dr_err("cannot poll for a job: %s", reply->message);
+			dr_log_err("cannot poll for a job: %s", reply->message);
 			dr__runner_enter_state(r, RUNNER_FLUSHING);
 			return;
 		}
@@ -227,14 +228,14 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 		return;
 	}
 	if (!cJSON_IsNull(job) && job) {
-		dr_warn("the relay answered jobs/poll with a job that is not an object; ignoring it");
+		dr_log_warn("the relay answered jobs/poll with a job that is not an object; ignoring it");
 	} else {
 		const char *reason = dr_json_str(reply->body, "reason");
-		dr_debug("poll: no job (%s)", reason ? reason : "empty");
+		dr_log_debug("poll: no job (%s)", reason ? reason : "empty");
 	}
 	if (r->config->once) {
 		if (r->active == 0) {
-			dr_info("no job to run (--once)");
+			dr_log_info("no job to run (--once)");
 			dr__runner_enter_state(r, RUNNER_FLUSHING);
 		}
 		return;
@@ -245,7 +246,7 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 	} else {
 		/* Interval polling with +-10% jitter so that a fleet spreads out. */
 		uint64_t base = dr__runner_push_idle_delay(r);
-		dr__runner_schedule_poll(r, base - base / 10 + (uint64_t)((double)(base / 5) * dr_random01()));
+		dr__runner_schedule_poll(r, base - base / 10 + (uint64_t)((double)(base / 5) * dr_random_unit()));
 	}
 }
 
@@ -267,7 +268,7 @@ void dr__runner_do_poll(struct dr_runner *r)
 	}
 	int rc = dr_relay_post(r->relay, "/api/runner/jobs/poll", body, timeout, on_poll, r, &r->poll_call);
 	if (rc < 0)
-		dr__runner_schedule_poll(r, dr_backoff_next(&r->poll_backoff, dr_random01()));
+		dr__runner_schedule_poll(r, dr_backoff_next(&r->poll_backoff, dr_random_unit()));
 }
 
 static void on_poll_timer(uv_timer_t *t)
@@ -324,7 +325,7 @@ static void push_on_cancel(const char *job_id, void *data)
 	for (int i = 0; i < r->n_slots; i++) {
 		struct slot *s = &r->slots[i];
 		if (s->pipeline && s->job_id && !strcmp(s->job_id, job_id)) {
-			dr_info("job %s: cancellation requested (realtime push)", job_id);
+			dr_log_info("job %s: cancellation requested (realtime push)", job_id);
 			dr_pipeline_cancel(s->pipeline, NULL);
 		}
 	}
@@ -363,7 +364,7 @@ void dr__runner_push_start(struct dr_runner *r)
 	};
 	int rc = dr_realtime_new(&o, &r->push);
 	if (rc < 0) {
-		dr_warn("cannot start the realtime client: %s; polling only", strerror(-rc));
+		dr_log_warn("cannot start the realtime client: %s; polling only", strerror(-rc));
 		return;
 	}
 	dr_realtime_start(r->push);

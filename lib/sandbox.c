@@ -304,7 +304,7 @@ static char *read_small(const char *path)
 	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 4096)
 		return NULL;
 	struct dr_buf b = DR_BUF_INIT(4096);
-	if (dr_read_file(path, &b, NULL) < 0) {
+	if (dr_fsutil_read_file(path, &b, NULL) < 0) {
 		dr_buf_release(&b);
 		return NULL;
 	}
@@ -410,7 +410,7 @@ struct dr_sandbox_policy *dr_sandbox_policy_new(const struct dr_sandbox_in *in)
 	for (size_t i = 0; state_vars[i]; i++) {
 		const char *d = dr_childenv_get(in->env, state_vars[i]);
 		if (d && d[0] == '/' && i < 2)
-			(void)dr_mkdir_p(d, 0700);
+			(void)dr_fsutil_mkdir_p(d, 0700);
 		add_path(&p->writable, d);
 	}
 	if (p->home)

@@ -26,7 +26,7 @@
 
 int dr_service_spec_check(const struct dr_service_spec *spec, char *err, size_t errlen)
 {
-	if (!spec->profile || !dr_profile_name_valid(spec->profile)) {
+	if (!spec->profile || !dr_credentials_profile_name_valid(spec->profile)) {
 		snprintf(err, errlen, "'%s' is not a valid profile name (^[a-z0-9][a-z0-9-]{0,63}$)",
 			 spec->profile ? spec->profile : "");
 		return -EINVAL;
@@ -71,7 +71,7 @@ int dr_service_read_status(const char *state_dir, struct dr_service_status *out,
 	char *path = dr_xasprintf("%s/status.json", state_dir);
 	struct dr_buf b = DR_BUF_INIT(STATUS_FILE_MAX);
 	cJSON *j = NULL;
-	int r = dr_read_file(path, &b, NULL);
+	int r = dr_fsutil_read_file(path, &b, NULL);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot read %s: %s", path, r == -E2BIG ? "too large" : strerror(-r));
 		goto out;

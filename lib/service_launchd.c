@@ -414,7 +414,7 @@ int dr_service_launchd_ctl(const char *home, const char *verb, const char *profi
 		char *log = dr_service_launchd_log_path(home, profile);
 		char *slash = strrchr(log, '/');
 		*slash = '\0';
-		r = dr_mkdir_p(log, 0755);
+		r = dr_fsutil_mkdir_p(log, 0755);
 		if (r < 0)
 			snprintf(err, errlen, "cannot create the log directory %s: %s", log, strerror(-r));
 		free(log);

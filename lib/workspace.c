@@ -1,6 +1,6 @@
 /*
  * workspace: git/gh steps as chains of child processes. Each public call
- * makes one typed step (struct dr_ws_step first); a step that writes the
+ * makes one typed step (struct dr_workspace_step first); a step that writes the
  * cache waits its turn in the queue of its source cache, runs its
  * commands one after another (each command's callback is the next
  * stage), then calls back and frees itself from its timer's close
@@ -31,11 +31,11 @@
 /* The in-process queue of one source cache; exists while a step holds or waits for it. */
 struct dr__ws_lock {
 	char *key;
-	struct dr_ws_step *head, *tail; /* waiting */
+	struct dr_workspace_step *head, *tail; /* waiting */
 	struct dr__ws_lock *next;
 };
 static struct dr__ws_lock *locks;
-static struct dr_ws_step *background; /* steps no job waits for */
+static struct dr_workspace_step *background; /* steps no job waits for */
 
 /* ---- small helpers ---- */
 
@@ -63,7 +63,7 @@ bool dr__ws_ok(const struct dr_proc_result *r)
 	return r->exit_code == 0 && !r->timed_out;
 }
 
-void dr__ws_tree_clear(struct dr_ws_tree *t)
+void dr__ws_tree_clear(struct dr_workspace_tree *t)
 {
 	free(t->slug);
 	free(t->source_path);
@@ -76,13 +76,13 @@ void dr__ws_tree_clear(struct dr_ws_tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
-void dr_ws_tree_release(struct dr_ws_tree *t)
+void dr_workspace_tree_release(struct dr_workspace_tree *t)
 {
 	if (t)
 		dr__ws_tree_clear(t);
 }
 
-void dr_ws_pr_release(struct dr_ws_pr *pr)
+void dr_workspace_pr_release(struct dr_workspace_pr *pr)
 {
 	if (!pr)
 		return;
@@ -102,7 +102,7 @@ char *dr_workspace_clone_url(const char *base, const char *slug)
 	return dr_xasprintf("%.*s/%s.git", (int)n, base, slug);
 }
 
-int dr_workspace_mark_awaiting(const struct dr_ws_tree *t, const char *job_id, bool awaiting)
+int dr_workspace_mark_awaiting(const struct dr_workspace_tree *t, const char *job_id, bool awaiting)
 {
 	if (!t || !t->worktree_path)
 		return -EINVAL;
@@ -113,7 +113,7 @@ int dr_workspace_mark_awaiting(const struct dr_ws_tree *t, const char *job_id, b
 
 static void step_closed(uv_handle_t *h)
 {
-	struct dr_ws_step *s = h->data;
+	struct dr_workspace_step *s = h->data;
 	if (s->release)
 		s->release(s);
 	dr_strv_free(s->env);
@@ -123,21 +123,21 @@ static void step_closed(uv_handle_t *h)
 
 static void on_later(uv_timer_t *t)
 {
-	struct dr_ws_step *s = t->data;
-	void (*cb)(struct dr_ws_step *) = s->later;
+	struct dr_workspace_step *s = t->data;
+	void (*cb)(struct dr_workspace_step *) = s->later;
 	s->later = NULL;
 	cb(s);
 }
 
-void dr__ws_later(struct dr_ws_step *s, uint64_t ms, void (*cb)(struct dr_ws_step *))
+void dr__ws_later(struct dr_workspace_step *s, uint64_t ms, void (*cb)(struct dr_workspace_step *))
 {
 	s->later = cb;
 	uv_timer_start(&s->kick, on_later, ms, 0);
 }
 
-static void step_lock(struct dr_ws_step *s);
+static void step_lock(struct dr_workspace_step *s);
 
-static void step_begin(struct dr_ws_step *s)
+static void step_begin(struct dr_workspace_step *s)
 {
 	if (s->cancelled) {
 		dr__ws_fail(s, -ECANCELED, "cancelled");
@@ -150,7 +150,7 @@ static void step_begin(struct dr_ws_step *s)
  * The cross-process half of the queue: the flock on the bare repository
  * directory, with LOCK_NB and a retry timer so the loop never waits.
  */
-static void step_lock(struct dr_ws_step *s)
+static void step_lock(struct dr_workspace_step *s)
 {
 	if (s->cancelled) {
 		dr__ws_fail(s, -ECANCELED, "cancelled while waiting for the source cache %s", s->key);
@@ -175,7 +175,7 @@ static void step_lock(struct dr_ws_step *s)
 		uint64_t now = uv_now(s->ctx->loop);
 		if (!s->lock_wait_start) {
 			s->lock_wait_start = now ? now : 1;
-			dr_debug("workspace: %s is locked by another process; waiting", s->key);
+			dr_log_debug("workspace: %s is locked by another process; waiting", s->key);
 		} else if (now - s->lock_wait_start > LOCK_WAIT_MAX_MS) {
 			dr__ws_fail(s, -EBUSY, "the source cache %s stayed locked by another process (another runner "
 					       "profile, or delego-runner workspace gc) for %d minutes; find it with "
@@ -189,13 +189,13 @@ static void step_lock(struct dr_ws_step *s)
 	dr__ws_fail(s, r, "cannot lock the source cache %s: %s", s->key, strerror(-r));
 }
 
-static void release_lock(struct dr_ws_step *s)
+static void release_lock(struct dr_workspace_step *s)
 {
 	struct dr__ws_lock *l = s->lock;
 	if (!l)
 		return;
 	s->lock = NULL;
-	struct dr_ws_step *next = l->head;
+	struct dr_workspace_step *next = l->head;
 	if (next) {
 		l->head = next->qnext;
 		if (!l->head)
@@ -217,11 +217,11 @@ static void release_lock(struct dr_ws_step *s)
 }
 
 /* Takes a cancelled step out of the queue it waits in. */
-static void unqueue(struct dr_ws_step *s)
+static void unqueue(struct dr_workspace_step *s)
 {
 	for (struct dr__ws_lock *l = locks; l; l = l->next) {
-		struct dr_ws_step *prev = NULL;
-		for (struct dr_ws_step *q = l->head; q; prev = q, q = q->qnext) {
+		struct dr_workspace_step *prev = NULL;
+		for (struct dr_workspace_step *q = l->head; q; prev = q, q = q->qnext) {
 			if (q != s)
 				continue;
 			if (prev)
@@ -237,7 +237,7 @@ static void unqueue(struct dr_ws_step *s)
 	}
 }
 
-static void on_kick(struct dr_ws_step *s)
+static void on_kick(struct dr_workspace_step *s)
 {
 	if (!s->key) {
 		step_begin(s);
@@ -265,8 +265,8 @@ static void on_kick(struct dr_ws_step *s)
 	step_lock(s);
 }
 
-void dr__ws_step_init(struct dr_ws_step *s, const struct dr_ws_ctx *ctx, const char *key,
-		      void (*start)(struct dr_ws_step *), dr_ws_cb cb, void *data)
+void dr__ws_step_init(struct dr_workspace_step *s, const struct dr_workspace_ctx *ctx, const char *key,
+		      void (*start)(struct dr_workspace_step *), dr_workspace_cb cb, void *data)
 {
 	s->ctx = ctx;
 	s->key = key ? dr_xstrdup(key) : NULL;
@@ -283,7 +283,7 @@ void dr__ws_step_init(struct dr_ws_step *s, const struct dr_ws_ctx *ctx, const c
 	dr__ws_later(s, 0, on_kick);
 }
 
-void dr__ws_unlock(struct dr_ws_step *s)
+void dr__ws_unlock(struct dr_workspace_step *s)
 {
 	if (s->lock_held) {
 		close(s->lock_fd); /* drops the flock */
@@ -293,11 +293,11 @@ void dr__ws_unlock(struct dr_ws_step *s)
 }
 
 /* Ends the step: the queue moves on, then the callback runs, then the step is freed. */
-void dr__ws_finish(struct dr_ws_step *s, int status)
+void dr__ws_finish(struct dr_workspace_step *s, int status)
 {
 	dr__ws_unlock(s);
 	uv_timer_stop(&s->kick);
-	for (struct dr_ws_step **pp = &background; s->background && *pp; pp = &(*pp)->bnext) {
+	for (struct dr_workspace_step **pp = &background; s->background && *pp; pp = &(*pp)->bnext) {
 		if (*pp == s) {
 			*pp = s->bnext;
 			break;
@@ -311,7 +311,7 @@ void dr__ws_finish(struct dr_ws_step *s, int status)
 	uv_close((uv_handle_t *)&s->kick, step_closed);
 }
 
-void dr__ws_fail(struct dr_ws_step *s, int status, const char *fmt, ...)
+void dr__ws_fail(struct dr_workspace_step *s, int status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -320,7 +320,7 @@ void dr__ws_fail(struct dr_ws_step *s, int status, const char *fmt, ...)
 	dr__ws_finish(s, status);
 }
 
-void dr__ws_fail_cmd(struct dr_ws_step *s, const struct dr_proc_result *r, const char *what)
+void dr__ws_fail_cmd(struct dr_workspace_step *s, const struct dr_proc_result *r, const char *what)
 {
 	char said[DR__WS_MSG_MAX + 32];
 	if (s->cancelled) {
@@ -333,7 +333,7 @@ void dr__ws_fail_cmd(struct dr_ws_step *s, const struct dr_proc_result *r, const
 
 static void on_cmd_exit(void *data, const struct dr_proc_result *r)
 {
-	struct dr_ws_step *s = data;
+	struct dr_workspace_step *s = data;
 	dr__ws_next next = s->next;
 	s->next = NULL;
 	s->proc = NULL;
@@ -344,7 +344,7 @@ static void on_cmd_exit(void *data, const struct dr_proc_result *r)
 	next(s, r);
 }
 
-void dr__ws_run(struct dr_ws_step *s, const char *cwd, bool network, dr__ws_next next, ...)
+void dr__ws_run(struct dr_workspace_step *s, const char *cwd, bool network, dr__ws_next next, ...)
 {
 	char *argv[32];
 	size_t n = 0;
@@ -358,7 +358,7 @@ void dr__ws_run(struct dr_ws_step *s, const char *cwd, bool network, dr__ws_next
 		dr__ws_fail(s, -ECANCELED, "cancelled");
 		return;
 	}
-	const struct dr_ws_ctx *c = s->ctx;
+	const struct dr_workspace_ctx *c = s->ctx;
 	struct dr_proc_opts o = {
 		.argv = argv,
 		.env = s->env,
@@ -389,12 +389,12 @@ void dr__ws_run(struct dr_ws_step *s, const char *cwd, bool network, dr__ws_next
 		dr__ws_fail(s, r, "cannot run %s: %s", argv[0], strerror(-r));
 }
 
-static void finish_cancelled(struct dr_ws_step *s)
+static void finish_cancelled(struct dr_workspace_step *s)
 {
 	dr__ws_fail(s, -ECANCELED, "cancelled");
 }
 
-void dr_ws_step_cancel(struct dr_ws_step *s)
+void dr_workspace_step_cancel(struct dr_workspace_step *s)
 {
 	if (!s || s->cancelled)
 		return;
@@ -409,7 +409,7 @@ void dr_ws_step_cancel(struct dr_ws_step *s)
 	dr__ws_later(s, 0, finish_cancelled);
 }
 
-void dr__ws_background(struct dr_ws_step *s)
+void dr__ws_background(struct dr_workspace_step *s)
 {
 	s->background = true;
 	s->bnext = background;
@@ -418,41 +418,41 @@ void dr__ws_background(struct dr_ws_step *s)
 
 void dr_workspace_stop_background(void)
 {
-	for (struct dr_ws_step *s = background; s; s = s->bnext)
-		dr_ws_step_cancel(s);
+	for (struct dr_workspace_step *s = background; s; s = s->bnext)
+		dr_workspace_step_cancel(s);
 }
 
 /* ---- changes ---- */
 
 struct changes_step {
-	struct dr_ws_step s;
-	const struct dr_ws_tree *t;
-	struct dr_ws_changes *out;
+	struct dr_workspace_step s;
+	const struct dr_workspace_tree *t;
+	struct dr_gitparse_changes *out;
 };
 
-static void changes_listed(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void changes_listed(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct changes_step *c = (struct changes_step *)s;
 	if (!dr__ws_ok(r)) {
 		dr__ws_fail_cmd(s, r, "cannot list the changes in the worktree");
 		return;
 	}
-	struct dr_ws_changes ch = { 0 };
+	struct dr_gitparse_changes ch = { 0 };
 	dr_gitparse_status(r->out, r->out_len, &ch);
 	if (r->out_truncated && ch.count < DR_WS_KEEP_MAX)
-		dr_debug("workspace: status output cut at %zu bytes", r->out_len);
+		dr_log_debug("workspace: status output cut at %zu bytes", r->out_len);
 	*c->out = ch;
 	dr__ws_finish(s, 0);
 }
 
-static void changes_start(struct dr_ws_step *s)
+static void changes_start(struct dr_workspace_step *s)
 {
 	struct changes_step *c = (struct changes_step *)s;
 	dr__ws_run(s, c->t->worktree_path, false, changes_listed, "git", "status", "--porcelain", "-z", NULL);
 }
 
-int dr_workspace_changes(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, struct dr_ws_changes *out,
-			 dr_ws_cb cb, void *data)
+int dr_workspace_changes(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, struct dr_gitparse_changes *out,
+			 dr_workspace_cb cb, void *data)
 {
 	struct changes_step *c = dr_xcalloc(1, sizeof(*c));
 	c->t = t;
@@ -464,29 +464,29 @@ int dr_workspace_changes(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t
 /* ---- commit, describe ---- */
 
 struct commit_step {
-	struct dr_ws_step s;
-	const struct dr_ws_tree *t;
-	const struct dr_ws_commit_in *in; /* NULL: describe HEAD */
-	struct dr_ws_commit commit;
-	struct dr_ws_commit *out;
+	struct dr_workspace_step s;
+	const struct dr_workspace_tree *t;
+	const struct dr_workspace_commit_in *in; /* NULL: describe HEAD */
+	struct dr_gitparse_commit commit;
+	struct dr_gitparse_commit *out;
 	bool has_name, has_email;
 	char *body;  /* the commit message body, alive while git runs */
 	char *range; /* describe: <starting_sha>..HEAD */
 };
 
-static void commit_release(struct dr_ws_step *s)
+static void commit_release(struct dr_workspace_step *s)
 {
 	struct commit_step *c = (struct commit_step *)s;
-	dr_ws_commit_release(&c->commit);
+	dr_gitparse_commit_release(&c->commit);
 	free(c->body);
 	free(c->range);
 }
 
 /* git log -1 of HEAD read: the step's result. */
-static void commit_logged(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void commit_logged(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct commit_step *c = (struct commit_step *)s;
-	struct dr_ws_commit *m = &c->commit;
+	struct dr_gitparse_commit *m = &c->commit;
 	const char *what = c->in ? "cannot read the new commit" : "cannot read HEAD";
 	char *ours = m->subject; /* a commit we wrote keeps the subject we wrote */
 	m->subject = NULL;
@@ -514,7 +514,7 @@ static void read_log(struct commit_step *c)
 		   "HEAD", NULL);
 }
 
-static void commit_made(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void commit_made(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	if (!dr__ws_ok(r)) {
 		dr__ws_fail_cmd(s, r, "cannot create the local commit");
@@ -523,14 +523,14 @@ static void commit_made(struct dr_ws_step *s, const struct dr_proc_result *r)
 	read_log((struct commit_step *)s);
 }
 
-static void commit_added(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void commit_added(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct commit_step *c = (struct commit_step *)s;
 	if (!dr__ws_ok(r)) {
 		dr__ws_fail_cmd(s, r, "cannot stage the changes");
 		return;
 	}
-	const struct dr_ws_commit_in *in = c->in;
+	const struct dr_workspace_commit_in *in = c->in;
 	const char *wt = c->t->worktree_path;
 	c->commit.subject = dr_gitparse_commit_subject(in->identifier, in->title);
 	c->body = dr_gitparse_commit_body(in->identifier, in->url, in->changes->paths, in->changes->kept,
@@ -549,14 +549,14 @@ static void commit_added(struct dr_ws_step *s, const struct dr_proc_result *r)
 		dr__ws_run(s, wt, false, commit_made, "git", "commit", "--quiet", "-m", subject, "-m", c->body, NULL);
 }
 
-static void commit_email_checked(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void commit_email_checked(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct commit_step *c = (struct commit_step *)s;
 	c->has_email = dr__ws_ok(r) && r->out_len > 1;
 	dr__ws_run(s, c->t->worktree_path, false, commit_added, "git", "add", "--all", NULL);
 }
 
-static void commit_name_checked(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void commit_name_checked(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct commit_step *c = (struct commit_step *)s;
 	c->has_name = dr__ws_ok(r) && r->out_len > 1;
@@ -564,15 +564,15 @@ static void commit_name_checked(struct dr_ws_step *s, const struct dr_proc_resul
 		   NULL);
 }
 
-static void commit_start(struct dr_ws_step *s)
+static void commit_start(struct dr_workspace_step *s)
 {
 	struct commit_step *c = (struct commit_step *)s;
-	const struct dr_ws_changes *ch = c->in->changes;
+	const struct dr_gitparse_changes *ch = c->in->changes;
 	if (!ch || ch->count == 0) {
 		dr__ws_fail(s, -ENODATA, "refusing to create an empty commit: no changes in the worktree");
 		return;
 	}
-	struct dr_ws_commit *m = &c->commit;
+	struct dr_gitparse_commit *m = &c->commit;
 	size_t n = ch->kept < DR_WS_COMMIT_FILES_MAX ? ch->kept : DR_WS_COMMIT_FILES_MAX;
 	m->files = dr_xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++)
@@ -582,7 +582,7 @@ static void commit_start(struct dr_ws_step *s)
 	dr__ws_run(s, c->t->worktree_path, false, commit_name_checked, "git", "config", "--get", "user.name", NULL);
 }
 
-static struct commit_step *commit_step_new(const struct dr_ws_tree *t, struct dr_ws_commit *out)
+static struct commit_step *commit_step_new(const struct dr_workspace_tree *t, struct dr_gitparse_commit *out)
 {
 	struct commit_step *c = dr_xcalloc(1, sizeof(*c));
 	c->s.release = commit_release;
@@ -591,8 +591,8 @@ static struct commit_step *commit_step_new(const struct dr_ws_tree *t, struct dr
 	return c;
 }
 
-int dr_workspace_commit(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, const struct dr_ws_commit_in *in,
-			struct dr_ws_commit *out, dr_ws_cb cb, void *data)
+int dr_workspace_commit(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, const struct dr_workspace_commit_in *in,
+			struct dr_gitparse_commit *out, dr_workspace_cb cb, void *data)
 {
 	if (!in)
 		return -EINVAL;
@@ -602,7 +602,7 @@ int dr_workspace_commit(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t,
 	return 0;
 }
 
-static void describe_diffed(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void describe_diffed(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct commit_step *c = (struct commit_step *)s;
 	if (dr__ws_ok(r)) /* without a diff the commit is still described */
@@ -610,7 +610,7 @@ static void describe_diffed(struct dr_ws_step *s, const struct dr_proc_result *r
 	read_log(c);
 }
 
-static void describe_start(struct dr_ws_step *s)
+static void describe_start(struct dr_workspace_step *s)
 {
 	struct commit_step *c = (struct commit_step *)s;
 	c->range = dr_xasprintf("%s..HEAD", c->t->starting_sha ? c->t->starting_sha : "HEAD");
@@ -618,8 +618,8 @@ static void describe_start(struct dr_ws_step *s)
 		   "--", NULL);
 }
 
-int dr_workspace_describe_head(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, struct dr_ws_commit *out,
-			       dr_ws_cb cb, void *data)
+int dr_workspace_describe_head(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, struct dr_gitparse_commit *out,
+			       dr_workspace_cb cb, void *data)
 {
 	struct commit_step *c = commit_step_new(t, out);
 	dr__ws_step_init(&c->s, ctx, NULL, describe_start, cb, data);
@@ -629,12 +629,12 @@ int dr_workspace_describe_head(const struct dr_ws_ctx *ctx, const struct dr_ws_t
 /* ---- head, push ---- */
 
 struct head_step {
-	struct dr_ws_step s;
-	const struct dr_ws_tree *t;
+	struct dr_workspace_step s;
+	const struct dr_workspace_tree *t;
 	char *sha_out;
 };
 
-static void head_read(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void head_read(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct head_step *h = (struct head_step *)s;
 	char *sha = dr__ws_ok(r) ? dr_gitparse_first_line(r->out, r->out_len) : NULL;
@@ -651,13 +651,13 @@ static void head_read(struct dr_ws_step *s, const struct dr_proc_result *r)
 	dr__ws_finish(s, 0);
 }
 
-static void head_start(struct dr_ws_step *s)
+static void head_start(struct dr_workspace_step *s)
 {
 	struct head_step *h = (struct head_step *)s;
 	dr__ws_run(s, h->t->worktree_path, false, head_read, "git", "rev-parse", "HEAD", NULL);
 }
 
-int dr_workspace_head(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, char *sha, dr_ws_cb cb, void *data)
+int dr_workspace_head(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, char *sha, dr_workspace_cb cb, void *data)
 {
 	struct head_step *h = dr_xcalloc(1, sizeof(*h));
 	h->t = t;
@@ -667,27 +667,27 @@ int dr_workspace_head(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, c
 }
 
 struct push_step {
-	struct dr_ws_step s;
-	const struct dr_ws_tree *t;
+	struct dr_workspace_step s;
+	const struct dr_workspace_tree *t;
 	char *refspec, *pushed_ref;
 };
 
-static void push_release(struct dr_ws_step *s)
+static void push_release(struct dr_workspace_step *s)
 {
 	struct push_step *p = (struct push_step *)s;
 	free(p->refspec);
 	free(p->pushed_ref);
 }
 
-static void pushed_recorded(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void pushed_recorded(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct push_step *p = (struct push_step *)s;
 	if (!dr__ws_ok(r))
-		dr_debug("workspace: cannot record the push of %s: %s", p->t->branch, r->stderr_tail);
+		dr_log_debug("workspace: cannot record the push of %s: %s", p->t->branch, r->stderr_tail);
 	dr__ws_finish(s, 0);
 }
 
-static void pushed(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void pushed(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct push_step *p = (struct push_step *)s;
 	if (!dr__ws_ok(r)) {
@@ -701,7 +701,7 @@ static void pushed(struct dr_ws_step *s, const struct dr_proc_result *r)
 	dr__ws_run(s, p->t->worktree_path, false, pushed_recorded, "git", "update-ref", p->pushed_ref, "HEAD", NULL);
 }
 
-static void push_start(struct dr_ws_step *s)
+static void push_start(struct dr_workspace_step *s)
 {
 	struct push_step *p = (struct push_step *)s;
 	/* HEAD, not the branch by name: an agent may have committed on another branch. */
@@ -709,7 +709,7 @@ static void push_start(struct dr_ws_step *s)
 	dr__ws_run(s, p->t->worktree_path, true, pushed, "git", "push", "--quiet", "-u", "origin", p->refspec, NULL);
 }
 
-int dr_workspace_push(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, dr_ws_cb cb, void *data)
+int dr_workspace_push(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, dr_workspace_cb cb, void *data)
 {
 	struct push_step *p = dr_xcalloc(1, sizeof(*p));
 	p->s.release = push_release;

@@ -7,10 +7,10 @@
 #include <string.h>
 
 struct pr_step {
-	struct dr_ws_step s;
-	const struct dr_ws_tree *t;
-	const struct dr_ws_pr_in *in;
-	struct dr_ws_pr *out;
+	struct dr_workspace_step s;
+	const struct dr_workspace_tree *t;
+	const struct dr_workspace_pr_in *in;
+	struct dr_workspace_pr *out;
 };
 
 static bool says_already_exists(const struct dr_proc_result *r)
@@ -20,13 +20,13 @@ static bool says_already_exists(const struct dr_proc_result *r)
 
 static void pr_done(struct pr_step *p, char *url, long number, const char *title, bool draft, bool existing)
 {
-	*p->out = (struct dr_ws_pr){
+	*p->out = (struct dr_workspace_pr){
 		.url = url, .number = number, .title = dr_xstrdup(title), .draft = draft, .existing = existing,
 	};
 	dr__ws_finish(&p->s, 0);
 }
 
-static void pr_viewed(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void pr_viewed(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct pr_step *p = (struct pr_step *)s;
 	cJSON *j = NULL;
@@ -50,7 +50,7 @@ static void pr_viewed(struct dr_ws_step *s, const struct dr_proc_result *r)
 	cJSON_Delete(j);
 }
 
-static void pr_created(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void pr_created(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct pr_step *p = (struct pr_step *)s;
 	if (!dr__ws_ok(r)) {
@@ -71,10 +71,10 @@ static void pr_created(struct dr_ws_step *s, const struct dr_proc_result *r)
 	pr_done(p, url, dr_gitparse_pr_number(url), p->in->title, p->in->draft, false);
 }
 
-static void pr_start(struct dr_ws_step *s)
+static void pr_start(struct dr_workspace_step *s)
 {
 	struct pr_step *p = (struct pr_step *)s;
-	const struct dr_ws_pr_in *in = p->in;
+	const struct dr_workspace_pr_in *in = p->in;
 	const char *wt = p->t->worktree_path;
 	if (in->draft)
 		dr__ws_run(s, wt, true, pr_created, "gh", "pr", "create", "--title", in->title, "--body", in->body,
@@ -84,8 +84,8 @@ static void pr_start(struct dr_ws_step *s)
 			   "--head", p->t->branch, NULL);
 }
 
-int dr_workspace_pr(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, const struct dr_ws_pr_in *in,
-		    struct dr_ws_pr *out, dr_ws_cb cb, void *data)
+int dr_workspace_pr(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, const struct dr_workspace_pr_in *in,
+		    struct dr_workspace_pr *out, dr_workspace_cb cb, void *data)
 {
 	if (!in->title || !in->body)
 		return -EINVAL;

@@ -47,10 +47,10 @@ enum prep_stage {
 };
 
 struct prep {
-	struct dr_ws_step s;
+	struct dr_workspace_step s;
 	enum prep_stage stage;
-	struct dr_ws_tree *out;
-	struct dr_ws_tree tree;
+	struct dr_workspace_tree *out;
+	struct dr_workspace_tree tree;
 	char *real_root, *owner, *repo, *cand[2], *seed;
 	int cand_i;
 	char *arg; /* the stage's argument that must outlive the call (a URL, a ref) */
@@ -59,13 +59,13 @@ struct prep {
 	bool spare_failed; /* moving it failed: cut the worktree as usual */
 	/* a spare's step: its own copy of the context (the job's may be gone before it ends) */
 	bool making_spare;
-	struct dr_ws_ctx own;
+	struct dr_workspace_ctx own;
 	char *own_clone_base;
 };
 
 static void prep_enter(struct prep *p, enum prep_stage st);
 
-static void prep_release(struct dr_ws_step *s)
+static void prep_release(struct dr_workspace_step *s)
 {
 	struct prep *p = (struct prep *)s;
 	dr__ws_tree_clear(&p->tree);
@@ -99,7 +99,7 @@ static bool exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-static void on_result(struct dr_ws_step *s, const struct dr_proc_result *r);
+static void on_result(struct dr_workspace_step *s, const struct dr_proc_result *r);
 
 /* The next seed candidate that is a directory, else the clone. */
 static void try_candidate(struct prep *p)
@@ -151,7 +151,7 @@ static bool take_spare(struct prep *p)
 
 static void start_spare(const struct prep *job);
 
-static void inuse_retry(struct dr_ws_step *s)
+static void inuse_retry(struct dr_workspace_step *s)
 {
 	prep_enter((struct prep *)s, PREP_MARK_INUSE);
 }
@@ -174,7 +174,7 @@ static void mark_inuse(struct prep *p)
 		p->tree.inuse_fd = fd;
 		p->tree.inuse_held = true;
 	} else {
-		dr_debug("workspace: worktree %s not marked in use: %s", p->tree.worktree_path,
+		dr_log_debug("workspace: worktree %s not marked in use: %s", p->tree.worktree_path,
 			 r == -EWOULDBLOCK ? "another holder has it" : strerror(-r));
 	}
 	start_spare(p); /* queued behind this step: it runs once the cache's lock is free */
@@ -185,7 +185,7 @@ static void mark_inuse(struct prep *p)
 
 static void prep_enter(struct prep *p, enum prep_stage st)
 {
-	struct dr_ws_step *s = &p->s;
+	struct dr_workspace_step *s = &p->s;
 	const char *root = p->real_root, *src = p->tree.source_path, *wt = p->tree.worktree_path;
 	p->stage = st;
 	switch (st) {
@@ -320,7 +320,7 @@ static void seed_origin_read(struct prep *p, const struct dr_proc_result *r)
 static void origin_set(struct prep *p, const struct dr_proc_result *r)
 {
 	if (!dr__ws_ok(r))
-		dr_debug("workspace %s: cannot carry over the origin of %s", p->tree.slug, p->seed);
+		dr_log_debug("workspace %s: cannot carry over the origin of %s", p->tree.slug, p->seed);
 	prep_enter(p, PREP_CHECK_BARE);
 }
 
@@ -384,7 +384,7 @@ static void fetched(struct prep *p, const struct dr_proc_result *r)
 		p->tree.fetch_warning = dr_xasprintf("could not update the source cache (%s); the worktree starts "
 						     "from the last fetched state",
 						     said);
-		dr_debug("workspace %s: fetch failed: %s", p->tree.slug, said);
+		dr_log_debug("workspace %s: fetch failed: %s", p->tree.slug, said);
 	}
 	prep_enter(p, PREP_DEFAULT_BRANCH);
 }
@@ -430,7 +430,7 @@ static void spare_taken(struct prep *p, const struct dr_proc_result *r)
 	if (!dr__ws_ok(r)) {
 		char said[DR__WS_MSG_MAX + 32];
 		dr__ws_describe_failure(r, said, sizeof(said));
-		dr_debug("workspace %s: cannot use the spare %s (%s); cutting a new worktree", p->tree.slug, p->spare,
+		dr_log_debug("workspace %s: cannot use the spare %s (%s); cutting a new worktree", p->tree.slug, p->spare,
 			 said);
 		p->spare_failed = true;
 		prep_enter(p, PREP_ADD);
@@ -455,7 +455,7 @@ static void spare_added(struct prep *p, const struct dr_proc_result *r)
 {
 	int fd = -1;
 	if (!dr__ws_ok(r) || dr_wslayout_trylock(p->spare, LOCK_EX, &fd) < 0) {
-		dr_debug("workspace %s: cannot make the spare worktree %s: %s", p->tree.slug, p->spare,
+		dr_log_debug("workspace %s: cannot make the spare worktree %s: %s", p->tree.slug, p->spare,
 			 r->stderr_tail);
 		dr__ws_finish(&p->s, -EIO);
 		return;
@@ -470,7 +470,7 @@ static void spare_added(struct prep *p, const struct dr_proc_result *r)
 static void spare_filled(struct prep *p, const struct dr_proc_result *r)
 {
 	if (!dr__ws_ok(r))
-		dr_debug("workspace %s: cannot check out the spare worktree %s: %s", p->tree.slug, p->spare,
+		dr_log_debug("workspace %s: cannot check out the spare worktree %s: %s", p->tree.slug, p->spare,
 			 r->stderr_tail);
 	dr__ws_finish(&p->s, dr__ws_ok(r) ? 0 : -EIO);
 }
@@ -518,31 +518,31 @@ static void (*const results[])(struct prep *, const struct dr_proc_result *) = {
 	[PREP_ADD_SPARE] = spare_added,     [PREP_FILL_SPARE] = spare_filled,
 };
 
-static void on_result(struct dr_ws_step *s, const struct dr_proc_result *r)
+static void on_result(struct dr_workspace_step *s, const struct dr_proc_result *r)
 {
 	struct prep *p = (struct prep *)s;
 	results[p->stage](p, r);
 }
 
-static void prep_start(struct dr_ws_step *s)
+static void prep_start(struct dr_workspace_step *s)
 {
 	struct prep *p = (struct prep *)s;
 	if (p->making_spare) {
 		/* Taken, or gc removed the cache meanwhile: nothing to do. */
-		if (exists(p->spare) || dr_dir_empty(p->tree.source_path) || !exists(p->tree.source_path))
+		if (exists(p->spare) || dr_fsutil_dir_empty(p->tree.source_path) || !exists(p->tree.source_path))
 			dr__ws_finish(s, 0);
 		else
 			prep_enter(p, PREP_DEFAULT_BRANCH);
 		return;
 	}
-	if (exists(p->tree.source_path) && !dr_dir_empty(p->tree.source_path))
+	if (exists(p->tree.source_path) && !dr_fsutil_dir_empty(p->tree.source_path))
 		prep_enter(p, PREP_CHECK_BARE);
 	else
 		try_candidate(p);
 }
 
 /* The cache may not exist yet: git clones into the empty directory made here, to have something to lock. */
-static int prep_before_lock(struct dr_ws_step *s)
+static int prep_before_lock(struct dr_workspace_step *s)
 {
 	struct prep *p = (struct prep *)s;
 	char *leaf = dr_xasprintf("%s.git", p->repo);
@@ -562,7 +562,7 @@ static void spare_done(void *data, int status, const char *err)
 /* After job's prepare: the first missing spare of its repository, made in the background. */
 static void start_spare(const struct prep *job)
 {
-	const struct dr_ws_ctx *ctx = job->s.ctx;
+	const struct dr_workspace_ctx *ctx = job->s.ctx;
 	if (ctx->warm_worktrees <= 0)
 		return;
 	int n = ctx->warm_worktrees < DR_WSLAYOUT_SPARES_MAX ? ctx->warm_worktrees : DR_WSLAYOUT_SPARES_MAX;
@@ -581,7 +581,7 @@ static void start_spare(const struct prep *job)
 	p->spare = dir;
 	p->s.release = prep_release;
 	p->own_clone_base = dr_xstrdup(ctx->clone_base ? ctx->clone_base : "");
-	p->own = (struct dr_ws_ctx){
+	p->own = (struct dr_workspace_ctx){
 		.loop = ctx->loop,
 		.clone_base = p->own_clone_base,
 		.local_timeout_ms = ctx->local_timeout_ms,
@@ -615,8 +615,8 @@ static bool branch_valid(const char *b)
 	return true;
 }
 
-int dr_workspace_prepare(const struct dr_ws_ctx *ctx, const struct dr_ws_prepare_in *in, struct dr_ws_tree *out,
-			 dr_ws_cb cb, void *data, char *err, size_t errlen)
+int dr_workspace_prepare(const struct dr_workspace_ctx *ctx, const struct dr_workspace_prepare_in *in, struct dr_workspace_tree *out,
+			 dr_workspace_cb cb, void *data, char *err, size_t errlen)
 {
 	if (!in->slug || !dr_job_slug_valid(in->slug)) {
 		snprintf(err, errlen, "invalid repository slug; expected owner/repo");
@@ -634,7 +634,7 @@ int dr_workspace_prepare(const struct dr_ws_ctx *ctx, const struct dr_ws_prepare
 		snprintf(err, errlen, "the workspace root must be an absolute path");
 		return -EINVAL;
 	}
-	int r = dr_mkdir_private(ctx->root, err, errlen);
+	int r = dr_fsutil_mkdir_private(ctx->root, err, errlen);
 	if (r < 0)
 		return r;
 	char real_root[PATH_MAX];

@@ -68,7 +68,7 @@ int dr_wslayout_mark_awaiting(const char *worktree, const char *job_id, bool awa
 		char *text = dr_xasprintf("job %s is waiting for the user's answer; `delego-runner workspace gc` keeps "
 					  "its worktree until the job ends\n",
 					  job_id);
-		r = dr_write_file_atomic(path, text, strlen(text), 0600, 0700);
+		r = dr_fsutil_write_atomic(path, text, strlen(text), 0600, 0700);
 		free(text);
 	}
 	free(path);
@@ -108,7 +108,7 @@ int dr_wslayout_mkdir_under(const char *root, const char *const *parts, char *er
 			goto out;
 		}
 		/* Private repositories stay private: 0700, and no directory others can write. */
-		if ((r = dr_dir_check_private(p.buf, true, err, errlen)) < 0)
+		if ((r = dr_fsutil_check_private_dir(p.buf, true, err, errlen)) < 0)
 			goto out;
 	}
 	if (r == -E2BIG)

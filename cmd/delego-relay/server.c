@@ -72,9 +72,9 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\r\n")] = '\0';
 	if (suppressed)
-		dr_warn("http: %s (%lu more messages in the last %d s)", msg, suppressed, MHD_LOG_INTERVAL_MS / 1000);
+		dr_log_warn("http: %s (%lu more messages in the last %d s)", msg, suppressed, MHD_LOG_INTERVAL_MS / 1000);
 	else
-		dr_warn("http: %s", msg);
+		dr_log_warn("http: %s", msg);
 	last_ms = now;
 	suppressed = 0;
 }
@@ -579,20 +579,20 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 	char host[300], *url = NULL;
 	unsigned port = 0;
 	if ((r = setup_signals()) < 0) {
-		dr_err("cannot set up signal handling: %s", strerror(-r));
+		dr_log_err("cannot set up signal handling: %s", strerror(-r));
 		return r;
 	}
 	if (cfg->request_log && !(srv.request_log = open_request_log(cfg->request_log))) {
 		r = -errno;
-		dr_err("cannot open request log '%s': %s", cfg->request_log, strerror(errno));
+		dr_log_err("cannot open request log '%s': %s", cfg->request_log, strerror(errno));
 		goto out;
 	}
 	bool any = false;
 	if ((r = listen_on(cfg->listen, &fd, host, sizeof(host), &port, &any)) < 0) {
 		if (r == -EINVAL)
-			dr_err("--listen '%s' is not HOST:PORT (e.g. 127.0.0.1:8420)", cfg->listen);
+			dr_log_err("--listen '%s' is not HOST:PORT (e.g. 127.0.0.1:8420)", cfg->listen);
 		else
-			dr_err("cannot listen on '%s': %s", cfg->listen, strerror(-r));
+			dr_log_err("cannot listen on '%s': %s", cfg->listen, strerror(-r));
 		goto out;
 	}
 	snprintf(srv.bound_host, sizeof(srv.bound_host), "%s", any ? "" : host);
@@ -607,17 +607,17 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)RELAY_CONNECTIONS_PER_ADDRESS, MHD_OPTION_END);
 	if (!d) {
 		r = -EIO;
-		dr_err("cannot start the HTTP server on '%s'", cfg->listen);
+		dr_log_err("cannot start the HTTP server on '%s'", cfg->listen);
 		close(fd);
 		goto out;
 	}
 	url = dr_xasprintf("http://%s:%u", host, port);
 	if ((r = relay_store_set_public_url(st, cfg->public_url ? cfg->public_url : url)) < 0) {
-		dr_err("cannot record the relay URL: %s", relay_store_error(st));
+		dr_log_err("cannot record the relay URL: %s", relay_store_error(st));
 		goto out;
 	}
 	if (cfg->url_file && (r = write_url_file(cfg->url_file, url)) < 0) {
-		dr_err("cannot write --url-file '%s': %s", cfg->url_file, strerror(-r));
+		dr_log_err("cannot write --url-file '%s': %s", cfg->url_file, strerror(-r));
 		goto out;
 	}
 	/* Realtime push answers at our own address, as a Supabase URL would. */
@@ -626,9 +626,9 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 		srv.rt = relay_realtime_new(st);
 	long on, stale;
 	relay_store_thresholds(st, &on, &stale);
-	dr_info("listening on %s", url);
-	dr_info("runners panel: %s/#token=%s", cfg->public_url ? cfg->public_url : url, relay_store_admin_token(st));
-	dr_info("runner status: Online <= %lds since the last heartbeat, Stale <= %lds, else Offline", on, stale);
+	dr_log_info("listening on %s", url);
+	dr_log_info("runners panel: %s/#token=%s", cfg->public_url ? cfg->public_url : url, relay_store_admin_token(st));
+	dr_log_info("runner status: Online <= %lds since the last heartbeat, Stale <= %lds, else Offline", on, stale);
 	srv.seen_version = relay_store_data_version(st);
 	long next_wait = 1000;
 	while (!loop_once(d, &srv, next_wait)) {
@@ -637,7 +637,7 @@ int relay_server_run(struct relay_store *st, const struct relay_server_config *c
 		if (srv.waiters && tick_waiters(&srv, false) > 0)
 			next_wait = 0;
 	}
-	dr_info("shutting down");
+	dr_log_info("shutting down");
 	/* Suspended connections must be resumed before MHD stops: answer them now. */
 	tick_waiters(&srv, true);
 	for (int i = 0; i < 10; i++)

@@ -199,12 +199,12 @@ static void contain_agents(const struct dr_config *c)
 	int r = dr_cgroup_setup(&o);
 	free(journal);
 	if (r < 0) {
-		dr_warn("cannot set up agent containment for profile '%s'; agents run in process groups", c->profile);
+		dr_log_warn("cannot set up agent containment for profile '%s'; agents run in process groups", c->profile);
 		return;
 	}
-	dr_info("containment: %s", dr_cgroup_note());
+	dr_log_info("containment: %s", dr_cgroup_note());
 	if (dr_cgroup_limits_note())
-		dr_warn("%s", dr_cgroup_limits_note());
+		dr_log_warn("%s", dr_cgroup_limits_note());
 }
 
 /*
@@ -215,14 +215,14 @@ static void contain_agents(const struct dr_config *c)
 static bool sandbox_agents(const struct dr_config *c)
 {
 	if (dr_sandbox_setup((enum dr_sandbox_mode)c->sandbox, NULL) < 0) {
-		dr_err("--sandbox %s does not work here: %s", dr_sandbox_mode_name((enum dr_sandbox_mode)c->sandbox),
+		dr_log_err("--sandbox %s does not work here: %s", dr_sandbox_mode_name((enum dr_sandbox_mode)c->sandbox),
 		       dr_sandbox_note());
 		return false;
 	}
 	if (dr_sandbox_fell_back())
-		dr_warn("sandbox: %s", dr_sandbox_note());
+		dr_log_warn("sandbox: %s", dr_sandbox_note());
 	else
-		dr_info("sandbox: %s", dr_sandbox_note());
+		dr_log_info("sandbox: %s", dr_sandbox_note());
 	return true;
 }
 
@@ -258,7 +258,7 @@ static int dispatch(int argc, char **argv)
 	char err[1024];
 	int r = dr_config_load(ctx.argc, ctx.argv, NULL, &c, err, sizeof err);
 	if (r < 0) {
-		dr_err("%s", err);
+		dr_log_err("%s", err);
 		return r == -EINVAL ? DR_EXIT_USAGE : DR_EXIT_CONFIG;
 	}
 	dr_log_set_level(c->log_level);
@@ -276,7 +276,7 @@ static int dispatch(int argc, char **argv)
 	}
 	/* `service` and `workspace` read their own word; every other command takes none. */
 	if (c->positional[0] && !(cmd && (cmd->exec == dr_cmd_service || cmd->exec == dr_cmd_workspace))) {
-		dr_err("unexpected argument '%s' (see delego-runner help%s%s)", c->positional[0], cmd ? " " : "",
+		dr_log_err("unexpected argument '%s' (see delego-runner help%s%s)", c->positional[0], cmd ? " " : "",
 		       cmd ? cmd->name : "");
 		dr_config_free(c);
 		return DR_EXIT_USAGE;

@@ -46,7 +46,7 @@ static int read_token(const char *source, char **out)
 		if (n < 0)
 			r = -errno;
 	} else {
-		r = dr_read_file(source, &b, NULL);
+		r = dr_fsutil_read_file(source, &b, NULL);
 	}
 	if (r < 0) {
 		dr_buf_release(&b);
@@ -67,7 +67,7 @@ static int read_token(const char *source, char **out)
 int dr_check_relay_url(const struct dr_config *c, const char *url)
 {
 	if (dr_url_is_cleartext(url) && !dr_url_is_loopback(url) && !c->allow_insecure_relay) {
-		dr_err("refusing to send a credential in clear text to %s: use https://, or pass "
+		dr_log_err("refusing to send a credential in clear text to %s: use https://, or pass "
 		       "--allow-insecure-relay if this network is trusted", url);
 		return DR_EXIT_USAGE;
 	}
@@ -80,21 +80,21 @@ static void on_register(const struct dr_relay_reply *reply, void *data)
 	res->done = true;
 	switch (reply->outcome) {
 	case DR_RELAY_UNAUTHORIZED:
-		dr_err("pairing token expired or already used (%s): mint a new one in the dashboard and pair again",
+		dr_log_err("pairing token expired or already used (%s): mint a new one in the dashboard and pair again",
 		       reply->message);
 		res->status = DR_EXIT_REJECTED;
 		return;
 	case DR_RELAY_TRANSIENT:
 		if (reply->status == 0) {
-			dr_err("%s; check the URL and that the relay is running, then try again", reply->message);
+			dr_log_err("%s; check the URL and that the relay is running, then try again", reply->message);
 			res->status = DR_EXIT_UNAVAILABLE;
 		} else {
-			dr_err("the relay could not pair this runner (%s); try again later", reply->message);
+			dr_log_err("the relay could not pair this runner (%s); try again later", reply->message);
 			res->status = reply->status >= 500 || reply->status == 429 ? DR_EXIT_TEMPFAIL : DR_EXIT_PROTOCOL;
 		}
 		return;
 	case DR_RELAY_REJECTED:
-		dr_err("the relay rejected pairing (%s)", reply->message);
+		dr_log_err("the relay rejected pairing (%s)", reply->message);
 		res->status = DR_EXIT_PROTOCOL;
 		return;
 	case DR_RELAY_OK:
@@ -104,14 +104,14 @@ static void on_register(const struct dr_relay_reply *reply, void *data)
 	const char *id = runner ? dr_json_nonempty(runner, "id") : NULL;
 	const char *bearer = dr_json_nonempty(reply->body, "bearer");
 	if (!id || !bearer || strlen(bearer) > 4096) {
-		dr_err("the relay returned an unexpected answer to register (missing runner.id or bearer); is the "
+		dr_log_err("the relay returned an unexpected answer to register (missing runner.id or bearer); is the "
 		       "URL that of a Delego relay?");
 		res->status = DR_EXIT_PROTOCOL;
 		return;
 	}
 	/* It is stored, printed and put in paths and unit names: refuse what could drive a terminal. */
-	if (!dr_profile_runner_id_valid(id)) {
-		dr_err("the relay returned an invalid runner id (%.64s): expected 1 to 128 letters, digits, '-' or '_'; "
+	if (!dr_credentials_runner_id_valid(id)) {
+		dr_log_err("the relay returned an invalid runner id (%.64s): expected 1 to 128 letters, digits, '-' or '_'; "
 		       "is the URL that of a Delego relay?", id);
 		res->status = DR_EXIT_PROTOCOL;
 		return;
@@ -129,33 +129,33 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 	char *token = NULL;
 
 	if (!c->relay_url) {
-		dr_err("pair needs --relay-url (the relay shown in the dashboard's pairing command)");
+		dr_log_err("pair needs --relay-url (the relay shown in the dashboard's pairing command)");
 		return DR_EXIT_USAGE;
 	}
 	if (c->pairing_token_file || (c->pairing_token && strcmp(c->pairing_token, "-") == 0)) {
 		const char *src = c->pairing_token_file ? c->pairing_token_file : "-";
 		int r = read_token(src, &token);
 		if (r < 0) {
-			dr_err("cannot read the pairing token from %s: %s", strcmp(src, "-") ? src : "standard input",
+			dr_log_err("cannot read the pairing token from %s: %s", strcmp(src, "-") ? src : "standard input",
 			       r == -E2BIG ? "too long" : strerror(-r));
 			return DR_EXIT_USAGE;
 		}
 	} else if (c->pairing_token) {
 		token = dr_xstrdup(c->pairing_token);
 	} else {
-		dr_err("pair needs the pairing token: --pairing-token - reads it from standard input (printf '%%s' "
+		dr_log_err("pair needs the pairing token: --pairing-token - reads it from standard input (printf '%%s' "
 		       "drs_pair_... | delego-runner pair ...), or set DELEGO_PAIRING_TOKEN, or --pairing-token-file PATH");
 		return DR_EXIT_USAGE;
 	}
 	dr_log_add_secret(token);
 	if (strncmp(token, "drs_pair_", 9) != 0 || strlen(token) < 10) {
-		dr_err("--pairing-token must start with drs_pair_ (copy the whole command from the dashboard)");
+		dr_log_err("--pairing-token must start with drs_pair_ (copy the whole command from the dashboard)");
 		status = DR_EXIT_USAGE;
 		goto out;
 	}
 	for (const char *p = token; *p; p++) {
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
-			dr_err("the pairing token contains a space or control character; copy it again from the dashboard");
+			dr_log_err("the pairing token contains a space or control character; copy it again from the dashboard");
 			status = DR_EXIT_USAGE;
 			goto out;
 		}
@@ -166,12 +166,12 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 	unsigned insecure = 0;
 	struct dr_credentials *creds = NULL;
 	if (dr_credentials_load(c->credentials_path, &creds, &insecure, err, sizeof err) < 0) {
-		dr_err("%s", err);
+		dr_log_err("%s", err);
 		status = DR_EXIT_CONFIG;
 		goto out;
 	}
 	if (insecure)
-		dr_warn("credentials file %s has mode %04o; others may read runner credentials: chmod 600 %s "
+		dr_log_warn("credentials file %s has mode %04o; others may read runner credentials: chmod 600 %s "
 			"(this write fixes it)", c->credentials_path, insecure, c->credentials_path);
 	struct dr_profile old = { 0 };
 	bool had_profile = dr_credentials_get(creds, c->profile, &old) == 0;
@@ -185,7 +185,7 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 		cJSON_AddItemToArray(ex, cJSON_CreateString(*e));
 	int r = dr_relay_post_wait(c->relay_url, token, "/api/runner/register", body, 30000, on_register, &res);
 	if (r < 0) {
-		dr_err("cannot start the register request: %s", strerror(-r));
+		dr_log_err("cannot start the register request: %s", strerror(-r));
 		status = DR_EXIT_FAILURE;
 		goto close;
 	}
@@ -205,12 +205,12 @@ int dr_pair(struct dr_config *c, char **runner_id_out)
 		};
 		dr_credentials_set(creds, c->profile, &p);
 		if (dr_credentials_save(creds, c->credentials_path, err, sizeof err) < 0) {
-			dr_err("%s; the runner %s is paired on the relay but this machine could not store it: fix the "
+			dr_log_err("%s; the runner %s is paired on the relay but this machine could not store it: fix the "
 			       "problem, then mint a new token and pair again", err, res.runner_id);
 			status = DR_EXIT_CANTCREAT;
 		} else {
 			if (had_profile && strcmp(old.runner_id, res.runner_id) != 0 && !c->force)
-				dr_warn("profile %s was paired as runner %s; that runner is now orphaned in the dashboard: "
+				dr_log_warn("profile %s was paired as runner %s; that runner is now orphaned in the dashboard: "
 					"remove it there (pass --force to silence this warning)", c->profile, old.runner_id);
 			if (runner_id_out)
 				*runner_id_out = dr_xstrdup(res.runner_id);
@@ -222,7 +222,7 @@ close:
 		memset(res.bearer, 0, strlen(res.bearer));
 		free(res.bearer);
 	}
-	dr_profile_release(&old);
+	dr_credentials_profile_release(&old);
 	dr_credentials_free(creds);
 out:
 	if (token) {

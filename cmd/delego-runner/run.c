@@ -23,31 +23,31 @@ static int load_profile(struct dr_config *c, struct dr_profile *p)
 	unsigned insecure = 0;
 	struct dr_credentials *creds;
 	if (dr_credentials_load(c->credentials_path, &creds, &insecure, err, sizeof err) < 0) {
-		dr_err("%s", err);
+		dr_log_err("%s", err);
 		return DR_EXIT_CONFIG;
 	}
 	if (insecure)
-		dr_warn("credentials file %s has mode %04o; others may read the runner's credential: chmod 600 %s",
+		dr_log_warn("credentials file %s has mode %04o; others may read the runner's credential: chmod 600 %s",
 			c->credentials_path, insecure, c->credentials_path);
 	int r = dr_credentials_get(creds, c->profile, p);
 	dr_credentials_free(creds);
 	bool named = strcmp(c->profile, "default") != 0;
 	if (r == -ENOENT) {
-		dr_err("profile %s is not paired: pair it with printf '%%s' drs_pair_... | delego-runner pair --relay-url "
+		dr_log_err("profile %s is not paired: pair it with printf '%%s' drs_pair_... | delego-runner pair --relay-url "
 		       "<relay> --pairing-token -%s%s (the dashboard's Runners panel shows the command)", c->profile,
 		       named ? " --profile " : "", named ? c->profile : "");
 		return DR_EXIT_CONFIG;
 	}
 	if (r < 0) {
-		dr_err("profile %s in %s lacks relayUrl, runnerId or bearer: pair it again", c->profile,
+		dr_log_err("profile %s in %s lacks relayUrl, runnerId or bearer: pair it again", c->profile,
 		       c->credentials_path);
 		return DR_EXIT_CONFIG;
 	}
 	if (c->relay_url && strcmp(c->relay_url, p->relay_url) != 0) {
-		dr_err("--relay-url %s does not match the relay profile %s was paired with (%s): pass the matching "
+		dr_log_err("--relay-url %s does not match the relay profile %s was paired with (%s): pass the matching "
 		       "--relay-url, or pair again against the new relay with --pairing-token", c->relay_url,
 		       c->profile, p->relay_url);
-		dr_profile_release(p);
+		dr_credentials_profile_release(p);
 		return DR_EXIT_USAGE;
 	}
 	return 0;
@@ -67,7 +67,7 @@ static int load_for_run(struct dr_config *c, struct dr_profile *p)
 	if (!c->relay_url)
 		c->relay_url = dr_xstrdup(p->relay_url);
 	if ((status = dr_check_relay_url(c, p->relay_url)))
-		dr_profile_release(p);
+		dr_credentials_profile_release(p);
 	return status;
 }
 
@@ -78,15 +78,15 @@ static struct dr_config *reload_config(void *data)
 	struct dr_config *c;
 	struct dr_profile p = { 0 };
 	if (dr_config_load(ctx->argc, ctx->argv, NULL, &c, err, sizeof err) < 0) {
-		dr_err("%s; not reloading", err);
+		dr_log_err("%s; not reloading", err);
 		return NULL;
 	}
 	if (load_for_run(c, &p)) {
-		dr_err("not reloading: the profile cannot be used (above)");
+		dr_log_err("not reloading: the profile cannot be used (above)");
 		dr_config_free(c);
 		return NULL;
 	}
-	dr_profile_release(&p);
+	dr_credentials_profile_release(&p);
 	return c;
 }
 
@@ -102,7 +102,7 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	dr_log_add_secret(p.bearer);
 	/* --agent-env NAME=VALUE entries reach agents as environment values do: mask the secret-looking ones too. */
 	if (dr_redact_add_env(NULL, environ) < 0 || dr_redact_add_env(NULL, c->agent_env) < 0)
-		dr_warn("some secret-looking environment values are too long or too many to redact from logs");
+		dr_log_warn("some secret-looking environment values are too long or too many to redact from logs");
 	dr_cmd_warn_root(c);
 
 	uv_loop_t loop;
@@ -133,19 +133,19 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	int rc = dr_runner_new(&opts, &runner, err, sizeof err);
 	dr_strv_free(exec_argv);
 	if (rc < 0) {
-		dr_err("%s", err);
-		dr_profile_release(&p);
+		dr_log_err("%s", err);
+		dr_credentials_profile_release(&p);
 		dr_config_free(c);
 		uv_loop_close(&loop);
 		return rc == -EPERM ? DR_EXIT_CONFIG : DR_EXIT_FAILURE;
 	}
-	dr_profile_release(&p);
+	dr_credentials_profile_release(&p);
 	dr_runner_on_reload(runner, reload_config, (void *)ctx);
 	status = dr_runner_run(runner);
 	dr_runner_free(runner);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0)
-		dr_debug("loop closed with handles still open");
+		dr_log_debug("loop closed with handles still open");
 	return status;
 }
 
@@ -178,7 +178,7 @@ int dr_cmd_config(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	if (dr_credentials_load(c->credentials_path, &creds, &insecure, err, sizeof err) == 0) {
 		if (dr_credentials_get(creds, c->profile, &p) == 0) {
 			dr_config_apply_profile(c, &p);
-			dr_profile_release(&p);
+			dr_credentials_profile_release(&p);
 		}
 		dr_credentials_free(creds);
 	}

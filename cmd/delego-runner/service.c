@@ -53,11 +53,11 @@ static int load_creds(const struct dr_config *c, struct dr_credentials **out)
 	char err[1024];
 	unsigned insecure = 0;
 	if (dr_credentials_load(c->credentials_path, out, &insecure, err, sizeof err) < 0) {
-		dr_err("%s", err);
+		dr_log_err("%s", err);
 		return DR_EXIT_CONFIG;
 	}
 	if (insecure)
-		dr_warn("credentials file %s has mode %04o; others may read runner credentials: chmod 600 %s",
+		dr_log_warn("credentials file %s has mode %04o; others may read runner credentials: chmod 600 %s",
 			c->credentials_path, insecure, c->credentials_path);
 	return 0;
 }
@@ -206,14 +206,14 @@ int dr_service_install(struct dr_config *c)
 	if (status)
 		goto out;
 	if (dr_credentials_get(creds, c->profile, &p) < 0) {
-		dr_err("profile %s is not paired, so there is nothing to run: pair it first with printf '%%s' "
+		dr_log_err("profile %s is not paired, so there is nothing to run: pair it first with printf '%%s' "
 		       "drs_pair_... | delego-runner pair --relay-url URL --pairing-token -%s (add --background to install "
 		       "the service in the same step)", c->profile, profile_flag(c->profile, pf, sizeof pf));
 		status = DR_EXIT_CONFIG;
 		goto out;
 	}
 	if (dr_service_self_exe(&exe, err, sizeof err) < 0) {
-		dr_err("%s", err);
+		dr_log_err("%s", err);
 		status = DR_EXIT_FAILURE;
 		goto out;
 	}
@@ -229,7 +229,7 @@ int dr_service_install(struct dr_config *c)
 	};
 	int r = dr_service_render_unit(&spec, &text, err, sizeof err);
 	if (r < 0) {
-		dr_err("cannot write a service for profile %s: %s", c->profile, err);
+		dr_log_err("cannot write a service for profile %s: %s", c->profile, err);
 		status = r == -ENOTSUP ? DR_EXIT_FAILURE : DR_EXIT_USAGE;
 		goto out;
 	}
@@ -240,23 +240,23 @@ int dr_service_install(struct dr_config *c)
 		       "systemctl --user restart --no-block %s\n", path, text, unit, unit);
 		goto out;
 	}
-	bool existed = dr_read_file(path, &old, NULL) == 0;
+	bool existed = dr_fsutil_read_file(path, &old, NULL) == 0;
 	if (existed && strncmp(old.buf, DR_SERVICE_MARKER, strlen(DR_SERVICE_MARKER)) != 0 && !c->force) {
-		dr_err("%s exists and was not written by delego-runner: move it away, or pass --force to replace it",
+		dr_log_err("%s exists and was not written by delego-runner: move it away, or pass --force to replace it",
 		       path);
 		status = DR_EXIT_CANTCREAT;
 		goto out;
 	}
-	r = dr_write_file_atomic(path, text, strlen(text), 0644, 0755);
+	r = dr_fsutil_write_atomic(path, text, strlen(text), 0644, 0755);
 	if (r < 0) {
-		dr_err("cannot write the service unit %s: %s", path, strerror(-r));
+		dr_log_err("cannot write the service unit %s: %s", path, strerror(-r));
 		status = DR_EXIT_CANTCREAT;
 		goto out;
 	}
 	if (dr_service_ctl(NULL, NULL, false, err, sizeof err) < 0 ||
 	    dr_service_ctl("enable", c->profile, false, err, sizeof err) < 0 ||
 	    dr_service_ctl("restart", c->profile, true, err, sizeof err) < 0) {
-		dr_err("wrote %s but could not start it: %s. Then start it by hand: systemctl --user daemon-reload "
+		dr_log_err("wrote %s but could not start it: %s. Then start it by hand: systemctl --user daemon-reload "
 		       "&& systemctl --user enable --now %s", path, err, unit);
 		status = DR_EXIT_FAILURE;
 		goto out;
@@ -279,7 +279,7 @@ out:
 	dr_strv_free(args);
 	free(home);
 	free(exe);
-	dr_profile_release(&p);
+	dr_credentials_profile_release(&p);
 	dr_credentials_free(creds);
 	return status;
 }
@@ -289,7 +289,7 @@ int dr_cmd_service(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	(void)ctx;
 	const char *sub = c->positional[0];
 	if (!sub || strcmp(sub, "install") != 0 || c->positional[1]) {
-		dr_err("usage: delego-runner service install [--profile NAME] [--force] [--dry-run] (the other service "
+		dr_log_err("usage: delego-runner service install [--profile NAME] [--force] [--dry-run] (the other service "
 		       "commands are top-level: status, start, stop, restart, upgrade, uninstall, remove, clear)");
 		return DR_EXIT_USAGE;
 	}
@@ -431,12 +431,12 @@ int dr_cmd_status(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		struct dr_profile p = { 0 };
 		int r = dr_credentials_get(creds, *n, &p);
 		if (r == -ENOENT) {
-			dr_err("profile %s is not paired (see delego-runner status for the paired ones)", *n);
+			dr_log_err("profile %s is not paired (see delego-runner status for the paired ones)", *n);
 			status = DR_EXIT_CONFIG;
 			continue;
 		}
 		cJSON_AddItemToArray(all, status_json(c, *n, &p, r));
-		dr_profile_release(&p);
+		dr_credentials_profile_release(&p);
 	}
 	if (c->json) {
 		cJSON *top = cJSON_CreateObject();
@@ -515,7 +515,7 @@ static int control(struct dr_config *c, const char *verb, const char *done)
 		       "[--profile NAME] (or pair with --background)\n");
 	for (char **t = targets; *t; t++) {
 		if (!installed(*t)) {
-			dr_err("profile %s has no service: install it with delego-runner service install%s", *t,
+			dr_log_err("profile %s has no service: install it with delego-runner service install%s", *t,
 			       profile_flag(*t, pf, sizeof pf));
 			status = DR_EXIT_FAILURE;
 			continue;
@@ -525,7 +525,7 @@ static int control(struct dr_config *c, const char *verb, const char *done)
 			continue;
 		const char *how = strcmp(verb, "upgrade") ? verb : "restart";
 		if (dr_service_ctl(how, *t, strcmp(verb, "stop") != 0, err, sizeof err) < 0) {
-			dr_err("cannot %s the service of profile %s: %s", verb, *t, err);
+			dr_log_err("cannot %s the service of profile %s: %s", verb, *t, err);
 			status = DR_EXIT_FAILURE;
 			continue;
 		}
@@ -594,7 +594,7 @@ static void revoke_runner(const struct dr_profile *p, const char *profile)
 	else if (res.outcome == DR_RELAY_UNAUTHORIZED)
 		printf("runner %s was already revoked on %s\n", p->runner_id, p->relay_url);
 	else
-		dr_warn("could not revoke runner %s (profile %s) on %s (%s); continuing with the local cleanup: remove "
+		dr_log_warn("could not revoke runner %s (profile %s) on %s (%s); continuing with the local cleanup: remove "
 			"it in the dashboard's Runners panel", p->runner_id, profile, p->relay_url, res.message);
 }
 
@@ -613,37 +613,37 @@ static int remove_profile(struct dr_config *c, const char *name)
 	/* Stop first: a daemon still running would see its credential die and log a 401. */
 	if (has_unit && dr_service_ctl("stop", name, false, err, sizeof err) < 0) {
 		if (!c->force) {
-			dr_err("cannot stop the service of profile %s: %s. Nothing was changed: stop it (systemctl --user "
+			dr_log_err("cannot stop the service of profile %s: %s. Nothing was changed: stop it (systemctl --user "
 			       "stop %s) and run this again, or pass --force to remove it anyway", name, err, unit);
 			status = DR_EXIT_FAILURE;
 			goto out;
 		}
-		dr_warn("cannot stop the service of profile %s (%s); removing it anyway (--force)", name, err);
+		dr_log_warn("cannot stop the service of profile %s (%s); removing it anyway (--force)", name, err);
 	}
 	if (has_unit && dr_service_ctl("disable", name, false, err, sizeof err) < 0)
-		dr_warn("%s", err);
+		dr_log_warn("%s", err);
 	if (paired)
 		revoke_runner(&p, name);
 	if (has_unit) {
 		if (unlink(path) < 0 && errno != ENOENT) {
-			dr_err("cannot delete %s: %s; delete it by hand", path, strerror(errno));
+			dr_log_err("cannot delete %s: %s; delete it by hand", path, strerror(errno));
 			status = DR_EXIT_FAILURE;
 		} else {
 			if (dr_service_ctl(NULL, NULL, false, err, sizeof err) < 0)
-				dr_warn("%s", err);
+				dr_log_warn("%s", err);
 			printf("deleted the service %s\n", path);
 		}
 	}
 	if (dr_credentials_remove(creds, name) == 0) {
 		if (dr_credentials_save(creds, c->credentials_path, err, sizeof err) < 0) {
-			dr_err("%s; profile %s is still in it: delete it by hand", err, name);
+			dr_log_err("%s; profile %s is still in it: delete it by hand", err, name);
 			status = DR_EXIT_CANTCREAT;
 			goto out;
 		}
 		printf("removed profile %s from %s\n", name, c->credentials_path);
 	}
 out:
-	dr_profile_release(&p);
+	dr_credentials_profile_release(&p);
 	dr_credentials_free(creds);
 	free(unit);
 	free(path);
@@ -666,7 +666,7 @@ static int remove_all(struct dr_config *c, const char *cmd, bool all)
 		struct dr_profile p = { 0 };
 		if (!targets[0] && dr_credentials_get(creds, c->profile, &p) == 0)
 			dr_strv_push(&targets, c->profile);
-		dr_profile_release(&p);
+		dr_credentials_profile_release(&p);
 	}
 	if (!targets[0]) {
 		printf("Nothing to %s: no paired profile%s%s and no installed service.\n", cmd,
@@ -684,7 +684,7 @@ static int remove_all(struct dr_config *c, const char *cmd, bool all)
 				installed(*t) ? unit : "", paired ? "; revoke runner " : "", paired ? p.runner_id : "",
 				paired ? "on " : "", paired ? p.relay_url : "(not paired)", c->credentials_path);
 			free(unit);
-			dr_profile_release(&p);
+			dr_credentials_profile_release(&p);
 		}
 		fprintf(stderr, "This cannot be undone: running again needs a new pairing token from the dashboard.\n"
 				"Confirm with: delego-runner %s --yes%s\n", cmd,
@@ -732,7 +732,7 @@ void dr_cmd_warn_root(const struct dr_config *c)
 		return;
 	struct dr_doctor d = DR_DOCTOR_INIT;
 	dr_doctor_check_root(&d, 0, true);
-	dr_warn("%s; %s", d.items[0].detail, d.items[0].fix);
+	dr_log_warn("%s; %s", d.items[0].detail, d.items[0].fix);
 	dr_doctor_release(&d);
 }
 
@@ -778,7 +778,7 @@ int dr_cmd_doctor(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	fflush(stdout);
 	int status = dr_doctor_failures(&d) ? DR_EXIT_FAILURE : DR_EXIT_OK;
 	dr_doctor_release(&d);
-	dr_profile_release(&p);
+	dr_credentials_profile_release(&p);
 	dr_credentials_free(creds);
 	return status;
 }

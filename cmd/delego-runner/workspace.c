@@ -61,12 +61,12 @@ int dr_cmd_workspace(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 {
 	const char *what = c->positional[0];
 	if (!what || (strcmp(what, "ls") != 0 && strcmp(what, "gc") != 0) || c->positional[1]) {
-		dr_err("usage: delego-runner workspace ls|gc [--dry-run] [--json] (see delego-runner help workspace)");
+		dr_log_err("usage: delego-runner workspace ls|gc [--dry-run] [--json] (see delego-runner help workspace)");
 		return DR_EXIT_USAGE;
 	}
 	bool ls = !strcmp(what, "ls");
 	if (c->auto_gc && ls) {
-		dr_err("--auto belongs to workspace gc");
+		dr_log_err("--auto belongs to workspace gc");
 		return DR_EXIT_USAGE;
 	}
 	struct dr_gc_opts o;
@@ -77,7 +77,7 @@ int dr_cmd_workspace(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	char err[1024];
 	int rc = dr_gc_run(&o, &r, err, sizeof err);
 	if (rc < 0) {
-		dr_err("workspace %s: %s", what, err);
+		dr_log_err("workspace %s: %s", what, err);
 		return DR_EXIT_FAILURE;
 	}
 	if (c->json) {

@@ -19,9 +19,4 @@ struct dr_backoff {
 /* The delay before the next try; counts one more failure. random01 in [0,1). */
 uint64_t dr_backoff_next(struct dr_backoff *b, double random01);
 void dr_backoff_reset(struct dr_backoff *b);
-/* A uniform double in [0,1) from the system's random source. */
-double dr_random01(void);
-/* Fills out with 2*n lowercase hex digits of system randomness, NUL-terminated. */
-void dr_random_hex(char *out, size_t n);
-
 #endif

@@ -50,18 +50,18 @@ void dr_buf_truncate(struct dr_buf *b, size_t len);
  * tail: keeps only the last `max` bytes written to it (for stdout/stderr
  * tails). Never fails; older bytes are discarded.
  */
-struct dr_tail {
+struct dr_buf_tail {
 	struct dr_buf b; /* private */
 	size_t max;      /* read-only */
 	size_t dropped;  /* read-only: bytes discarded so far */
 };
-void dr_tail_init(struct dr_tail *t, size_t max);
-void dr_tail_add(struct dr_tail *t, const void *data, size_t len);
+void dr_buf_tail_init(struct dr_buf_tail *t, size_t max);
+void dr_buf_tail_add(struct dr_buf_tail *t, const void *data, size_t len);
 /* Borrowed, NUL-terminated view of the kept bytes. */
-const char *dr_tail_str(const struct dr_tail *t);
-size_t dr_tail_len(const struct dr_tail *t);
+const char *dr_buf_tail_str(const struct dr_buf_tail *t);
+size_t dr_buf_tail_len(const struct dr_buf_tail *t);
 /* True when older bytes were left out: the kept bytes start inside the text. */
-bool dr_tail_cut(const struct dr_tail *t);
-void dr_tail_release(struct dr_tail *t);
+bool dr_buf_tail_cut(const struct dr_buf_tail *t);
+void dr_buf_tail_release(struct dr_buf_tail *t);
 
 #endif

@@ -15,7 +15,7 @@
 
 struct dr_credentials;
 
-/* One profile; every string owned by the struct (dr_profile_release). */
+/* One profile; every string owned by the struct (dr_credentials_profile_release). */
 struct dr_profile {
 	char *relay_url;
 	char *runner_id;
@@ -24,15 +24,15 @@ struct dr_profile {
 	char *workspace_root;        /* extension, may be NULL */
 	char **supported_executors;  /* extension, NULL-terminated or NULL */
 };
-void dr_profile_release(struct dr_profile *p);
+void dr_credentials_profile_release(struct dr_profile *p);
 
 /* True for names matching ^[a-z0-9][a-z0-9-]{0,63}$. */
-bool dr_profile_name_valid(const char *name);
+bool dr_credentials_profile_name_valid(const char *name);
 /*
  * A runner id as the relay may hand it out and we may print: 1 to 128
  * letters, digits, '-' or '_', not starting with '-' (UUIDs and the like).
  */
-bool dr_profile_runner_id_valid(const char *id);
+bool dr_credentials_runner_id_valid(const char *id);
 
 /*
  * The credentials file: explicit_path ($DELEGO_CREDENTIALS_PATH) when set,

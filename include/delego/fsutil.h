@@ -13,48 +13,48 @@
 #include "delego/buf.h"
 
 /* Appends the file's contents to out (bounded by out->max: -E2BIG). *st optional. */
-int dr_read_file(const char *path, struct dr_buf *out, struct stat *st);
+int dr_fsutil_read_file(const char *path, struct dr_buf *out, struct stat *st);
 /*
  * Writes data to a temporary file beside path, fsyncs it, renames it over
  * path and fsyncs the directory. Missing parent directories are created
  * with dir_mode; the file gets file_mode.
  */
-int dr_write_file_atomic(const char *path, const void *data, size_t len, mode_t file_mode, mode_t dir_mode);
+int dr_fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t file_mode, mode_t dir_mode);
 /*
- * As dr_write_file_atomic, without fsync and without creating directories:
+ * As dr_fsutil_write_atomic, without fsync and without creating directories:
  * for informational files (the status file) that may be lost in a crash.
  */
-int dr_write_file_replace(const char *path, const void *data, size_t len, mode_t file_mode);
+int dr_fsutil_write_replace(const char *path, const void *data, size_t len, mode_t file_mode);
 /* What a temporary file's name carries between its target's name and a random part. */
 #define DR_TEMP_INFIX ".tmp-"
 /* Creates path, which must not exist (O_CREAT|O_EXCL|O_NOFOLLOW): an fd or -errno. */
-int dr_open_new(const char *path, mode_t mode);
+int dr_fsutil_open_new(const char *path, mode_t mode);
 /*
  * Creates a new file beside path named path DR_TEMP_INFIX <16 random hex>,
- * as dr_open_new. Returns the fd and *tmp_out (caller frees), or -errno.
+ * as dr_fsutil_open_new. Returns the fd and *tmp_out (caller frees), or -errno.
  */
-int dr_open_temp(const char *path, mode_t mode, char **tmp_out);
+int dr_fsutil_open_temp(const char *path, mode_t mode, char **tmp_out);
 /*
  * Refuses a directory other users could plant files in: it must be a
  * directory owned by us (or root) and not writable by group or others.
  * With tighten, a directory of ours that others may read or enter is
  * made 0700. err gets the sentence with the chmod/chown fix.
  */
-int dr_dir_check_private(const char *path, bool tighten, char *err, size_t errlen);
+int dr_fsutil_check_private_dir(const char *path, bool tighten, char *err, size_t errlen);
 #define DR_TRUST_NOFOLLOW 0x1u /* refuse a symbolic link (else its target is checked) */
 #define DR_TRUST_NOWRITE 0x2u  /* refuse a file group or others may write */
 /*
  * Refuses a file another user could have planted or changed: it must
  * belong to us (or root), and its directory, when it exists, must pass
- * dr_dir_check_private (not tightened). A file that does not exist passes:
+ * dr_fsutil_check_private_dir (not tightened). A file that does not exist passes:
  * its reader says so. err gets the sentence with the fix.
  */
-int dr_file_check_trusted(const char *path, unsigned flags, char *err, size_t errlen);
-/* mkdir -p (new directories 0700), then dr_dir_check_private(path, true). */
-int dr_mkdir_private(const char *path, char *err, size_t errlen);
+int dr_fsutil_check_trusted_file(const char *path, unsigned flags, char *err, size_t errlen);
+/* mkdir -p (new directories 0700), then dr_fsutil_check_private_dir(path, true). */
+int dr_fsutil_mkdir_private(const char *path, char *err, size_t errlen);
 /* mkdir -p with mode for every directory it creates. */
-int dr_mkdir_p(const char *path, mode_t mode);
+int dr_fsutil_mkdir_p(const char *path, mode_t mode);
 /* True for a directory with no entry but . and ..; false for anything else or an error. */
-bool dr_dir_empty(const char *path);
+bool dr_fsutil_dir_empty(const char *path);
 
 #endif

@@ -17,33 +17,33 @@
 #define DR_WS_SUBJECT_TITLE_MAX 120 /* characters of the title in a commit subject */
 
 /* What `git status --porcelain -z` lists, with correct paths (renames: the new path). */
-struct dr_ws_changes {
+struct dr_gitparse_changes {
 	char **paths;   /* the first DR_WS_KEEP_MAX, in git's order; owned */
 	size_t kept;
 	size_t count;   /* all entries */
 };
-void dr_ws_changes_release(struct dr_ws_changes *c);
+void dr_gitparse_changes_release(struct dr_gitparse_changes *c);
 
-/* commitMetadata of the protocol. Strings owned; dr_ws_commit_release frees them. */
-struct dr_ws_commit {
+/* commitMetadata of the protocol. Strings owned; dr_gitparse_commit_release frees them. */
+struct dr_gitparse_commit {
 	char *sha, *short_sha, *subject, *branch, *author_name, *author_email, *committed_at;
 	char **files; /* at most DR_WS_COMMIT_FILES_MAX */
 	size_t nfiles;
 	size_t file_count; /* all of them */
 };
-void dr_ws_commit_release(struct dr_ws_commit *c);
+void dr_gitparse_commit_release(struct dr_gitparse_commit *c);
 /* The commitMetadata object. Caller owns the result. */
-cJSON *dr_ws_commit_json(const struct dr_ws_commit *c);
+cJSON *dr_gitparse_commit_json(const struct dr_gitparse_commit *c);
 
 /* Porcelain v1 -z output into out (which must be zeroed). Entries cut short at the end are ignored. */
-void dr_gitparse_status(const char *z, size_t len, struct dr_ws_changes *out);
+void dr_gitparse_status(const char *z, size_t len, struct dr_gitparse_changes *out);
 
 /* The format of `git log -1` that dr_gitparse_log reads. */
 #define DR_GITPARSE_LOG_FORMAT "--format=%H%x00%an%x00%ae%x00%cI%x00%s"
 /* One DR_GITPARSE_LOG_FORMAT record into c's sha, short_sha, author, date, subject. False when malformed. */
-bool dr_gitparse_log(const char *out, size_t len, struct dr_ws_commit *c);
+bool dr_gitparse_log(const char *out, size_t len, struct dr_gitparse_commit *c);
 /* `git diff --name-only -z` into c's files and file_count (appended). */
-void dr_gitparse_names(const char *out, size_t len, struct dr_ws_commit *c);
+void dr_gitparse_names(const char *out, size_t len, struct dr_gitparse_commit *c);
 
 /* s without leading and trailing blanks (space, tab, CR, LF). Caller frees. */
 char *dr_gitparse_trimmed(const char *s, size_t len);

@@ -47,12 +47,12 @@ void dr_log_clear_secrets(void);
 void dr_log_redact(char *s);
 
 void dr_log(enum dr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dr_vlog(enum dr_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+void dr_log_v(enum dr_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define dr_log_enabled(lvl) ((lvl) <= dr_log_get_level())
-#define dr_err(...) dr_log(DR_LOG_ERR, __VA_ARGS__)
-#define dr_warn(...) dr_log(DR_LOG_WARN, __VA_ARGS__)
-#define dr_info(...) dr_log(DR_LOG_INFO, __VA_ARGS__)
-#define dr_debug(...) do { if (dr_log_enabled(DR_LOG_DEBUG)) dr_log(DR_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define dr_log_err(...) dr_log(DR_LOG_ERR, __VA_ARGS__)
+#define dr_log_warn(...) dr_log(DR_LOG_WARN, __VA_ARGS__)
+#define dr_log_info(...) dr_log(DR_LOG_INFO, __VA_ARGS__)
+#define dr_log_debug(...) do { if (dr_log_enabled(DR_LOG_DEBUG)) dr_log(DR_LOG_DEBUG, __VA_ARGS__); } while (0)
 
 #endif

@@ -10,7 +10,7 @@
 
 /* Sends one state string, e.g. "READY=1\nSTATUS=idle". Returns 0, or a negative errno. */
 int dr_notify(const char *state);
-int dr_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int dr_notify_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The watchdog interval from $WATCHDOG_USEC (and $WATCHDOG_PID), in ms, or 0. */
 uint64_t dr_notify_watchdog_ms(void);
 

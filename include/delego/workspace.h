@@ -22,12 +22,12 @@
  * The steps inside a job's own worktree (status, diff, log, commit, push
  * of the job's branch, gh) run in parallel across jobs.
  *
- * Every operation is a step (struct dr_ws_step) that dr_ws_step_cancel
+ * Every operation is a step (struct dr_workspace_step) that dr_workspace_step_cancel
  * ends: the running git or gh child gets SIGTERM to its group, SIGKILL
  * after the grace time, and the callback runs with -ECANCELED.
  *
  * A prepared worktree is held in use (a flock LOCK_EX on its directory)
- * until dr_ws_tree_release, so `workspace gc` in any process leaves it
+ * until dr_workspace_tree_release, so `workspace gc` in any process leaves it
  * alone while its job runs. Callbacks always run later from the loop, never
  * from inside the call that started the operation. Everything written
  * stays under the workspace root: resolved paths are checked.
@@ -44,10 +44,10 @@
 #include "delego/gitparse.h"
 #include "delego/wslayout.h"
 
-struct dr_ws_step;
+struct dr_workspace_step;
 
 /* Borrowed by every operation until its callback has run. */
-struct dr_ws_ctx {
+struct dr_workspace_ctx {
 	uv_loop_t *loop;
 	const char *root;             /* absolute workspace root (created when missing) */
 	const char *clone_base;       /* "git@github.com:" */
@@ -63,9 +63,9 @@ struct dr_ws_ctx {
 	/*
 	 * May be NULL. Else *running is the step in flight, set when an
 	 * operation starts and NULL again before its callback runs: what
-	 * dr_ws_step_cancel takes. One step at a time per ctx.
+	 * dr_workspace_step_cancel takes. One step at a time per ctx.
 	 */
-	struct dr_ws_step **running;
+	struct dr_workspace_step **running;
 };
 
 /*
@@ -75,17 +75,17 @@ struct dr_ws_ctx {
  * never from inside this call) with -ECANCELED. NULL or a step that is
  * already ending: nothing.
  */
-void dr_ws_step_cancel(struct dr_ws_step *s);
+void dr_workspace_step_cancel(struct dr_workspace_step *s);
 
 /*
  * Runs once per operation. status is 0 or a negative errno; err is a
  * sentence for the user ("" on success), borrowed for the call. The
  * operation's output struct is filled only when status is 0.
  */
-typedef void (*dr_ws_cb)(void *data, int status, const char *err);
+typedef void (*dr_workspace_cb)(void *data, int status, const char *err);
 
-/* A prepared job worktree. Strings owned; dr_ws_tree_release frees them. */
-struct dr_ws_tree {
+/* A prepared job worktree. Strings owned; dr_workspace_tree_release frees them. */
+struct dr_workspace_tree {
 	char *slug;          /* "owner/repo" */
 	char *source_path;   /* the bare cache */
 	char *worktree_path;
@@ -98,12 +98,12 @@ struct dr_ws_tree {
 	int inuse_fd;        /* private: the in-use flock on worktree_path, when inuse_held */
 	bool inuse_held;
 };
-void dr_ws_tree_release(struct dr_ws_tree *t);
+void dr_workspace_tree_release(struct dr_workspace_tree *t);
 
-struct dr_ws_prepare_in {
+struct dr_workspace_prepare_in {
 	const char *slug;   /* checked here again: -EINVAL */
 	const char *job_id; /* checked here again: -EINVAL */
-	const char *branch; /* from dr_job_branch_name(); checked with git check-ref-format rules */
+	const char *branch; /* from dr_workspace_branch_name(); checked with git check-ref-format rules */
 };
 /*
  * Source cache (clone or seed, then fetch when a new worktree is cut),
@@ -113,16 +113,16 @@ struct dr_ws_prepare_in {
  * clean; its HEAD becomes starting_sha. Returns -EINVAL (no callback) for
  * a bad slug, id or branch, with the reason in err.
  */
-int dr_workspace_prepare(const struct dr_ws_ctx *ctx, const struct dr_ws_prepare_in *in, struct dr_ws_tree *out,
-			 dr_ws_cb cb, void *data, char *err, size_t errlen);
+int dr_workspace_prepare(const struct dr_workspace_ctx *ctx, const struct dr_workspace_prepare_in *in, struct dr_workspace_tree *out,
+			 dr_workspace_cb cb, void *data, char *err, size_t errlen);
 
 /* git status --porcelain -z of the worktree (gitparse.h's struct). */
-int dr_workspace_changes(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, struct dr_ws_changes *out,
-			 dr_ws_cb cb, void *data);
+int dr_workspace_changes(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, struct dr_gitparse_changes *out,
+			 dr_workspace_cb cb, void *data);
 
-struct dr_ws_commit_in {
+struct dr_workspace_commit_in {
 	const char *identifier, *title, *url; /* each may be NULL */
-	const struct dr_ws_changes *changes;  /* from dr_workspace_changes; must not be empty */
+	const struct dr_gitparse_changes *changes;  /* from dr_workspace_changes; must not be empty */
 };
 /*
  * git add --all and one commit with gitparse's subject and body. A fallback
@@ -130,44 +130,44 @@ struct dr_ws_commit_in {
  * only when git has no user.name / user.email configured; nothing is
  * written to the repository's config.
  */
-int dr_workspace_commit(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, const struct dr_ws_commit_in *in,
-			struct dr_ws_commit *out, dr_ws_cb cb, void *data);
+int dr_workspace_commit(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, const struct dr_workspace_commit_in *in,
+			struct dr_gitparse_commit *out, dr_workspace_cb cb, void *data);
 /* Describes HEAD (a commit the agent made), files from starting_sha..HEAD. */
-int dr_workspace_describe_head(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, struct dr_ws_commit *out,
-			       dr_ws_cb cb, void *data);
+int dr_workspace_describe_head(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, struct dr_gitparse_commit *out,
+			       dr_workspace_cb cb, void *data);
 
 /* HEAD of the worktree into sha (at least 65 bytes). */
-int dr_workspace_head(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, char *sha, dr_ws_cb cb, void *data);
+int dr_workspace_head(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, char *sha, dr_workspace_cb cb, void *data);
 
 /* git push -u origin HEAD:refs/heads/<branch>. */
-int dr_workspace_push(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, dr_ws_cb cb, void *data);
+int dr_workspace_push(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, dr_workspace_cb cb, void *data);
 
-struct dr_ws_pr_in {
+struct dr_workspace_pr_in {
 	const char *title, *body;
 	bool draft;
 };
 /* prMetadata (without the fields the caller knows). Owned. */
-struct dr_ws_pr {
+struct dr_workspace_pr {
 	char *url;
 	long number; /* -1 when unknown */
 	char *title;
 	bool draft;
 	bool existing; /* gh said it already existed; looked up with gh pr view */
 };
-void dr_ws_pr_release(struct dr_ws_pr *pr);
+void dr_workspace_pr_release(struct dr_workspace_pr *pr);
 /*
  * gh pr create --title --body --head <branch> [--draft]; when gh says the
  * pull request already exists, gh pr view <branch> --json
  * url,number,title,isDraft.
  */
-int dr_workspace_pr(const struct dr_ws_ctx *ctx, const struct dr_ws_tree *t, const struct dr_ws_pr_in *in,
-		    struct dr_ws_pr *out, dr_ws_cb cb, void *data);
+int dr_workspace_pr(const struct dr_workspace_ctx *ctx, const struct dr_workspace_tree *t, const struct dr_workspace_pr_in *in,
+		    struct dr_workspace_pr *out, dr_workspace_cb cb, void *data);
 
 /* Cancels the background steps (spare worktrees being made): at shutdown. */
 void dr_workspace_stop_background(void);
 
 /* dr_wslayout_mark_awaiting for the tree's worktree (-EINVAL without one). */
-int dr_workspace_mark_awaiting(const struct dr_ws_tree *t, const char *job_id, bool awaiting);
+int dr_workspace_mark_awaiting(const struct dr_workspace_tree *t, const char *job_id, bool awaiting);
 
 /* <base><slug>.git when base ends in ':', else <base>/<slug>.git. Caller frees. */
 char *dr_workspace_clone_url(const char *base, const char *slug);

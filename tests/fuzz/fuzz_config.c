@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r = dr_config_parse((const char *)data, size, path, envp, &c, err, sizeof err);
 	if (r == 0) {
 		/* Success means a complete config: the fields every command reads. */
-		if (!c || !c->profile || !dr_profile_name_valid(c->profile) || !c->workspace_root ||
+		if (!c || !c->profile || !dr_credentials_profile_name_valid(c->profile) || !c->workspace_root ||
 		    !c->git_clone_base_url || !c->claude.command || !c->claude.args || !c->codex.command ||
 		    !c->codex.args || !c->supported_executors || !c->supported_executors[0] || !c->config_path ||
 		    strcmp(c->config_path, path) != 0 || !c->credentials_path || !c->state_dir ||

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dr_profile got;
 	if (dr_credentials_get(c, "fuzz", &got) != 0)
 		abort();
-	dr_profile_release(&got);
+	dr_credentials_profile_release(&got);
 
 	path_once();
 	if (dr_credentials_save(c, path, err, sizeof err) < 0)
@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    !same_str(got.workspace_root, p.workspace_root) || !got.supported_executors ||
 	    !same_names(got.supported_executors, ex))
 		abort();
-	dr_profile_release(&got);
+	dr_credentials_profile_release(&got);
 	char **before = dr_credentials_names(c), **after = dr_credentials_names(back);
 	if (!same_names(before, after))
 		abort();

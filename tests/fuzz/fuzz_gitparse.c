@@ -14,21 +14,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data;
-	struct dr_ws_changes ch = { 0 };
+	struct dr_gitparse_changes ch = { 0 };
 	dr_gitparse_status(s, size, &ch);
 	if (ch.kept > ch.count || ch.kept > DR_WS_KEEP_MAX)
 		abort();
-	dr_ws_changes_release(&ch);
-	struct dr_ws_commit c = { 0 };
+	dr_gitparse_changes_release(&ch);
+	struct dr_gitparse_commit c = { 0 };
 	if (dr_gitparse_log(s, size, &c) && (!c.sha || strlen(c.short_sha) > 12))
 		abort();
-	dr_ws_commit_release(&c);
+	dr_gitparse_commit_release(&c);
 	dr_gitparse_names(s, size, &c);
 	if (c.nfiles > DR_WS_COMMIT_FILES_MAX || c.nfiles > c.file_count)
 		abort();
-	cJSON *j = dr_ws_commit_json(&c);
+	cJSON *j = dr_gitparse_commit_json(&c);
 	cJSON_Delete(j);
-	dr_ws_commit_release(&c);
+	dr_gitparse_commit_release(&c);
 	struct dr_gitparse_worktree *e = NULL;
 	size_t n = dr_gitparse_worktrees(s, size, &e);
 	dr_gitparse_worktrees_free(e, n);

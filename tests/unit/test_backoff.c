@@ -1,4 +1,5 @@
 #include "delego/backoff.h"
+#include "delego/random.h"
 #include "check_main.h"
 
 #include <string.h>
@@ -26,7 +27,7 @@ START_TEST(many_failures_do_not_overflow)
 {
 	struct dr_backoff b = DR_BACKOFF_INIT(1000, 60000);
 	for (int i = 0; i < 1000; i++) {
-		uint64_t d = dr_backoff_next(&b, dr_random01());
+		uint64_t d = dr_backoff_next(&b, dr_random_unit());
 		ck_assert_uint_ge(d, 500);
 		ck_assert_uint_le(d, 60000);
 	}
@@ -42,7 +43,7 @@ START_TEST(random_helpers)
 	ck_assert_str_ne(a, b);
 	ck_assert_uint_eq(strspn(a, "0123456789abcdef"), 32);
 	for (int i = 0; i < 100; i++) {
-		double r = dr_random01();
+		double r = dr_random_unit();
 		ck_assert(r >= 0.0 && r < 1.0);
 	}
 }

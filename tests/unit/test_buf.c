@@ -58,18 +58,18 @@ END_TEST
 
 START_TEST(tail_keeps_last_bytes)
 {
-	struct dr_tail t;
-	dr_tail_init(&t, 8);
+	struct dr_buf_tail t;
+	dr_buf_tail_init(&t, 8);
 	for (int i = 0; i < 100; i++)
-		dr_tail_add(&t, "0123456789", 10);
-	ck_assert_uint_eq(dr_tail_len(&t), 8);
-	ck_assert_str_eq(dr_tail_str(&t), "23456789");
+		dr_buf_tail_add(&t, "0123456789", 10);
+	ck_assert_uint_eq(dr_buf_tail_len(&t), 8);
+	ck_assert_str_eq(dr_buf_tail_str(&t), "23456789");
 	ck_assert_uint_eq(t.dropped, 992);
-	dr_tail_add(&t, "ab", 2);
-	ck_assert_str_eq(dr_tail_str(&t), "456789ab");
-	dr_tail_add(&t, "0123456789ABCDEF", 16);
-	ck_assert_str_eq(dr_tail_str(&t), "89ABCDEF");
-	dr_tail_release(&t);
+	dr_buf_tail_add(&t, "ab", 2);
+	ck_assert_str_eq(dr_buf_tail_str(&t), "456789ab");
+	dr_buf_tail_add(&t, "0123456789ABCDEF", 16);
+	ck_assert_str_eq(dr_buf_tail_str(&t), "89ABCDEF");
+	dr_buf_tail_release(&t);
 }
 END_TEST
 

@@ -47,7 +47,7 @@ START_TEST(reads_a_node_written_file)
 	ck_assert_str_eq(p.runner_id, "run_2");
 	ck_assert_str_eq(p.bearer, "drs_bearer_two");
 	ck_assert_ptr_null(p.workspace_root);
-	dr_profile_release(&p);
+	dr_credentials_profile_release(&p);
 	ck_assert_int_eq(dr_credentials_get(c, "missing", &p), -ENOENT);
 	char **names = dr_credentials_names(c);
 	ck_assert_str_eq(names[0], "default");
@@ -73,7 +73,7 @@ START_TEST(rewrite_keeps_unknown_fields_and_other_profiles)
 	dr_credentials_free(c);
 
 	struct dr_buf b = DR_BUF_INIT(0);
-	ck_assert_int_eq(dr_read_file(path, &b, NULL), 0);
+	ck_assert_int_eq(dr_fsutil_read_file(path, &b, NULL), 0);
 	cJSON *root;
 	ck_assert_int_eq(dr_json_parse_object(b.buf, b.len, 1 << 20, &root), 0);
 	ck_assert(cJSON_IsArray(cJSON_GetObjectItem(root, "topLevelExtra")));
@@ -155,20 +155,20 @@ END_TEST
 
 START_TEST(profile_names)
 {
-	ck_assert(dr_profile_name_valid("default"));
-	ck_assert(dr_profile_name_valid("a"));
-	ck_assert(dr_profile_name_valid("0-work-2"));
-	ck_assert(!dr_profile_name_valid(""));
-	ck_assert(!dr_profile_name_valid("-work"));
-	ck_assert(!dr_profile_name_valid("Work"));
-	ck_assert(!dr_profile_name_valid("a_b"));
-	ck_assert(!dr_profile_name_valid("../x"));
+	ck_assert(dr_credentials_profile_name_valid("default"));
+	ck_assert(dr_credentials_profile_name_valid("a"));
+	ck_assert(dr_credentials_profile_name_valid("0-work-2"));
+	ck_assert(!dr_credentials_profile_name_valid(""));
+	ck_assert(!dr_credentials_profile_name_valid("-work"));
+	ck_assert(!dr_credentials_profile_name_valid("Work"));
+	ck_assert(!dr_credentials_profile_name_valid("a_b"));
+	ck_assert(!dr_credentials_profile_name_valid("../x"));
 	char long_name[66];
 	memset(long_name, 'a', 65);
 	long_name[65] = '\0';
-	ck_assert(!dr_profile_name_valid(long_name));
+	ck_assert(!dr_credentials_profile_name_valid(long_name));
 	long_name[64] = '\0';
-	ck_assert(dr_profile_name_valid(long_name));
+	ck_assert(dr_credentials_profile_name_valid(long_name));
 }
 END_TEST
 

@@ -147,7 +147,7 @@ START_TEST(test_credentials)
 {
 	struct dr_doctor d = DR_DOCTOR_INIT;
 	char *dir = dr_xasprintf("%s/cfg", tmpdir);
-	ck_assert_int_eq(dr_mkdir_p(dir, 0700), 0);
+	ck_assert_int_eq(dr_fsutil_mkdir_p(dir, 0700), 0);
 	char *path = dr_xasprintf("%s/credentials.json", dir);
 
 	dr_doctor_check_credentials(&d, path, "work");

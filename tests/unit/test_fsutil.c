@@ -57,11 +57,11 @@ START_TEST(a_planted_link_at_the_temp_name_gets_nothing)
 	char *status = dr_xasprintf("%s/status.json", dir);
 	char *plant2 = dr_xasprintf("%s.tmp-%ld", status, (long)getpid());
 	ck_assert_int_eq(symlink(loot, plant2), 0);
-	ck_assert_int_eq(dr_write_file_replace(status, bearer, strlen(bearer), 0600), 0);
+	ck_assert_int_eq(dr_fsutil_write_replace(status, bearer, strlen(bearer), 0600), 0);
 	ck_assert(!file_contains(loot, bearer));
 	ck_assert_int_eq(access(loot, F_OK), -1);
-	/* dr_open_new never follows or reuses. */
-	ck_assert_int_eq(dr_open_new(plant, 0600), -EEXIST);
+	/* dr_fsutil_open_new never follows or reuses. */
+	ck_assert_int_eq(dr_fsutil_open_new(plant, 0600), -EEXIST);
 	free(status);
 	free(plant2);
 	free(dir);
@@ -84,18 +84,18 @@ START_TEST(a_group_writable_directory_is_refused_with_the_fix)
 	ck_assert_ptr_nonnull(strstr(err, dir));
 	save_profile(path, -EPERM);
 	ck_assert_int_eq(access(path, F_OK), -1);
-	ck_assert_int_eq(dr_mkdir_private(dir, err, sizeof err), -EPERM);
+	ck_assert_int_eq(dr_fsutil_mkdir_private(dir, err, sizeof err), -EPERM);
 	ck_assert_ptr_nonnull(strstr(err, "chmod 700"));
 	/* Readable by others but not writable: ours, so tightened. */
 	ck_assert_int_eq(chmod(dir, 0755), 0);
-	ck_assert_int_eq(dr_mkdir_private(dir, err, sizeof err), 0);
+	ck_assert_int_eq(dr_fsutil_mkdir_private(dir, err, sizeof err), 0);
 	struct stat st;
 	ck_assert_int_eq(stat(dir, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0700);
 	/* New directories are 0700 whatever the umask. */
 	char *deep = dr_xasprintf("%s/a/b", tmpdir);
 	mode_t old = umask(0);
-	ck_assert_int_eq(dr_mkdir_private(deep, err, sizeof err), 0);
+	ck_assert_int_eq(dr_fsutil_mkdir_private(deep, err, sizeof err), 0);
 	umask(old);
 	ck_assert_int_eq(stat(deep, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0700);
@@ -115,7 +115,7 @@ START_TEST(a_directory_of_another_user_is_refused)
 	}
 	char *dir = make_cfg();
 	ck_assert_int_eq(chown(dir, 1, 1), 0); /* not root, not us */
-	ck_assert_int_eq(dr_dir_check_private(dir, false, err, sizeof err), -EPERM);
+	ck_assert_int_eq(dr_fsutil_check_private_dir(dir, false, err, sizeof err), -EPERM);
 	ck_assert_ptr_nonnull(strstr(err, "chown 0"));
 	free(dir);
 	tmpdir_remove();

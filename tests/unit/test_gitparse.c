@@ -11,7 +11,7 @@
 START_TEST(log_record_is_read_field_by_field)
 {
 	static const char out[] = SHA "\0Ann Author\0ann@example.com\0" "2026-01-02T03:04:05+00:00\0Fix: the thing \n";
-	struct dr_ws_commit c = { 0 };
+	struct dr_gitparse_commit c = { 0 };
 	ck_assert(dr_gitparse_log(out, sizeof(out) - 1, &c));
 	ck_assert_str_eq(c.sha, SHA);
 	ck_assert_str_eq(c.short_sha, "0123456789ab");
@@ -19,7 +19,7 @@ START_TEST(log_record_is_read_field_by_field)
 	ck_assert_str_eq(c.author_email, "ann@example.com");
 	ck_assert_str_eq(c.committed_at, "2026-01-02T03:04:05+00:00");
 	ck_assert_str_eq(c.subject, "Fix: the thing");
-	dr_ws_commit_release(&c);
+	dr_gitparse_commit_release(&c);
 	/* Too few fields, or a short sha: refused, nothing kept. */
 	static const char few[] = SHA "\0Ann\0ann@example.com";
 	ck_assert(!dr_gitparse_log(few, sizeof(few) - 1, &c));
@@ -32,21 +32,21 @@ END_TEST
 
 START_TEST(diff_names_are_counted_and_capped)
 {
-	struct dr_ws_commit c = { 0 };
+	struct dr_gitparse_commit c = { 0 };
 	static const char out[] = "a.c\0dir/b c.txt\0\0line\nbreak\0cut";
 	dr_gitparse_names(out, sizeof(out) - 1, &c);
 	ck_assert_uint_eq(c.nfiles, 3);
 	ck_assert_uint_eq(c.file_count, 3);
 	ck_assert_str_eq(c.files[1], "dir/b c.txt");
 	ck_assert_str_eq(c.files[2], "line\nbreak");
-	dr_ws_commit_release(&c);
+	dr_gitparse_commit_release(&c);
 	char *many = malloc(DR_WS_COMMIT_FILES_MAX * 2 * 2);
 	for (size_t i = 0; i < DR_WS_COMMIT_FILES_MAX * 2; i++)
 		many[2 * i] = 'x', many[2 * i + 1] = '\0';
 	dr_gitparse_names(many, DR_WS_COMMIT_FILES_MAX * 4, &c);
 	ck_assert_uint_eq(c.nfiles, DR_WS_COMMIT_FILES_MAX);
 	ck_assert_uint_eq(c.file_count, DR_WS_COMMIT_FILES_MAX * 2);
-	dr_ws_commit_release(&c);
+	dr_gitparse_commit_release(&c);
 	free(many);
 }
 END_TEST

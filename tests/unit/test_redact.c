@@ -435,22 +435,22 @@ static void log_secrets(void)
 	dr_log_add_secret(BEARER);
 	char *env[] = { "GITHUB_TOKEN=ghp_envtoken_0123", NULL };
 	dr_redact_add_env(dr_redact_default(), env);
-	dr_info("bearer %s", BEARER);
-	dr_warn("split %.9s%s over two arguments", BEARER, &BEARER[9]);
-	dr_err("from the environment: %s", "ghp_envtoken_0123");
+	dr_log_info("bearer %s", BEARER);
+	dr_log_warn("split %.9s%s over two arguments", BEARER, &BEARER[9]);
+	dr_log_err("from the environment: %s", "ghp_envtoken_0123");
 	dr_log_add_secret("multi\nline-secret");
-	dr_debug("a secret with a newline: multi\nline-secret and the whole " BEARER);
+	dr_log_debug("a secret with a newline: multi\nline-secret and the whole " BEARER);
 	/* Cut at 8 KiB in the middle of the bearer. */
 	char *pad = dr_xmalloc(8300);
 	memset(pad, '.', 8300);
 	for (int shift = 0; shift < 30; shift++) {
 		int fill = 8192 - 40 - shift;
-		dr_info("%.*s %s tail", fill, pad, BEARER);
+		dr_log_info("%.*s %s tail", fill, pad, BEARER);
 	}
 	free(pad);
 	dr_log_add_secret(PAIRING);
 	errno = EACCES;
-	dr_info("pairing with %s", PAIRING);
+	dr_log_info("pairing with %s", PAIRING);
 	ck_assert_int_eq(errno, EACCES);
 }
 

@@ -286,7 +286,7 @@ START_TEST(test_count_outbox)
 {
 	ck_assert_int_eq(dr_service_count_outbox(tmpdir), 0);
 	char *dir = dr_xasprintf("%s/outbox", tmpdir);
-	ck_assert_int_eq(dr_mkdir_p(dir, 0700), 0);
+	ck_assert_int_eq(dr_fsutil_mkdir_p(dir, 0700), 0);
 	const char *names[] = { "a.json", "b.json", "c.json.tmp", ".d.json" };
 	for (size_t i = 0; i < 4; i++) {
 		char *p = dr_xasprintf("%s/%s", dir, names[i]);
@@ -302,7 +302,7 @@ END_TEST
 START_TEST(test_query_with_fake_systemctl)
 {
 	char *bin = dr_xasprintf("%s/bin", tmpdir);
-	ck_assert_int_eq(dr_mkdir_p(bin, 0755), 0);
+	ck_assert_int_eq(dr_fsutil_mkdir_p(bin, 0755), 0);
 	char *fake = dr_xasprintf("%s/systemctl", bin);
 	write_text(fake, "#!/bin/sh\necho \"$*\" >>\"$(dirname \"$0\")/argv\"\n"
 			 "printf 'ActiveState=failed\\nSubState=failed\\nUnitFileState=enabled\\nMainPID=0\\n"
@@ -318,7 +318,7 @@ START_TEST(test_query_with_fake_systemctl)
 	ck_assert_str_eq(st.active, "not-installed");
 
 	char *unit_dir = dr_xasprintf("%s/systemd/user", tmpdir);
-	ck_assert_int_eq(dr_mkdir_p(unit_dir, 0755), 0);
+	ck_assert_int_eq(dr_fsutil_mkdir_p(unit_dir, 0755), 0);
 	char *unit = dr_service_unit_path("work");
 	write_text(unit, DR_SERVICE_MARKER "\n", 0644);
 	dr_service_query("work", &st);
@@ -332,7 +332,7 @@ START_TEST(test_query_with_fake_systemctl)
 	ck_assert_int_eq(dr_service_ctl(NULL, NULL, false, err, sizeof err), 0);
 	char *argv_log = dr_xasprintf("%s/argv", bin);
 	struct dr_buf log = DR_BUF_INIT(4096);
-	ck_assert_int_eq(dr_read_file(argv_log, &log, NULL), 0);
+	ck_assert_int_eq(dr_fsutil_read_file(argv_log, &log, NULL), 0);
 	ck_assert_ptr_nonnull(strstr(log.buf, "--user show -p ActiveState"));
 	ck_assert_ptr_nonnull(strstr(log.buf, "\n--user restart --no-block delego-runner-work.service\n"));
 	ck_assert_ptr_nonnull(strstr(log.buf, "\n--user daemon-reload\n"));

@@ -439,7 +439,7 @@ START_TEST(test_ctl_failures)
 	struct dr_service_state st;
 	char *plist = dr_service_launchd_plist_path(home, "default");
 	char *dir = dr_xasprintf("%s/Library/LaunchAgents", home);
-	ck_assert_int_eq(dr_mkdir_p(dir, 0755), 0);
+	ck_assert_int_eq(dr_fsutil_mkdir_p(dir, 0755), 0);
 	write_text(plist, "x", 0644);
 	dr_service_launchd_query(home, "default", &st);
 	ck_assert(st.installed);
@@ -460,7 +460,7 @@ START_TEST(test_query)
 
 	char *plist = dr_service_launchd_plist_path(home, "default");
 	char *dir = dr_xasprintf("%s/Library/LaunchAgents", home);
-	ck_assert_int_eq(dr_mkdir_p(dir, 0755), 0);
+	ck_assert_int_eq(dr_fsutil_mkdir_p(dir, 0755), 0);
 	write_text(plist, "x", 0644);
 
 	setenv("FAKE_LOADED", "1", 1);

@@ -21,7 +21,7 @@ static char root[PATH_MAX + 16];
 static char remotes[PATH_MAX + 16];
 static char upstream[PATH_MAX + 64];
 static uv_loop_t loop;
-static struct dr_ws_ctx ctx;
+static struct dr_workspace_ctx ctx;
 
 
 /* The first line a shell command prints. Caller frees. */
@@ -72,7 +72,7 @@ static void setup(void)
 			    T, upstream, upstream),
 			 0);
 	uv_loop_init(&loop);
-	ctx = (struct dr_ws_ctx){ .loop = &loop, .root = root, .clone_base = remotes };
+	ctx = (struct dr_workspace_ctx){ .loop = &loop, .root = root, .clone_base = remotes };
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -109,9 +109,9 @@ static int wait_for(struct wait *w)
 	return w->status;
 }
 
-static int prepare(const char *job_id, const char *branch, struct dr_ws_tree *t, struct wait *w)
+static int prepare(const char *job_id, const char *branch, struct dr_workspace_tree *t, struct wait *w)
 {
-	struct dr_ws_prepare_in in = { .slug = "acme/app", .job_id = job_id, .branch = branch };
+	struct dr_workspace_prepare_in in = { .slug = "acme/app", .job_id = job_id, .branch = branch };
 	char err[256];
 	memset(w, 0, sizeof(*w));
 	int r = dr_workspace_prepare(&ctx, &in, t, on_done, w, err, sizeof(err));
@@ -201,7 +201,7 @@ START_TEST(status_paths_are_correct)
 				" D gone.txt\0"
 				"A  \xc3\xbc.txt\0"
 				"?? cut-off-without-nul";
-	struct dr_ws_changes c = { 0 };
+	struct dr_gitparse_changes c = { 0 };
 	dr_gitparse_status(z, sizeof(z) - 1, &c);
 	ck_assert_uint_eq(c.count, 7);
 	ck_assert_uint_eq(c.kept, 7);
@@ -212,7 +212,7 @@ START_TEST(status_paths_are_correct)
 	ck_assert_str_eq(c.paths[4], "line\nbreak.txt");
 	ck_assert_str_eq(c.paths[5], "gone.txt");
 	ck_assert_str_eq(c.paths[6], "\xc3\xbc.txt");
-	dr_ws_changes_release(&c);
+	dr_gitparse_changes_release(&c);
 }
 END_TEST
 
@@ -220,7 +220,7 @@ END_TEST
 
 START_TEST(prepare_clones_and_cuts_a_worktree)
 {
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("Job1234abcd", "delego/eng-1-job1234a", &t, &w) == 0, "%s", w.err);
 	char want[PATH_MAX * 2];
@@ -240,13 +240,13 @@ START_TEST(prepare_clones_and_cuts_a_worktree)
 	free(b);
 	free(bare);
 	free(main_sha);
-	dr_ws_tree_release(&t);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
 START_TEST(new_worktrees_start_from_a_fresh_fetch_and_a_follow_up_reuses_its_own)
 {
-	struct dr_ws_tree t1 = { 0 }, t2 = { 0 }, t3 = { 0 };
+	struct dr_workspace_tree t1 = { 0 }, t2 = { 0 }, t3 = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-one", "delego/eng-1-job-one", &t1, &w) == 0, "%s", w.err);
 	upstream_commit("README.md");
@@ -259,30 +259,30 @@ START_TEST(new_worktrees_start_from_a_fresh_fetch_and_a_follow_up_reuses_its_own
 	ck_assert_str_eq(t3.worktree_path, t1.worktree_path);
 	ck_assert_str_eq(t3.starting_sha, t1.starting_sha);
 	free(fresh);
-	dr_ws_tree_release(&t1);
-	dr_ws_tree_release(&t2);
-	dr_ws_tree_release(&t3);
+	dr_workspace_tree_release(&t1);
+	dr_workspace_tree_release(&t2);
+	dr_workspace_tree_release(&t3);
 }
 END_TEST
 
 START_TEST(fetch_failure_is_a_warning_not_a_failure)
 {
-	struct dr_ws_tree t1 = { 0 }, t2 = { 0 };
+	struct dr_workspace_tree t1 = { 0 }, t2 = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-one", "delego/a-job-one", &t1, &w) == 0, "%s", w.err);
 	ck_assert_int_eq(sh("mv '%s' '%s.away'", upstream, upstream), 0);
 	ck_assert_msg(prepare("job-two", "delego/a-job-two", &t2, &w) == 0, "%s", w.err);
 	ck_assert_ptr_nonnull(t2.fetch_warning);
 	ck_assert_str_eq(t2.starting_sha, t1.starting_sha);
-	dr_ws_tree_release(&t1);
-	dr_ws_tree_release(&t2);
+	dr_workspace_tree_release(&t1);
+	dr_workspace_tree_release(&t2);
 }
 END_TEST
 
 START_TEST(cache_is_seeded_from_a_local_checkout)
 {
 	ck_assert_int_eq(sh("set -e; mkdir -p '%s/acme'; git clone -q '%s' '%s/acme/app'", root, upstream, root), 0);
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-seed", "delego/s-job-seed", &t, &w) == 0, "%s", w.err);
 	ck_assert(t.seeded);
@@ -290,7 +290,7 @@ START_TEST(cache_is_seeded_from_a_local_checkout)
 	char *url = sh_out("git --git-dir '%s' remote get-url origin", t.source_path);
 	ck_assert_str_eq(url, upstream);
 	free(url);
-	dr_ws_tree_release(&t);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
@@ -301,20 +301,20 @@ START_TEST(cache_is_seeded_from_root_repo_folder)
 			    "git add x; git -c user.name=U -c user.email=u@e commit -q -m x",
 			    root, root),
 			 0);
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-seed", "delego/s-job-seed", &t, &w) == 0, "%s", w.err);
 	ck_assert(t.seeded);
 	char *sha = sh_out("git -C '%s/app' rev-parse HEAD", root);
 	ck_assert_str_eq(t.starting_sha, sha);
 	free(sha);
-	dr_ws_tree_release(&t);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
 START_TEST(worktree_on_another_branch_is_left_alone)
 {
-	struct dr_ws_tree t = { 0 }, t2 = { 0 };
+	struct dr_workspace_tree t = { 0 }, t2 = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-x", "delego/one-job-x", &t, &w) == 0, "%s", w.err);
 	ck_assert_int_eq(sh("cd '%s' && git checkout -q -b elsewhere && echo keep > marker", t.worktree_path), 0);
@@ -332,13 +332,13 @@ START_TEST(worktree_on_another_branch_is_left_alone)
 			 0);
 	ck_assert_int_eq(prepare("job-y", "delego/one-job-y", &t2, &w), -EEXIST);
 	ck_assert_int_eq(sh("test -f '%s/worktrees/acme/app/job-y/f'", root), 0);
-	dr_ws_tree_release(&t);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
 START_TEST(existing_branch_without_worktree_is_reattached)
 {
-	struct dr_ws_tree t = { 0 }, t2 = { 0 };
+	struct dr_workspace_tree t = { 0 }, t2 = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-r", "delego/r-job-r", &t, &w) == 0, "%s", w.err);
 	ck_assert_int_eq(sh("cd '%s' && echo work > w.txt && git add w.txt && git -c user.name=A -c "
@@ -350,21 +350,21 @@ START_TEST(existing_branch_without_worktree_is_reattached)
 	ck_assert(t2.reattached);
 	ck_assert_str_eq(t2.starting_sha, sha);
 	free(sha);
-	dr_ws_tree_release(&t);
-	dr_ws_tree_release(&t2);
+	dr_workspace_tree_release(&t);
+	dr_workspace_tree_release(&t2);
 }
 END_TEST
 
 START_TEST(changes_commit_with_fallback_author_and_push)
 {
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-c", "delego/eng-7-job-c", &t, &w) == 0, "%s", w.err);
 	ck_assert_int_eq(sh("set -e; cd '%s'; echo changed >> README.md; echo n > 'new file.txt'; git mv a.txt "
 			    "b.txt; mkdir d; printf x > \"d/$(printf '\\303\\274').txt\"",
 			    t.worktree_path),
 			 0);
-	struct dr_ws_changes c = { 0 };
+	struct dr_gitparse_changes c = { 0 };
 	memset(&w, 0, sizeof(w));
 	ck_assert_int_eq(dr_workspace_changes(&ctx, &t, &c, on_done, &w), 0);
 	ck_assert_msg(wait_for(&w) == 0, "%s", w.err);
@@ -378,9 +378,9 @@ START_TEST(changes_commit_with_fallback_author_and_push)
 	}
 	ck_assert(readme && renamed && spaced && dir);
 
-	struct dr_ws_commit_in in = { .identifier = "ENG-7", .title = "Make\nit   so", .url = "https://l/ENG-7",
+	struct dr_workspace_commit_in in = { .identifier = "ENG-7", .title = "Make\nit   so", .url = "https://l/ENG-7",
 				      .changes = &c };
-	struct dr_ws_commit cm = { 0 };
+	struct dr_gitparse_commit cm = { 0 };
 	memset(&w, 0, sizeof(w));
 	ck_assert_int_eq(dr_workspace_commit(&ctx, &t, &in, &cm, on_done, &w), 0);
 	ck_assert_msg(wait_for(&w) == 0, "%s", w.err);
@@ -404,7 +404,7 @@ START_TEST(changes_commit_with_fallback_author_and_push)
 	ck_assert_str_eq(clean, "0");
 	free(clean);
 
-	cJSON *j = dr_ws_commit_json(&cm);
+	cJSON *j = dr_gitparse_commit_json(&cm);
 	ck_assert_str_eq(cJSON_GetObjectItem(j, "shortSha")->valuestring, cm.short_sha);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "changedFiles")), 4);
 	cJSON_Delete(j);
@@ -415,9 +415,9 @@ START_TEST(changes_commit_with_fallback_author_and_push)
 	char *remote = sh_out("git --git-dir '%s' rev-parse refs/heads/delego/eng-7-job-c", upstream);
 	ck_assert_str_eq(remote, cm.sha);
 	free(remote);
-	dr_ws_commit_release(&cm);
-	dr_ws_changes_release(&c);
-	dr_ws_tree_release(&t);
+	dr_gitparse_commit_release(&cm);
+	dr_gitparse_changes_release(&c);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
@@ -426,18 +426,18 @@ START_TEST(configured_author_wins_and_empty_commit_is_refused)
 	ck_assert_int_eq(sh("git config --global user.name 'Real Person' && git config --global user.email "
 			    "real@example.com"),
 			 0);
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-a", "delego/a-job-a", &t, &w) == 0, "%s", w.err);
-	struct dr_ws_changes none = { 0 };
-	struct dr_ws_commit_in in = { .identifier = "A-1", .changes = &none };
-	struct dr_ws_commit cm = { 0 };
+	struct dr_gitparse_changes none = { 0 };
+	struct dr_workspace_commit_in in = { .identifier = "A-1", .changes = &none };
+	struct dr_gitparse_commit cm = { 0 };
 	memset(&w, 0, sizeof(w));
 	ck_assert_int_eq(dr_workspace_commit(&ctx, &t, &in, &cm, on_done, &w), 0);
 	ck_assert_int_eq(wait_for(&w), -ENODATA);
 	ck_assert_ptr_null(cm.sha);
 	ck_assert_int_eq(sh("echo y > '%s/y.txt'", t.worktree_path), 0);
-	struct dr_ws_changes c = { 0 };
+	struct dr_gitparse_changes c = { 0 };
 	memset(&w, 0, sizeof(w));
 	dr_workspace_changes(&ctx, &t, &c, on_done, &w);
 	ck_assert_int_eq(wait_for(&w), 0);
@@ -447,15 +447,15 @@ START_TEST(configured_author_wins_and_empty_commit_is_refused)
 	ck_assert_msg(wait_for(&w) == 0, "%s", w.err);
 	ck_assert_str_eq(cm.author_name, "Real Person");
 	ck_assert_str_eq(cm.subject, "A-1: apply delegated changes");
-	dr_ws_commit_release(&cm);
-	dr_ws_changes_release(&c);
-	dr_ws_tree_release(&t);
+	dr_gitparse_commit_release(&cm);
+	dr_gitparse_changes_release(&c);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
 START_TEST(agent_commit_is_described_and_head_read)
 {
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-d", "delego/d-job-d", &t, &w) == 0, "%s", w.err);
 	ck_assert_int_eq(sh("cd '%s' && echo 1 > one.txt && echo 2 > two.txt && git add . && git -c user.name=Agent "
@@ -467,7 +467,7 @@ START_TEST(agent_commit_is_described_and_head_read)
 	ck_assert_int_eq(dr_workspace_head(&ctx, &t, sha, on_done, &w), 0);
 	ck_assert_int_eq(wait_for(&w), 0);
 	ck_assert_str_ne(sha, t.starting_sha);
-	struct dr_ws_commit cm = { 0 };
+	struct dr_gitparse_commit cm = { 0 };
 	memset(&w, 0, sizeof(w));
 	ck_assert_int_eq(dr_workspace_describe_head(&ctx, &t, &cm, on_done, &w), 0);
 	ck_assert_msg(wait_for(&w) == 0, "%s", w.err);
@@ -476,8 +476,8 @@ START_TEST(agent_commit_is_described_and_head_read)
 	ck_assert_str_eq(cm.author_name, "Agent");
 	ck_assert_uint_eq(cm.file_count, 2);
 	ck_assert_str_eq(cm.files[0], "one.txt");
-	dr_ws_commit_release(&cm);
-	dr_ws_tree_release(&t);
+	dr_gitparse_commit_release(&cm);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
@@ -508,14 +508,14 @@ static void fake_gh(const char *mode)
 START_TEST(pull_request_created_or_found)
 {
 	fake_gh("ok");
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-p", "delego/p-job-p", &t, &w) == 0, "%s", w.err);
 	char *body = dr_gitparse_pr_body("P-1", "https://l/P-1", "abcdef123456");
 	ck_assert_str_eq(body, "Linear issue: P-1\nLinear URL: https://l/P-1\n\nLocal commit: abcdef123456\n\n"
 			       "Created by Delego local runner.");
-	struct dr_ws_pr_in in = { .title = "P-1: Do it", .body = body, .draft = true };
-	struct dr_ws_pr pr = { 0 };
+	struct dr_workspace_pr_in in = { .title = "P-1: Do it", .body = body, .draft = true };
+	struct dr_workspace_pr pr = { 0 };
 	memset(&w, 0, sizeof(w));
 	ck_assert_int_eq(dr_workspace_pr(&ctx, &t, &in, &pr, on_done, &w), 0);
 	ck_assert_msg(wait_for(&w) == 0, "%s", w.err);
@@ -527,7 +527,7 @@ START_TEST(pull_request_created_or_found)
 	ck_assert_ptr_nonnull(strstr(args, "pr create --title P-1: Do it --body Linear issue: P-1"));
 	ck_assert_ptr_nonnull(strstr(args, "--head delego/p-job-p --draft"));
 	free(args);
-	dr_ws_pr_release(&pr);
+	dr_workspace_pr_release(&pr);
 
 	fake_gh("exists");
 	in.draft = false;
@@ -538,7 +538,7 @@ START_TEST(pull_request_created_or_found)
 	ck_assert_int_eq(pr.number, 7);
 	ck_assert_str_eq(pr.title, "Old title");
 	ck_assert(pr.draft && pr.existing);
-	dr_ws_pr_release(&pr);
+	dr_workspace_pr_release(&pr);
 
 	fake_gh("broken");
 	memset(&w, 0, sizeof(w));
@@ -547,13 +547,13 @@ START_TEST(pull_request_created_or_found)
 	ck_assert_ptr_nonnull(strstr(w.err, "gh: unexpected pr create"));
 	ck_assert_ptr_null(pr.url);
 	free(body);
-	dr_ws_tree_release(&t);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
 START_TEST(missing_git_or_gh_says_what_to_install)
 {
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-m", "delego/m-job-m", &t, &w) == 0, "%s", w.err);
 	char *saved = dr_xstrdup(getenv("PATH"));
@@ -561,40 +561,40 @@ START_TEST(missing_git_or_gh_says_what_to_install)
 	snprintf(empty, sizeof(empty), "%s/empty-bin", T);
 	mkdir(empty, 0755);
 	setenv("PATH", empty, 1);
-	struct dr_ws_pr_in in = { .title = "t", .body = "b" };
-	struct dr_ws_pr pr = { 0 };
+	struct dr_workspace_pr_in in = { .title = "t", .body = "b" };
+	struct dr_workspace_pr pr = { 0 };
 	memset(&w, 0, sizeof(w));
 	dr_workspace_pr(&ctx, &t, &in, &pr, on_done, &w);
 	ck_assert_int_eq(wait_for(&w), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(w.err, "gh (the GitHub CLI) is not installed"));
 	ck_assert_ptr_nonnull(strstr(w.err, "https://cli.github.com"));
-	struct dr_ws_tree t2 = { 0 };
+	struct dr_workspace_tree t2 = { 0 };
 	ck_assert_int_eq(prepare("job-n", "delego/m-job-n", &t2, &w), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(w.err, "git is not installed"));
 	setenv("PATH", saved, 1);
 	free(saved);
-	dr_ws_tree_release(&t);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
 START_TEST(hostile_input_and_symlinks_cannot_escape_the_root)
 {
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	char err[256];
 	struct wait w = { 0 };
 	const char *bad_slugs[] = { "../etc", "acme/..", "acme", "-x/app", "acme/app/extra", "acme/a b", "" };
 	for (size_t i = 0; i < sizeof(bad_slugs) / sizeof(*bad_slugs); i++) {
-		struct dr_ws_prepare_in in = { .slug = bad_slugs[i], .job_id = "job", .branch = "delego/x-job" };
+		struct dr_workspace_prepare_in in = { .slug = bad_slugs[i], .job_id = "job", .branch = "delego/x-job" };
 		ck_assert_int_eq(dr_workspace_prepare(&ctx, &in, &t, on_done, &w, err, sizeof(err)), -EINVAL);
 	}
 	const char *bad_ids[] = { "../up", "a/b", "-rf", "", "x y" };
 	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(*bad_ids); i++) {
-		struct dr_ws_prepare_in in = { .slug = "acme/app", .job_id = bad_ids[i], .branch = "delego/x-job" };
+		struct dr_workspace_prepare_in in = { .slug = "acme/app", .job_id = bad_ids[i], .branch = "delego/x-job" };
 		ck_assert_int_eq(dr_workspace_prepare(&ctx, &in, &t, on_done, &w, err, sizeof(err)), -EINVAL);
 	}
 	const char *bad_branches[] = { "main", "delego/../x", "delego/-x", "delego/a b", "delego//x", "delego/x/" };
 	for (size_t i = 0; i < sizeof(bad_branches) / sizeof(*bad_branches); i++) {
-		struct dr_ws_prepare_in in = { .slug = "acme/app", .job_id = "job", .branch = bad_branches[i] };
+		struct dr_workspace_prepare_in in = { .slug = "acme/app", .job_id = "job", .branch = bad_branches[i] };
 		ck_assert_int_eq(dr_workspace_prepare(&ctx, &in, &t, on_done, &w, err, sizeof(err)), -EINVAL);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -629,13 +629,13 @@ START_TEST(one_git_command_at_a_time_per_repository)
 	setenv("PATH", path, 1);
 
 	enum { N = 3 };
-	struct dr_ws_tree t[N] = { 0 };
+	struct dr_workspace_tree t[N] = { 0 };
 	struct wait w[N] = { 0 };
 	char ids[N][16], branches[N][32], err[256];
 	for (int i = 0; i < N; i++) {
 		snprintf(ids[i], sizeof(ids[i]), "job-%d", i);
 		snprintf(branches[i], sizeof(branches[i]), "delego/q-job-%d", i);
-		struct dr_ws_prepare_in in = { .slug = "acme/app", .job_id = ids[i], .branch = branches[i] };
+		struct dr_workspace_prepare_in in = { .slug = "acme/app", .job_id = ids[i], .branch = branches[i] };
 		ck_assert_int_eq(dr_workspace_prepare(&ctx, &in, &t[i], on_done, &w[i], err, sizeof(err)), 0);
 	}
 	for (int i = 0; i < N; i++)
@@ -658,7 +658,7 @@ START_TEST(one_git_command_at_a_time_per_repository)
 	fclose(f);
 	ck_assert_int_ge(starts, 3 * 5);
 	for (int i = 0; i < N; i++)
-		dr_ws_tree_release(&t[i]);
+		dr_workspace_tree_release(&t[i]);
 }
 END_TEST
 
@@ -697,11 +697,11 @@ static pid_t slow_pid(void)
 
 START_TEST(cancel_ends_the_running_git_child)
 {
-	struct dr_ws_tree t = { 0 };
+	struct dr_workspace_tree t = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-c", "delego/c-job-c", &t, &w) == 0, "%s", w.err);
 	slow_git("push");
-	struct dr_ws_step *running = NULL;
+	struct dr_workspace_step *running = NULL;
 	ctx.running = &running;
 	ctx.kill_grace_ms = 500;
 	memset(&w, 0, sizeof(w));
@@ -713,26 +713,26 @@ START_TEST(cancel_ends_the_running_git_child)
 	pid_t pid = slow_pid();
 	ck_assert_int_gt(pid, 0);
 	uint64_t t1 = uv_hrtime();
-	dr_ws_step_cancel(running);
+	dr_workspace_step_cancel(running);
 	ck_assert_int_eq(w.done, 0); /* the callback comes from the loop */
 	ck_assert_int_eq(wait_for(&w), -ECANCELED);
 	ck_assert_msg(uv_hrtime() - t1 < 3000000000ULL, "the cancel took more than 3 s");
 	ck_assert_ptr_null(running);
 	ck_assert_int_ne(kill(pid, 0), 0); /* the child is gone */
-	dr_ws_tree_release(&t);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
 START_TEST(cancel_while_waiting_for_the_cache_lock)
 {
-	struct dr_ws_tree t = { 0 }, t2 = { 0 };
+	struct dr_workspace_tree t = { 0 }, t2 = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-d", "delego/d-job-d", &t, &w) == 0, "%s", w.err);
 	int fd = -1;
 	ck_assert_int_eq(dr_wslayout_trylock(t.source_path, LOCK_EX, &fd), 0); /* "another process" */
-	struct dr_ws_step *running = NULL;
+	struct dr_workspace_step *running = NULL;
 	ctx.running = &running;
-	struct dr_ws_prepare_in in = { .slug = "acme/app", .job_id = "job-e", .branch = "delego/e-job-e" };
+	struct dr_workspace_prepare_in in = { .slug = "acme/app", .job_id = "job-e", .branch = "delego/e-job-e" };
 	char err[256];
 	memset(&w, 0, sizeof(w));
 	ck_assert_int_eq(dr_workspace_prepare(&ctx, &in, &t2, on_done, &w, err, sizeof(err)), 0);
@@ -740,28 +740,28 @@ START_TEST(cancel_while_waiting_for_the_cache_lock)
 	while (uv_hrtime() - t0 < 300000000ULL)
 		uv_run(&loop, UV_RUN_NOWAIT), usleep(10000);
 	ck_assert_int_eq(w.done, 0); /* still waiting for the lock */
-	dr_ws_step_cancel(running);
+	dr_workspace_step_cancel(running);
 	ck_assert_int_eq(wait_for(&w), -ECANCELED);
 	ck_assert_ptr_nonnull(strstr(w.err, "cancelled"));
 	char wt[PATH_MAX + 64];
 	snprintf(wt, sizeof(wt), "%s/worktrees/acme/app/job-e", root);
 	ck_assert_int_ne(access(wt, F_OK), 0); /* nothing was cut */
 	close(fd);
-	dr_ws_tree_release(&t);
+	dr_workspace_tree_release(&t);
 }
 END_TEST
 
 /* Steps inside a job's own worktree do not wait for each other (nor for the cache's lock). */
 START_TEST(worktree_steps_run_in_parallel)
 {
-	struct dr_ws_tree t[2] = { 0 };
+	struct dr_workspace_tree t[2] = { 0 };
 	struct wait w[2];
 	ck_assert_msg(prepare("job-p0", "delego/p-job-p0", &t[0], &w[0]) == 0, "%s", w[0].err);
 	ck_assert_msg(prepare("job-p1", "delego/p-job-p1", &t[1], &w[1]) == 0, "%s", w[1].err);
 	int fd = -1;
 	ck_assert_int_eq(dr_wslayout_trylock(t[0].source_path, LOCK_EX, &fd), 0);
 	slow_git("status");
-	struct dr_ws_changes c[2] = { 0 };
+	struct dr_gitparse_changes c[2] = { 0 };
 	memset(w, 0, sizeof(w));
 	uint64_t t0 = uv_hrtime();
 	for (int i = 0; i < 2; i++)
@@ -779,8 +779,8 @@ START_TEST(worktree_steps_run_in_parallel)
 	ck_assert_msg(running == 2, "status in two worktrees did not overlap (or waited for the cache's lock)");
 	close(fd);
 	for (int i = 0; i < 2; i++) {
-		dr_ws_changes_release(&c[i]);
-		dr_ws_tree_release(&t[i]);
+		dr_gitparse_changes_release(&c[i]);
+		dr_workspace_tree_release(&t[i]);
 	}
 }
 END_TEST
@@ -789,7 +789,7 @@ END_TEST
 START_TEST(warm_spare_becomes_the_next_worktree)
 {
 	ctx.warm_worktrees = 1;
-	struct dr_ws_tree t1 = { 0 }, t2 = { 0 };
+	struct dr_workspace_tree t1 = { 0 }, t2 = { 0 };
 	struct wait w;
 	ck_assert_msg(prepare("job-w1", "delego/w-job-w1", &t1, &w) == 0, "%s", w.err);
 	char spare[PATH_MAX + 64];
@@ -817,8 +817,8 @@ START_TEST(warm_spare_becomes_the_next_worktree)
 	free(main_sha);
 	free(ino_before);
 	free(ino_after);
-	dr_ws_tree_release(&t1);
-	dr_ws_tree_release(&t2);
+	dr_workspace_tree_release(&t1);
+	dr_workspace_tree_release(&t2);
 }
 END_TEST
 
