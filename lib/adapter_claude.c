@@ -2,6 +2,7 @@
 #include "adapter-int.h"
 #include "delego/buf.h"
 #include "delego/json.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <stdlib.h>
@@ -291,18 +292,12 @@ static void claude_text(struct dr_adapter *a, const char *line)
 		set_fatal(a, line);
 }
 
-static void push_owned(char ***v, char *s)
-{
-	dr_strv_push(v, s);
-	free(s);
-}
-
 static char **claude_argv(const struct dr_invocation *inv)
 {
 	bool resume = inv->resume_session_id && inv->resume_user_reply;
 	if (!resume && !inv->prompt)
 		return NULL;
-	char **v = NULL;
+	struct dr_strv v = DR_STRV_INIT;
 	dr_strv_push(&v, inv->command);
 	for (char *const *p = inv->args; p && *p; p++)
 		dr_strv_push(&v, *p);
@@ -313,11 +308,11 @@ static char **claude_argv(const struct dr_invocation *inv)
 	if (resume) {
 		dr_strv_push(&v, "--resume");
 		dr_strv_push(&v, inv->resume_session_id);
-		push_owned(&v, dr__adapter_operand(inv->resume_user_reply));
+		dr_strv_push_take(&v, dr__adapter_operand(inv->resume_user_reply));
 	} else {
-		push_owned(&v, dr__adapter_operand(inv->prompt));
+		dr_strv_push_take(&v, dr__adapter_operand(inv->prompt));
 	}
-	return v;
+	return dr_strv_take(&v);
 }
 
 static char *claude_explain(const struct dr_adapter *a, const char *err, const char *out)

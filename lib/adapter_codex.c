@@ -1,6 +1,7 @@
 /* adapter_codex: `codex exec --json` events (delego-runner-protocol(7), AGENT STREAMS). */
 #include "adapter-int.h"
 #include "delego/json.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <stdio.h>
@@ -188,12 +189,6 @@ static void codex_reply(struct dr_adapter *a, const cJSON *ev)
 		dr__adapter_set_reply(a, text);
 }
 
-static void push_owned(char ***v, char *s)
-{
-	dr_strv_push(v, s);
-	free(s);
-}
-
 static char **codex_argv(const struct dr_invocation *inv)
 {
 	if (!inv->prompt || !inv->worktree)
@@ -208,7 +203,7 @@ static char **codex_argv(const struct dr_invocation *inv)
 			at = i + 1;
 			break;
 		}
-	char **v = NULL;
+	struct dr_strv v = DR_STRV_INIT;
 	dr_strv_push(&v, inv->command);
 	for (size_t i = 0; i <= nargs; i++) {
 		if (!has_json && i == at)
@@ -222,12 +217,12 @@ static char **codex_argv(const struct dr_invocation *inv)
 	}
 	if (inv->thinking && *inv->thinking) {
 		dr_strv_push(&v, "--config");
-		push_owned(&v, dr_xasprintf("model_reasoning_effort=\"%s\"", inv->thinking));
+		dr_strv_push_take(&v, dr_xasprintf("model_reasoning_effort=\"%s\"", inv->thinking));
 	}
 	dr_strv_push(&v, "--cd");
 	dr_strv_push(&v, inv->worktree);
-	push_owned(&v, dr__adapter_operand(inv->prompt));
-	return v;
+	dr_strv_push_take(&v, dr__adapter_operand(inv->prompt));
+	return dr_strv_take(&v);
 }
 
 static char *codex_explain(const struct dr_adapter *a, const char *err, const char *out)

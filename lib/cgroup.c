@@ -5,6 +5,7 @@
  */
 #include "delego/cgroup.h"
 #include "delego/log.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -594,14 +595,14 @@ char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *c
 {
 	if (dr_cgroup_mode() != DR_CGROUP_V2 || !g.shim[0])
 		return NULL;
-	char **v = dr_xcalloc(1, sizeof *v);
+	struct dr_strv v = DR_STRV_INIT;
 	dr_strv_push(&v, g.shim);
 	dr_strv_push(&v, DR_CGROUP_SHIM_WORD);
 	dr_strv_push(&v, cg->procs);
 	dr_strv_push(&v, file);
 	for (char *const *a = argv; *a; a++)
 		dr_strv_push(&v, *a);
-	return v;
+	return dr_strv_take(&v);
 }
 
 

@@ -1,5 +1,6 @@
 /* childenv: allow-listed environments for children (see the header for the list). */
 #include "delego/childenv.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <stdlib.h>

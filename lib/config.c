@@ -11,6 +11,7 @@
 #include "delego/redact.h"
 #include "delego/sandbox.h"
 #include "delego/url.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -239,14 +240,14 @@ static void load_env(struct config_full *f, char **envp)
 }
 
 /* Applies flags; collects positionals. */
-static int load_flags(struct config_full *f, int argc, char **argv, char *err, size_t errlen)
+static int apply_flags(struct config_full *f, struct dr_strv *positional, int argc, char **argv, char *err,
+		       size_t errlen)
 {
-	f->c.positional = dr_xcalloc(1, sizeof *f->c.positional);
 	bool only_positional = false;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		if (only_positional || a[0] != '-' || a[1] == '\0') {
-			dr_strv_push(&f->c.positional, a);
+			dr_strv_push(positional, a);
 			continue;
 		}
 		if (strcmp(a, "--") == 0) {
@@ -314,6 +315,14 @@ static int load_flags(struct config_full *f, int argc, char **argv, char *err, s
 		set(f, o, v, source);
 	}
 	return 0;
+}
+
+static int load_flags(struct config_full *f, int argc, char **argv, char *err, size_t errlen)
+{
+	struct dr_strv positional = DR_STRV_INIT;
+	int r = apply_flags(f, &positional, argc, argv, err, errlen);
+	f->c.positional = dr_strv_take(&positional);
+	return r;
 }
 
 static char *default_state_dir(char **envp, const char *profile)
@@ -451,20 +460,20 @@ void dr_config_apply_profile(struct dr_config *c, const struct dr_profile *p)
 	const struct opt *ex = dr__config_find_opt("supported-executors", 19);
 	if (p->supported_executors && p->supported_executors[0] &&
 	    strcmp(f->settings[dr__config_opt_index(ex)].source, "default") == 0) {
-		char **valid = dr_xcalloc(1, sizeof *valid);
+		struct dr_strv valid = DR_STRV_INIT;
 		for (char **e = p->supported_executors; *e; e++)
 			if (!strcmp(*e, DR_EXECUTOR_CLAUDE) || !strcmp(*e, DR_EXECUTOR_CODEX))
 				dr_strv_push(&valid, *e);
-		if (valid[0]) {
+		if (valid.n) {
 			struct dr_buf b = DR_BUF_INIT(0);
-			for (char **e = valid; *e; e++)
+			for (char **e = valid.v; *e; e++)
 				dr_buf_addf(&b, "%s%s", b.len ? "," : "", *e);
 			set(f, ex, b.buf, "profile");
 			dr_buf_release(&b);
 			dr_strv_free(c->supported_executors);
-			c->supported_executors = valid;
+			c->supported_executors = dr_strv_take(&valid);
 		} else {
-			dr_strv_free(valid);
+			dr_strv_release(&valid);
 		}
 	}
 }

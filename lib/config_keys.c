@@ -11,6 +11,7 @@
 #include "delego/redact.h"
 #include "delego/sandbox.h"
 #include "delego/url.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -139,13 +140,13 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 static char **split(const char *s, const char *seps)
 {
-	char **v = dr_xcalloc(1, sizeof *v);
+	struct dr_strv v = DR_STRV_INIT;
 	char *copy = dr_xstrdup(s);
 	char *save = NULL;
 	for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save))
 		dr_strv_push(&v, tok);
 	free(copy);
-	return v;
+	return dr_strv_take(&v);
 }
 
 /* A "NAME" or "NAME=VALUE" of --agent-env: a shell-style name, never one of ours. */
@@ -195,7 +196,7 @@ static int resolve_executors(const struct setting *s, const struct opt *o, void 
 {
 	const char *v = s->value;
 	char **parts = split(v, ", \t");
-	char **out = dr_xcalloc(1, sizeof *out);
+	struct dr_strv out = DR_STRV_INIT;
 	for (char **p = parts; *p; p++) {
 		for (char *c = *p; *c; c++)
 			if (*c >= 'A' && *c <= 'Z')
@@ -204,22 +205,22 @@ static int resolve_executors(const struct setting *s, const struct opt *o, void 
 			snprintf(err, errlen, "%s: --%s: unknown executor '%s' (known: codex, claude)", s->source,
 				 o->name, *p);
 			dr_strv_free(parts);
-			dr_strv_free(out);
+			dr_strv_release(&out);
 			return -EINVAL;
 		}
 		bool dup = false;
-		for (char **q = out; *q; q++)
-			dup |= !strcmp(*q, *p);
+		for (size_t k = 0; k < out.n; k++)
+			dup |= !strcmp(out.v[k], *p);
 		if (!dup)
 			dr_strv_push(&out, *p);
 	}
 	dr_strv_free(parts);
-	if (!out[0]) {
+	if (!out.n) {
 		snprintf(err, errlen, "%s: --%s must include at least one of codex, claude", s->source, o->name);
-		dr_strv_free(out);
+		dr_strv_release(&out);
 		return -EINVAL;
 	}
-	*(char ***)field = out;
+	*(char ***)field = dr_strv_take(&out);
 	return 0;
 }
 
@@ -259,7 +260,7 @@ static int resolve_paths(const struct config_full *f, const struct setting *s, c
 {
 	const char *v = s->value;
 	char **parts = split(v, s->source[0] == 'e' ? ":\n" : "\n");
-	char **out = dr_xcalloc(1, sizeof *out);
+	struct dr_strv out = DR_STRV_INIT;
 	for (char **q = parts; *q; q++) {
 		char *path = dr__config_expand_home(f, *q);
 		if (path[0] != '/') {
@@ -267,14 +268,14 @@ static int resolve_paths(const struct config_full *f, const struct setting *s, c
 				 o->name, *q);
 			free(path);
 			dr_strv_free(parts);
-			dr_strv_free(out);
+			dr_strv_release(&out);
 			return -EINVAL;
 		}
 		dr_strv_push(&out, path);
 		free(path);
 	}
 	dr_strv_free(parts);
-	*(char ***)field = out;
+	*(char ***)field = dr_strv_take(&out);
 	return 0;
 }
 

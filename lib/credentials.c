@@ -2,6 +2,7 @@
 #include "delego/credentials.h"
 #include "delego/buf.h"
 #include "delego/json.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 #include "delego/fsutil.h"
 
@@ -212,9 +213,12 @@ int dr_credentials_get(const struct dr_credentials *c, const char *name, struct 
 	out->workspace_root = dr_xstrdup(dr_json_nonempty(p, "workspaceRoot"));
 	const cJSON *ex = dr_json_array(p, "supportedExecutors");
 	const cJSON *it;
+	struct dr_strv executors = DR_STRV_INIT;
 	cJSON_ArrayForEach(it, ex)
 		if (cJSON_IsString(it))
-			dr_strv_push(&out->supported_executors, it->valuestring);
+			dr_strv_push(&executors, it->valuestring);
+	/* NULL when the profile names none, as it was read. */
+	out->supported_executors = executors.v;
 	return 0;
 }
 
@@ -264,10 +268,10 @@ int dr_credentials_remove(struct dr_credentials *c, const char *name)
 
 char **dr_credentials_names(const struct dr_credentials *c)
 {
-	char **names = dr_xcalloc(1, sizeof *names);
+	struct dr_strv names = DR_STRV_INIT;
 	const cJSON *it;
 	cJSON_ArrayForEach(it, profiles_of(c))
 		if (cJSON_IsObject(it))
 			dr_strv_push(&names, it->string);
-	return names;
+	return dr_strv_take(&names);
 }

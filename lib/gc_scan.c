@@ -6,6 +6,7 @@
 #include "delego/gitparse.h"
 #include "delego/proc.h"
 #include "delego/wslayout.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <dirent.h>
@@ -125,10 +126,10 @@ int dr__gc_rm_tree(const char *path)
 /* The names of the real directories (no symlinks, no dot names) in path. NULL-terminated; caller frees. */
 static char **list_dirs(const char *path)
 {
-	char **v = dr_xcalloc(1, sizeof *v);
+	struct dr_strv v = DR_STRV_INIT;
 	DIR *d = opendir(path);
 	if (!d)
-		return v;
+		return dr_strv_take(&v);
 	for (struct dirent *e; (e = readdir(d));) {
 		if (e->d_name[0] == '.')
 			continue;
@@ -137,7 +138,7 @@ static char **list_dirs(const char *path)
 			dr_strv_push(&v, e->d_name);
 	}
 	closedir(d);
-	return v;
+	return dr_strv_take(&v);
 }
 
 /* ---- git, synchronously ---- */
@@ -190,7 +191,7 @@ int dr__gc_git_run(const struct dr_gc_opts *o, struct dr__gc_git *g, const char 
 	memset(g, 0, sizeof(*g));
 	if (dr__gc_stopped(o))
 		return -ECANCELED;
-	char **argv = dr_xcalloc(1, sizeof *argv);
+	struct dr_strv argv = DR_STRV_INIT;
 	dr_strv_push(&argv, "git");
 	for (size_t i = 0; args[i]; i++)
 		dr_strv_push(&argv, args[i]);
@@ -202,7 +203,7 @@ int dr__gc_git_run(const struct dr_gc_opts *o, struct dr__gc_git *g, const char 
 	int r = uv_loop_init(&loop);
 	if (r == 0) {
 		struct dr_proc_opts po = {
-			.argv = argv,
+			.argv = argv.v,
 			.env = env,
 			.cwd = cwd,
 			.timeout_ms = GIT_TIMEOUT_MS,
@@ -221,7 +222,7 @@ int dr__gc_git_run(const struct dr_gc_opts *o, struct dr__gc_git *g, const char 
 		uv_run(&loop, UV_RUN_DEFAULT);
 		uv_loop_close(&loop);
 	}
-	dr_strv_free(argv);
+	dr_strv_release(&argv);
 	dr_strv_free(env);
 	if (r == 0 && !w.done)
 		r = -EIO;
@@ -344,7 +345,7 @@ void dr__gc_scan_cache(const struct dr_gc_opts *o, struct dr_gc_item *it)
 		return;
 	}
 	/* Commits on delego/ branches that no remote has and no worktree has checked out. */
-	char **args = dr_xcalloc(1, sizeof *args);
+	struct dr_strv args = DR_STRV_INIT;
 	const char *base[] = { "--git-dir", it->path, "rev-list", "--count", "--glob=refs/heads/delego/*", "--not",
 			       "--remotes", "--glob=" DR_WSLAYOUT_PUSHED_REFS "*", NULL };
 	for (size_t i = 0; base[i]; i++)
@@ -362,8 +363,8 @@ void dr__gc_scan_cache(const struct dr_gc_opts *o, struct dr_gc_item *it)
 	}
 	dr_gitparse_worktrees_free(e, n);
 	char *err = NULL;
-	long unpushed = dr__gc_git_count(o, it->path, (const char *const *)args, &err);
-	dr_strv_free(args);
+	long unpushed = dr__gc_git_count(o, it->path, (const char *const *)args.v, &err);
+	dr_strv_release(&args);
 	set_unpushed(it, unpushed, err, DR_GC_IDLE);
 }
 

@@ -6,6 +6,7 @@
 #include "delego/log.h"
 #include "delego/proc.h"
 #include "delego/proc_sync.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <dirent.h>
@@ -86,7 +87,7 @@ char **dr_inhibit_argv(const char *self, const char *why, int pid)
 {
 	char pidtext[32];
 	snprintf(pidtext, sizeof pidtext, "%d", pid);
-	char **v = dr_xcalloc(1, sizeof *v);
+	struct dr_strv v = DR_STRV_INIT;
 #ifdef DR_PLATFORM_DARWIN
 	(void)self;
 	(void)why;
@@ -96,7 +97,7 @@ char **dr_inhibit_argv(const char *self, const char *why, int pid)
 	dr_strv_push(&v, pidtext);
 #else
 	if (!self) {
-		dr_strv_free(v);
+		dr_strv_release(&v);
 		return NULL;
 	}
 	char *whyarg = dr_xasprintf("--why=%.*s", WHY_MAX, why ? why : "jobs are running");
@@ -110,7 +111,7 @@ char **dr_inhibit_argv(const char *self, const char *why, int pid)
 	dr_strv_push(&v, pidtext);
 	free(whyarg);
 #endif
-	return v;
+	return dr_strv_take(&v);
 }
 
 struct dr_inhibit *dr_inhibit_new(uv_loop_t *loop, bool enabled)
@@ -146,7 +147,7 @@ static char **holder_env(void)
 {
 	static const char *const keep[] = { "PATH", "DBUS_SYSTEM_BUS_ADDRESS", "DBUS_SESSION_BUS_ADDRESS",
 					    "XDG_RUNTIME_DIR", "HOME", "LANG" };
-	char **env = dr_xcalloc(1, sizeof *env);
+	struct dr_strv env = DR_STRV_INIT;
 	for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
 		const char *v = getenv(keep[i]);
 		if (v) {
@@ -155,7 +156,7 @@ static char **holder_env(void)
 			free(kv);
 		}
 	}
-	return env;
+	return dr_strv_take(&env);
 }
 
 static void start_holder(struct dr_inhibit *in, const char *why)

@@ -415,7 +415,7 @@ void dr_job_default_executor(struct dr_job *job, const char *executor)
 	cJSON_AddStringToObject(job->execution_preferences, "executor", executor);
 }
 
-char *dr_workspace_branch_name(const struct dr_job *job)
+char *dr_job_branch_name(const struct dr_job *job)
 {
 	char key[BRANCH_KEY_MAX + 1];
 	size_t n = 0;

@@ -17,6 +17,7 @@
 #include "delego/job.h"
 #include "delego/json.h"
 #include "delego/log.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <dirent.h>
@@ -426,7 +427,7 @@ static void load_spool(struct dr_outbox *o)
 	DIR *d = opendir(o->dir);
 	if (!d)
 		return;
-	char **names = dr_xcalloc(1, sizeof *names);
+	struct dr_strv names = DR_STRV_INIT;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t n = strlen(de->d_name);
@@ -436,10 +437,11 @@ static void load_spool(struct dr_outbox *o)
 			unlinkat(dirfd(d), de->d_name, 0);
 	}
 	closedir(d);
-	size_t n = dr_strv_len(names);
-	qsort(names, n, sizeof *names, name_cmp);
+	size_t n = names.n;
+	if (n)
+		qsort(names.v, n, sizeof *names.v, name_cmp);
 	for (size_t i = 0; i < n; i++) {
-		char *file = dr_xasprintf("%s/%s", o->dir, names[i]);
+		char *file = dr_xasprintf("%s/%s", o->dir, names.v[i]);
 		struct dr_buf data = DR_BUF_INIT(ENTRY_MAX_BYTES * 2);
 		struct entry *e = dr_xcalloc(1, sizeof *e);
 		long long seq = 0;
@@ -458,7 +460,7 @@ static void load_spool(struct dr_outbox *o)
 			dr_buf_release(&data);
 			continue;
 		}
-		e->number = strtoull(names[i], NULL, 10);
+		e->number = strtoull(names.v[i], NULL, 10);
 		if (e->number >= o->next_number)
 			o->next_number = e->number + 1;
 		e->file = file;
@@ -470,7 +472,7 @@ static void load_spool(struct dr_outbox *o)
 		free(job_id);
 		dr_buf_release(&data);
 	}
-	dr_strv_free(names);
+	dr_strv_release(&names);
 	if (o->count)
 		dr_log_info("%zu report(s) left by an earlier run will be sent", o->count);
 }

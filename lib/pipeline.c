@@ -291,7 +291,7 @@ static void ws_started(struct dr_pipeline *p, int r)
 
 static void workspace_prepare(struct dr_pipeline *p)
 {
-	char *branch = dr_workspace_branch_name(p->job);
+	char *branch = dr_job_branch_name(p->job);
 	struct dr_workspace_prepare_in in = {
 		.slug = p->job->repository_slug,
 		.job_id = p->job->id,

@@ -20,6 +20,7 @@
 #include "delego/utf8.h"
 #include "delego/workspace.h"
 #include "delego/wslayout.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -52,7 +53,7 @@ static char *ours_of(const char *path)
 void dr__pipeline_make_sandbox(struct dr_pipeline *p)
 {
 	const struct dr_config *c = p->env.config;
-	char **ours = dr_xcalloc(1, sizeof *ours);
+	struct dr_strv ours = DR_STRV_INIT;
 	char *dirs[] = { ours_of(c->credentials_path), ours_of(c->config_path), ours_of(c->state_dir) };
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
 		if (dirs[i])
@@ -65,7 +66,7 @@ void dr__pipeline_make_sandbox(struct dr_pipeline *p)
 		.network = c->sandbox_network,
 		.home = getenv("HOME"),
 		.env = environ,
-		.runner_dirs = ours,
+		.runner_dirs = ours.v,
 		.worktree = p->tree.worktree_path,
 		.source = p->tree.source_path,
 		.extra_writable = c->sandbox_writable,
@@ -73,7 +74,7 @@ void dr__pipeline_make_sandbox(struct dr_pipeline *p)
 	};
 	p->sandbox = dr_sandbox_policy_free(p->sandbox);
 	p->sandbox = dr_sandbox_policy_new(&in);
-	dr_strv_free(ours);
+	dr_strv_release(&ours);
 }
 
 static void on_stall_timer(uv_timer_t *t)

@@ -9,6 +9,7 @@
 #include "delego/log.h"
 #include "delego/redact.h"
 #include "delego/sandbox.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <dirent.h>
@@ -506,7 +507,7 @@ static int wrap_in_supervisor(const struct dr_proc_opts *o, const char *file, ch
 	int r = *argv ? 0 : dr_proc_find_executable(file, o->env, o->cwd, &exe);
 	if (r < 0)
 		return r;
-	char **v = dr_xcalloc(1, sizeof *v);
+	struct dr_strv v = DR_STRV_INIT;
 	dr_strv_push(&v, self);
 	dr_strv_push(&v, DR_SUPERVISE_WORD);
 	dr_strv_push(&v, o->supervise_dir);
@@ -515,7 +516,7 @@ static int wrap_in_supervisor(const struct dr_proc_opts *o, const char *file, ch
 		dr_strv_push(&v, *a);
 	free(exe);
 	dr_strv_free(*argv);
-	*argv = v;
+	*argv = dr_strv_take(&v);
 	return 0;
 }
 

@@ -2,6 +2,7 @@
 #include "delego/proc_sync.h"
 #include "delego/childenv.h"
 #include "delego/proc.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>

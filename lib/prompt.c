@@ -97,7 +97,7 @@ static void add_issue(struct dr_buf *b, const struct dr_job *job)
 		add_folded(b, job->issue_url, URL_MAX);
 		dr_buf_addch(b, '\n');
 	}
-	char *branch = dr_workspace_branch_name(job);
+	char *branch = dr_job_branch_name(job);
 	dr_buf_addf(b, "Branch: %s (already checked out in your working directory)\n", branch);
 	free(branch);
 }

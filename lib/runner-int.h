@@ -11,6 +11,7 @@
 #include "delego/backoff.h"
 #include "delego/config.h"
 #include "delego/pipeline.h"
+#include "delego/strv.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -74,7 +75,7 @@ struct dr_runner {
 	/* Upgrade in place: see that section. */
 	uv_signal_t sigusr2;
 	uv_timer_t upgrade_timer;
-	char **exec_argv;
+	struct dr_strv exec_argv;
 	char exe[4096];
 	bool upgrading;
 
@@ -103,7 +104,7 @@ struct dr_runner {
 	int active;
 	/* Jobs that ended and whose terminal report the relay has not taken yet:
 	 * the beat still names them, so that the relay never sees us idle first. */
-	char **settling;
+	struct dr_strv settling;
 
 	int signals;
 	char started_at[64];

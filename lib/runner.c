@@ -30,6 +30,7 @@
 #include "delego/realtime.h"
 #include "delego/relay.h"
 #include "delego/workspace.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -61,7 +62,7 @@ static const char *first_active_job(const struct dr_runner *r)
 const char *dr__runner_beat_job(const struct dr_runner *r)
 {
 	const char *job = first_active_job(r);
-	return job ? job : r->settling && r->settling[0] ? r->settling[0] : NULL;
+	return job ? job : r->settling.n ? r->settling.v[0] : NULL;
 }
 
 /* Any answer but an overload means the relay is back: reports waiting out a backoff go now. */
@@ -187,7 +188,7 @@ static void upgrade_exec(struct dr_runner *r)
 	dr_inhibit_free(r->inhibit);
 	r->inhibit = dr_inhibit_new(r->loop, false);
 	r->inhibit_held = false;
-	execv(r->exe, r->exec_argv);
+	execv(r->exe, r->exec_argv.v);
 	dr_log_err("upgrade failed: cannot run %s: %s; version %s goes on", r->exe, strerror(errno), r->version);
 	r->upgrading = false;
 }
@@ -237,7 +238,7 @@ static void on_sigusr2(uv_signal_t *h, int signum)
 {
 	(void)signum;
 	struct dr_runner *r = h->data;
-	if (!r->exec_argv || r->state != RUNNER_RUNNING)
+	if (!r->exec_argv.n || r->state != RUNNER_RUNNING)
 		return;
 	const char *busy = NULL;
 	if (!can_hand_over(r, &busy))
@@ -514,7 +515,6 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	else if (!prog || uv_exepath(r->exe, &exelen) < 0)
 		r->exe[0] = '\0';
 	if (r->exe[0]) {
-		r->exec_argv = dr_xcalloc(1, sizeof *r->exec_argv);
 		dr_strv_push(&r->exec_argv, r->exe);
 		for (char *const *a = o->exec_argv + 1; *a; a++)
 			dr_strv_push(&r->exec_argv, *a);
@@ -598,10 +598,10 @@ void dr_runner_free(struct dr_runner *r)
 		dr_config_free(r->old_configs[i]);
 	free(r->old_configs);
 	free(r->last_error);
-	dr_strv_free(r->settling);
+	dr_strv_release(&r->settling);
 	free(r->slots);
 	free(r->runner_id);
 	free(r->version);
-	dr_strv_free(r->exec_argv);
+	dr_strv_release(&r->exec_argv);
 	free(r);
 }

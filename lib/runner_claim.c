@@ -25,6 +25,7 @@
 #include "delego/realtime.h"
 #include "delego/relay.h"
 #include "delego/workspace.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -41,10 +42,9 @@
 /* Removes one copy of job_id from the runner's settling list. */
 static void settling_remove(struct dr_runner *r, const char *job_id)
 {
-	for (size_t i = 0; r->settling && r->settling[i]; i++)
-		if (!strcmp(r->settling[i], job_id)) {
-			free(r->settling[i]);
-			memmove(&r->settling[i], &r->settling[i + 1], (dr_strv_len(r->settling) - i) * sizeof(char *));
+	for (size_t i = 0; i < r->settling.n; i++)
+		if (!strcmp(r->settling.v[i], job_id)) {
+			dr_strv_remove(&r->settling, i);
 			return;
 		}
 }

@@ -6,6 +6,7 @@
 #include "delego/buf.h"
 #include "delego/childenv.h"
 #include "delego/fsutil.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 #include "sandbox-int.h"
 
@@ -258,17 +259,17 @@ static bool listed(char *const *v, const char *s)
 	return false;
 }
 
-static void add_path(char ***v, const char *path)
+static void add_path(struct dr_strv *v, const char *path)
 {
 	if (!path || path[0] != '/')
 		return;
 	char *c = canon(path);
-	if (!listed(*v, c))
+	if (!listed(v->v, c))
 		dr_strv_push(v, c);
 	free(c);
 }
 
-static void add_home(char ***v, const char *home, const char *rel)
+static void add_home(struct dr_strv *v, const char *home, const char *rel)
 {
 	char *p = dr_xasprintf("%s/%s", home, rel);
 	add_path(v, p);
@@ -324,7 +325,7 @@ static void keep_link(struct dr_sandbox_policy *p, const char *path)
 
 int dr_sandbox_git_check(const struct dr_sandbox_policy *p, char *err, size_t errlen)
 {
-	for (char **l = p ? p->git_links : NULL; l && l[0] && l[1]; l += 2) {
+	for (char **l = p ? p->git_links.v : NULL; l && l[0] && l[1]; l += 2) {
 		char *now = read_small(l[0]);
 		bool same = now && !strcmp(now, l[1]);
 		free(now);
@@ -395,10 +396,6 @@ struct dr_sandbox_policy *dr_sandbox_policy_new(const struct dr_sandbox_in *in)
 	struct dr_sandbox_policy *p = dr_xcalloc(1, sizeof *p);
 	p->mode = in->mode == DR_SANDBOX_AUTO ? DR_SANDBOX_OFF : in->mode;
 	p->network = in->network;
-	p->writable = dr_xcalloc(1, sizeof *p->writable);
-	p->readable = dr_xcalloc(1, sizeof *p->readable);
-	p->hidden = dr_xcalloc(1, sizeof *p->hidden);
-	p->git_links = dr_xcalloc(1, sizeof *p->git_links);
 	if (p->mode == DR_SANDBOX_OFF)
 		return p;
 	if (in->home && in->home[0] == '/' && strcmp(in->home, "/") != 0)
@@ -434,10 +431,10 @@ struct dr_sandbox_policy *dr_sandbox_policy_free(struct dr_sandbox_policy *p)
 	if (!p)
 		return NULL;
 	free(p->home);
-	dr_strv_free(p->writable);
-	dr_strv_free(p->readable);
-	dr_strv_free(p->hidden);
-	dr_strv_free(p->git_links);
+	dr_strv_release(&p->writable);
+	dr_strv_release(&p->readable);
+	dr_strv_release(&p->hidden);
+	dr_strv_release(&p->git_links);
 	free(p);
 	return NULL;
 }
@@ -466,8 +463,8 @@ void *dr_sandbox_policy_json(const struct dr_sandbox_policy *p, const char *note
 	bool net_open = p->network || p->mode == DR_SANDBOX_OFF ||
 			(p->mode == DR_SANDBOX_LANDLOCK && dr_sandbox_landlock_abi() < 4);
 	cJSON_AddBoolToObject(o, "network", net_open);
-	cJSON_AddItemToObject(o, "writable", path_list(p, p->writable));
-	cJSON_AddItemToObject(o, "hidden", path_list(p, p->hidden));
+	cJSON_AddItemToObject(o, "writable", path_list(p, p->writable.v));
+	cJSON_AddItemToObject(o, "hidden", path_list(p, p->hidden.v));
 	if (note)
 		cJSON_AddStringToObject(o, "note", note);
 	return o;
@@ -511,9 +508,9 @@ static void push_op(struct mount_op *ops, size_t *n, enum op op, const char *pat
 	(*n)++;
 }
 
-static void push_mounts(char ***v, const struct dr_sandbox_policy *p, const char *shim, const char *exe_dir)
+static void push_mounts(struct dr_strv *v, const struct dr_sandbox_policy *p, const char *shim, const char *exe_dir)
 {
-	size_t max = dr_strv_len(p->writable) + dr_strv_len(p->readable) + dr_strv_len(p->hidden) + 3;
+	size_t max = p->writable.n + p->readable.n + p->hidden.n + 3;
 	struct mount_op *ops = dr_xcalloc(max, sizeof *ops);
 	size_t n = 0;
 	/* A HOME (tests, throwaway users) or our own program under /tmp would vanish under the private /tmp. */
@@ -523,12 +520,12 @@ static void push_mounts(char ***v, const struct dr_sandbox_policy *p, const char
 		push_op(ops, &n, OP_RO, shim);
 	if (under_tmp(exe_dir))
 		push_op(ops, &n, OP_RO, exe_dir);
-	for (char **h = p->hidden; *h; h++)
-		push_op(ops, &n, OP_HIDE, *h);
-	for (char **r = p->readable; *r; r++)
-		push_op(ops, &n, OP_RO, *r);
-	for (char **w = p->writable; *w; w++)
-		push_op(ops, &n, OP_RW, *w);
+	for (size_t i = 0; i < p->hidden.n; i++)
+		push_op(ops, &n, OP_HIDE, p->hidden.v[i]);
+	for (size_t i = 0; i < p->readable.n; i++)
+		push_op(ops, &n, OP_RO, p->readable.v[i]);
+	for (size_t i = 0; i < p->writable.n; i++)
+		push_op(ops, &n, OP_RW, p->writable.v[i]);
 	qsort(ops, n, sizeof *ops, by_depth);
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
@@ -559,7 +556,7 @@ static void push_mounts(char ***v, const struct dr_sandbox_policy *p, const char
 static char **bwrap_argv(const struct dr_sandbox_policy *p, const char *bwrap, const char *shim, const char *exe,
 			 char *const *argv, const char *procs)
 {
-	char **v = dr_xcalloc(1, sizeof *v);
+	struct dr_strv v = DR_STRV_INIT;
 	dr_strv_push(&v, shim);
 	dr_strv_push(&v, DR_SANDBOX_SHIM_WORD);
 	dr_strv_push(&v, "-T");
@@ -595,7 +592,7 @@ static char **bwrap_argv(const struct dr_sandbox_policy *p, const char *bwrap, c
 	for (char *const *a = argv; *a; a++)
 		dr_strv_push(&v, *a);
 	free(exe_dir);
-	return v;
+	return dr_strv_take(&v);
 }
 #else
 static char **bwrap_argv(const struct dr_sandbox_policy *p, const char *bwrap, const char *shim, const char *exe,

@@ -8,6 +8,7 @@
  * one; writes the same way from each writable path.
  */
 #include "delego/cgroup.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 #include "sandbox-int.h"
 
@@ -29,7 +30,7 @@
 char **dr__sandbox_shim_argv(const struct dr_sandbox_policy *p, const char *shim, const char *exe,
 			     char *const *argv, const char *cgroup_procs)
 {
-	char **v = dr_xcalloc(1, sizeof *v);
+	struct dr_strv v = DR_STRV_INIT;
 	dr_strv_push(&v, shim);
 	dr_strv_push(&v, DR_SANDBOX_SHIM_WORD);
 	if (cgroup_procs) {
@@ -41,7 +42,7 @@ char **dr__sandbox_shim_argv(const struct dr_sandbox_policy *p, const char *shim
 	struct {
 		const char *flag;
 		char **paths;
-	} sets[] = { { "-r", p->readable }, { "-w", p->writable }, { "-x", p->hidden } };
+	} sets[] = { { "-r", p->readable.v }, { "-w", p->writable.v }, { "-x", p->hidden.v } };
 	for (size_t s = 0; s < sizeof sets / sizeof *sets; s++) {
 		for (char **q = sets[s].paths; q && *q; q++) {
 			dr_strv_push(&v, sets[s].flag);
@@ -52,7 +53,7 @@ char **dr__sandbox_shim_argv(const struct dr_sandbox_policy *p, const char *shim
 	dr_strv_push(&v, exe);
 	for (char *const *a = argv; *a; a++)
 		dr_strv_push(&v, *a);
-	return v;
+	return dr_strv_take(&v);
 }
 
 #ifdef __linux__
@@ -181,7 +182,7 @@ struct shim_args {
 	bool no_network;
 	bool outer; /* -T: bwrap follows; exec it with SIGTERM ignored, no Landlock */
 	bool inner; /* -U: inside bwrap; SIGTERM back to default, no Landlock */
-	char **ro, **rw, **hidden;
+	struct dr_strv ro, rw, hidden;
 	char **exec; /* FILE ARG0 ... */
 };
 
@@ -203,11 +204,11 @@ static int restrict_self(const struct shim_args *a, char *err, size_t errlen)
 		snprintf(err, errlen, "landlock_create_ruleset: %s", strerror(errno));
 		return -errno;
 	}
-	int r = grant(rs, "/", true, LL_READ & fs, a->hidden, 0);
-	for (char **p = a->ro; r == 0 && p && *p; p++)
-		r = grant(rs, *p, true, LL_READ & fs, a->hidden, 0);
-	for (char **p = a->rw; r == 0 && p && *p; p++)
-		r = grant(rs, *p, true, fs, a->hidden, 0);
+	int r = grant(rs, "/", true, LL_READ & fs, a->hidden.v, 0);
+	for (char **p = a->ro.v; r == 0 && p && *p; p++)
+		r = grant(rs, *p, true, LL_READ & fs, a->hidden.v, 0);
+	for (char **p = a->rw.v; r == 0 && p && *p; p++)
+		r = grant(rs, *p, true, fs, a->hidden.v, 0);
 	if (r < 0) {
 		snprintf(err, errlen, "landlock_add_rule: %s", strerror(-r));
 		close(rs);
@@ -254,9 +255,6 @@ static int parse_shim(int argc, char **argv, struct shim_args *a)
 int dr_sandbox_exec_main(int argc, char **argv)
 {
 	struct shim_args a = { 0 };
-	a.ro = dr_xcalloc(1, sizeof *a.ro);
-	a.rw = dr_xcalloc(1, sizeof *a.rw);
-	a.hidden = dr_xcalloc(1, sizeof *a.hidden);
 	char err[512];
 	int status = 125;
 	if (parse_shim(argc, argv, &a) < 0) {
@@ -282,9 +280,9 @@ int dr_sandbox_exec_main(int argc, char **argv)
 	fprintf(stderr, "delego-runner: cannot run %s: %s\n", a.exec[0], strerror(e));
 	status = e == ENOENT ? 127 : 126;
 out:
-	dr_strv_free(a.ro);
-	dr_strv_free(a.rw);
-	dr_strv_free(a.hidden);
+	dr_strv_release(&a.ro);
+	dr_strv_release(&a.rw);
+	dr_strv_release(&a.hidden);
 	return status;
 }
 

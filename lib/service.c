@@ -8,6 +8,7 @@
 #include "delego/credentials.h"
 #include "delego/fsutil.h"
 #include "delego/json.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <dirent.h>
@@ -92,12 +93,12 @@ int dr_service_read_status(const char *state_dir, struct dr_service_status *out,
 	s.last_heartbeat_at = dup_str(j, "lastHeartbeatAt");
 	s.last_heartbeat_ok = dr_json_true(j, "lastHeartbeatOk");
 	s.last_error = dup_str(j, "lastError");
-	s.active_jobs = dr_xcalloc(1, sizeof *s.active_jobs);
+	struct dr_strv active = DR_STRV_INIT;
 	const cJSON *jobs = dr_json_array(j, "activeJobs"), *it;
-	size_t n = 0;
 	cJSON_ArrayForEach(it, jobs)
-		if (cJSON_IsString(it) && n++ < 64)
-			dr_strv_push(&s.active_jobs, it->valuestring);
+		if (cJSON_IsString(it) && active.n < 64)
+			dr_strv_push(&active, it->valuestring);
+	s.active_jobs = dr_strv_take(&active);
 	s.pending_reports = (long)dr_json_num(j, "pendingReports", 0);
 	s.containment = dup_str(j, "containment");
 	s.sandbox = dup_str(j, "sandbox");

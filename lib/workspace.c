@@ -9,6 +9,7 @@
 #include "workspace-int.h"
 #include "delego/childenv.h"
 #include "delego/log.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>

@@ -74,28 +74,3 @@ char *dr_xasprintf(const char *fmt, ...)
 	va_end(ap);
 	return p;
 }
-
-void dr_strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
-size_t dr_strv_len(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-void dr_strv_push(char ***v, const char *s)
-{
-	size_t n = dr_strv_len(*v);
-	*v = dr_xrealloc(*v, (n + 2) * sizeof **v);
-	(*v)[n] = dr_xstrdup(s);
-	(*v)[n + 1] = NULL;
-}

@@ -10,6 +10,7 @@
 #include "delego/json.h"
 #include "delego/log.h"
 #include "delego/text.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -163,7 +164,7 @@ struct opt {
 };
 
 /* Parses argv[i..] into opts and positionals; returns 0 or EXIT_USAGE (after printing why). */
-static int parse_opts(int argc, char **argv, int i, struct opt *opts, char ***pos)
+static int parse_opts(int argc, char **argv, int i, struct opt *opts, struct dr_strv *pos)
 {
 	for (; i < argc; i++) {
 		const char *a = argv[i];
@@ -234,9 +235,9 @@ static void print_json(const cJSON *j)
 	free(s);
 }
 
-static int need_args(char **pos, size_t n, const char *what)
+static int need_args(const struct dr_strv *pos, size_t n, const char *what)
 {
-	if (dr_strv_len(pos) != n) {
+	if (pos->n != n) {
 		fprintf(stderr, "delego-relay: usage: delego-relay %s\n", what);
 		return EXIT_USAGE;
 	}
@@ -248,7 +249,7 @@ static int cmd_serve(const char *db, int argc, char **argv)
 	const char *listen = "127.0.0.1:8420", *url_file = NULL, *req_log = NULL, *on_s = NULL, *stale_s = NULL,
 		   *public_url = NULL;
 	bool help = false, no_long_poll = false, no_realtime = false;
-	char **pos = NULL;
+	struct dr_strv pos = DR_STRV_INIT;
 	struct opt opts[] = { { "--db", &db, NULL },
 			      { "--listen", &listen, NULL },
 			      { "--url-file", &url_file, NULL },
@@ -261,8 +262,8 @@ static int cmd_serve(const char *db, int argc, char **argv)
 			      { "--help", NULL, &help },
 			      { NULL, NULL, NULL } };
 	int r = parse_opts(argc, argv, 1, opts, &pos);
-	if (r || help || pos) {
-		dr_strv_free(pos);
+	if (r || help || pos.n) {
+		dr_strv_release(&pos);
 		fputs(serve_help, help ? stdout : stderr);
 		return help && !r ? 0 : EXIT_USAGE;
 	}
@@ -306,11 +307,11 @@ static int cmd_pair_token(struct relay_store *st, int argc, char **argv)
 {
 	const char *name = NULL, *executors = NULL;
 	bool json = false;
-	char **pos = NULL;
+	struct dr_strv pos = DR_STRV_INIT;
 	struct opt opts[] = { { "--name", &name, NULL }, { "--executors", &executors, NULL }, { "--json", NULL, &json },
 			      { NULL, NULL, NULL } };
 	int r = parse_opts(argc, argv, 1, opts, &pos);
-	if (r || (r = need_args(pos, 0, "pair-token [--name NAME] [--executors claude,codex] [--json]")))
+	if (r || (r = need_args(&pos, 0, "pair-token [--name NAME] [--executors claude,codex] [--json]")))
 		goto out;
 	unsigned mask = 0;
 	if (executors && (relay_exec_parse(executors, &mask) < 0 || !mask)) {
@@ -333,7 +334,7 @@ static int cmd_pair_token(struct relay_store *st, int argc, char **argv)
 	}
 	relay_pairing_release(&p);
 out:
-	dr_strv_free(pos);
+	dr_strv_release(&pos);
 	return r;
 }
 
@@ -383,10 +384,10 @@ static char *join_array(const cJSON *arr)
 static int cmd_runners(struct relay_store *st, int argc, char **argv)
 {
 	bool json = false;
-	char **pos = NULL;
+	struct dr_strv pos = DR_STRV_INIT;
 	struct opt opts[] = { { "--json", NULL, &json }, { NULL, NULL, NULL } };
 	int r = parse_opts(argc, argv, 1, opts, &pos);
-	if (r || (r = need_args(pos, 0, "runners [--json]")))
+	if (r || (r = need_args(&pos, 0, "runners [--json]")))
 		goto out;
 	cJSON *list;
 	if (relay_store_runners(st, relay_clock_now_ms(), &list) < 0) {
@@ -415,24 +416,24 @@ static int cmd_runners(struct relay_store *st, int argc, char **argv)
 	}
 	cJSON_Delete(list);
 out:
-	dr_strv_free(pos);
+	dr_strv_release(&pos);
 	return r;
 }
 
 static int cmd_runner_op(struct relay_store *st, const char *op, int argc, char **argv)
 {
 	bool json = false;
-	char **pos = NULL;
+	struct dr_strv pos = DR_STRV_INIT;
 	struct opt opts[] = { { "--json", NULL, &json }, { NULL, NULL, NULL } };
 	char what[64];
 	snprintf(what, sizeof(what), "%s RUNNER_ID%s", op, !strcmp(op, "rotate") ? " [--json]" : "");
 	int r = parse_opts(argc, argv, 1, opts, &pos);
-	if (r || (r = need_args(pos, 1, what)))
+	if (r || (r = need_args(&pos, 1, what)))
 		goto out;
 	int64_t now = relay_clock_now_ms();
 	if (!strcmp(op, "rotate")) {
 		struct relay_pairing p = { 0 };
-		if (relay_store_rotate(st, pos[0], now, &p) < 0) {
+		if (relay_store_rotate(st, pos.v[0], now, &p) < 0) {
 			r = store_fail(st);
 			goto out;
 		}
@@ -445,18 +446,18 @@ static int cmd_runner_op(struct relay_store *st, const char *op, int argc, char 
 		}
 		relay_pairing_release(&p);
 	} else if (!strcmp(op, "remove")) {
-		if (relay_store_remove(st, pos[0], now) < 0)
+		if (relay_store_remove(st, pos.v[0], now) < 0)
 			r = store_fail(st);
 		else
-			fprintf(stderr, "removed runner %s\n", pos[0]);
+			fprintf(stderr, "removed runner %s\n", pos.v[0]);
 	} else {
-		if (relay_store_request_restart(st, pos[0], now) < 0)
+		if (relay_store_request_restart(st, pos.v[0], now) < 0)
 			r = store_fail(st);
 		else
-			fprintf(stderr, "restart requested for runner %s; it restarts at its next idle heartbeat\n", pos[0]);
+			fprintf(stderr, "restart requested for runner %s; it restarts at its next idle heartbeat\n", pos.v[0]);
 	}
 out:
-	dr_strv_free(pos);
+	dr_strv_release(&pos);
 	return r;
 }
 
@@ -493,7 +494,7 @@ static int cmd_job_add(struct relay_store *st, int argc, char **argv)
 {
 	struct relay_job_spec sp = { 0 };
 	const char *raw = NULL;
-	char **pos = NULL;
+	struct dr_strv pos = DR_STRV_INIT;
 	struct opt opts[] = { { "--repo", &sp.repo, NULL },
 			      { "--executor", &sp.executor, NULL },
 			      { "--model", &sp.model, NULL },
@@ -508,7 +509,7 @@ static int cmd_job_add(struct relay_store *st, int argc, char **argv)
 			      { "--raw", &raw, NULL },
 			      { NULL, NULL, NULL } };
 	int r = parse_opts(argc, argv, 2, opts, &pos);
-	if (r || (r = need_args(pos, 0, "job add --repo OWNER/REPO [options] | job add --raw FILE|-")))
+	if (r || (r = need_args(&pos, 0, "job add --repo OWNER/REPO [options] | job add --raw FILE|-")))
 		goto out;
 	char *id = NULL;
 	int64_t now = relay_clock_now_ms();
@@ -536,7 +537,7 @@ static int cmd_job_add(struct relay_store *st, int argc, char **argv)
 	free(id);
 	r = 0;
 out:
-	dr_strv_free(pos);
+	dr_strv_release(&pos);
 	return r;
 }
 
@@ -569,7 +570,7 @@ static int cmd_job(struct relay_store *st, int argc, char **argv)
 	if (!strcmp(sub, "add"))
 		return cmd_job_add(st, argc, argv);
 	bool json = false;
-	char **pos = NULL;
+	struct dr_strv pos = DR_STRV_INIT;
 	struct opt opts[] = { { "--json", NULL, &json }, { NULL, NULL, NULL } };
 	int r = parse_opts(argc, argv, 2, opts, &pos);
 	if (r)
@@ -577,7 +578,7 @@ static int cmd_job(struct relay_store *st, int argc, char **argv)
 	int64_t now = relay_clock_now_ms();
 	cJSON *out = NULL;
 	if (!strcmp(sub, "list")) {
-		if ((r = need_args(pos, 0, "job list [--json]")))
+		if ((r = need_args(&pos, 0, "job list [--json]")))
 			goto out;
 		if (relay_store_jobs(st, 0, false, &out) < 0) {
 			r = store_fail(st);
@@ -600,9 +601,9 @@ static int cmd_job(struct relay_store *st, int argc, char **argv)
 			}
 		}
 	} else if (!strcmp(sub, "show")) {
-		if ((r = need_args(pos, 1, "job show ID [--json]")))
+		if ((r = need_args(&pos, 1, "job show ID [--json]")))
 			goto out;
-		if (relay_store_job_show(st, pos[0], &out) < 0) {
+		if (relay_store_job_show(st, pos.v[0], &out) < 0) {
 			r = store_fail(st);
 			goto out;
 		}
@@ -613,14 +614,14 @@ static int cmd_job(struct relay_store *st, int argc, char **argv)
 			print_job(out);
 		}
 	} else if (!strcmp(sub, "cancel")) {
-		if ((r = need_args(pos, 1, "job cancel ID")))
+		if ((r = need_args(&pos, 1, "job cancel ID")))
 			goto out;
-		if (relay_store_job_cancel(st, pos[0], now) < 0)
+		if (relay_store_job_cancel(st, pos.v[0], now) < 0)
 			r = store_fail(st);
 	} else if (!strcmp(sub, "answer")) {
-		if ((r = need_args(pos, 2, "job answer ID TEXT")))
+		if ((r = need_args(&pos, 2, "job answer ID TEXT")))
 			goto out;
-		if (relay_store_job_answer(st, pos[0], pos[1], now) < 0)
+		if (relay_store_job_answer(st, pos.v[0], pos.v[1], now) < 0)
 			r = store_fail(st);
 	} else {
 		fprintf(stderr, "delego-relay: unknown job command '%s'; use add, list, show, cancel or answer\n", sub);
@@ -628,7 +629,7 @@ static int cmd_job(struct relay_store *st, int argc, char **argv)
 	}
 	cJSON_Delete(out);
 out:
-	dr_strv_free(pos);
+	dr_strv_release(&pos);
 	return r;
 }
 
@@ -636,11 +637,11 @@ static int cmd_settings(struct relay_store *st, int argc, char **argv)
 {
 	const char *exec = NULL, *ws = NULL;
 	bool json = false;
-	char **pos = NULL;
+	struct dr_strv pos = DR_STRV_INIT;
 	struct opt opts[] = { { "--default-executor", &exec, NULL }, { "--workspace-path", &ws, NULL },
 			      { "--json", NULL, &json }, { NULL, NULL, NULL } };
 	int r = parse_opts(argc, argv, 1, opts, &pos);
-	if (r || (r = need_args(pos, 0, "settings [--default-executor claude|codex] [--workspace-path PATH] [--json]")))
+	if (r || (r = need_args(&pos, 0, "settings [--default-executor claude|codex] [--workspace-path PATH] [--json]")))
 		goto out;
 	if ((exec || ws) && relay_store_settings_set(st, exec, ws) < 0) {
 		r = store_fail(st);
@@ -656,7 +657,7 @@ static int cmd_settings(struct relay_store *st, int argc, char **argv)
 	}
 	cJSON_Delete(s);
 out:
-	dr_strv_free(pos);
+	dr_strv_release(&pos);
 	return r;
 }
 
@@ -709,7 +710,7 @@ int relay_cli_main(int argc, char **argv)
 	if (print_sub_help(cmd, cargc, cargv))
 		return 0;
 	/* --db may also follow the command. */
-	char **rest = NULL;
+	struct dr_strv rest = DR_STRV_INIT;
 	for (int j = 0; j < cargc; j++) {
 		if (!strcmp(cargv[j], "--db") && j + 1 < cargc) {
 			db = cargv[++j];
@@ -721,10 +722,10 @@ int relay_cli_main(int argc, char **argv)
 		}
 		dr_strv_push(&rest, cargv[j]);
 	}
-	int rargc = (int)dr_strv_len(rest);
+	int rargc = (int)rest.n;
 	struct relay_store *st;
 	if (open_store(db, &st)) {
-		dr_strv_free(rest);
+		dr_strv_release(&rest);
 		return 1;
 	}
 	int r;
@@ -732,17 +733,17 @@ int relay_cli_main(int argc, char **argv)
 		puts(relay_store_admin_token(st));
 		r = 0;
 	} else if (!strcmp(cmd, "pair-token")) {
-		r = cmd_pair_token(st, rargc, rest);
+		r = cmd_pair_token(st, rargc, rest.v);
 	} else if (!strcmp(cmd, "runners")) {
-		r = cmd_runners(st, rargc, rest);
+		r = cmd_runners(st, rargc, rest.v);
 	} else if (!strcmp(cmd, "rotate") || !strcmp(cmd, "remove") || !strcmp(cmd, "restart")) {
-		r = cmd_runner_op(st, cmd, rargc, rest);
+		r = cmd_runner_op(st, cmd, rargc, rest.v);
 	} else if (!strcmp(cmd, "job")) {
-		r = cmd_job(st, rargc, rest);
+		r = cmd_job(st, rargc, rest.v);
 	} else {
-		r = cmd_settings(st, rargc, rest);
+		r = cmd_settings(st, rargc, rest.v);
 	}
 	relay_store_close(st);
-	dr_strv_free(rest);
+	dr_strv_release(&rest);
 	return r;
 }

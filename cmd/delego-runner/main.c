@@ -9,6 +9,7 @@
 #include "delego/log.h"
 #include "delego/sandbox.h"
 #include "delego/text.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <cjson/cJSON.h>

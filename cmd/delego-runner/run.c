@@ -7,6 +7,7 @@
 #include "delego/log.h"
 #include "delego/redact.h"
 #include "delego/runner.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -116,7 +117,7 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		.version = DR_VERSION,
 	};
 	/* `run` and its options, for SIGUSR2 (upgrade in place); never a pairing token (the profile is paired). */
-	char **exec_argv = dr_xcalloc(1, sizeof *exec_argv);
+	struct dr_strv exec_argv = DR_STRV_INIT;
 	dr_strv_push(&exec_argv, ctx->prog ? ctx->prog : "delego-runner");
 	dr_strv_push(&exec_argv, "run");
 	for (int i = 0; i < ctx->argc; i++) {
@@ -129,9 +130,9 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 			continue;
 		dr_strv_push(&exec_argv, a);
 	}
-	opts.exec_argv = exec_argv;
+	opts.exec_argv = exec_argv.v;
 	int rc = dr_runner_new(&opts, &runner, err, sizeof err);
-	dr_strv_free(exec_argv);
+	dr_strv_release(&exec_argv);
 	if (rc < 0) {
 		dr_log_err("%s", err);
 		dr_credentials_profile_release(&p);

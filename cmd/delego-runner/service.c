@@ -14,6 +14,7 @@
 #include "delego/log.h"
 #include "delego/relay.h"
 #include "delego/service.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -122,7 +123,7 @@ static char *join(char *const *v, const char *sep)
 /* "--name=value" for each option given by flag or DELEGO_* variable; the file is read by the daemon itself. */
 static char **baked_args(const struct dr_config *c)
 {
-	char **args = dr_xcalloc(1, sizeof *args);
+	struct dr_strv args = DR_STRV_INIT;
 	for (size_t i = 0; i < sizeof baked / sizeof *baked; i++) {
 		const char *src = dr_config_source(c, baked[i].name);
 		if (!src || (strncmp(src, "flag", 4) != 0 && strncmp(src, "env ", 4) != 0))
@@ -165,7 +166,7 @@ static char **baked_args(const struct dr_config *c)
 		free(value);
 		free(arg);
 	}
-	return args;
+	return dr_strv_take(&args);
 }
 
 /* Waits up to ~3 s for the unit to leave "activating"/"deactivating" and prints where it is. */
@@ -413,6 +414,14 @@ static void print_status(const cJSON *o)
 	dr_cmd_out("\n  pending:    %ld report(s) not yet delivered\n", (long)dr_json_num(o, "pendingReports", 0));
 }
 
+/* A vector of one profile name. */
+static char **just(const char *profile)
+{
+	struct dr_strv v = DR_STRV_INIT;
+	dr_strv_push(&v, profile);
+	return dr_strv_take(&v);
+}
+
 int dr_cmd_status(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 {
 	(void)ctx;
@@ -423,8 +432,7 @@ int dr_cmd_status(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 	char **names = dr_credentials_names(creds);
 	if (explicit_profile(c)) {
 		dr_strv_free(names);
-		names = dr_xcalloc(1, sizeof *names);
-		dr_strv_push(&names, c->profile);
+		names = just(c->profile);
 	}
 	cJSON *all = cJSON_CreateArray();
 	for (char **n = names; *n; n++) {
@@ -474,17 +482,15 @@ static bool installed(const char *profile)
 /* The explicit profile, or every paired profile whose service is installed. */
 static char **installed_targets(const struct dr_config *c, const struct dr_credentials *creds)
 {
-	char **out = dr_xcalloc(1, sizeof *out);
-	if (explicit_profile(c)) {
-		dr_strv_push(&out, c->profile);
-		return out;
-	}
+	if (explicit_profile(c))
+		return just(c->profile);
+	struct dr_strv out = DR_STRV_INIT;
 	char **names = dr_credentials_names(creds);
 	for (char **n = names; *n; n++)
 		if (installed(*n))
 			dr_strv_push(&out, *n);
 	dr_strv_free(names);
-	return out;
+	return dr_strv_take(&out);
 }
 
 /*
@@ -664,8 +670,10 @@ static int remove_all(struct dr_config *c, const char *cmd, bool all)
 		targets = installed_targets(c, creds);
 		/* With no service installed the Node runner did nothing; the current profile is what is meant. */
 		struct dr_profile p = { 0 };
-		if (!targets[0] && dr_credentials_get(creds, c->profile, &p) == 0)
-			dr_strv_push(&targets, c->profile);
+		if (!targets[0] && dr_credentials_get(creds, c->profile, &p) == 0) {
+			dr_strv_free(targets);
+			targets = just(c->profile);
+		}
 		dr_credentials_profile_release(&p);
 	}
 	if (!targets[0]) {

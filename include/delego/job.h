@@ -61,7 +61,7 @@ void dr_job_default_executor(struct dr_job *job, const char *executor);
  * [a-z0-9] turned into '-', trimmed of '-', at most 64 bytes, and
  * "linear-issue" when that leaves nothing. Caller frees.
  */
-char *dr_workspace_branch_name(const struct dr_job *job);
+char *dr_job_branch_name(const struct dr_job *job);
 /* True for "owner/repo" of [A-Za-z0-9._-], no part empty or starting with '-' or '.', no "..", each part <= 100 bytes. */
 bool dr_job_slug_valid(const char *slug);
 /* True for a job id usable as a path component: [A-Za-z0-9_-], 1..128 bytes, not starting with '-'. */

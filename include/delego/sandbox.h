@@ -28,6 +28,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "delego/strv.h"
+
 #define DR_SANDBOX_SHIM_WORD "__exec-sandboxed"
 
 enum dr_sandbox_mode {
@@ -72,10 +74,10 @@ struct dr_sandbox_policy {
 	enum dr_sandbox_mode mode;
 	bool network;
 	char *home;      /* realpath of HOME, or NULL */
-	char **writable; /* absolute; read-write (what exists of it is bound or allowed) */
-	char **readable; /* read-only exceptions inside hidden paths (the source cache) */
-	char **hidden;   /* absolute; not visible at all */
-	char **git_links; /* private: path, content, ... of the files that tie the worktree to its cache */
+	struct dr_strv writable; /* absolute; read-write (what exists of it is bound or allowed) */
+	struct dr_strv readable; /* read-only exceptions inside hidden paths (the source cache) */
+	struct dr_strv hidden;   /* absolute; not visible at all */
+	struct dr_strv git_links; /* private: path, content, ... of the files that tie the worktree to its cache */
 };
 
 struct dr_sandbox_in {

@@ -103,7 +103,7 @@ void dr_workspace_tree_release(struct dr_workspace_tree *t);
 struct dr_workspace_prepare_in {
 	const char *slug;   /* checked here again: -EINVAL */
 	const char *job_id; /* checked here again: -EINVAL */
-	const char *branch; /* from dr_workspace_branch_name(); checked with git check-ref-format rules */
+	const char *branch; /* from dr_job_branch_name(); checked with git check-ref-format rules */
 };
 /*
  * Source cache (clone or seed, then fetch when a new worktree is cut),

@@ -4,6 +4,10 @@
  * Out-of-memory policy (DESIGN.md): log and abort; the service manager
  * restarts us. This is safe only because every size that comes from outside
  * (HTTP bodies, agent output, files) is capped before it is allocated.
+ *
+ * The one exception to dr_<module>_<verb>: dr_x<libc name> (dr_xmalloc,
+ * dr_xstrdup, ...) reads as the libc call it replaces, the convention of git
+ * and OpenSSH.
  */
 #ifndef DELEGO_XALLOC_H
 #define DELEGO_XALLOC_H
@@ -19,12 +23,5 @@ char *dr_xstrdup(const char *s);
 char *dr_xstrndup(const char *s, size_t n);
 char *dr_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *dr_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-
-/* Frees a NULL-terminated vector of strings and the vector itself. */
-void dr_strv_free(char **v);
-/* Number of entries before the terminating NULL. */
-size_t dr_strv_len(char *const *v);
-/* Appends a copy of s to the NULL-terminated vector *v (reallocated). */
-void dr_strv_push(char ***v, const char *s);
 
 #endif

@@ -6,6 +6,7 @@
  * Build and run: see tests/fuzz/README.md.
  */
 #include "delego/credentials.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <stdint.h>

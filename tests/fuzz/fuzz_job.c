@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (job) {
 		if (!dr_job_id_valid(job->id))
 			abort();
-		char *branch = dr_workspace_branch_name(job);
+		char *branch = dr_job_branch_name(job);
 		free(branch);
 	}
 	if (r == 0) {

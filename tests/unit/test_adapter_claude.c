@@ -1,5 +1,6 @@
 #include "delego/adapter.h"
 #include "delego/buf.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
 

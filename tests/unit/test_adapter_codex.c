@@ -1,4 +1,5 @@
 #include "delego/adapter.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
 

@@ -1,4 +1,5 @@
 #include "delego/inhibit.h"
+#include "delego/strv.h"
 #include "check_main.h"
 #include "testutil.h"
 

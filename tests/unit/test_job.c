@@ -69,7 +69,7 @@ START_TEST(full_job_parses)
 	s = dr_json_print(job->publishing_policy);
 	ck_assert_str_eq(s, "{\"autoPush\":true,\"autoCreatePr\":true,\"prDraft\":true}");
 	free(s);
-	s = dr_workspace_branch_name(job);
+	s = dr_job_branch_name(job);
 	ck_assert_str_eq(s, "delego/eng-42-job_0123");
 	free(s);
 	dr_job_free(job);
@@ -99,7 +99,7 @@ START_TEST(minimal_job_has_defaults)
 	s = dr_json_print(job->publishing_policy);
 	ck_assert_str_eq(s, "{\"autoPush\":false,\"autoCreatePr\":false,\"prDraft\":false}");
 	free(s);
-	s = dr_workspace_branch_name(job);
+	s = dr_job_branch_name(job);
 	ck_assert_str_eq(s, "delego/linear-issue-j1");
 	free(s);
 	dr_job_default_executor(job, "codex");
@@ -265,7 +265,7 @@ static char *branch_for(const char *identifier, const char *id)
 	struct dr_job job = { 0 };
 	job.issue_identifier = (char *)identifier;
 	job.id = (char *)id;
-	return dr_workspace_branch_name(&job);
+	return dr_job_branch_name(&job);
 }
 
 START_TEST(branch_names)

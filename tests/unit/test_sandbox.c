@@ -1,4 +1,5 @@
 #include "delego/sandbox.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 #include "../../lib/sandbox-int.h"
 #include "check_main.h"
@@ -93,8 +94,8 @@ START_TEST(policy_off_grants_and_hides_nothing)
 {
 	world();
 	struct dr_sandbox_policy *p = policy(DR_SANDBOX_OFF, true, NULL);
-	ck_assert_ptr_null(p->writable[0]);
-	ck_assert_ptr_null(p->hidden[0]);
+	ck_assert_uint_eq(p->writable.n, 0);
+	ck_assert_uint_eq(p->hidden.n, 0);
 	char *argv[] = { "claude", NULL };
 	ck_assert_ptr_null(dr_sandbox_argv(p, "/usr/bin/claude", argv, NULL));
 	dr_sandbox_policy_free(p);
@@ -107,23 +108,23 @@ START_TEST(policy_gives_git_what_a_commit_needs_and_hides_the_keys)
 	world();
 	char *env[] = { "CLAUDE_CODE_USE_BEDROCK=1", NULL };
 	struct dr_sandbox_policy *p = policy(DR_SANDBOX_BWRAP, true, env);
-	ck_assert(has(p->writable, tree));
-	ck_assert(has(p->writable, gitdir));
+	ck_assert(has(p->writable.v, tree));
+	ck_assert(has(p->writable.v, gitdir));
 	char *objects = dr_xasprintf("%s/objects", src), *logs = dr_xasprintf("%s/logs", src);
 	char *others = dr_xasprintf("%s/worktrees", src), *ssh = dr_xasprintf("%s/.ssh", home);
 	char *claude = dr_xasprintf("%s/.claude", home), *aws = dr_xasprintf("%s/.aws", home);
-	ck_assert(has(p->writable, objects));
-	ck_assert(has(p->writable, logs));
-	ck_assert(has(p->readable, src));
-	ck_assert(has(p->hidden, others));
-	ck_assert(has(p->hidden, ssh));
-	ck_assert(has(p->hidden, ws));
-	ck_assert(has(p->hidden, "/srv/secret"));
-	ck_assert(!has(p->hidden, aws)); /* Bedrock needs the AWS credentials */
-	ck_assert(has(p->writable, claude));
+	ck_assert(has(p->writable.v, objects));
+	ck_assert(has(p->writable.v, logs));
+	ck_assert(has(p->readable.v, src));
+	ck_assert(has(p->hidden.v, others));
+	ck_assert(has(p->hidden.v, ssh));
+	ck_assert(has(p->hidden.v, ws));
+	ck_assert(has(p->hidden.v, "/srv/secret"));
+	ck_assert(!has(p->hidden.v, aws)); /* Bedrock needs the AWS credentials */
+	ck_assert(has(p->writable.v, claude));
 	struct stat st;
 	ck_assert_int_eq(stat(claude, &st), 0); /* made, so that it can be bound */
-	ck_assert(!has(p->writable, "/tmp")); /* bwrap's /tmp is private */
+	ck_assert(!has(p->writable.v, "/tmp")); /* bwrap's /tmp is private */
 	cJSON *j = dr_sandbox_policy_json(p, NULL);
 	char *text = cJSON_PrintUnformatted(j);
 	ck_assert_ptr_nonnull(strstr(text, "\"mode\":\"bwrap\""));
@@ -139,9 +140,9 @@ START_TEST(policy_gives_git_what_a_commit_needs_and_hides_the_keys)
 	dr_sandbox_policy_free(p);
 	p = policy(DR_SANDBOX_LANDLOCK, true, NULL);
 	aws = dr_xasprintf("%s/.aws", home);
-	ck_assert(has(p->hidden, aws));
-	ck_assert(has(p->writable, "/tmp"));
-	ck_assert(has(p->writable, "/dev"));
+	ck_assert(has(p->hidden.v, aws));
+	ck_assert(has(p->writable.v, "/tmp"));
+	ck_assert(has(p->writable.v, "/dev"));
 	free(aws);
 	dr_sandbox_policy_free(p);
 	tmpdir_remove();
@@ -224,20 +225,20 @@ END_TEST
 
 START_TEST(env_filter_drops_agent_socket_and_tokens_unless_asked)
 {
-	char **env = dr_xcalloc(1, sizeof *env);
+	struct dr_strv env = DR_STRV_INIT;
 	const char *in[] = { "PATH=/bin", "SSH_AUTH_SOCK=/tmp/s", "GH_TOKEN=x", "GITHUB_TOKEN=y", "SSH_AUTH_SOCKET=z",
 			     NULL };
 	for (size_t i = 0; in[i]; i++)
 		dr_strv_push(&env, in[i]);
 	/* --agent-env entries: a bare name, or NAME=VALUE (a value the user set). */
 	char *keep[] = { "GH_TOKEN", "GITHUB_TOKEN=y", NULL };
-	dr_sandbox_env_filter(env, keep);
-	ck_assert_str_eq(env[0], "PATH=/bin");
-	ck_assert_str_eq(env[1], "GH_TOKEN=x");
-	ck_assert_str_eq(env[2], "GITHUB_TOKEN=y");
-	ck_assert_str_eq(env[3], "SSH_AUTH_SOCKET=z");
-	ck_assert_ptr_null(env[4]);
-	dr_strv_free(env);
+	dr_sandbox_env_filter(env.v, keep);
+	ck_assert_str_eq(env.v[0], "PATH=/bin");
+	ck_assert_str_eq(env.v[1], "GH_TOKEN=x");
+	ck_assert_str_eq(env.v[2], "GITHUB_TOKEN=y");
+	ck_assert_str_eq(env.v[3], "SSH_AUTH_SOCKET=z");
+	ck_assert_ptr_null(env.v[4]);
+	dr_strv_release(&env);
 }
 END_TEST
 

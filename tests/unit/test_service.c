@@ -2,6 +2,7 @@
 #include "delego/proc_sync.h"
 #include "delego/buf.h"
 #include "delego/fsutil.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
 #include "testutil.h"
