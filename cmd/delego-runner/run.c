@@ -67,9 +67,15 @@ static int load_for_run(struct dr_config *c, struct dr_profile *p)
 	dr_config_apply_profile(c, p);
 	if (!c->relay_url)
 		c->relay_url = dr_xstrdup(p->relay_url);
-	if ((status = dr_check_relay_url(c, p->relay_url)))
+	if ((status = dr_check_relay_url(c, p->relay_url))) {
 		dr_credentials_profile_release(p);
-	return status;
+		return status;
+	}
+	/* --agent-env NAME=VALUE entries reach agents as environment values do: mask the secret-looking ones too
+	 * (values a reload drops stay masked; the set only grows). */
+	if (dr_redact_add_env(NULL, c->agent_env) < 0)
+		dr_log_warn("some secret-looking --agent-env values are too long or too many to redact from logs");
+	return 0;
 }
 
 static struct dr_config *reload_config(void *data)
@@ -101,8 +107,7 @@ int dr_cmd_run(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 		return status;
 	}
 	dr_log_add_secret(p.bearer);
-	/* --agent-env NAME=VALUE entries reach agents as environment values do: mask the secret-looking ones too. */
-	if (dr_redact_add_env(NULL, environ) < 0 || dr_redact_add_env(NULL, c->agent_env) < 0)
+	if (dr_redact_add_env(NULL, environ) < 0)
 		dr_log_warn("some secret-looking environment values are too long or too many to redact from logs");
 	dr_cmd_warn_root(c);
 
