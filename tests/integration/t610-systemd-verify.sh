@@ -81,7 +81,7 @@ if command -v systemd-sysusers >/dev/null 2>&1 && command -v systemd-tmpfiles >/
 	systemd-tmpfiles --root="$T/root" --create "$TOP/systemd/delego-runner.tmpfiles.conf" >"$T/tmpfiles.out" 2>&1
 	check_eq "systemd-tmpfiles accepts the snippet" 0 $?
 	check "it creates the workspace" test -d "$T/root/var/lib/delego-runner/workspace"
-	check_eq "the state directory is 0750" 750 "$(stat -c %a "$T/root/var/lib/delego-runner")"
+	check_eq "the state directory (credentials, journal, workspace) is private (0700)" 700 "$(stat -c %a "$T/root/var/lib/delego-runner")"
 	check_eq "the workspace is private (0700), as the runner makes it" 700 "$(stat -c %a "$T/root/var/lib/delego-runner/workspace")"
 else
 	echo "# SKIP: systemd-sysusers/systemd-tmpfiles not installed"
