@@ -342,6 +342,8 @@ cJSON *dr__pipeline_full_metadata(const struct dr_pipeline *p)
 		dr_json_add_str_or_null(m, "signal", sig);
 	}
 	cJSON_AddBoolToObject(m, "timedOut", p->timed_out);
+	/* Ours (the Node runner has no stall check): ended by --agent-stall-timeout-ms. */
+	cJSON_AddBoolToObject(m, "stalled", p->stalled);
 	cJSON_AddBoolToObject(m, "cancelled", p->cancelled);
 	cJSON_AddBoolToObject(m, "createCommit", p->env.config->create_commit);
 	cJSON_AddItemToObject(m, "executionPreferences", dr__pipeline_copy_or_null(j->execution_preferences));

@@ -433,6 +433,11 @@ START_TEST(codex_offline_fails_fast_saying_why)
 	ck_assert_msg(strstr(s, "Codex reported only errors for 1500 ms") != NULL, "%s", s);
 	ck_assert_msg(strstr(s, "The last error: Reconnecting... waiting for network (Connection failed: error sending "
 				"request)") != NULL, "%s", s);
+	/* The metadata says which limit ended it: the stall check, not the executor timeout. */
+	const char *path;
+	const cJSON *meta = dr_json_obj(final_report(all, &path), "metadata");
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(meta, "stalled")));
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(meta, "timedOut")));
 	int errors = 0, waiting = 0;
 	const cJSON *r;
 	cJSON_ArrayForEach(r, all)
