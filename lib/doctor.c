@@ -314,8 +314,8 @@ void dr_doctor_check_credentials(struct dr_doctor *d, const char *path, const ch
 {
 	struct stat st;
 	bool named = strcmp(profile, "default") != 0;
-	char *pair_fix = dr_xasprintf("pair it: printf '%%s' drs_pair_... | delego-runner pair --relay-url URL --pairing-token -%s%s "
-				      "(the dashboard's Runners panel shows the command)",
+	char *pair_fix = dr_xasprintf("pair it: printf '%%s' drs_pair_... | delego-runner pair --relay-url URL "
+				      "--pairing-token -%s%s (the dashboard's Runners panel shows the command)",
 				      named ? " --profile " : "", named ? profile : "");
 	/* lstat: a symbolic link is refused by the load below, with its reason. */
 	if (lstat(path, &st) != 0) {

@@ -319,18 +319,24 @@ static const char *hint_for(const struct dr_buf *b, int status)
 	return "";
 }
 
+/* Runs launchctl; a failure to run it at all (not its exit status) is explained in err. */
+static int launchctl_or_explain(char *const argv[], long timeout_ms, struct dr_buf *out, int *status, char *err,
+				size_t errlen)
+{
+	int r = launchctl(argv, timeout_ms, out, status);
+	if (r == -ENOENT)
+		snprintf(err, errlen, "launchctl not found: this is not macOS, or /bin is not on PATH");
+	else if (r < 0)
+		snprintf(err, errlen, "cannot run launchctl: %s", strerror(-r));
+	return r;
+}
+
 static int run_or_explain(char *const argv[], long timeout_ms, struct dr_buf *out, char *err, size_t errlen)
 {
 	int status = 0;
-	int r = launchctl(argv, timeout_ms, out, &status);
-	if (r == -ENOENT) {
-		snprintf(err, errlen, "launchctl not found: this is not macOS, or /bin is not on PATH");
+	int r = launchctl_or_explain(argv, timeout_ms, out, &status, err, errlen);
+	if (r < 0)
 		return r;
-	}
-	if (r < 0) {
-		snprintf(err, errlen, "cannot run launchctl: %s", strerror(-r));
-		return r;
-	}
 	if (status != 0) {
 		char line[220], how[32];
 		first_line(out, line, sizeof line);
@@ -354,15 +360,9 @@ static int loaded(const char *target, struct dr_buf *out, char *err, size_t errl
 {
 	char *argv[] = { "launchctl", "print", (char *)target, NULL };
 	int status = 0;
-	int r = launchctl(argv, LAUNCHCTL_TIMEOUT_MS, out, &status);
-	if (r == -ENOENT) {
-		snprintf(err, errlen, "launchctl not found: this is not macOS, or /bin is not on PATH");
+	int r = launchctl_or_explain(argv, LAUNCHCTL_TIMEOUT_MS, out, &status, err, errlen);
+	if (r < 0)
 		return r;
-	}
-	if (r < 0) {
-		snprintf(err, errlen, "cannot run launchctl: %s", strerror(-r));
-		return r;
-	}
 	if (status == 0)
 		return 1;
 	if (status == LAUNCHCTL_NO_SUCH_SERVICE || strstr(out->buf, "Could not find service"))

@@ -251,7 +251,8 @@ static enum MHD_Result handle_admin(struct relay_server *srv, struct relay_req *
 {
 	const char *tok = bearer_of(req->conn);
 	if (!tok || !relay_secret_eq(tok, relay_store_admin_token(srv->st))) {
-		cJSON *e = relay_api_error("admin token required: open the panel through the URL `delego-relay serve` printed, or get it with `delego-relay admin-token`");
+		cJSON *e = relay_api_error("admin token required: open the panel through the URL `delego-relay serve` "
+					   "printed, or get it with `delego-relay admin-token`");
 		enum MHD_Result r = send_json(req->conn, 401, e);
 		cJSON_Delete(e);
 		return r;

@@ -30,6 +30,11 @@ sqlite3_stmt *relay__store_prep(struct relay_store *st, const char *sql);
 /* Binds v as text, or NULL. */
 void relay__store_bind_text(sqlite3_stmt *s, int i, const char *v);
 /*
+ * Runs sql (one text parameter ?1 = id) to its first row: 0 with *row on it
+ * (the caller finalizes), -ENOENT when there is none, or the error recorded.
+ */
+int relay__store_row_by_id(struct relay_store *st, const char *sql, const char *id, sqlite3_stmt **row);
+/*
  * Runs one statement. types has one letter per parameter ?1, ?2, ...:
  * 't' a const char * (NULL binds NULL), 'i' an int64_t. Returns the number
  * of rows changed, or a negative errno.

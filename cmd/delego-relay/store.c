@@ -66,6 +66,22 @@ sqlite3_stmt *relay__store_prep(struct relay_store *st, const char *sql)
 	return s;
 }
 
+int relay__store_row_by_id(struct relay_store *st, const char *sql, const char *id, sqlite3_stmt **row)
+{
+	sqlite3_stmt *s = relay__store_prep(st, sql);
+	if (!s)
+		return -EIO;
+	relay__store_bind_text(s, 1, id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*row = s;
+		return 0;
+	}
+	int r = rc == SQLITE_DONE ? -ENOENT : relay__store_db_fail(st);
+	sqlite3_finalize(s);
+	return r;
+}
+
 void relay__store_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v)

@@ -6,6 +6,7 @@
 
 #include "delego/buf.h"
 #include "delego/json.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -22,12 +23,12 @@ int relay__store_fail_held_jobs(struct relay_store *st, const char *runner_id, c
 	if (!s)
 		return -EIO;
 	relay__store_bind_text(s, 1, runner_id);
-	char **ids = NULL;
+	struct dr_strv ids = DR_STRV_INIT;
 	while (sqlite3_step(s) == SQLITE_ROW)
 		dr_strv_push(&ids, (const char *)sqlite3_column_text(s, 0));
 	sqlite3_finalize(s);
 	int r = 0;
-	for (size_t i = 0; ids && ids[i] && r >= 0; i++) {
+	for (size_t i = 0; i < ids.n && r >= 0; i++) {
 		sqlite3_stmt *u = relay__store_prep(st, "UPDATE jobs SET status = 'failed', summary = ?2, finished_at = ?3, "
 					   "updated_at = ?3, cancellation_requested = 1 WHERE id = ?1");
 		sqlite3_stmt *e = relay__store_prep(st, "INSERT INTO events(job_id, runner_id, kind, summary, created_at) "
@@ -38,10 +39,10 @@ int relay__store_fail_held_jobs(struct relay_store *st, const char *runner_id, c
 			r = -EIO;
 			break;
 		}
-		relay__store_bind_text(u, 1, ids[i]);
+		relay__store_bind_text(u, 1, ids.v[i]);
 		relay__store_bind_text(u, 2, why);
 		sqlite3_bind_int64(u, 3, now);
-		relay__store_bind_text(e, 1, ids[i]);
+		relay__store_bind_text(e, 1, ids.v[i]);
 		relay__store_bind_text(e, 2, runner_id);
 		relay__store_bind_text(e, 3, why);
 		sqlite3_bind_int64(e, 4, now);
@@ -53,7 +54,7 @@ int relay__store_fail_held_jobs(struct relay_store *st, const char *runner_id, c
 	/* A job parked for this runner's worktree cannot resume elsewhere. */
 	if (r >= 0 && parked)
 		r = relay__store_run(st, "UPDATE jobs SET pinned_runner_id = NULL WHERE pinned_runner_id = ?1", "t", runner_id);
-	dr_strv_free(ids);
+	dr_strv_release(&ids);
 	return r < 0 ? r : 0;
 }
 
@@ -611,18 +612,15 @@ int relay_store_jobs(struct relay_store *st, int limit, bool with_events, cJSON 
 
 int relay_store_job_show(struct relay_store *st, const char *id, cJSON **out)
 {
-	sqlite3_stmt *s = relay__store_prep(st, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1");
-	if (!s)
-		return -EIO;
-	relay__store_bind_text(s, 1, id);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*out = job_json(st, s, true, 0);
+	sqlite3_stmt *s;
+	int r = relay__store_row_by_id(st, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1", id, &s);
+	if (r == -ENOENT)
+		return relay__store_fail(st, r, "no job '%s'; list them with `delego-relay job list`", id);
+	if (r < 0)
+		return r;
+	*out = job_json(st, s, true, 0);
 	sqlite3_finalize(s);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? relay__store_fail(st, -ENOENT, "no job '%s'; list them with `delego-relay job list`", id)
-				 : relay__store_db_fail(st);
+	return 0;
 }
 
 struct job_op_args {

@@ -254,17 +254,15 @@ static cJSON *runner_json(struct relay_store *st, sqlite3_stmt *s, int64_t now)
 
 static int runner_by_id(struct relay_store *st, const char *id, int64_t now, cJSON **out)
 {
-	sqlite3_stmt *s = relay__store_prep(st, "SELECT " RUNNER_COLS " FROM runners WHERE id = ?1");
-	if (!s)
-		return -EIO;
-	relay__store_bind_text(s, 1, id);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*out = runner_json(st, s, now);
+	sqlite3_stmt *s;
+	int r = relay__store_row_by_id(st, "SELECT " RUNNER_COLS " FROM runners WHERE id = ?1", id, &s);
+	if (r == -ENOENT)
+		return relay__store_fail(st, r, "no runner '%s'", id);
+	if (r < 0)
+		return r;
+	*out = runner_json(st, s, now);
 	sqlite3_finalize(s);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? relay__store_fail(st, -ENOENT, "no runner '%s'", id) : relay__store_db_fail(st);
+	return 0;
 }
 
 struct register_args {

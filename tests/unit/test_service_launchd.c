@@ -8,6 +8,7 @@
 #include "delego/proc_sync.h"
 #include "delego/buf.h"
 #include "delego/fsutil.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
 #include "testutil.h"
@@ -105,15 +106,15 @@ static void check_roundtrip(const struct dr_service_spec *spec, const char *home
 	write_text(file, text, 0644);
 	char stop[32];
 	snprintf(stop, sizeof stop, "%llu", (unsigned long long)((spec->shutdown_grace_ms + 999) / 1000 + 30));
-	char **argv = dr_xcalloc(1, sizeof *argv);
+	struct dr_strv argv = DR_STRV_INIT;
 	const char *fixed[] = { "python3", "-c", plist_check, file, spec->profile, spec->exe, home,
 				spec->credentials_path, spec->state_home, stop };
 	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
 		dr_strv_push(&argv, fixed[i]);
 	for (char *const *a = spec->args; a && *a; a++)
 		dr_strv_push(&argv, *a);
-	python_check(argv);
-	dr_strv_free(argv);
+	python_check(argv.v);
+	dr_strv_release(&argv);
 	free(file);
 	free(text);
 }
