@@ -8,7 +8,6 @@
 #include "delego/supervise.h"
 #include "delego/log.h"
 #include "delego/sandbox.h"
-#include "delego/text.h"
 #include "delego/strv.h"
 #include "delego/xalloc.h"
 
@@ -18,7 +17,6 @@
 #include <malloc.h>
 #endif
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,18 +146,6 @@ static void harden_process(void)
 #ifdef __linux__
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
-}
-
-void dr_cmd_out(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *raw = dr_xvasprintf(fmt, ap);
-	va_end(ap);
-	char *safe = dr_text_escape(raw, DR_TEXT_KEEP_NL | DR_TEXT_KEEP_TAB);
-	fputs(safe, stdout);
-	free(safe);
-	free(raw);
 }
 
 /*

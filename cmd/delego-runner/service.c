@@ -734,16 +734,6 @@ int dr_cmd_clear(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 
 /* doctor ------------------------------------------------------------- */
 
-void dr_cmd_warn_root(const struct dr_config *c)
-{
-	if (geteuid() != 0 || !dr_config_supports(c, DR_EXECUTOR_CLAUDE))
-		return;
-	struct dr_doctor d = DR_DOCTOR_INIT;
-	dr_doctor_check_root(&d, 0, true);
-	dr_log_warn("%s; %s", d.items[0].detail, d.items[0].fix);
-	dr_doctor_release(&d);
-}
-
 int dr_cmd_doctor(struct dr_config *c, const struct dr_cmd_ctx *ctx)
 {
 	(void)ctx;
