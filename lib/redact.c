@@ -1,13 +1,10 @@
 /*
- * redact: secret sets, one-shot and streaming redaction.
+ * redact: secret sets and their redaction.
  *
  * One scan serves every entry point. Positions are visited left to right;
  * at each one the longest secret starting there (secrets are kept longest
  * first) extends `cover`, the end of the bytes known to be covered. A
- * covered byte is replaced, and a run of them yields one mask. A stream
- * scans only up to the first byte that could still begin a secret once
- * more input arrives, and carries `cover` and "inside a mask" over, so its
- * output equals the one-shot result on the whole text.
+ * covered byte is replaced, and a run of them yields one mask.
  */
 #include "delego/redact.h"
 #include "delego/buf.h"
@@ -34,14 +31,6 @@ struct dr_redact {
 
 /* Zero-initialised is a valid empty set. */
 static struct dr_redact default_set;
-
-struct dr_redact_stream {
-	const struct dr_redact *r; /* NULL: the default set, looked up per call */
-	struct dr_buf held;        /* fed, not yet emitted */
-	struct dr_buf out;         /* the last call's output */
-	size_t cover;              /* held[0..cover) is covered by an earlier occurrence */
-	bool masked;               /* the last byte emitted was part of a mask */
-};
 
 /* Where redacted bytes go: a growing buffer, or a fixed one like snprintf's. */
 struct sink {
@@ -323,63 +312,4 @@ size_t dr_redact_str(const struct dr_redact *r, char *s, size_t size, unsigned f
 	s[keep] = '\0';
 	free(red);
 	return len;
-}
-
-/* Streaming ----------------------------------------------------------- */
-
-struct dr_redact_stream *dr_redact_stream_new(const struct dr_redact *r)
-{
-	struct dr_redact_stream *s = dr_xcalloc(1, sizeof *s);
-	s->r = r;
-	dr_buf_init(&s->held, 0);
-	dr_buf_init(&s->out, 0);
-	return s;
-}
-
-/* Emits held[0..cut) and keeps the rest. */
-static const char *stream_emit(struct dr_redact_stream *s, bool final, size_t *out_len)
-{
-	const struct dr_redact *r = set_of(s->r);
-	size_t n = s->held.len;
-	size_t cut = final ? n : find_cut(r, s->held.buf, n, 1);
-	struct sink o = { .b = &s->out };
-	dr_buf_reset(&s->out);
-	emit(r, s->held.buf, n, cut, &s->cover, &s->masked, &o);
-	s->cover = s->cover > cut ? s->cover - cut : 0;
-	dr_buf_consume(&s->held, cut);
-	if (final) {
-		s->cover = 0;
-		s->masked = false;
-	}
-	*out_len = s->out.len;
-	return s->out.buf;
-}
-
-const char *dr_redact_stream_feed(struct dr_redact_stream *s, const void *data, size_t len, size_t *out_len)
-{
-	/* The held buffer has no cap: it never holds more than longest - 1 plus one chunk. */
-	(void)dr_buf_add(&s->held, data, len);
-	return stream_emit(s, false, out_len);
-}
-
-const char *dr_redact_stream_flush(struct dr_redact_stream *s, size_t *out_len)
-{
-	return stream_emit(s, true, out_len);
-}
-
-size_t dr_redact_stream_held(const struct dr_redact_stream *s)
-{
-	return s->held.len;
-}
-
-struct dr_redact_stream *dr_redact_stream_free(struct dr_redact_stream *s)
-{
-	if (!s)
-		return NULL;
-	if (s->held.alloc)
-		memset(s->held.buf, 0, s->held.alloc);
-	dr_buf_release(&s->held);
-	dr_buf_release(&s->out);
-	free(s);
-	return NULL;
 }

@@ -8,14 +8,11 @@
  * occurrences with one DR_REDACT_MASK; all other bytes pass unchanged.
  * Input is bytes: NULs and invalid UTF-8 are allowed.
  *
- * Three ways to redact, all with that one rule:
- *   - one-shot on a whole text (dr_redact_copy, dr_redact_dup,
- *     dr_redact_str), for log lines and progress lines;
- *   - a stream (dr_redact_stream_*) for output read in chunks: a secret
- *     split across two reads is still caught, and the bytes emitted for a
- *     stream equal the one-shot result on its whole text, however it was
- *     chunked;
- *   - one-shot with DR_REDACT_CUT_START/_END for a text whose start or end
+ * Two ways to redact, both with that one rule:
+ *   - on a whole text (dr_redact_copy, dr_redact_dup, dr_redact_str), for
+ *     log lines, progress lines and report strings (whole when redacted:
+ *     the runner keeps agent output as lines and tails, not as pieces);
+ *   - the same with DR_REDACT_CUT_START/_END for a text whose start or end
  *     was cut off (a kept tail, a truncated line), which also masks a piece
  *     of a secret left at the cut edge.
  *
@@ -100,41 +97,5 @@ char *dr_redact_dup(const struct dr_redact *r, const char *src, size_t len, unsi
  * does not fit is cut from the end. Returns as dr_redact_copy.
  */
 size_t dr_redact_str(const struct dr_redact *r, char *s, size_t size, unsigned flags);
-
-/*
- * Streaming, for output read in chunks (an agent's stdout and stderr, one
- * stream per fd):
- *
- *     struct dr_redact_stream *rs = dr_redact_stream_new(NULL);
- *     on each read:  out = dr_redact_stream_feed(rs, chunk, n, &out_len);
- *                    ... use out[0..out_len) (e.g. dr_buf_tail_add) ...
- *     at EOF:        out = dr_redact_stream_flush(rs, &out_len); ... use it ...
- *     dr_redact_stream_free(rs);
- *
- * feed returns the redacted bytes that are safe to emit now and holds back
- * the rest: only a trailing piece that could still grow into a secret, at
- * most dr_redact_longest() - 1 bytes (see dr_redact_stream_held). Text that
- * cannot start a secret is never held, so lines are not delayed. flush
- * emits what was held (a piece that never became a secret is shown as is)
- * and resets the stream for reuse.
- *
- * The returned pointer is borrowed: valid until the next call on the
- * stream. It is NUL-terminated, and out_len (required) gives its length
- * since the text may hold NULs. The set r is borrowed and must outlive the
- * stream; secrets added to it later apply to every byte not yet emitted.
- * Memory is bounded by the chunk size: held bytes plus len, and an output
- * of at most 10/4 of that plus one mask.
- *
- * One-shot or stream: a whole text (a line, a kept tail) needs no stream;
- * use one when bytes arrive in pieces and are passed on piece by piece.
- */
-struct dr_redact_stream;
-struct dr_redact_stream *dr_redact_stream_new(const struct dr_redact *r);
-const char *dr_redact_stream_feed(struct dr_redact_stream *s, const void *data, size_t len, size_t *out_len);
-const char *dr_redact_stream_flush(struct dr_redact_stream *s, size_t *out_len);
-/* Bytes fed but not yet emitted. */
-size_t dr_redact_stream_held(const struct dr_redact_stream *s);
-/* Zeroes held bytes and frees (NULL accepted). Returns NULL. */
-struct dr_redact_stream *dr_redact_stream_free(struct dr_redact_stream *s);
 
 #endif
