@@ -88,10 +88,18 @@ $(BUILD)/delego-runner: $(RUNNER_CMD_OBJ) $(BUILD)/libdelego.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
 
-# The sandbox shim: only what it uses of libdelego, and only the libraries that needs.
+# The sandbox shim and the agents' supervisor: only what it uses of libdelego, which is libc alone.
+# EXEC_STATIC=1 (Linux) links it statically: a supervisor's VmRSS goes from about 1.3 MiB to 0.85 MiB (its
+# Pss, what it costs, from about 140 to 220 kB: libc's pages are no longer shared with the rest of the
+# system), and it no longer gets glibc's security fixes with the system's. Off by default, for packagers.
+ifeq ($(EXEC_STATIC),1)
+EXEC_LINK = -static
+else
+EXEC_LINK = $(AS_NEEDED) $(RUNNER_LIBS)
+endif
 $(BUILD)/delego-runner-exec: $(BUILD)/cmd/delego-runner-exec/main.o $(BUILD)/libdelego.a
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) $(AS_NEEDED) -o $@ $^ $(RUNNER_LIBS)
+	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(EXEC_LINK)
 
 $(BUILD)/delego-relay: $(BUILD)/cmd/delego-relay/main.o $(BUILD)/librelay.a $(BUILD)/libdelego.a
 	@$(if $(Q),echo "  LINK    $@")

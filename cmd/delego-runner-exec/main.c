@@ -1,8 +1,10 @@
 /*
- * delego-runner-exec: the agent's last step before it execs, as a program
- * of its own. It links little more than libc, so it starts in well under a
+ * delego-runner-exec: the agent's last step before it execs, and its
+ * supervisor, as a program of its own. It links libc alone (no libuv: the
+ * supervisor is a plain poll loop), so it starts in well under a
  * millisecond where delego-runner (libcurl and its libraries) takes
- * several: it runs on every agent start, and twice under bwrap.
+ * several: it runs on every agent start, twice under bwrap, and one
+ * supervisor stays for each running job (tests/bench/supervisor.sh).
  */
 #include "delego/cgroup.h"
 #include "delego/sandbox.h"
