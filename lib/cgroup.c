@@ -531,6 +531,39 @@ int dr_cgroup_create(const char *job_id, struct dr_cgroup **out)
 	return 0;
 }
 
+char *dr_cgroup_job_path(const char *job_id)
+{
+	if (dr_cgroup_mode() != DR_CGROUP_V2 || !dr_cgroup_name_valid(job_id))
+		return NULL;
+	return dr_xasprintf("%s/job-%s", g.jobs_dir, job_id);
+}
+
+int dr_cgroup_open(const char *job_id, const char *recorded, struct dr_cgroup **out)
+{
+	if (dr_cgroup_mode() != DR_CGROUP_V2)
+		return -EOPNOTSUPP;
+	if (!dr_cgroup_name_valid(job_id))
+		return -EINVAL;
+	char *path = dr_cgroup_job_path(job_id);
+	/* The journal's copy names where it was; only this runner's job-<id> of that job is taken. */
+	if (recorded && strcmp(recorded, path) != 0) {
+		free(path);
+		return -EXDEV;
+	}
+	struct stat st;
+	int r = lstat(path, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (r < 0) {
+		free(path);
+		return r;
+	}
+	struct dr_cgroup *cg = dr_xcalloc(1, sizeof *cg);
+	cg->path = path;
+	cg->procs = dr_xasprintf("%s/cgroup.procs", cg->path);
+	g.jobs++;
+	*out = cg;
+	return 0;
+}
+
 const char *dr_cgroup_path(const struct dr_cgroup *cg)
 {
 	return cg->path;
@@ -664,6 +697,16 @@ int dr_cgroup_find_mount(char *out, size_t outlen)
 }
 
 int dr_cgroup_create(const char *job_id, struct dr_cgroup **out)
+{
+	return -EOPNOTSUPP;
+}
+
+char *dr_cgroup_job_path(const char *job_id)
+{
+	return NULL;
+}
+
+int dr_cgroup_open(const char *job_id, const char *recorded, struct dr_cgroup **out)
 {
 	return -EOPNOTSUPP;
 }

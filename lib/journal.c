@@ -1,6 +1,7 @@
 /* journal: running jobs on disk, for crash recovery. */
 #include "delego/journal.h"
 #include "delego/buf.h"
+#include "delego/cgroup.h"
 #include "delego/fsutil.h"
 #include "delego/job.h"
 #include "delego/json.h"
@@ -152,16 +153,19 @@ void dr_journal_begin(struct dr_journal *j, const cJSON *job)
 
 void dr_journal_note(struct dr_journal *j, const char *job_id, const char *key, const char *value)
 {
-	if (!j || !value)
+	if (!j)
 		return;
 	char *path = entry_path(j, job_id);
 	if (!path)
 		return;
 	cJSON *o = load_entry(path);
 	if (o) {
+		bool had = cJSON_HasObjectItem(o, key);
 		cJSON_DeleteItemFromObjectCaseSensitive(o, key);
-		cJSON_AddStringToObject(o, key, value);
-		save_entry(j, path, o, false);
+		if (value)
+			cJSON_AddStringToObject(o, key, value);
+		if (value || had)
+			save_entry(j, path, o, false);
 		cJSON_Delete(o);
 	}
 	free(path);
@@ -223,24 +227,32 @@ static void remove_job_dir(const char *dir)
 	(void)rmdir(dir);
 }
 
+static void set_str(cJSON *o, const char *key, const char *value)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+	if (value)
+		cJSON_AddStringToObject(o, key, value);
+}
+
 void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, const char *worktree,
-			   const cJSON *tree)
+			   const char *cgroup, const cJSON *tree)
 {
 	if (!j || pid <= 0)
 		return;
 	char *path = entry_path(j, job_id);
 	if (!path)
 		return;
-	char value[64];
+	char value[64], started[32];
 	snprintf(value, sizeof value, "%d:%llu", pid, start_time_of(pid));
+	/* The clock proc's timeout runs on (uv_now's, monotonic: the same for the next run until a reboot). */
+	snprintf(started, sizeof started, "%llu", (unsigned long long)(uv_hrtime() / 1000000));
 	cJSON *o = load_entry(path);
 	if (o) {
-		cJSON_DeleteItemFromObjectCaseSensitive(o, "agent");
-		cJSON_AddStringToObject(o, "agent", value);
-		if (worktree) {
-			cJSON_DeleteItemFromObjectCaseSensitive(o, "worktreePath");
-			cJSON_AddStringToObject(o, "worktreePath", worktree);
-		}
+		set_str(o, "agent", value);
+		set_str(o, "agentStartedMs", started);
+		set_str(o, "cgroup", cgroup);
+		if (worktree)
+			set_str(o, "worktreePath", worktree);
 		if (tree) {
 			cJSON_DeleteItemFromObjectCaseSensitive(o, "tree");
 			cJSON_AddItemToObject(o, "tree", cJSON_Duplicate(tree, true));
@@ -280,12 +292,21 @@ static int live_leader(const char *agent)
 	return kill(pid, 0) == 0 || errno == EPERM ? pid : 0;
 }
 
-/* Kills the agent's group if it is still the one recorded. */
-static void kill_orphans(const char *job_id, const char *agent)
+/* Kills the agent's group if it is still the one recorded, and what is in its cgroup (the journal's to clear). */
+static void kill_orphans(const char *job_id, const char *agent, const char *cgroup)
 {
 	int pid = live_leader(agent);
 	if (pid && kill(-pid, SIGKILL) == 0)
 		dr_log_warn("job %s: killed the agent processes (group %d) left by the previous run", job_id, pid);
+	struct dr_cgroup *cg;
+	if (dr_cgroup_open(job_id, cgroup, &cg) == 0) {
+		int n = dr_cgroup_signal(cg, SIGKILL);
+		if (n > 0)
+			dr_log_warn("job %s: killed %d process(es) left in %s by the previous run", job_id, n,
+				    dr_cgroup_path(cg));
+		(void)dr_cgroup_remove(cg); /* busy while they die: the next start's sweep removes it */
+		dr_cgroup_free(cg);
+	}
 }
 
 /* Hands a job to adopt when its supervisor still runs or left the agent's exit status. */
@@ -325,7 +346,7 @@ int dr_journal_recover(struct dr_journal *j, struct dr_outbox *o, dr_journal_ado
 			continue;
 		}
 		if (id && org) {
-			kill_orphans(id, dr_json_str(e, "agent"));
+			kill_orphans(id, dr_json_str(e, "agent"), dr_json_str(e, "cgroup"));
 			const char *seq = dr_json_str(e, "seq");
 			if (seq) /* the report continues the job's sequence */
 				dr_outbox_note_seq(o, id, strtoll(seq, NULL, 10));

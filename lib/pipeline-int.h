@@ -78,8 +78,10 @@ struct dr_pipeline {
 	struct dr_supervise *follow; /* instead of proc: an agent a previous runner started */
 	char *adopt_dir;             /* its supervisor's directory (adopted jobs) */
 	int adopt_pid;               /* its supervisor, or 0 when it is gone */
-	long long replayed;          /* lines of its output the previous runner had seen, at most */
-	bool seq_seeded;
+	uint64_t adopt_started_ms;   /* when its agent started (uv_hrtime ms, from the journal), or 0 */
+	uint64_t adopt_stall_since;  /* when the previous run's stall clock started (same clock), or 0 */
+	char *adopt_cgroup;          /* the journal's record of its cgroup, or NULL */
+	bool stall_pending;          /* replaying: the output so far ends with errors only */
 	struct dr_relay_call *status_call;
 	bool stopping_for_question;
 	bool ran;

@@ -548,6 +548,7 @@ void dr_pipeline_free(struct dr_pipeline *p)
 	free(p->stderr_tail);
 	free(p->cancel_reason);
 	free(p->adopt_dir);
+	free(p->adopt_cgroup);
 	free(p->pending_progress);
 	free(p->error_shown);
 	dr_gitparse_changes_release(&p->changes);

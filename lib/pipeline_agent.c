@@ -7,10 +7,12 @@
 #include "delego/pipeline.h"
 #include "delego/adapter.h"
 #include "delego/buf.h"
+#include "delego/cgroup.h"
 #include "delego/childenv.h"
 #include "delego/sandbox.h"
 #include "delego/gc.h"
 #include "delego/job.h"
+#include "delego/journal.h"
 #include "delego/json.h"
 #include "delego/log.h"
 #include "delego/proc.h"
@@ -31,6 +33,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -77,23 +80,75 @@ void dr__pipeline_make_sandbox(struct dr_pipeline *p)
 	dr_strv_release(&ours);
 }
 
+static uint64_t mono_ms(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
+/* What is left of limit_ms counted from since (mono_ms; 0: now), at least 1 ms. */
+static uint64_t left_of(uint64_t limit_ms, uint64_t since)
+{
+	uint64_t now = mono_ms();
+	uint64_t spent = since && since <= now ? now - since : 0;
+	return spent < limit_ms ? limit_ms - spent : 1;
+}
+
 static void on_stall_timer(uv_timer_t *t)
 {
 	struct dr_pipeline *p = t->data;
-	if (!p->proc || p->state != PL_RUNNING)
+	if ((!p->proc && !p->follow) || p->state != PL_RUNNING)
 		return;
 	dr_log_debug("job %s: the agent reported only errors for %llu ms; stopping it", dr__pipeline_job_id(p),
 		 (unsigned long long)p->env.config->agent_stall_timeout_ms);
 	p->stalled = true;
-	dr_proc_terminate(p->proc);
+	dr__pipeline_stop_agent(p);
+}
+
+/*
+ * since: when the stall clock started (mono_ms), 0 now. The journal keeps
+ * it for a runner that takes over (one write per episode of errors).
+ */
+static void arm_stall(struct dr_pipeline *p, uint64_t since)
+{
+	uint64_t ms = p->env.config->agent_stall_timeout_ms;
+	if (!ms || uv_is_active((uv_handle_t *)&p->stall_timer))
+		return;
+	uv_timer_start(&p->stall_timer, on_stall_timer, left_of(ms, since), 0);
+	char text[32];
+	snprintf(text, sizeof text, "%llu", (unsigned long long)(since ? since : mono_ms()));
+	dr_journal_note(p->env.journal, dr__pipeline_job_id(p), "stallSince", text);
 }
 
 /* An error report without anything else: the clock runs until the agent shows other signs of life. */
 static void watch_stall(struct dr_pipeline *p)
 {
-	uint64_t ms = p->env.config->agent_stall_timeout_ms;
-	if (ms && !uv_is_active((uv_handle_t *)&p->stall_timer))
-		uv_timer_start(&p->stall_timer, on_stall_timer, ms, 0);
+	if (dr_supervise_replaying(p->follow))
+		p->stall_pending = true; /* decided once the replay is over (on_replayed) */
+	else
+		arm_stall(p, 0);
+}
+
+static void unwatch_stall(struct dr_pipeline *p)
+{
+	if (dr_supervise_replaying(p->follow)) {
+		p->stall_pending = false;
+		return;
+	}
+	/* The journal's stallSince stays: only the replay's last episode would use it, and that one wrote its own. */
+	uv_timer_stop(&p->stall_timer);
+}
+
+/*
+ * The replay of an adopted agent's output is over: when it ended with
+ * errors only, the stall clock goes on from where the previous run's
+ * started (a stall that began after it died counts from now).
+ */
+static void on_replayed(void *data)
+{
+	struct dr_pipeline *p = data;
+	if (p->stall_pending && p->state == PL_RUNNING)
+		arm_stall(p, p->adopt_stall_since);
+	p->stall_pending = false;
 }
 
 /* Offline codex repeats one error for ever: the same line goes out at most every ERROR_REPEAT_MS. */
@@ -111,18 +166,6 @@ static char *error_progress(struct dr_pipeline *p, char *line)
 	p->error_shown_ms = now;
 	return line;
 }
-/*
- * The previous runner sent at most one report per line of the agent's
- * output plus a few of its own: the next seq goes above all of them.
- */
-static void seed_seq(struct dr_pipeline *p)
-{
-	if (!p->adopt_dir || p->seq_seeded)
-		return;
-	p->seq_seeded = true;
-	dr_outbox_note_seq(p->env.outbox, dr__pipeline_job_id(p), p->replayed + 16);
-}
-
 bool dr_pipeline_followable(const struct dr_pipeline *p)
 {
 	return p->state == PL_RUNNING && (p->follow || (p->proc && p->env.journal)) && !p->stopping_for_question &&
@@ -132,10 +175,6 @@ bool dr_pipeline_followable(const struct dr_pipeline *p)
 static void on_agent_line(void *data, int fd, const char *line, size_t len, bool truncated)
 {
 	struct dr_pipeline *p = data;
-	if (dr_supervise_replaying(p->follow))
-		p->replayed++;
-	else
-		seed_seq(p);
 	if (fd != 1) {
 		if (dr_log_enabled(DR_LOG_DEBUG)) {
 			/* Redact, then cut: the logger alone would see only the piece of a secret. */
@@ -152,7 +191,7 @@ static void on_agent_line(void *data, int fd, const char *line, size_t len, bool
 		watch_stall(p);
 		progress = error_progress(p, progress);
 	} else if (ev == DR_ADAPTER_EVENT_OTHER) {
-		uv_timer_stop(&p->stall_timer);
+		unwatch_stall(p);
 	}
 	if (progress)
 		dr__pipeline_agent_progress(p, progress);
@@ -170,7 +209,6 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 	p->proc = NULL;
 	p->follow = NULL;
 	p->ran = true;
-	seed_seq(p);
 	p->exit_code = r->exit_code;
 	p->term_signal = r->term_signal;
 	p->timed_out = r->timed_out;
@@ -282,7 +320,15 @@ void dr__pipeline_start_agent(struct dr_pipeline *p)
 	dr__pipeline_add_str(tree, "worktreePath", p->tree.worktree_path);
 	dr__pipeline_add_str(tree, "branch", p->tree.branch);
 	dr__pipeline_add_str(tree, "startingSha", p->tree.starting_sha);
-	dr_journal_note_agent(p->env.journal, dr__pipeline_job_id(p), dr_proc_pid(p->proc), p->tree.worktree_path, tree);
+	/* Where the agent's cgroup is, when proc could make one: a runner that takes it over stops it there. */
+	char *cg = dr_cgroup_job_path(dr__pipeline_job_id(p));
+	if (cg && access(cg, F_OK) != 0) {
+		free(cg);
+		cg = NULL;
+	}
+	dr_journal_note_agent(p->env.journal, dr__pipeline_job_id(p), dr_proc_pid(p->proc), p->tree.worktree_path, cg,
+			      tree);
+	free(cg);
 	cJSON_Delete(tree);
 	dr_journal_note(p->env.journal, dr__pipeline_job_id(p), "branchName", p->tree.branch);
 	agent_started(p);
@@ -296,16 +342,26 @@ void dr__pipeline_attach_agent(struct dr_pipeline *p)
 		dr__pipeline_fail_with(p, "This runner has no adapter for the %s executor.", p->job->executor);
 		return;
 	}
+	/* The same limit as for an agent started here, counted from its real start. */
+	uint64_t limit = p->env.config->executor_timeout_ms;
 	struct dr_supervise_opts o = {
 		.loop = p->env.loop,
 		.dir = p->adopt_dir,
 		.pid = p->adopt_pid,
 		.on_line = on_agent_line,
 		.on_exit = on_agent_exit,
+		.on_replayed = on_replayed,
 		.data = p,
+		.timeout_ms = limit ? left_of(limit, p->adopt_started_ms) : 0,
 	};
-	dr_log_info("job %s: taking over the agent the previous run started (supervisor %d%s)", dr__pipeline_job_id(p),
-		p->adopt_pid, p->adopt_pid ? "" : ", already gone");
+	int r = dr_cgroup_open(dr__pipeline_job_id(p), p->adopt_cgroup, &o.cgroup);
+	if (r < 0 && p->adopt_cgroup)
+		dr_log_warn("job %s: cannot take over the agent's cgroup %s (%s): a stop reaches its process group only",
+			    dr__pipeline_job_id(p), p->adopt_cgroup, strerror(-r));
+	dr_log_info("job %s: taking over the agent the previous run started (supervisor %d%s%s%s), %llu ms left of "
+		    "its time", dr__pipeline_job_id(p), p->adopt_pid, p->adopt_pid ? "" : ", already gone",
+		    o.cgroup ? ", cgroup " : "", o.cgroup ? dr_cgroup_path(o.cgroup) : "",
+		    (unsigned long long)o.timeout_ms);
 	p->follow = dr_supervise_attach(&o);
 	agent_started(p);
 }
@@ -330,12 +386,18 @@ int dr_pipeline_adopt(const struct dr_pipeline_env *env, const cJSON *entry, con
 		return r;
 	p->adopt_dir = dr_xstrdup(dir);
 	p->adopt_pid = pid;
-	/* Handed over in place: the previous image wrote down the exact seq. */
+	/*
+	 * The job's seq goes on from the last one given: a report still in the
+	 * spool has it (the outbox read them back), and the journal has it once
+	 * they were all acknowledged (written before the last one's file goes).
+	 */
 	const char *seq = dr_json_str(entry, "seq");
-	if (seq) {
+	if (seq)
 		dr_outbox_note_seq(env->outbox, dr_json_str(entry, "id"), strtoll(seq, NULL, 10));
-		p->seq_seeded = true;
-	}
+	const char *started = dr_json_str(entry, "agentStartedMs"), *stall = dr_json_str(entry, "stallSince");
+	p->adopt_started_ms = started ? strtoull(started, NULL, 10) : 0;
+	p->adopt_stall_since = stall ? strtoull(stall, NULL, 10) : 0;
+	p->adopt_cgroup = entry_str(entry, "cgroup");
 	p->tree.slug = entry_str(tree, "slug");
 	p->tree.source_path = entry_str(tree, "sourcePath");
 	p->tree.worktree_path = dr_xstrdup(worktree);

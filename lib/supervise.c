@@ -1,6 +1,7 @@
 /* supervise: the runner's follower of an agent's supervisor files (supervise.h). */
 #include "delego/supervise.h"
 #include "delego/buf.h"
+#include "delego/cgroup.h"
 #include "delego/log.h"
 #include "delego/xalloc.h"
 
@@ -16,6 +17,8 @@
 
 #define CHUNK (64 * 1024)
 #define FOLLOW_TICK_MS 200   /* the follower's look at the files */
+#define CGROUP_REAP_MS 50
+#define CGROUP_REAP_TRIES 40 /* ... times CGROUP_REAP_MS, after the end */
 #define FOLLOW_READ_MAX (4 * 1024 * 1024) /* per file per tick: the loop stays responsive during a replay */
 
 /* The follower --------------------------------------------------------- */
@@ -39,9 +42,14 @@ struct dr_supervise {
 	void *data;
 	uv_timer_t tick;
 	uv_timer_t grace;
+	uv_timer_t timeout;
 	int open_handles;
 	struct follow_stream s[2];
-	bool terminated, finished;
+	struct dr_cgroup *cg; /* the agent's cgroup, or NULL: its process group only */
+	void (*on_replayed)(void *data);
+	bool terminated, finished, timed_out;
+	bool caught_up; /* on_replayed was called */
+	int reap_tries;
 	bool alive; /* the supervisor was there at attach: its group is the agent's */
 };
 
@@ -55,6 +63,7 @@ static void follow_closed(uv_handle_t *h)
 			close(f->s[i].fd);
 		dr_buf_release(&f->s[i].line);
 	}
+	dr_cgroup_free(f->cg);
 	free(f->dir);
 	free(f);
 }
@@ -142,13 +151,42 @@ static char *file_tail(struct dr_supervise *f, int i, size_t *len)
 	return t;
 }
 
+/*
+ * After the end, every CGROUP_REAP_MS for a few ticks at most: the
+ * supervisor is reaped when it is our child (after an upgrade in place:
+ * no zombie is left), and the cgroup goes once the kernel has emptied it.
+ */
+static void on_after_end(uv_timer_t *t)
+{
+	struct dr_supervise *f = t->data;
+	bool last = ++f->reap_tries >= CGROUP_REAP_TRIES;
+	if (f->alive) {
+		pid_t r = waitpid(f->pid, NULL, WNOHANG);
+		if (r == f->pid || (r < 0 && errno == ECHILD))
+			f->alive = false;
+	}
+	if (f->cg && (dr_cgroup_populated(f->cg) <= 0 || last)) {
+		int r = dr_cgroup_remove(f->cg);
+		if (r < 0)
+			dr_log_debug("cannot remove cgroup %s (%s); the next start removes it", dr_cgroup_path(f->cg),
+				     strerror(-r));
+		f->cg = dr_cgroup_free(f->cg);
+	}
+	if ((!f->alive && !f->cg) || last) {
+		uv_timer_stop(t);
+		uv_close((uv_handle_t *)t, follow_closed);
+	}
+}
+
 static void follow_finish(struct dr_supervise *f, int code, int sig)
 {
 	f->finished = true;
 	for (int i = 0; i < 2; i++)
 		if (f->s[i].line.len && !f->s[i].skipping)
 			deliver(f, i, f->s[i].line.buf, f->s[i].line.len, false);
-	struct dr_proc_result r = { .exit_code = code, .term_signal = sig, .terminated = f->terminated };
+	struct dr_proc_result r = {
+		.exit_code = code, .term_signal = sig, .terminated = f->terminated, .timed_out = f->timed_out,
+	};
 	char *out = file_tail(f, 0, &r.stdout_len), *err = file_tail(f, 1, &r.stderr_len);
 	r.stdout_tail = out;
 	r.stderr_tail = err;
@@ -156,11 +194,19 @@ static void follow_finish(struct dr_supervise *f, int code, int sig)
 	/* The group may still hold a straggler: the same end as proc gives it. */
 	if (f->alive)
 		(void)kill(-f->pid, SIGKILL);
+	/* And what left the group (setsid, double fork) is still in the cgroup: as proc ends a job's. */
+	if (f->cg) {
+		int n = dr_cgroup_signal(f->cg, SIGKILL);
+		if (n > 0)
+			dr_log_debug("killed %d process(es) left in cgroup %s", n, dr_cgroup_path(f->cg));
+	}
+	uv_timer_stop(&f->grace);
+	uv_timer_start(&f->grace, on_after_end, 0, CGROUP_REAP_MS);
 	f->on_exit(f->data, &r);
 	free(out);
 	free(err);
 	uv_close((uv_handle_t *)&f->tick, follow_closed);
-	uv_close((uv_handle_t *)&f->grace, follow_closed);
+	uv_close((uv_handle_t *)&f->timeout, follow_closed);
 }
 
 static void on_follow_tick(uv_timer_t *t)
@@ -177,17 +223,42 @@ static void on_follow_tick(uv_timer_t *t)
 	bool gone = ex < 0 && (f->pid <= 1 || (kill(f->pid, 0) < 0 && errno == ESRCH));
 	bool at_end = read_stream(f, 0);
 	at_end = read_stream(f, 1) && at_end;
+	if (at_end && !f->caught_up) {
+		f->caught_up = true;
+		if (f->on_replayed)
+			f->on_replayed(f->data);
+		if (f->finished)
+			return;
+	}
 	if (ex == 0 && at_end)
 		follow_finish(f, code, sig);
 	else if (gone && at_end && dr_supervise_read_exit(f->dir, &code, &sig) < 0)
 		follow_finish(f, 128 + SIGKILL, SIGKILL); /* killed with its supervisor: no status was left */
 }
 
+/* To the agent's process group and, where it has one, its cgroup. */
+static void signal_agent(struct dr_supervise *f, int sig)
+{
+	if (f->alive)
+		(void)kill(-f->pid, sig);
+	if (f->cg)
+		(void)dr_cgroup_signal(f->cg, sig);
+}
+
 static void on_follow_grace(uv_timer_t *t)
 {
+	signal_agent(t->data, SIGKILL);
+}
+
+static void on_follow_timeout(uv_timer_t *t)
+{
 	struct dr_supervise *f = t->data;
-	if (f->alive)
-		(void)kill(-f->pid, SIGKILL);
+	int code, sig;
+	/* An agent that ended in time (its status is there, unread yet) did not time out. */
+	if (f->finished || f->terminated || dr_supervise_read_exit(f->dir, &code, &sig) == 0)
+		return;
+	f->timed_out = true;
+	dr_supervise_terminate(f);
 }
 
 struct dr_supervise *dr_supervise_attach(const struct dr_supervise_opts *o)
@@ -201,6 +272,8 @@ struct dr_supervise *dr_supervise_attach(const struct dr_supervise_opts *o)
 	f->on_line = o->on_line;
 	f->on_exit = o->on_exit;
 	f->data = o->data;
+	f->on_replayed = o->on_replayed;
+	f->cg = o->cgroup;
 	f->alive = f->pid > 1 && (kill(f->pid, 0) == 0 || errno == EPERM);
 	for (int i = 0; i < 2; i++) {
 		f->s[i].fd = -1;
@@ -212,9 +285,12 @@ struct dr_supervise *dr_supervise_attach(const struct dr_supervise_opts *o)
 	}
 	uv_timer_init(o->loop, &f->tick);
 	uv_timer_init(o->loop, &f->grace);
-	f->tick.data = f->grace.data = f;
-	f->open_handles = 2;
+	uv_timer_init(o->loop, &f->timeout);
+	f->tick.data = f->grace.data = f->timeout.data = f;
+	f->open_handles = 3;
 	uv_timer_start(&f->tick, on_follow_tick, 0, FOLLOW_TICK_MS);
+	if (o->timeout_ms)
+		uv_timer_start(&f->timeout, on_follow_timeout, o->timeout_ms, 0);
 	return f;
 }
 
@@ -223,8 +299,7 @@ void dr_supervise_terminate(struct dr_supervise *f)
 	if (!f || f->terminated || f->finished)
 		return;
 	f->terminated = true;
-	if (f->alive)
-		(void)kill(-f->pid, SIGTERM);
+	signal_agent(f, SIGTERM);
 	uv_timer_start(&f->grace, on_follow_grace, DR_PROC_GRACE_DEFAULT_MS, 0);
 }
 

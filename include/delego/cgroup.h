@@ -104,6 +104,16 @@ bool dr_cgroup_name_valid(const char *job_id);
  * -EINVAL for an id that is not valid, else the mkdir's error.
  */
 int dr_cgroup_create(const char *job_id, struct dr_cgroup **out);
+/*
+ * The cgroup an agent a previous run of this runner started is still in
+ * (supervise.h), as it is: nothing is killed. recorded (may be NULL) is
+ * the path the journal kept; another one than this runner's job-<id>
+ * gives -EXDEV. -ENOENT when there is none, -EOPNOTSUPP in process-group
+ * mode, -EINVAL for an id that is not valid.
+ */
+int dr_cgroup_open(const char *job_id, const char *recorded, struct dr_cgroup **out);
+/* Where the job's cgroup is (or would be) in cgroup mode, owned; NULL in process-group mode or for a bad id. */
+char *dr_cgroup_job_path(const char *job_id);
 const char *dr_cgroup_path(const struct dr_cgroup *cg);
 /*
  * SIGKILL: through cgroup.kill, every process at once, however it forked

@@ -24,16 +24,18 @@ void dr_journal_sync_on(struct dr_journal *j, uv_loop_t *loop);
 
 /* Records a claimed job (its id, organizationId, agentSessionId, attemptId). No-op for an unusable id. */
 void dr_journal_begin(struct dr_journal *j, const cJSON *job);
-/* Records a string fact about the job, e.g. "worktreePath". Accepts a NULL journal. */
+/* Records a string fact about the job, e.g. "worktreePath"; value NULL removes it. Accepts a NULL journal. */
 void dr_journal_note(struct dr_journal *j, const char *job_id, const char *key, const char *value);
 /*
  * Records the agent's process group (its leader's pid and start time: the
- * supervisor's when there is one), its worktree and tree (an object the
+ * supervisor's when there is one), when it started ("agentStartedMs", on
+ * uv_hrtime's clock in ms: what its timeout counts from), its cgroup
+ * ("cgroup", a path; NULL: none), its worktree and tree (an object the
  * pipeline reads back on adoption; may be NULL), in one write. Accepts a
  * NULL journal.
  */
 void dr_journal_note_agent(struct dr_journal *j, const char *job_id, int pid, const char *worktree,
-			   const cJSON *tree);
+			   const char *cgroup, const cJSON *tree);
 /* <dir>/<id>.d, created, for the agent's supervisor (supervise.h); owned. NULL without a journal or a usable id. */
 char *dr_journal_job_dir(struct dr_journal *j, const char *job_id);
 void dr_journal_end(struct dr_journal *j, const char *job_id);
@@ -48,7 +50,7 @@ typedef int (*dr_journal_adopt_fn)(const cJSON *entry, const char *dir, int pid,
 
 /*
  * For every job a dead runner left, unless adopt (may be NULL) takes it: kills what is left of its agent's
- * process group (only if the group is still that agent's), queues a fail
+ * process group (only if the group is still that agent's) and cgroup, queues a fail
  * report ("runner stopped while the job was running", worktree kept) in
  * the outbox, and removes the entry. Returns how many jobs it recovered.
  */

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "delego/proc.h"
@@ -38,6 +39,7 @@ int dr_supervise_main(int argc, char **argv);
 int dr_supervise_read_exit(const char *dir, int *code, int *sig);
 
 struct dr_supervise;
+struct dr_cgroup;
 
 struct dr_supervise_opts {
 	uv_loop_t *loop;
@@ -48,6 +50,13 @@ struct dr_supervise_opts {
 	dr_proc_line_cb on_line;
 	dr_proc_exit_cb on_exit; /* runs once; the follower frees itself after it returns */
 	void *data;
+	/* > 0: terminated (as by dr_supervise_terminate, the result saying timed_out) this long after attach */
+	uint64_t timeout_ms;
+	/* The agent's cgroup (cgroup.h; owned from here on), or NULL: terminate and the end also reach it, and it is
+	 * removed after the end, as proc does for a job it started. */
+	struct dr_cgroup *cgroup;
+	/* May be NULL: called once the files are read to where they were at attach (the replay is over). */
+	void (*on_replayed)(void *data);
 };
 
 /*
@@ -57,7 +66,7 @@ struct dr_supervise_opts {
  * DIR/exit, as killed by SIGKILL). Never fails.
  */
 struct dr_supervise *dr_supervise_attach(const struct dr_supervise_opts *o);
-/* SIGTERM to the agent's group, SIGKILL after DR_PROC_GRACE_DEFAULT_MS. Idempotent. */
+/* SIGTERM to the agent's group (and cgroup), SIGKILL after DR_PROC_GRACE_DEFAULT_MS. Idempotent. */
 void dr_supervise_terminate(struct dr_supervise *s);
 /* True while the lines delivered are the ones already in the files at attach. */
 bool dr_supervise_replaying(const struct dr_supervise *s);

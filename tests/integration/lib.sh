@@ -162,6 +162,32 @@ job_world() {
 	(cd "$T/seed" && echo hello > README.md && git add . && git commit -q -m initial && git push -q "$UP" main)
 }
 
+# job_seqs ID [LOG]: the seq of each of the job's reports as the relay got
+# them (LOG: $T/requests.jsonl, or a scripted relay's log), each eventId
+# once (a resend is not counted twice), on one line, then "ok" when they are
+# 1, 2, 3, ... (strictly increasing, no gap, no repeat), else "bad".
+job_seqs() {
+	python3 - "${2:-$T/requests.jsonl}" "$1" <<'PY'
+import json, sys
+seen, seqs = set(), []
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    b = d.get("body")
+    if isinstance(b, str):
+        try:
+            b = json.loads(b)
+        except ValueError:
+            continue
+    if isinstance(b, dict) and b.get("jobId") == sys.argv[2] and "eventId" in b and b["eventId"] not in seen:
+        seen.add(b["eventId"]); seqs.append(b["seq"])
+print(" ".join(str(s) for s in seqs))
+print("ok" if seqs == list(range(1, len(seqs) + 1)) else "bad")
+PY
+}
+
+# now_ms: the wall clock in milliseconds.
+now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
+
 cleanup() {
 	for p in $_pids; do kill "$p" 2>/dev/null; done
 	for p in $_pids; do kill -9 "$p" 2>/dev/null; done

@@ -304,6 +304,77 @@ START_TEST(test_real_stale_and_terminate)
 }
 END_TEST
 
+/*
+ * An agent a previous run started (supervise.h): its job cgroup, kept by the
+ * sweep because the journal still has the job, is found as it is; nothing
+ * in it is killed until the caller says so.
+ */
+START_TEST(test_open_adopted)
+{
+	struct dr_cgroup *cg = NULL;
+	ck_assert_int_eq(dr_cgroup_open("keep", NULL, &cg), -EOPNOTSUPP); /* process-group mode */
+	ck_assert_ptr_null(dr_cgroup_job_path("keep"));
+	if (!real_cgroups())
+		return;
+	char name[64], base[PATH_MAX + 96], kept[PATH_MAX + 128], procs[PATH_MAX + 160], entry[PATH_MAX + 32];
+	snprintf(name, sizeof name, "unit-test-open.%d", (int)getpid());
+	snprintf(base, sizeof base, "%s/delego-runner.%s", mount_point, name);
+	snprintf(kept, sizeof kept, "%s/job-keep", base);
+	snprintf(procs, sizeof procs, "%s/cgroup.procs", kept);
+	snprintf(entry, sizeof entry, "%s/keep.json", tmpdir);
+	ck_assert_int_eq(mkdir(base, 0755), 0);
+	ck_assert_int_eq(mkdir(kept, 0755), 0);
+	FILE *jf = fopen(entry, "w");
+	ck_assert_ptr_nonnull(jf);
+	fclose(jf);
+	pid_t child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		FILE *f = fopen(procs, "w");
+		if (!f || fprintf(f, "%d", (int)getpid()) < 0 || fclose(f) != 0)
+			_exit(99);
+		execlp("sleep", "sleep", "300", (char *)NULL);
+		_exit(98);
+	}
+	for (int i = 0; i < 100 && access(procs, F_OK) == 0; i++) {
+		char text[64] = "";
+		FILE *f = fopen(procs, "r");
+		if (f && !fgets(text, sizeof text, f))
+			text[0] = '\0';
+		if (f)
+			fclose(f);
+		if (text[0])
+			break;
+		usleep(20000);
+	}
+	struct dr_cgroup_opts o = { .name = name, .shim = shim, .journal_dir = tmpdir };
+	ck_assert_int_eq(dr_cgroup_setup(&o), 0);
+	ck_assert_int_eq(dr_cgroup_mode(), DR_CGROUP_V2);
+	char *path = dr_cgroup_job_path("keep");
+	ck_assert_str_eq(path, kept);
+	free(path);
+	ck_assert_int_eq(dr_cgroup_open("keep", "/sys/fs/cgroup/elsewhere/job-keep", &cg), -EXDEV);
+	ck_assert_int_eq(dr_cgroup_open("gone", NULL, &cg), -ENOENT);
+	ck_assert_int_eq(dr_cgroup_open("../keep", NULL, &cg), -EINVAL);
+	ck_assert_int_eq(dr_cgroup_open("keep", kept, &cg), 0);
+	ck_assert_str_eq(dr_cgroup_path(cg), kept);
+	/* Found, not killed: the sweep left it and open does nothing to it. */
+	int st;
+	ck_assert_int_eq(waitpid(child, &st, WNOHANG), 0);
+	ck_assert_int_eq(dr_cgroup_populated(cg), 1);
+	ck_assert_int_eq(dr_cgroup_signal(cg, SIGKILL), 1);
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	for (int i = 0; i < 100 && dr_cgroup_populated(cg) == 1; i++)
+		usleep(10000);
+	ck_assert_int_eq(dr_cgroup_remove(cg), 0);
+	dr_cgroup_free(cg);
+	ck_assert_int_eq(access(kept, F_OK), -1);
+	ck_assert_int_eq(access(base, F_OK), -1); /* the runner's directory goes with its last job */
+	unlink(entry);
+}
+END_TEST
+
 /* ExecStopPost: after a stop, the unit's job cgroups and stray processes go; after a crash, nothing does. */
 START_TEST(test_stop_post)
 {
@@ -352,6 +423,7 @@ static Suite *cgroup_suite(void)
 	tcase_add_test(tc, test_systemd_not_delegated);
 	tcase_add_test(tc, test_real_daemon_is_killed);
 	tcase_add_test(tc, test_real_stale_and_terminate);
+	tcase_add_test(tc, test_open_adopted);
 	tcase_add_test(tc, test_stop_post);
 	suite_add_tcase(s, tc);
 	return s;
