@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/syscall.h>
@@ -24,6 +27,7 @@
 #define WHY_MAX 200
 #define PROBE_TIMEOUT_MS 5000
 #define WAIT_FALLBACK_S 5
+#define HOLDER_GRACE_MS 2000 /* SIGTERM -> SIGKILL for the holder */
 
 struct dr_inhibit {
 	uv_loop_t *loop;
@@ -32,6 +36,14 @@ struct dr_inhibit {
 	struct dr_proc *proc; /* the holder while it runs */
 	bool freed;           /* dr_inhibit_free came while the holder ran: its exit frees us */
 	bool warned;          /* one warning per runner for a holder that would not stay */
+	/* A holder the previous image of this process started (dr_inhibit_adopt), ours to end and reap. */
+	int adopted;
+	int adopted_fds[2];   /* its stdout and stderr pipes' other ends: open while it lives (no SIGPIPE) */
+	bool adopted_ending;  /* SIGTERM sent; SIGKILL when kill_timer fires */
+	bool handles;         /* sigchld and kill_timer are initialised */
+	int open_handles;
+	uv_signal_t sigchld;
+	uv_timer_t kill_timer;
 };
 
 bool dr_inhibit_battery_present(const char *dir)
@@ -119,14 +131,24 @@ struct dr_inhibit *dr_inhibit_new(uv_loop_t *loop, bool enabled)
 	struct dr_inhibit *in = dr_xcalloc(1, sizeof *in);
 	in->loop = loop;
 	in->enabled = enabled;
+	in->adopted_fds[0] = in->adopted_fds[1] = -1;
 	return in;
 }
+
+static void on_handle_closed(uv_handle_t *h);
 
 static void on_holder_exit(void *data, const struct dr_proc_result *res)
 {
 	struct dr_inhibit *in = data;
 	in->proc = NULL;
 	if (in->freed) {
+		if (in->adopted)
+			return; /* adopted_gone frees it */
+		if (in->handles) {
+			uv_close((uv_handle_t *)&in->sigchld, on_handle_closed);
+			uv_close((uv_handle_t *)&in->kill_timer, on_handle_closed);
+			return;
+		}
 		free(in);
 		return;
 	}
@@ -172,7 +194,7 @@ static void start_holder(struct dr_inhibit *in, const char *why)
 		.argv = argv,
 		.env = env,
 		.tail_max = 4096,
-		.kill_grace_ms = 2000,
+		.kill_grace_ms = HOLDER_GRACE_MS,
 		.on_exit = on_holder_exit,
 		.data = in,
 	};
@@ -189,11 +211,175 @@ static void start_holder(struct dr_inhibit *in, const char *why)
 	dr_strv_free(argv);
 }
 
+/* Adopted holder ------------------------------------------------------ */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct dr_inhibit *in = h->data;
+	if (--in->open_handles == 0)
+		free(in);
+}
+
+/* Once the adopted holder is reaped: free a struct whose free came first. */
+static void adopted_gone(struct dr_inhibit *in)
+{
+	for (int i = 0; i < 2; i++)
+		if (in->adopted_fds[i] >= 0) {
+			close(in->adopted_fds[i]);
+			in->adopted_fds[i] = -1;
+		}
+	in->adopted = 0;
+	in->adopted_ending = false;
+	uv_timer_stop(&in->kill_timer);
+	uv_signal_stop(&in->sigchld);
+	if (in->freed && !in->proc) {
+		uv_close((uv_handle_t *)&in->sigchld, on_handle_closed);
+		uv_close((uv_handle_t *)&in->kill_timer, on_handle_closed);
+	}
+}
+
+static void reap_adopted(struct dr_inhibit *in)
+{
+	int st;
+	pid_t r;
+	while ((r = waitpid((pid_t)in->adopted, &st, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (r == (pid_t)in->adopted || (r < 0 && errno == ECHILD)) {
+		dr_log_debug("sleep inhibitor %d (taken over) is gone", in->adopted);
+		adopted_gone(in);
+	}
+}
+
+static void on_adopted_sigchld(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	struct dr_inhibit *in = h->data;
+	if (in->adopted)
+		reap_adopted(in);
+}
+
+static void on_adopted_kill(uv_timer_t *t)
+{
+	struct dr_inhibit *in = t->data;
+	if (in->adopted)
+		(void)kill(-(pid_t)in->adopted, SIGKILL);
+}
+
+/* SIGTERM to its group (as proc ends a holder), SIGKILL after the same grace. */
+static void end_adopted(struct dr_inhibit *in)
+{
+	if (!in->adopted || in->adopted_ending)
+		return;
+	in->adopted_ending = true;
+	dr_log_debug("sleep inhibitor released (pid %d, taken over)", in->adopted);
+	(void)kill(-(pid_t)in->adopted, SIGTERM);
+	uv_timer_start(&in->kill_timer, on_adopted_kill, HOLDER_GRACE_MS, 0);
+	reap_adopted(in);
+}
+
+/* fd as the previous image left it for us: one of our pipes, made close-on-exec again; else -1. */
+static int adopted_fd(int fd)
+{
+	struct stat st;
+	int fl = fd > 2 ? fcntl(fd, F_GETFD) : -1;
+	if (fl < 0 || fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return -1;
+	(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	return fd;
+}
+
+static void set_cloexec(int fd, bool on)
+{
+	int fl = fd >= 0 ? fcntl(fd, F_GETFD) : -1;
+	if (fl >= 0)
+		(void)fcntl(fd, F_SETFD, on ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC);
+}
+
+bool dr_inhibit_handover(struct dr_inhibit *in, char *out, size_t len)
+{
+	int pid = dr_inhibit_holder_pid(in), fds[2] = { -1, -1 };
+	if (!pid)
+		return false;
+	if (in->adopted)
+		fds[0] = in->adopted_fds[0], fds[1] = in->adopted_fds[1];
+	else
+		dr_proc_output_fds(in->proc, fds);
+	/* The pipes stay open across the exec: a holder that writes to them must not die of SIGPIPE. */
+	for (int i = 0; i < 2; i++)
+		set_cloexec(fds[i], false);
+	snprintf(out, len, "%d %d %d", pid, fds[0], fds[1]);
+	return true;
+}
+
+void dr_inhibit_handover_undo(struct dr_inhibit *in)
+{
+	int fds[2] = { -1, -1 };
+	if (in && in->adopted)
+		fds[0] = in->adopted_fds[0], fds[1] = in->adopted_fds[1];
+	else if (in && in->proc)
+		dr_proc_output_fds(in->proc, fds);
+	for (int i = 0; i < 2; i++)
+		set_cloexec(fds[i], true);
+}
+
+void dr_inhibit_adopt(struct dr_inhibit *in, const char *handover)
+{
+	int pid = 0, fds[2] = { -1, -1 };
+	if (!in || !handover || sscanf(handover, "%d %d %d", &pid, &fds[0], &fds[1]) < 1)
+		return;
+	for (int i = 0; i < 2; i++)
+		fds[i] = adopted_fd(fds[i]);
+	if (pid <= 1 || in->adopted || in->proc) {
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return;
+	}
+	int st;
+	/* Only a child of ours that still runs: anything else is not the holder we handed over. */
+	pid_t r = waitpid((pid_t)pid, &st, WNOHANG);
+	if (r != 0) { /* reaped now (it had ended), or not our child */
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return;
+	}
+	in->adopted_fds[0] = fds[0];
+	in->adopted_fds[1] = fds[1];
+	if (!in->handles) {
+		uv_signal_init(in->loop, &in->sigchld);
+		uv_timer_init(in->loop, &in->kill_timer);
+		in->sigchld.data = in->kill_timer.data = in;
+		in->open_handles = 2;
+		in->handles = true;
+	}
+	in->adopted = pid;
+	uv_signal_start(&in->sigchld, on_adopted_sigchld, SIGCHLD);
+	dr_log_debug("sleep inhibitor %d taken over from the previous image", pid);
+	if (!in->enabled)
+		end_adopted(in);
+}
+
+void dr_inhibit_trim(struct dr_inhibit *in)
+{
+	if (in && in->holds == 0)
+		end_adopted(in);
+}
+
+int dr_inhibit_holder_pid(const struct dr_inhibit *in)
+{
+	if (!in)
+		return 0;
+	if (in->adopted && !in->adopted_ending)
+		return in->adopted;
+	return in->proc ? dr_proc_pid(in->proc) : 0;
+}
+
 void dr_inhibit_hold(struct dr_inhibit *in, const char *why)
 {
 	if (!in)
 		return;
-	if (in->holds++ == 0 && in->enabled && !in->proc) {
+	if (in->holds++ == 0 && in->enabled && !in->proc && (!in->adopted || in->adopted_ending)) {
 		in->warned = false;
 		start_holder(in, why);
 	}
@@ -207,6 +393,8 @@ void dr_inhibit_release(struct dr_inhibit *in)
 		dr_log_debug("sleep inhibitor released (pid %d)", dr_proc_pid(in->proc));
 		dr_proc_terminate(in->proc);
 	}
+	if (in->holds == 0)
+		end_adopted(in);
 }
 
 int dr_inhibit_holds(const struct dr_inhibit *in)
@@ -219,9 +407,17 @@ void dr_inhibit_free(struct dr_inhibit *in)
 	if (!in)
 		return;
 	in->holds = 0;
+	in->freed = true;
+	end_adopted(in);
 	if (in->proc) {
-		in->freed = true;
 		dr_proc_terminate(in->proc);
+		return;
+	}
+	if (in->adopted)
+		return; /* adopted_gone closes the handles */
+	if (in->handles) {
+		uv_close((uv_handle_t *)&in->sigchld, on_handle_closed);
+		uv_close((uv_handle_t *)&in->kill_timer, on_handle_closed);
 		return;
 	}
 	free(in);

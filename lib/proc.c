@@ -376,6 +376,15 @@ int dr_proc_pid(const struct dr_proc *p)
 	return p->pid;
 }
 
+void dr_proc_output_fds(const struct dr_proc *p, int fds[2])
+{
+	const struct stream *s[2] = { &p->out, &p->err };
+	for (int i = 0; i < 2; i++) {
+		uv_os_fd_t fd;
+		fds[i] = !s[i]->eof && uv_fileno((const uv_handle_t *)&s[i]->pipe, &fd) == 0 ? (int)fd : -1;
+	}
+}
+
 #ifndef __linux__
 /*
  * posix_spawn passes the child every descriptor that lacks FD_CLOEXEC, and

@@ -165,6 +165,8 @@ static void on_unauthorized(const char *path, void *data)
  * it does not, or the exec fails, this one goes on and says so.
  */
 
+#define INHIBITOR_ENV "DELEGO_RUNNER_INHIBITOR" /* "PID OUT ERR": dr_inhibit_handover */
+
 static bool can_hand_over(struct dr_runner *r, const char **busy)
 {
 	for (int i = 0; i < r->n_slots; i++)
@@ -184,12 +186,15 @@ static void upgrade_exec(struct dr_runner *r)
 			dr_journal_note(r->journal, r->slots[i].job_id, "seq", seq);
 		}
 	dr_log_info("upgrading in place: running %s now, which takes over %d job(s)", r->exe, r->active);
-	/* Its own inhibitor, if any, is taken again by the new image. */
-	dr_inhibit_free(r->inhibit);
-	r->inhibit = dr_inhibit_new(r->loop, false);
-	r->inhibit_held = false;
+	/* The sleep inhibitor's holder stays our child across the exec: the new image takes it over and reaps it. */
+	char holder[64];
+	if (dr_inhibit_handover(r->inhibit, holder, sizeof holder))
+		setenv(INHIBITOR_ENV, holder, 1);
 	execv(r->exe, r->exec_argv.v);
-	dr_log_err("upgrade failed: cannot run %s: %s; version %s goes on", r->exe, strerror(errno), r->version);
+	int e = errno;
+	unsetenv(INHIBITOR_ENV);
+	dr_inhibit_handover_undo(r->inhibit);
+	dr_log_err("upgrade failed: cannot run %s: %s; version %s goes on", r->exe, strerror(e), r->version);
 	r->upgrading = false;
 }
 
@@ -523,6 +528,12 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 	bool inhibit = dr_inhibit_enabled(r->config->inhibit_sleep, NULL, note, sizeof note);
 	r->inhibit = dr_inhibit_new(r->loop, inhibit);
 	dr_log_debug("sleep inhibitor: %s", note);
+	/* Upgraded in place: the previous image's holder is our child now (upgrade_exec). Not for any child of ours. */
+	const char *holder = getenv(INHIBITOR_ENV);
+	if (holder) {
+		dr_inhibit_adopt(r->inhibit, holder);
+		unsetenv(INHIBITOR_ENV);
+	}
 	r->heartbeat_timer.data = r->poll_timer.data = r->grace_timer.data = r->watchdog_timer.data = r;
 	r->sigterm.data = r->sigint.data = r->sighup.data = r;
 	*out = r;
@@ -573,6 +584,7 @@ int dr_runner_run(struct dr_runner *r)
 	int recovered = r->journal ? dr_journal_recover(r->journal, r->outbox, dr__runner_adopt_job, r) : 0;
 	if (recovered)
 		dr_log_info("reported %d job(s) interrupted by the previous run as failed", recovered);
+	dr_inhibit_trim(r->inhibit); /* a holder taken over that no job took again */
 	dr__runner_send_heartbeat(r, true); /* its answer starts claiming */
 	/* Workspace retention, on the threadpool: never on the loop's path. */
 	if (!r->config->once)

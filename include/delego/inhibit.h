@@ -44,6 +44,28 @@ struct dr_inhibit *dr_inhibit_new(uv_loop_t *loop, bool enabled);
 /* why (copied) is shown by the session manager, e.g. "job ENG-12 is running"; used by the first hold only. */
 void dr_inhibit_hold(struct dr_inhibit *in, const char *why);
 void dr_inhibit_release(struct dr_inhibit *in);
+/* The holder's pid while one runs and is not being ended, else 0. */
+int dr_inhibit_holder_pid(const struct dr_inhibit *in);
+/*
+ * For an upgrade in place (exec of a new image in this process): when a
+ * holder runs, writes "PID OUT ERR" to out (its pid, and our ends of its
+ * stdout and stderr pipes, which are left open across the exec so that it
+ * cannot die of SIGPIPE) and returns true. After a failed exec,
+ * dr_inhibit_handover_undo makes them close-on-exec again.
+ */
+bool dr_inhibit_handover(struct dr_inhibit *in, char *out, size_t len);
+void dr_inhibit_handover_undo(struct dr_inhibit *in);
+/*
+ * Takes over the holder an earlier image of this process started, from
+ * what dr_inhibit_handover wrote: it counts as taken, the last release
+ * ends it, and it is reaped (its pipes are closed then). Ignored unless
+ * the pid is a running child of ours. Ended at once when this one is not
+ * enabled or, by dr_inhibit_trim, when nothing holds it once the jobs are
+ * taken over.
+ */
+void dr_inhibit_adopt(struct dr_inhibit *in, const char *handover);
+/* Ends a taken-over holder nothing holds. Accepts NULL. */
+void dr_inhibit_trim(struct dr_inhibit *in);
 /* The number of holds. */
 int dr_inhibit_holds(const struct dr_inhibit *in);
 /* Drops the inhibitor; the struct goes once its child has exited (the loop must run). Accepts NULL. */

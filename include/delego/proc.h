@@ -122,6 +122,8 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
  */
 void dr_proc_terminate(struct dr_proc *p);
 int dr_proc_pid(const struct dr_proc *p);
+/* Our ends of the child's stdout and stderr pipes while open, else -1 (for an upgrade in place to keep them). */
+void dr_proc_output_fds(const struct dr_proc *p, int fds[2]);
 
 /*
  * Convenience for short commands (git, gh): runs argv (argv[0] looked up

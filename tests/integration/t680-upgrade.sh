@@ -3,9 +3,13 @@
 # another version) re-execs it in the same process, which takes the
 # running job over: the job completes once with the agent's whole reply,
 # one agent was ever started, seq goes on without gap or repeat, and the
-# heartbeat shows the new version. A broken new program changes nothing.
+# heartbeat shows the new version. The sleep inhibitor (a stand-in
+# systemd-inhibit) is taken over, held throughout, released and reaped by
+# the new image: no zombie is left. A broken new program changes nothing.
 . "$(dirname "$0")/lib.sh"
 job_world
+export PATH="$FIXTURES/inhibit:$PATH"
+ILOG=$HOME/inhibit.log
 mkdir -p "$T/rb"
 BIN=$T/rb/delego-runner
 cp "$RUNNER_BIN" "$BIN"
@@ -29,16 +33,24 @@ n = int(sys.argv[1])
 sys.exit(0 if any(int(m) >= n for e in d["events"] for m in re.findall(r"still working \((\d+)/", e["summary"] or "")) else 1)' "$2"; }
 agents() { grep -c 'scenario=slow' "$HOME/fake-agent-calls.jsonl"; }
 
-$DR_VG "$BIN" run --workspace-root "$WS" --git-clone-base-url "$T/remotes" >"$T/run.log" 2>&1 &
+$DR_VG "$BIN" run --workspace-root "$WS" --git-clone-base-url "$T/remotes" --inhibit-sleep on --log-level debug \
+	>"$T/run.log" 2>&1 &
 PID=$!
 track_pid $PID
 id=$(relay job add --repo acme/app --executor codex --identifier U-1 --prompt "scenario=slow sleep=20")
 check "the agent runs" wait_for 30 progressed "$id" 5
+check "the sleep inhibitor is held" grep -q '^take' "$ILOG"
 mv "$T/new-runner" "$BIN"
 kill -USR2 $PID
 check "the daemon execs the new program" wait_for 10 grep -q "upgrading in place: running" "$T/run.log"
 check "it takes the job over" wait_for 10 grep -q "taking over the agent" "$T/run.log"
 check "same pid, now the new program" wait_for 5 sh -c "readlink /proc/$PID/exe | grep -q '$BIN'"
+# zombies PID: the daemon's children that have exited and were not reaped.
+zombies() { for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+	awk -v c="$c" '$1 == "State:" && $2 == "Z" {print c}' "/proc/$c/status" 2>/dev/null; done; }
+no_zombie() { [ -z "$(zombies "$PID")" ]; }
+check_contains "the new image took the inhibitor over" "taken over from the previous image" "$T/run.log"
+check "no zombie child of the daemon after the upgrade" wait_for 5 no_zombie
 check "the job completes" wait_for 40 is_done "$id"
 relay job show "$id" --json >"$T/job.json"
 check_eq "completed" completed "$(json "$T/job.json" "d['status']")"
@@ -46,21 +58,14 @@ check_eq "with the agent's whole reply" "Done after 20 seconds." "$(json "$T/job
 check_eq "one terminal report" 1 "$(json "$T/job.json" "len([e for e in d['events'] if e['kind'] in ('complete', 'fail')])")"
 check_eq "one agent was ever started" 1 "$(agents)"
 check "the same process throughout" kill -0 $PID
+check "the inhibitor is released once the job is done (its report in: at most a minute later)" wait_for 65 grep -q '^release' "$ILOG"
+check_eq "one inhibitor, held across the upgrade" 1 "$(grep -c '^take' "$ILOG")"
+check "and reaped: no zombie child of the daemon ($(zombies "$PID" | tr '\n' ' '))" wait_for 5 no_zombie
 check "the heartbeat shows the new version" python3 -c 'import json,sys
 v = [json.loads(l)["body"].get("version") for l in open(sys.argv[1]) if json.loads(l)["path"] == "/api/runner/heartbeat"]
 sys.exit(0 if sys.argv[2] in v and v[-1] == sys.argv[2] and v[0] == sys.argv[3] else 1)' "$T/requests.jsonl" "$new" "$old"
 # The job's reports as the relay got them, each eventId once: seq 1, 2, 3, ...
-python3 - "$T/requests.jsonl" "$id" >"$T/seq.out" <<'PY'
-import json, sys
-seen, seqs = set(), []
-for l in open(sys.argv[1]):
-    d = json.loads(l)
-    b = d.get("body")
-    if isinstance(b, dict) and b.get("jobId") == sys.argv[2] and "eventId" in b and b["eventId"] not in seen:
-        seen.add(b["eventId"]); seqs.append(b["seq"])
-print(" ".join(str(s) for s in seqs))
-print("ok" if seqs == list(range(1, len(seqs) + 1)) else "bad")
-PY
+job_seqs "$id" >"$T/seq.out"
 check_eq "seq strictly increasing, no gap, no repeat ($(head -n 1 "$T/seq.out"))" ok "$(tail -n 1 "$T/seq.out")"
 # Handover: the new image's first request (its first heartbeat) minus the last one before it.
 python3 - "$T/requests.jsonl" "$new" <<'PY'
