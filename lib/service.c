@@ -57,8 +57,25 @@ int dr_service_self_exe(char **out, char *err, size_t errlen)
 			 "delego-runner again", path);
 		return -ESTALE;
 	}
-	*out = dr_xstrdup(path);
+	*out = dr_service_stable_exe(path);
 	return 0;
+}
+
+char *dr_service_stable_exe(const char *path)
+{
+	/* PREFIX/Cellar/NAME/VERSION/bin/PROG: PREFIX/opt/NAME points at the installed VERSION. */
+	const char *cellar = strstr(path, "/Cellar/");
+	const char *name = cellar ? cellar + 8 : NULL;
+	const char *version = name ? strchr(name, '/') : NULL;
+	const char *bin = version ? strchr(version + 1, '/') : NULL;
+	if (!bin || bin == version + 1 || version == name || strncmp(bin, "/bin/", 5) != 0 || strchr(bin + 5, '/'))
+		return dr_xstrdup(path);
+	char *opt = dr_xasprintf("%.*s/opt/%.*s%s", (int)(cellar - path), path, (int)(version - name), name, bin);
+	char real[PATH_MAX];
+	if (realpath(opt, real) && strcmp(real, path) == 0)
+		return opt;
+	free(opt);
+	return dr_xstrdup(path);
 }
 
 static char *dup_str(const cJSON *o, const char *key)

@@ -33,15 +33,18 @@
  * The agent's program: /bin/sh runs this with $0 = the label and "$@" =
  * the daemon's argv, so no value is ever parsed by the shell. launchd's
  * KeepAlive only knows zero from non-zero; this maps the daemon's status
- * (see service.h) and forwards the signals launchd sends to the job.
+ * (see service.h) and forwards the signals launchd sends to the job, and
+ * SIGUSR2 (`delego-runner upgrade`: launchd's pid is this shell's).
  */
 static const char wrapper[] =
-	"# delego-runner under launchd: forwards TERM, INT and HUP to the daemon and maps its exit\n"
+	"# delego-runner under launchd: forwards TERM, INT, HUP and USR2 to the daemon and maps its exit\n"
 	"# status for KeepAlive {SuccessfulExit: false}; see delego-runner(1), section macOS.\n"
 	"pid= stopping=\n"
 	"trap 'stopping=1; [ -z \"$pid\" ] || kill -TERM \"$pid\" 2>/dev/null' TERM\n"
 	"trap 'stopping=1; [ -z \"$pid\" ] || kill -INT \"$pid\" 2>/dev/null' INT\n"
 	"trap '[ -z \"$pid\" ] || kill -HUP \"$pid\" 2>/dev/null' HUP\n"
+	/* `delego-runner upgrade` signals launchd's pid, this shell: the daemon upgrades in place (same pid). */
+	"trap '[ -z \"$pid\" ] || kill -USR2 \"$pid\" 2>/dev/null' USR2\n"
 	"\"$@\" &\n"
 	"pid=$!\n"
 	"[ -z \"$stopping\" ] || kill -TERM \"$pid\" 2>/dev/null\n"

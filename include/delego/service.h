@@ -69,8 +69,16 @@ int dr_service_spec_check(const struct dr_service_spec *spec, char *err, size_t 
 /* Quotes one word for an ExecStart= line ("%%", "$$", "\\" and "\"" escaped). Caller frees. */
 char *dr_service_quote_exec(const char *word);
 
-/* The absolute path of the running program. Caller frees. */
+/* The absolute path of the running program (dr_service_stable_exe of it). Caller frees. */
 int dr_service_self_exe(char **out, char *err, size_t errlen);
+/*
+ * The path a service should run path by: under Homebrew, where path is
+ * PREFIX/Cellar/NAME/VERSION/bin/PROG (what the kernel and libuv give), the
+ * PREFIX/opt/NAME/bin/PROG that resolves to it, which follows an upgrade
+ * (the daemon re-execs it in place, launchd starts it at the next login);
+ * else path. Owned.
+ */
+char *dr_service_stable_exe(const char *path);
 
 
 /*

@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,49 @@ static char *render(const struct dr_service_spec *spec)
 	ck_assert_msg(r == 0, "render failed: %s", err);
 	return out;
 }
+
+/* Homebrew's keg path becomes the opt path that follows upgrades, only when that is where it leads. */
+START_TEST(test_stable_exe)
+{
+	char *keg = dr_xasprintf("%s/Cellar/delego-runner/0.9.0/bin", tmpdir);
+	char *optdir = dr_xasprintf("%s/opt", tmpdir);
+	ck_assert_int_eq(dr_fsutil_mkdir_p(keg, 0755), 0);
+	ck_assert_int_eq(dr_fsutil_mkdir_p(optdir, 0755), 0);
+	char *exe = dr_xasprintf("%s/delego-runner", keg);
+	write_text(exe, "#!/bin/sh\n", 0755);
+	char real[PATH_MAX];
+	ck_assert_ptr_nonnull(realpath(exe, real));
+	char *got = dr_service_stable_exe(real);
+	ck_assert_str_eq(got, real); /* no opt link yet */
+	free(got);
+	char *link = dr_xasprintf("%s/delego-runner", optdir);
+	ck_assert_int_eq(symlink("../Cellar/delego-runner/0.9.0", link), 0);
+	char *want = dr_xasprintf("%.*s/opt/delego-runner/bin/delego-runner", (int)(strstr(real, "/Cellar/") - real), real);
+	got = dr_service_stable_exe(real);
+	ck_assert_str_eq(got, want);
+	free(got);
+	/* opt pointing at another version: the path stays. */
+	unlink(link);
+	ck_assert_int_eq(symlink("../Cellar/delego-runner/0.8.0", link), 0);
+	got = dr_service_stable_exe(real);
+	ck_assert_str_eq(got, real);
+	free(got);
+	got = dr_service_stable_exe("/usr/bin/delego-runner");
+	ck_assert_str_eq(got, "/usr/bin/delego-runner");
+	free(got);
+	got = dr_service_stable_exe("/x/Cellar/delego-runner/0.9.0/libexec/bin/delego-runner");
+	ck_assert_str_eq(got, "/x/Cellar/delego-runner/0.9.0/libexec/bin/delego-runner");
+	free(got);
+	unlink(link);
+	unlink(exe);
+	ck_assert_int_eq(sh("rm -rf %s/Cellar %s/opt", tmpdir, tmpdir), 0);
+	free(link);
+	free(want);
+	free(exe);
+	free(keg);
+	free(optdir);
+}
+END_TEST
 
 /* The whole unit for a plain profile: the contract with systemd, pinned. */
 START_TEST(test_render_plain)
@@ -368,6 +412,7 @@ static Suite *service_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_render_plain);
+	tcase_add_test(tc, test_stable_exe);
 	tcase_add_test(tc, test_render_awkward_paths);
 	tcase_add_test(tc, test_render_refuses);
 	tcase_add_test(tc, test_quote_exec);
