@@ -89,9 +89,11 @@ $(BUILD)/delego-runner: $(RUNNER_CMD_OBJ) $(BUILD)/libdelego.a
 	$(Q)$(CC) $(DR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(RUNNER_LIBS)
 
 # The sandbox shim and the agents' supervisor: only what it uses of libdelego, which is libc alone.
-# EXEC_STATIC=1 (Linux) links it statically: a supervisor's VmRSS goes from about 1.3 MiB to 0.85 MiB (its
-# Pss, what it costs, from about 140 to 220 kB: libc's pages are no longer shared with the rest of the
-# system), and it no longer gets glibc's security fixes with the system's. Off by default, for packagers.
+# EXEC_STATIC=1 (Linux) links it statically: a supervisor's VmRSS goes from about 1.35 MiB to 0.85 MiB,
+# but what it costs (Pss) goes up, from about 140-170 kB to 840 kB for one supervisor (226 kB each for
+# five): its libc pages are no longer the ones every process shares. It would also no longer get glibc's
+# security fixes with the system's, which distributions do not accept. Off by default
+# (tests/bench/supervisor.sh).
 ifeq ($(EXEC_STATIC),1)
 EXEC_LINK = -static
 else
