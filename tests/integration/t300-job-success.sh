@@ -38,7 +38,7 @@ check_eq "nothing left uncommitted" 0 "$(f "d['metadata']['remainingChangeCount'
 check_eq "the assistant's reply" "Edited the files the task asked for." "$(f "d['metadata']['assistantResponse']")"
 check_eq "the session id" true "$(f "len(d['metadata']['sessionId'] or '') == 36")"
 check_eq "startingSha is the upstream main" "$(git --git-dir "$UP" rev-parse main)" "$(f "d['metadata']['startingSha']")"
-check_eq "the metadata has the protocol's keys" "assistantResponse attemptId branchHasNewCommits branchName cancelled changedFileCount changedFiles commitMetadata createCommit executionPreferences exitCode headSha prMetadata publishingPolicy pushed remainingChangeCount remainingChanges repositoryPath repositorySlug sandbox sessionId signal sourceRepositoryPath startingSha stderrTail stdoutTail timedOut worktreePath" "$(f "' '.join(sorted(d['metadata'].keys()))")"
+check_eq "the metadata has the protocol's keys" "assistantResponse attemptId branchHasNewCommits branchName cancelled changedFileCount changedFiles commitMetadata createCommit executionPreferences exitCode headSha prMetadata publishingPolicy pushed remainingChangeCount remainingChanges repositoryPath repositorySlug sandbox sessionId signal sourceRepositoryPath stalled startingSha stderrTail stdoutTail timedOut worktreePath" "$(f "' '.join(sorted(d['metadata'].keys()))")"
 git --git-dir "$UP" log -1 --format=%B "refs/heads/$branch" >"$T/body.txt"
 check_contains "commit body names the issue" "Linear issue: ENG-1" "$T/body.txt"
 check_contains "commit body lists README.md whole" "- README.md" "$T/body.txt"
