@@ -57,6 +57,7 @@ void dr_cgroup_opts_init(struct dr_cgroup_opts *o, char name[DR_CGROUP_NAME_SIZE
 struct dr_cgroup {
 	char *path;     /* the job's directory */
 	char *procs;    /* path/cgroup.procs */
+	char *shim;     /* the cgroup shim at creation, or NULL: not known */
 };
 
 static struct {
@@ -509,6 +510,7 @@ int dr_cgroup_create(const char *job_id, struct dr_cgroup **out)
 	struct dr_cgroup *cg = dr_xcalloc(1, sizeof *cg);
 	cg->path = dr_xasprintf("%s/job-%s", g.jobs_dir, job_id);
 	cg->procs = dr_xasprintf("%s/cgroup.procs", cg->path);
+	cg->shim = g.shim[0] ? dr_xstrdup(g.shim) : NULL;
 	if (mkdir(cg->path, 0755) < 0) {
 		int r = -errno;
 		if (r != -EEXIST) {
@@ -559,6 +561,7 @@ int dr_cgroup_open(const char *job_id, const char *recorded, struct dr_cgroup **
 	struct dr_cgroup *cg = dr_xcalloc(1, sizeof *cg);
 	cg->path = path;
 	cg->procs = dr_xasprintf("%s/cgroup.procs", cg->path);
+	cg->shim = g.shim[0] ? dr_xstrdup(g.shim) : NULL;
 	g.jobs++;
 	*out = cg;
 	return 0;
@@ -622,16 +625,37 @@ struct dr_cgroup *dr_cgroup_free(struct dr_cgroup *cg)
 		return NULL;
 	free(cg->path);
 	free(cg->procs);
+	free(cg->shim);
 	free(cg);
 	return NULL;
 }
 
+struct dr_cgroup *dr_cgroup_make(const char *job_id)
+{
+	struct dr_cgroup *cg = NULL;
+	int r = job_id ? dr_cgroup_create(job_id, &cg) : -EOPNOTSUPP;
+	if (r < 0 && r != -EOPNOTSUPP)
+		dr_log_warn("cannot create a cgroup for %s (%s): it runs in its process group only", job_id,
+			    strerror(-r));
+	return r < 0 ? NULL : cg;
+}
+
+struct dr_cgroup *dr_cgroup_close(struct dr_cgroup *cg)
+{
+	if (!cg)
+		return NULL;
+	int r = dr_cgroup_remove(cg);
+	if (r < 0)
+		dr_log_debug("cannot remove cgroup %s (%s); the next start removes it", cg->path, strerror(-r));
+	return dr_cgroup_free(cg);
+}
+
 char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *const *argv)
 {
-	if (dr_cgroup_mode() != DR_CGROUP_V2 || !g.shim[0])
+	if (!cg->shim)
 		return NULL;
 	struct dr_strv v = DR_STRV_INIT;
-	dr_strv_push(&v, g.shim);
+	dr_strv_push(&v, cg->shim);
 	dr_strv_push(&v, DR_CGROUP_SHIM_WORD);
 	dr_strv_push(&v, cg->procs);
 	dr_strv_push(&v, file);
@@ -735,6 +759,16 @@ struct dr_cgroup *dr_cgroup_free(struct dr_cgroup *cg)
 {
 	free(cg);
 	return NULL;
+}
+
+struct dr_cgroup *dr_cgroup_make(const char *job_id)
+{
+	return NULL;
+}
+
+struct dr_cgroup *dr_cgroup_close(struct dr_cgroup *cg)
+{
+	return dr_cgroup_free(cg);
 }
 
 char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *const *argv)

@@ -75,6 +75,7 @@ struct dr_pipeline {
 	/* the agent */
 	struct dr_adapter *adapter;
 	struct dr_proc *proc;
+	struct dr_cgroup *cg;        /* proc's cgroup (cgroup mode), removed when it ends */
 	struct dr_supervise *follow; /* instead of proc: an agent a previous runner started */
 	char *adopt_dir;             /* its supervisor's directory (adopted jobs) */
 	int adopt_pid;               /* its supervisor, or 0 when it is gone */

@@ -208,6 +208,7 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 	struct dr_pipeline *p = data;
 	p->proc = NULL;
 	p->follow = NULL;
+	p->cg = dr_cgroup_close(p->cg); /* emptied by proc */
 	p->ran = true;
 	p->exit_code = r->exit_code;
 	p->term_signal = r->term_signal;
@@ -244,6 +245,25 @@ static void agent_started(struct dr_pipeline *p)
 		uv_timer_start(&p->status_timer, dr__pipeline_on_status_timer, every, every);
 	if (p->cancelled) /* a cancel that came between the prepare and the spawn */
 		dr__pipeline_stop_agent(p);
+}
+
+/* The agent exec'ed: a runner killed from here on leaves its group behind, and the next start ends it. */
+static void on_agent_start(void *data, int pid)
+{
+	struct dr_pipeline *p = data;
+	const struct dr_exec_cmd *cmd = dr_config_exec_cmd(p->env.config, p->job->executor);
+	dr_log_debug("job %s: agent %s started, pid %d", dr__pipeline_job_id(p), cmd ? cmd->command : "?", pid);
+	cJSON *tree = cJSON_CreateObject();
+	dr__pipeline_add_str(tree, "slug", p->tree.slug);
+	dr__pipeline_add_str(tree, "sourcePath", p->tree.source_path);
+	dr__pipeline_add_str(tree, "worktreePath", p->tree.worktree_path);
+	dr__pipeline_add_str(tree, "branch", p->tree.branch);
+	dr__pipeline_add_str(tree, "startingSha", p->tree.starting_sha);
+	/* Where the agent's cgroup is: a runner that takes it over stops it there. */
+	dr_journal_note_agent(p->env.journal, dr__pipeline_job_id(p), pid, p->tree.worktree_path,
+			      p->cg ? dr_cgroup_path(p->cg) : NULL, tree);
+	cJSON_Delete(tree);
+	dr_journal_note(p->env.journal, dr__pipeline_job_id(p), "branchName", p->tree.branch);
 }
 
 void dr__pipeline_start_agent(struct dr_pipeline *p)
@@ -287,9 +307,10 @@ void dr__pipeline_start_agent(struct dr_pipeline *p)
 		.timeout_ms = p->env.config->executor_timeout_ms,
 		.on_line = on_agent_line,
 		.on_exit = on_agent_exit,
+		.on_start = on_agent_start,
 		.data = p,
 		/* Its own cgroup where the runner has cgroups: cancel and timeout then reach its daemons too. */
-		.cgroup = dr__pipeline_job_id(p),
+		.cgroup = p->cg = dr_cgroup_make(dr__pipeline_job_id(p)),
 		.sandbox = p->sandbox,
 		/* A supervisor that keeps its output and status for a runner that restarts. */
 		.supervise_dir = dr_journal_job_dir(p->env.journal, dr__pipeline_job_id(p)),
@@ -298,6 +319,8 @@ void dr__pipeline_start_agent(struct dr_pipeline *p)
 	free((char *)o.supervise_dir);
 	dr_strv_free(argv);
 	dr_strv_free(env);
+	if (r < 0)
+		p->cg = dr_cgroup_close(p->cg);
 	if (r == -ENOENT || r == -EACCES) {
 		dr__pipeline_fail_with(p, "Cannot start the %s executor: %s %s. Install %s on this machine or set --%s-command "
 			     "(DELEGO_%s_COMMAND) to its path.",
@@ -312,25 +335,6 @@ void dr__pipeline_start_agent(struct dr_pipeline *p)
 				       cmd->command, strerror(-r));
 		return;
 	}
-	dr_log_debug("job %s: agent %s started, pid %d", dr__pipeline_job_id(p), cmd->command, dr_proc_pid(p->proc));
-	/* A runner killed from here on leaves this group behind: the next start ends it. */
-	cJSON *tree = cJSON_CreateObject();
-	dr__pipeline_add_str(tree, "slug", p->tree.slug);
-	dr__pipeline_add_str(tree, "sourcePath", p->tree.source_path);
-	dr__pipeline_add_str(tree, "worktreePath", p->tree.worktree_path);
-	dr__pipeline_add_str(tree, "branch", p->tree.branch);
-	dr__pipeline_add_str(tree, "startingSha", p->tree.starting_sha);
-	/* Where the agent's cgroup is, when proc could make one: a runner that takes it over stops it there. */
-	char *cg = dr_cgroup_job_path(dr__pipeline_job_id(p));
-	if (cg && access(cg, F_OK) != 0) {
-		free(cg);
-		cg = NULL;
-	}
-	dr_journal_note_agent(p->env.journal, dr__pipeline_job_id(p), dr_proc_pid(p->proc), p->tree.worktree_path, cg,
-			      tree);
-	free(cg);
-	cJSON_Delete(tree);
-	dr_journal_note(p->env.journal, dr__pipeline_job_id(p), "branchName", p->tree.branch);
 	agent_started(p);
 }
 

@@ -11,13 +11,11 @@
 #include "delego/sandbox.h"
 #include "delego/strv.h"
 #include "delego/xalloc.h"
+#include "proc-int.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +45,7 @@ struct dr_proc {
 	uv_loop_t *loop;
 	uv_signal_t sigchld; /* our own reaping: the child is not a uv_process_t (see spawn_run) */
 	uv_async_t started;  /* the spawn thread is done with spawn_req */
-	struct spawn_req *spawn_req;
+	struct dr__proc_req *spawn_req;
 	atomic_bool spawn_done;
 	uv_timer_t timeout_timer;
 	uv_timer_t grace_timer;
@@ -66,7 +64,7 @@ struct dr_proc {
 	int exit_status;
 	int term_signal;
 
-	struct dr_cgroup *cg; /* the child's own cgroup, or NULL: process group only */
+	struct dr_cgroup *cg; /* the child's own cgroup (the caller's), or NULL: process group only */
 	bool bwrap;           /* the child is bwrap: it reports the agent's death by signal N as exit 128 + N */
 	int leftovers;        /* processes still in the cgroup when the run ended */
 	uint64_t reap_started;
@@ -80,6 +78,7 @@ struct dr_proc {
 
 	dr_proc_line_cb on_line;
 	dr_proc_exit_cb on_exit;
+	dr_proc_start_cb on_start;
 	void *data;
 	char rbuf[READ_CHUNK];
 };
@@ -232,13 +231,7 @@ static const char *redacted_tail(struct stream *s, size_t *len)
 static void deliver_exit(struct dr_proc *p)
 {
 	bool contained = p->cg != NULL;
-	if (p->cg) {
-		int rc = dr_cgroup_remove(p->cg);
-		if (rc < 0)
-			dr_log_debug("proc %d: cannot remove cgroup %s (%s); the next start removes it", p->pid,
-				 dr_cgroup_path(p->cg), strerror(-rc));
-		p->cg = dr_cgroup_free(p->cg);
-	}
+	p->cg = NULL; /* empty now: the caller removes it */
 	size_t out_len, err_len;
 	const char *out_tail = redacted_tail(&p->out, &out_len);
 	const char *err_tail = redacted_tail(&p->err, &err_len);
@@ -385,100 +378,23 @@ void dr_proc_output_fds(const struct dr_proc *p, int fds[2])
 	}
 }
 
-#ifndef __linux__
-/*
- * posix_spawn passes the child every descriptor that lacks FD_CLOEXEC, and
- * a library we link may create one that way (a socketpair, /dev/null): an
- * agent must not inherit the runner's sockets. Linux closes them in the
- * child instead (closefrom), so the loop does not walk our descriptors.
- */
-static void cloexec_all(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	if (!d) {
-		for (int fd = 3; fd < 1024; fd++) {
-			int fl = fcntl(fd, F_GETFD);
-			if (fl >= 0 && !(fl & FD_CLOEXEC))
-				fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
-		}
-		return;
-	}
-	int self = dirfd(d);
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		char *end;
-		long fd = strtol(de->d_name, &end, 10);
-		if (*end || end == de->d_name || fd < 3 || fd == self)
-			continue;
-		int fl = fcntl((int)fd, F_GETFD);
-		if (fl >= 0 && !(fl & FD_CLOEXEC))
-			fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
-	}
-	closedir(d);
-}
-#endif
-
-/* See proc.h; the cgroup shim needs it because its own start always succeeds. */
-int dr_proc_find_executable(const char *file, char *const *env, const char *cwd, char **out)
-{
-	if (strchr(file, '/')) {
-		char *path = file[0] == '/' || !cwd ? dr_xstrdup(file) : dr_xasprintf("%s/%s", cwd, file);
-		int r = access(path, X_OK) == 0 ? 0 : errno == ENOENT || errno == ENOTDIR ? -ENOENT : -EACCES;
-		free(path);
-		if (r == 0)
-			*out = dr_xstrdup(file);
-		return r;
-	}
-	const char *search = NULL;
-	for (char *const *e = env; e && *e; e++)
-		if (strncmp(*e, "PATH=", 5) == 0)
-			search = *e + 5;
-	if (!env)
-		search = getenv("PATH");
-	if (!search)
-		search = "/usr/local/bin:/usr/bin:/bin";
-	int r = -ENOENT;
-	char *copy = dr_xstrdup(search);
-	char *save = NULL;
-	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		char *path = dir[0] == '/' || !cwd ? dr_xasprintf("%s/%s", dir, file)
-						   : dr_xasprintf("%s/%s/%s", cwd, dir, file);
-		struct stat st;
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-			if (access(path, X_OK) == 0) {
-				*out = path;
-				free(copy);
-				return 0;
-			}
-			r = -EACCES;
-		}
-		free(path);
-	}
-	free(copy);
-	return r;
-}
 
 /*
- * Creates the child's cgroup and the shim command line that puts the
- * child into it before the agent execs: the sandbox's shim when there is
- * a sandbox (it joins the cgroup itself), else the cgroup shim. Without
- * cgroups (process-group mode, or the cgroup cannot be made) the child
- * runs in its group only; without its sandbox, never.
+ * The shim command line that puts the child into its cgroup before the
+ * agent execs: the sandbox's shim when there is a sandbox (it joins the
+ * cgroup itself), else the cgroup shim. Without a cgroup (or a shim) the
+ * child runs in its group only; without its sandbox, never.
  */
 static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const char *file, char ***argv)
 {
-	bool cgroup = o->cgroup && dr_cgroup_mode() == DR_CGROUP_V2;
 	bool sandbox = o->sandbox && o->sandbox->mode != DR_SANDBOX_OFF;
-	if (!cgroup && !sandbox)
+	if (!o->cgroup && !sandbox)
 		return 0;
 	char *exe = NULL;
 	int r = dr_proc_find_executable(file, o->env, o->cwd, &exe);
 	if (r < 0)
 		return r;
-	r = cgroup ? dr_cgroup_create(o->cgroup, &p->cg) : 0;
-	if (r < 0)
-		dr_log_warn("cannot create a cgroup for %s (%s): it runs in its process group only", o->cgroup,
-			strerror(-r));
+	p->cg = o->cgroup;
 	if (sandbox) {
 		char *procs = p->cg ? dr_xasprintf("%s/cgroup.procs", dr_cgroup_path(p->cg)) : NULL;
 		*argv = dr_sandbox_argv(o->sandbox, exe, o->argv, procs);
@@ -488,10 +404,8 @@ static int enter_cgroup(struct dr_proc *p, const struct dr_proc_opts *o, const c
 		*argv = dr_cgroup_shim_argv(p->cg, exe, o->argv);
 	}
 	free(exe);
-	if (!*argv && p->cg) {
-		(void)dr_cgroup_remove(p->cg);
-		p->cg = dr_cgroup_free(p->cg);
-	}
+	if (!*argv)
+		p->cg = NULL;
 	return sandbox && !*argv ? -EINVAL : 0;
 }
 
@@ -529,74 +443,9 @@ static int wrap_in_supervisor(const struct dr_proc_opts *o, const char *file, ch
 	return 0;
 }
 
-/* What posix_spawn needs, owned: a spawn thread may use it after the caller's call returned. */
-struct spawn_req {
-	char *exe;
-	char **argv, **env;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	int child_out, child_err; /* the pipes' write ends, the child's 1 and 2 */
-	pid_t pid;
-	int err; /* 0 or negative errno */
-};
-
-static char **strv_dup(char *const *v)
-{
-	char **c = dr_xcalloc(dr_strv_len(v) + 1, sizeof(*c));
-	for (size_t i = 0; v[i]; i++)
-		c[i] = dr_xstrdup(v[i]);
-	return c;
-}
-
-/*
- * posix_spawn, not uv_spawn: libuv 1.44 forks (copying our page tables)
- * and blocks on a pipe until the copy has exec'ed; glibc's posix_spawn
- * shares our memory until the exec (CLONE_VFORK) and returns an exec
- * failure. Only the calling thread waits for the exec.
- */
-static void spawn_run(struct spawn_req *q)
-{
-	q->err = -posix_spawn(&q->pid, q->exe, &q->fa, &q->at, q->argv, q->env ? q->env : environ);
-	close(q->child_out);
-	close(q->child_err);
-	posix_spawn_file_actions_destroy(&q->fa);
-	posix_spawnattr_destroy(&q->at);
-	free(q->exe);
-	dr_strv_free(q->argv);
-	dr_strv_free(q->env);
-}
-
-/* The child leads a session of its own, reads /dev/null, and starts with default signals and an empty mask. */
-static void spawn_setup(struct spawn_req *q, const char *cwd)
-{
-	posix_spawn_file_actions_init(&q->fa);
-	posix_spawnattr_init(&q->at);
-	posix_spawn_file_actions_addopen(&q->fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&q->fa, q->child_out, 1);
-	posix_spawn_file_actions_adddup2(&q->fa, q->child_err, 2);
-#ifdef __linux__
-	posix_spawn_file_actions_addclosefrom_np(&q->fa, 3);
-#else
-	cloexec_all();
-#endif
-	if (cwd)
-		posix_spawn_file_actions_addchdir_np(&q->fa, cwd);
-	sigset_t mask, def;
-	sigemptyset(&mask);
-	sigfillset(&def); /* SIGPIPE is ignored here, and an ignored signal survives exec */
-	posix_spawnattr_setsigmask(&q->at, &mask);
-	posix_spawnattr_setsigdefault(&q->at, &def);
-	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-#ifdef POSIX_SPAWN_SETSID
-	flags |= POSIX_SPAWN_SETSID;
-#else
-	flags |= POSIX_SPAWN_SETPGROUP; /* group 0: its own */
-#endif
-	posix_spawnattr_setflags(&q->at, flags);
-}
 
 /* The child is known (or failed to exec) on the loop from here. */
-static void spawn_settle(struct dr_proc *p, struct spawn_req *q)
+static void spawn_settle(struct dr_proc *p, struct dr__proc_req *q)
 {
 	if (q->err < 0) {
 		/* Like a shell: 127, and why on stderr; the pipes' EOF ends the run. */
@@ -613,13 +462,15 @@ static void spawn_settle(struct dr_proc *p, struct spawn_req *q)
 	free(q);
 	if (p->term_sent)
 		kill_group(p, SIGTERM); /* terminated before it started; the grace timer runs */
+	if (p->on_start)
+		p->on_start(p->data, p->pid);
 	on_sigchld(&p->sigchld, SIGCHLD); /* it may have exited already */
 }
 
 static void *spawn_thread(void *arg)
 {
 	struct dr_proc *p = arg;
-	spawn_run(p->spawn_req);
+	dr__proc_req_run(p->spawn_req);
 	atomic_store_explicit(&p->spawn_done, true, memory_order_release);
 	uv_async_send(&p->started);
 	return NULL;
@@ -629,7 +480,7 @@ static void on_started(uv_async_t *h)
 {
 	struct dr_proc *p = h->data;
 	if (p->spawn_req && atomic_load_explicit(&p->spawn_done, memory_order_acquire)) {
-		struct spawn_req *q = p->spawn_req;
+		struct dr__proc_req *q = p->spawn_req;
 		p->spawn_req = NULL;
 		spawn_settle(p, q);
 		maybe_finish(p);
@@ -637,44 +488,31 @@ static void on_started(uv_async_t *h)
 }
 
 /*
- * Sync: the child runs (or failed) on return. Async: a thread of its own
- * waits for the exec, and the pid is known once on_started ran; a failed
- * exec then ends the run with 127 instead of an error here.
+ * A thread of its own waits for the exec (posix_spawn blocks its caller
+ * until then, which on the loop stalls every job); the pid is known once
+ * on_started ran, and a failed exec then ends the run with 127.
  */
-static int spawn_child(struct dr_proc *p, const char *file, char *const *argv, const struct dr_proc_opts *o,
-		       bool async)
+static int spawn_child(struct dr_proc *p, const char *file, char *const *argv, const struct dr_proc_opts *o)
 {
-	struct spawn_req *q = dr_xcalloc(1, sizeof(*q));
-	int r = dr_proc_find_executable(file, o->env, o->cwd, &q->exe);
-	uv_file out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	if (r < 0 || (r = uv_pipe(out, UV_NONBLOCK_PIPE, 0)) < 0 || (r = uv_pipe(err, UV_NONBLOCK_PIPE, 0)) < 0) {
-		for (int i = 0; i < 2; i++) {
-			if (out[i] >= 0)
-				close(out[i]);
-		}
-		free(q->exe);
-		free(q);
+	struct dr__proc_req *q;
+	int out_rd, err_rd;
+	int r = dr__proc_req_new(file, argv, o->env, o->cwd, &q, &out_rd, &err_rd);
+	if (r < 0)
 		return r;
-	}
-	q->child_out = out[1];
-	q->child_err = err[1];
-	q->argv = strv_dup(argv);
-	q->env = o->env ? strv_dup(o->env) : NULL;
-	spawn_setup(q, o->cwd);
-	uv_pipe_open(&p->out.pipe, out[0]);
-	uv_pipe_open(&p->err.pipe, err[0]);
+	uv_pipe_open(&p->out.pipe, out_rd);
+	uv_pipe_open(&p->err.pipe, err_rd);
 	pthread_t t;
 	pthread_attr_t ta;
 	pthread_attr_init(&ta);
 	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
 	p->spawn_req = q;
-	if (async && pthread_create(&t, &ta, spawn_thread, p) == 0) {
-		pthread_attr_destroy(&ta);
-		return 0;
-	}
+	r = -pthread_create(&t, &ta, spawn_thread, p);
 	pthread_attr_destroy(&ta);
+	if (r == 0)
+		return 0;
+	/* No thread to be had: here, then, as before (the loop waits this once). */
 	p->spawn_req = NULL;
-	spawn_run(q);
+	dr__proc_req_run(q);
 	if ((r = q->err) < 0) {
 		free(q);
 		return r;
@@ -683,7 +521,7 @@ static int spawn_child(struct dr_proc *p, const char *file, char *const *argv, c
 	return 0;
 }
 
-static int start(uv_loop_t *loop, const struct dr_proc_opts *o, bool async, struct dr_proc **out)
+static int start(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
 {
 	if (!loop || !o || !o->argv || !o->argv[0] || !o->on_exit)
 		return -EINVAL;
@@ -700,10 +538,6 @@ static int start(uv_loop_t *loop, const struct dr_proc_opts *o, bool async, stru
 	if (r == 0 && o->supervise_dir)
 		r = wrap_in_supervisor(o, file, &shim_argv);
 	if (r < 0) {
-		if (p->cg) {
-			(void)dr_cgroup_remove(p->cg);
-			p->cg = dr_cgroup_free(p->cg);
-		}
 		dr_strv_free(shim_argv);
 		free(p); /* nothing else is made yet */
 		return r;
@@ -715,6 +549,7 @@ static int start(uv_loop_t *loop, const struct dr_proc_opts *o, bool async, stru
 	p->capture_max = o->capture_max;
 	p->on_line = o->on_line;
 	p->on_exit = o->on_exit;
+	p->on_start = o->on_start;
 	p->data = o->data;
 	dr_buf_init(&p->capture, 0);
 	size_t tail_max = o->tail_max ? o->tail_max : DR_PROC_TAIL_DEFAULT;
@@ -742,14 +577,11 @@ static int start(uv_loop_t *loop, const struct dr_proc_opts *o, bool async, stru
 
 	/* Watching before the spawn: a child that exits at once is still seen. */
 	uv_signal_start(&p->sigchld, on_sigchld, SIGCHLD);
-	r = spawn_child(p, shim_argv ? shim_argv[0] : file, shim_argv ? shim_argv : (char *const *)o->argv, o, async);
+	r = spawn_child(p, shim_argv ? shim_argv[0] : file, shim_argv ? shim_argv : (char *const *)o->argv, o);
 	dr_strv_free(shim_argv);
 	if (r < 0) {
 		/* The handles were initialised: they must be closed, and free p when they are. */
-		if (p->cg) {
-			(void)dr_cgroup_remove(p->cg);
-			p->cg = dr_cgroup_free(p->cg);
-		}
+		p->cg = NULL;
 		p->finished = true;
 		close_all(p);
 		return r;
@@ -770,7 +602,7 @@ static int start(uv_loop_t *loop, const struct dr_proc_opts *o, bool async, stru
 
 int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out)
 {
-	return start(loop, o, false, out);
+	return start(loop, o, out);
 }
 
 int dr_proc_run(uv_loop_t *loop, char *const *argv, char *const *env, const char *cwd, uint64_t timeout_ms,
@@ -786,6 +618,5 @@ int dr_proc_run(uv_loop_t *loop, char *const *argv, char *const *env, const char
 		.data = data,
 	};
 	struct dr_proc *p;
-	/* Nobody asks this child's pid: the exec is waited for off the loop. */
-	return start(loop, &o, true, &p);
+	return start(loop, &o, &p);
 }

@@ -19,7 +19,9 @@
  * Job cgroups found there at start were left by a runner that died: what
  * is in them is killed and the directories are removed.
  *
- * An agent enters its cgroup before it execs: proc starts it through our
+ * The caller of proc makes a job's cgroup (dr_cgroup_make), passes it to
+ * proc, and removes it once the run ended (dr_cgroup_close); proc itself
+ * reads no mode. An agent enters its cgroup before it execs: proc starts it through our
  * own binary's hidden word `__exec-in-cgroup`, which writes its pid to the
  * cgroup's cgroup.procs and then execs the agent (dr_cgroup_exec_main).
  *
@@ -127,11 +129,19 @@ int dr_cgroup_populated(const struct dr_cgroup *cg);
 int dr_cgroup_remove(struct dr_cgroup *cg);
 /* Frees the memory only (the directory stays unless removed). Accepts NULL; returns NULL. */
 struct dr_cgroup *dr_cgroup_free(struct dr_cgroup *cg);
+/*
+ * For a job's agent (proc.h's opts.cgroup): its cgroup in cgroup mode;
+ * NULL in process-group mode, or when it cannot be made (said in the
+ * log): the agent then runs in its process group only.
+ */
+struct dr_cgroup *dr_cgroup_make(const char *job_id);
+/* dr_cgroup_remove (a failure is logged: the next start removes it), then dr_cgroup_free. Returns NULL. */
+struct dr_cgroup *dr_cgroup_close(struct dr_cgroup *cg);
 
 /*
  * The argv that runs file with argv inside cg: the shim, its word, the
  * cgroup.procs path, file (absolute), then argv. NULL-terminated, for
- * dr_strv_free. NULL when the shim is not known.
+ * dr_strv_free. NULL when the shim was not known when cg was made.
  */
 char **dr_cgroup_shim_argv(const struct dr_cgroup *cg, const char *file, char *const *argv);
 /* Moves this process into the cgroup whose cgroup.procs file is procs (the shims, before they exec). */

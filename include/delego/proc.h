@@ -14,14 +14,17 @@
  * after a termination, the group is SIGKILLed once more so nothing of the
  * tree survives.
  *
- * With opts.cgroup, where the runner has cgroups (cgroup.h), the child
- * also runs in a cgroup of its own, which it joins before the real
- * program execs (through the cgroup shim). Signals then go to the group
- * AND to every process in the cgroup (SIGKILL through cgroup.kill), so a
- * double-forked daemon or a setsid'd child is reached too; and whenever
- * the run ends (exit and EOF), whatever is still in the cgroup is killed
- * and waited for (cgroup.events, polled on a timer) and the cgroup removed
- * before on_exit runs.
+ * With opts.cgroup (a job's cgroup, cgroup.h, made and freed by the
+ * caller), the child also runs in that cgroup, which it joins before the
+ * real program execs (through the cgroup shim). Signals then go to the
+ * group AND to every process in the cgroup (SIGKILL through cgroup.kill),
+ * so a double-forked daemon or a setsid'd child is reached too; and
+ * whenever the run ends (exit and EOF), whatever is still in the cgroup is
+ * killed and waited for (cgroup.events, polled on a timer) before on_exit
+ * runs, so that the caller can remove the cgroup there.
+ *
+ * The spawn never waits for the child's exec on the calling thread: a
+ * thread of its own does, and the pid is known once on_start ran.
  */
 #ifndef DELEGO_PROC_H
 #define DELEGO_PROC_H
@@ -37,6 +40,7 @@
 #define DR_PROC_DRAIN_DEFAULT_MS 2000
 
 struct dr_proc;
+struct dr_cgroup;
 struct dr_sandbox_policy;
 
 /* Everything here is borrowed for the duration of the on_exit call only. */
@@ -69,6 +73,8 @@ struct dr_proc_result {
 typedef void (*dr_proc_line_cb)(void *data, int fd, const char *line, size_t len, bool truncated);
 /* Runs exactly once after a successful spawn; the proc frees itself after it returns. */
 typedef void (*dr_proc_exit_cb)(void *data, const struct dr_proc_result *r);
+/* The child exec'ed (or its shim did) and has this pid; not called when the exec failed. */
+typedef void (*dr_proc_start_cb)(void *data, int pid);
 
 struct dr_proc_opts {
 	const char *file;    /* looked up on the PATH of env when it has no '/'; default argv[0] */
@@ -83,14 +89,15 @@ struct dr_proc_opts {
 	size_t capture_max;     /* > 0: also keep all of stdout up to this many bytes */
 	dr_proc_line_cb on_line; /* may be NULL: no line splitting */
 	dr_proc_exit_cb on_exit; /* required */
+	dr_proc_start_cb on_start; /* may be NULL; runs on the loop, before on_exit, when the child runs */
 	void *data;
 	/*
-	 * A name for the child's own cgroup (a job id: [A-Za-z0-9_-]), used
-	 * only in cgroup mode; NULL, or a cgroup that cannot be made: the
-	 * process group alone. In cgroup mode, a file that is not found is
-	 * still -ENOENT.
+	 * The child's own cgroup (dr_cgroup_create), borrowed: the caller
+	 * keeps it until on_exit returned (or the spawn failed), and removes
+	 * and frees it. NULL: the process group alone. A file that is not
+	 * found is still -ENOENT.
 	 */
-	const char *cgroup;
+	struct dr_cgroup *cgroup;
 	/*
 	 * The room the child runs in (sandbox.h): under bwrap, or restricted
 	 * by the Landlock shim before it execs. NULL or mode off: none. The
@@ -106,13 +113,16 @@ struct dr_proc_opts {
 };
 
 /*
- * Starts the child. Everything in o (argv, env, cwd) is used only during
- * the call. On success *out is valid until on_exit returns (do not use it
- * after). Errors, after which no callback ever runs:
+ * Starts the child. Everything in o (argv, env, cwd) but the cgroup is
+ * used only during the call. On success *out is valid until on_exit
+ * returns (do not use it after); the child's exec is waited for off the
+ * loop: on_start, then, tells its pid, and an exec that fails after the
+ * checks below ends the run with 127 and the reason on stderr. Errors,
+ * after which no callback ever runs:
  *   -ENOENT  the executable was not found (on the child's PATH);
  *   -EACCES  it is not executable;
  *   -ENOTDIR cwd is not an existing directory;
- *   -EINVAL  bad options; other negative errno from fork/pipe.
+ *   -EINVAL  bad options; other negative errno from pipe or thread.
  */
 int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out);
 
@@ -121,6 +131,7 @@ int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc 
  * time. Idempotent; callable from on_line. result.terminated tells.
  */
 void dr_proc_terminate(struct dr_proc *p);
+/* The child's pid once on_start ran; 0 before. */
 int dr_proc_pid(const struct dr_proc *p);
 /* Our ends of the child's stdout and stderr pipes while open, else -1 (for an upgrade in place to keep them). */
 void dr_proc_output_fds(const struct dr_proc *p, int fds[2]);

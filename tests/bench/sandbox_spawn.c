@@ -111,6 +111,8 @@ int main(int argc, char **argv)
 	struct dr_proc *p;
 	if (dr_proc_spawn(loop, &o, &p) < 0)
 		return 1;
+	while (dr_proc_pid(p) == 0) /* the exec is waited for off the loop */
+		uv_run(loop, UV_RUN_ONCE);
 	usleep(300000);
 	long rss = bwrap_rss(dr_proc_pid(p));
 	uv_run(loop, UV_RUN_DEFAULT);

@@ -191,12 +191,17 @@ START_TEST(test_real_daemon_is_killed)
 	char *argv[] = { "sh", "-c", script, NULL };
 	char *env[] = { "PATH=/usr/bin:/bin", NULL };
 	struct run run = { 0 };
-	struct dr_proc_opts po = { .argv = argv, .env = env, .on_exit = on_exit_cb, .data = &run, .cgroup = "job-1",
+	struct dr_cgroup *job = dr_cgroup_make("job-1");
+	ck_assert_ptr_nonnull(job);
+	struct dr_proc_opts po = { .argv = argv, .env = env, .on_exit = on_exit_cb, .data = &run, .cgroup = job,
 				   .capture_max = 4096 };
 	struct dr_proc *p;
 	ck_assert_int_eq(dr_proc_spawn(&loop, &po, &p), 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ck_assert_int_eq(run.exits, 1);
+	/* proc emptied it; its owner removes it. */
+	ck_assert_int_eq(dr_cgroup_populated(job), 0);
+	job = dr_cgroup_close(job);
 	ck_assert_int_eq(run.r.exit_code, 0);
 	ck_assert(run.r.contained);
 	/* Under valgrind the agent is slow enough that the count races the
@@ -221,7 +226,10 @@ START_TEST(test_real_daemon_is_killed)
 	/* A missing program is still ENOENT through the shim, and leaves no cgroup. */
 	char *missing[] = { "no-such-agent-here", NULL };
 	po.argv = missing;
+	po.cgroup = dr_cgroup_make("job-2");
+	ck_assert_ptr_nonnull(po.cgroup);
 	ck_assert_int_eq(dr_proc_spawn(&loop, &po, &p), -ENOENT);
+	(void)dr_cgroup_close(po.cgroup);
 	ck_assert_int_eq(access(dir, F_OK), -1);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
@@ -277,7 +285,9 @@ START_TEST(test_real_stale_and_terminate)
 	char *argv[] = { "sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & exec sleep 300", NULL };
 	char *env[] = { "PATH=/usr/bin:/bin", NULL };
 	struct run run = { 0 };
-	struct dr_proc_opts po = { .argv = argv, .env = env, .on_exit = on_exit_cb, .data = &run, .cgroup = "t2",
+	struct dr_cgroup *job = dr_cgroup_make("t2");
+	ck_assert_ptr_nonnull(job);
+	struct dr_proc_opts po = { .argv = argv, .env = env, .on_exit = on_exit_cb, .data = &run, .cgroup = job,
 				   .kill_grace_ms = 2000 };
 	struct dr_proc *p;
 	ck_assert_int_eq(dr_proc_spawn(&loop, &po, &p), 0);
@@ -294,6 +304,7 @@ START_TEST(test_real_stale_and_terminate)
 	ck_assert_int_eq(run.r.term_signal, SIGTERM);
 	free(run.out);
 	ck_assert(run.r.contained);
+	(void)dr_cgroup_close(job);
 	ck_assert_int_eq(access(t2, F_OK), -1);
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
 

@@ -493,6 +493,48 @@ START_TEST(run_reports_quick_exits_and_exec_failures)
 }
 END_TEST
 
+struct started {
+	struct dr_proc *p;
+	int pid, calls, exits;
+};
+
+static void start_cb(void *data, int pid)
+{
+	struct started *s = data;
+	ck_assert_int_eq(s->exits, 0); /* before on_exit */
+	ck_assert_int_eq(dr_proc_pid(s->p), pid);
+	s->pid = pid;
+	s->calls++;
+}
+
+static void start_exit_cb(void *data, const struct dr_proc_result *r)
+{
+	struct started *s = data;
+	ck_assert_int_eq(r->exit_code, 3);
+	s->exits++;
+}
+
+/* The spawn returns before the child's exec: its pid comes with on_start, on the loop, before on_exit. */
+START_TEST(spawn_waits_for_the_exec_off_the_loop)
+{
+	find_helper();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *env[] = { NULL };
+	char *argv[] = { helper, "exit", "3", NULL };
+	struct started s = { 0 };
+	struct dr_proc_opts o = { .argv = argv, .env = env, .on_exit = start_exit_cb, .on_start = start_cb, .data = &s };
+	ck_assert_int_eq(dr_proc_spawn(&loop, &o, &s.p), 0);
+	ck_assert_int_eq(dr_proc_pid(s.p), 0);
+	usleep(200 * 1000); /* exited before the loop heard of its start */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	ck_assert_int_eq(s.calls, 1);
+	ck_assert_int_gt(s.pid, 0);
+	ck_assert_int_eq(s.exits, 1);
+}
+END_TEST
+
 static Suite *proc_suite(void)
 {
 	Suite *s = suite_create("proc");
@@ -514,6 +556,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, environment_is_exactly_the_one_given);
 	tcase_add_test(tc, run_captures_all_stdout_up_to_a_cap);
 	tcase_add_test(tc, run_reports_quick_exits_and_exec_failures);
+	tcase_add_test(tc, spawn_waits_for_the_exec_off_the_loop);
 	suite_add_tcase(s, tc);
 	return s;
 }
