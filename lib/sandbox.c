@@ -1,6 +1,8 @@
 /*
- * sandbox: the policy, the probe, the bwrap command line. Landlock itself
- * (the ruleset and the shim) is in sandbox_landlock.c.
+ * sandbox: the policy, the mode in force, the bwrap command line. The
+ * probe and the setup are in sandbox_probe.c (which spawns, through proc,
+ * and so sits above it); Landlock itself (the ruleset and the shim) is in
+ * sandbox_landlock.c.
  */
 #include "delego/sandbox.h"
 #include "delego/buf.h"
@@ -18,9 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include <uv.h>
+
 
 static const char *const mode_names[] = { "off", "bwrap", "landlock", "auto" };
 
@@ -40,164 +41,12 @@ int dr_sandbox_parse_mode(const char *s, enum dr_sandbox_mode *out)
 	return -EINVAL;
 }
 
-/* The chosen mode, process-wide (like containment). */
-static struct {
-	bool set;
-	enum dr_sandbox_mode mode;
-	bool fell_back;
-	char bwrap[PATH_MAX];
-	char shim[PATH_MAX];
-	char note[1024];
-} g;
+/* The chosen mode, process-wide (like containment); sandbox_probe.c's dr_sandbox_setup fills it. */
+static struct dr__sandbox_state g;
 
-/* Where bwrap is on PATH, into out; false when it is not there. */
-static bool find_bwrap(const char *given, char *out, size_t outlen)
+struct dr__sandbox_state *dr__sandbox_state(void)
 {
-	if (given) {
-		snprintf(out, outlen, "%s", given);
-		return access(out, X_OK) == 0;
-	}
-	const char *path = getenv("PATH");
-	char *copy = dr_xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	char *save = NULL;
-	bool found = false;
-	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
-		if (dir[0] != '/')
-			continue;
-		snprintf(out, outlen, "%s/bwrap", dir);
-		found = access(out, X_OK) == 0;
-	}
-	free(copy);
-	return found;
-}
-
-#ifdef __linux__
-/* Runs bwrap on `true` with every namespace; its first stderr line goes to why. */
-static bool bwrap_works(const char *bwrap, char *why, size_t whylen)
-{
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return false;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(why, whylen, "fork: %s", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return false;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(fds[1], 2);
-		execl(bwrap, "bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev",
-		      "--proc", "/proc", "--tmpfs", "/tmp", "true", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	char buf[512];
-	size_t len = 0;
-	ssize_t n;
-	while ((n = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0)
-			len += (size_t)n;
-	close(fds[0]);
-	buf[len] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return true;
-	snprintf(why, whylen, "%s", buf[0] ? buf : "it failed without saying why");
-	return false;
-}
-#endif
-
-enum dr_sandbox_mode dr_sandbox_probe(enum dr_sandbox_mode want, const char *bwrap, bool *works, char *note,
-				      size_t notelen)
-{
-	*works = true;
-	if (want == DR_SANDBOX_OFF) {
-		snprintf(note, notelen, "off, as configured: agents see everything this user can read");
-		return DR_SANDBOX_OFF;
-	}
-#ifdef __linux__
-	char path[PATH_MAX], why[600] = "";
-	bool have_bwrap = find_bwrap(bwrap, path, sizeof path);
-	if ((want == DR_SANDBOX_AUTO || want == DR_SANDBOX_BWRAP) && have_bwrap && bwrap_works(path, why, sizeof why)) {
-		snprintf(note, notelen, "bwrap (%s): agents see their worktree read-write and the machine read-only, "
-					"without our files and the keys", path);
-		return DR_SANDBOX_BWRAP;
-	}
-	if (!have_bwrap)
-		snprintf(why, sizeof why, "bwrap is not installed (apt-get install bubblewrap)");
-	int abi = dr_sandbox_landlock_abi();
-	if ((want == DR_SANDBOX_AUTO || want == DR_SANDBOX_LANDLOCK) && abi >= 1) {
-		snprintf(note, notelen, "landlock (ABI %d)%s%s: agents may write only their worktree and state and "
-					"cannot read our files and the keys",
-			 abi, want == DR_SANDBOX_AUTO ? "; bwrap does not work: " : "",
-			 want == DR_SANDBOX_AUTO ? why : "");
-		return DR_SANDBOX_LANDLOCK;
-	}
-	*works = false;
-	const char *ll = abi >= 1 ? "" : "; this kernel has no Landlock (Linux 5.13 or later with lsm=...,landlock)";
-	if (want == DR_SANDBOX_BWRAP)
-		ll = "";
-	snprintf(note, notelen,
-		 "off: no sandbox works here (bwrap: %s%s). Agents see everything this user can read. Fix: allow "
-		 "unprivileged user namespaces (sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or "
-		 "an AppArmor profile that grants bwrap userns), or boot a kernel with Landlock",
-		 want == DR_SANDBOX_LANDLOCK ? "not asked for" : why, want == DR_SANDBOX_BWRAP ? "" : ll);
-	return DR_SANDBOX_OFF;
-#else
-	(void)bwrap;
-	*works = want == DR_SANDBOX_AUTO;
-	snprintf(note, notelen, "off: bwrap and Landlock are Linux-only and sandbox-exec is not used yet; agents see "
-				"everything this user can read");
-	return DR_SANDBOX_OFF;
-#endif
-}
-
-/* delego-runner-exec beside our executable starts in a fraction of our own time; we understand its word too. */
-static void prefer_small_shim(void)
-{
-	char *slash = strrchr(g.shim, '/');
-	if (!slash)
-		return;
-	char *small = dr_xasprintf("%.*s/delego-runner-exec", (int)(slash - g.shim), g.shim);
-	if (access(small, X_OK) == 0)
-		snprintf(g.shim, sizeof g.shim, "%s", small);
-	free(small);
-}
-
-int dr_sandbox_setup(enum dr_sandbox_mode want, const char *shim)
-{
-	if (g.set)
-		return 0;
-	bool works;
-	g.mode = dr_sandbox_probe(want, NULL, &works, g.note, sizeof g.note);
-	g.fell_back = want == DR_SANDBOX_AUTO && g.mode == DR_SANDBOX_OFF;
-	if (g.mode == DR_SANDBOX_BWRAP)
-		(void)find_bwrap(NULL, g.bwrap, sizeof g.bwrap);
-	size_t len = sizeof g.shim;
-	if (shim)
-		snprintf(g.shim, sizeof g.shim, "%s", shim);
-	else if (uv_exepath(g.shim, &len) < 0)
-		g.shim[0] = '\0';
-	else
-		prefer_small_shim();
-	if (g.mode == DR_SANDBOX_LANDLOCK && (!g.shim[0] || access(g.shim, X_OK) != 0)) {
-		snprintf(g.note, sizeof g.note, "off: cannot find this program's own executable to restrict agents "
-						"with Landlock");
-		g.mode = DR_SANDBOX_OFF;
-		works = want == DR_SANDBOX_AUTO;
-		g.fell_back = works;
-	}
-	g.set = true;
-	return works ? 0 : -EOPNOTSUPP;
+	return &g;
 }
 
 void dr_sandbox_shutdown(void)

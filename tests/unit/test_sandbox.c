@@ -90,6 +90,29 @@ START_TEST(modes_have_names)
 }
 END_TEST
 
+/* The probe runs bwrap through proc: a bwrap that fails says why in the note; one that works is chosen. */
+START_TEST(probe_runs_bwrap_and_keeps_its_reason)
+{
+	tmpdir_make("probe");
+	char *bad = dr_xasprintf("%s/bwrap-bad", tmpdir), *good = dr_xasprintf("%s/bwrap-good", tmpdir);
+	write_text(bad, "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\necho more >&2\nexit 1\n",
+		   0755);
+	/* It must be given the namespaces and the command: `true` last. */
+	write_text(good, "#!/bin/sh\nfor a; do last=$a; done\n[ \"$1\" = --unshare-all ] && [ \"$last\" = true ]\n", 0755);
+	bool works;
+	char note[1024];
+	ck_assert_int_eq(dr_sandbox_probe(DR_SANDBOX_BWRAP, bad, &works, note, sizeof note), DR_SANDBOX_OFF);
+	ck_assert(!works);
+	ck_assert_ptr_nonnull(strstr(note, "(bwrap: bwrap: setting up uid map: Permission denied)"));
+	ck_assert_ptr_null(strstr(note, "more"));
+	ck_assert_int_eq(dr_sandbox_probe(DR_SANDBOX_BWRAP, good, &works, note, sizeof note), DR_SANDBOX_BWRAP);
+	ck_assert(works);
+	ck_assert_ptr_nonnull(strstr(note, good));
+	free(bad);
+	free(good);
+}
+END_TEST
+
 START_TEST(policy_off_grants_and_hides_nothing)
 {
 	world();
@@ -256,6 +279,7 @@ static Suite *sandbox_suite(void)
 	Suite *s = suite_create("sandbox");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, modes_have_names);
+	tcase_add_test(tc, probe_runs_bwrap_and_keeps_its_reason);
 	tcase_add_test(tc, policy_off_grants_and_hides_nothing);
 	tcase_add_test(tc, policy_gives_git_what_a_commit_needs_and_hides_the_keys);
 	tcase_add_test(tc, bwrap_argv_mounts_deeper_paths_last_and_keeps_the_agent_argv);
