@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,106 @@ int dr_fsutil_write_replace(const char *path, const void *data, size_t len, mode
 		unlink(tmp);
 out:
 	free(tmp);
+	return r;
+}
+
+/*
+ * One async write. Writes to one path on one loop go one at a time, in
+ * the order they were asked for (a later one waits in after), so that an
+ * older text never lands last; different paths go in parallel.
+ */
+struct write_req {
+	uv_work_t work;
+	uv_loop_t *loop;
+	struct write_req *next;  /* in the list of writes asked for and not done */
+	struct write_req *after; /* the next write to this path, queued once this one is done */
+	char *path;
+	char *data;
+	size_t len;
+	mode_t file_mode, dir_mode;
+	bool durable;
+	int r;
+	dr_fsutil_done_cb cb;
+	void *cb_data;
+};
+
+static pthread_mutex_t writes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct write_req *writes;
+
+static void write_work(uv_work_t *w)
+{
+	struct write_req *q = w->data;
+	q->r = q->durable ? dr_fsutil_write_atomic(q->path, q->data, q->len, q->file_mode, q->dir_mode)
+			  : dr_fsutil_write_replace(q->path, q->data, q->len, q->file_mode);
+}
+
+static void write_done(uv_work_t *w, int status);
+
+static int write_queue(struct write_req *q)
+{
+	return uv_queue_work(q->loop, &q->work, write_work, write_done);
+}
+
+static void write_req_free(struct write_req *q)
+{
+	free(q->path);
+	free(q->data);
+	free(q);
+}
+
+static void unlist(struct write_req *q)
+{
+	pthread_mutex_lock(&writes_lock);
+	for (struct write_req **pp = &writes; *pp; pp = &(*pp)->next) {
+		if (*pp == q) {
+			*pp = q->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&writes_lock);
+}
+
+static void write_done(uv_work_t *w, int status)
+{
+	struct write_req *q = w->data;
+	unlist(q);
+	if (q->cb)
+		q->cb(q->cb_data, status < 0 ? status : q->r);
+	if (q->after)
+		(void)write_queue(q->after); /* uv_queue_work fails only without a work_cb */
+	write_req_free(q);
+}
+
+int dr_fsutil_write_async(uv_loop_t *loop, const char *path, const void *data, size_t len, mode_t file_mode,
+			  mode_t dir_mode, bool durable, dr_fsutil_done_cb cb, void *cb_data)
+{
+	struct write_req *q = dr_xcalloc(1, sizeof *q);
+	q->loop = loop;
+	q->path = dr_xstrdup(path);
+	q->data = dr_xmalloc(len ? len : 1);
+	memcpy(q->data, data, len);
+	q->len = len;
+	q->file_mode = file_mode;
+	q->dir_mode = dir_mode;
+	q->durable = durable;
+	q->cb = cb;
+	q->cb_data = cb_data;
+	q->work.data = q;
+	pthread_mutex_lock(&writes_lock);
+	struct write_req *last = NULL;
+	for (struct write_req *o = writes; o; o = o->next)
+		if (o->loop == loop && !o->after && !strcmp(o->path, path))
+			last = o;
+	q->next = writes;
+	writes = q;
+	if (last)
+		last->after = q;
+	pthread_mutex_unlock(&writes_lock);
+	int r = last ? 0 : write_queue(q);
+	if (r < 0) {
+		unlist(q);
+		write_req_free(q);
+	}
 	return r;
 }
 

@@ -1,7 +1,8 @@
 /*
- * fsutil: small, synchronous file helpers for files we own (credentials,
- * spool entries, state). Each call is one short read or write, fit for the
- * loop only because the files are small.
+ * fsutil: small file helpers for files we own (credentials, spool
+ * entries, state). Each call is one short read or write, fit for the loop
+ * only because the files are small; what fsyncs, or renames over a file
+ * on the loop, goes through dr_fsutil_write_async.
  */
 #ifndef DELEGO_FSUTIL_H
 #define DELEGO_FSUTIL_H
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 
 #include "delego/buf.h"
+
+#include <uv.h>
 
 /* Appends the file's contents to out (bounded by out->max: -E2BIG). *st optional. */
 int dr_fsutil_read_file(const char *path, struct dr_buf *out, struct stat *st);
@@ -25,6 +28,19 @@ int dr_fsutil_write_atomic(const char *path, const void *data, size_t len, mode_
  * for informational files (the status file) that may be lost in a crash.
  */
 int dr_fsutil_write_replace(const char *path, const void *data, size_t len, mode_t file_mode);
+/*
+ * dr_fsutil_write_atomic (durable) or dr_fsutil_write_replace on the
+ * loop's threadpool, so that neither the fsyncs nor the rename over an
+ * old file (freeing it can wait for a discard on the disk) stall the
+ * loop. data is copied. Writes to one path on one loop land in the order
+ * they were asked for, one at a time. cb (may be NULL) runs on the loop
+ * once the file is in place (durable: on disk), with the write's 0 or
+ * negative errno. The loop runs until every write is done. Returns 0, or a negative errno
+ * after which cb never runs.
+ */
+typedef void (*dr_fsutil_done_cb)(void *data, int r);
+int dr_fsutil_write_async(uv_loop_t *loop, const char *path, const void *data, size_t len, mode_t file_mode,
+			  mode_t dir_mode, bool durable, dr_fsutil_done_cb cb, void *cb_data);
 /* What a temporary file's name carries between its target's name and a random part. */
 #define DR_TEMP_INFIX ".tmp-"
 /* Creates path, which must not exist (O_CREAT|O_EXCL|O_NOFOLLOW): an fd or -errno. */

@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 static const char *bearer = "drr_BEARER_0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -161,6 +163,59 @@ START_TEST(a_config_file_others_can_write_is_refused)
 }
 END_TEST
 
+struct landed {
+	int calls;
+	int order[64];
+	char seen[64][16]; /* what the file held when each write's callback ran */
+	const char *path;
+};
+
+static void landed_cb(void *data, int r)
+{
+	struct landed *l = data;
+	ck_assert_int_eq(r, 0);
+	struct dr_buf b = DR_BUF_INIT(0);
+	ck_assert_int_eq(dr_fsutil_read_file(l->path, &b, NULL), 0);
+	snprintf(l->seen[l->calls], sizeof l->seen[0], "%.*s", (int)b.len, b.buf);
+	dr_buf_release(&b);
+	l->calls++;
+}
+
+/* Off the loop, one path's writes still land in order: the last text asked for is the one left. */
+START_TEST(async_writes_to_one_path_land_in_order)
+{
+	char *dir = make_cfg();
+	char *path = dr_xasprintf("%s/status.json", dir);
+	char *other = dr_xasprintf("%s/sub/other.json", dir);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct landed l = { .path = path };
+	for (int i = 0; i < 40; i++) {
+		char text[16];
+		snprintf(text, sizeof text, "v%d", i);
+		ck_assert_int_eq(dr_fsutil_write_async(&loop, path, text, strlen(text), 0600, 0700, i % 2, landed_cb, &l), 0);
+	}
+	ck_assert_int_eq(dr_fsutil_write_async(&loop, other, "x", 1, 0600, 0700, true, NULL, NULL), 0);
+	ck_assert_int_eq(l.calls, 0); /* nothing on the caller's stack */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	ck_assert_int_eq(l.calls, 40);
+	for (int i = 0; i < 40; i++) {
+		char want[16];
+		snprintf(want, sizeof want, "v%d", i);
+		ck_assert_str_eq(l.seen[i], want);
+	}
+	ck_assert(file_contains(path, "v39"));
+	ck_assert(file_contains(other, "x")); /* durable: its directory made */
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	free(path);
+	free(other);
+	free(dir);
+}
+END_TEST
+
 static Suite *fsutil_suite(void)
 {
 	Suite *s = suite_create("fsutil");
@@ -170,6 +225,7 @@ static Suite *fsutil_suite(void)
 	tcase_add_test(tc, a_directory_of_another_user_is_refused);
 	tcase_add_test(tc, a_linked_credentials_file_is_refused);
 	tcase_add_test(tc, a_config_file_others_can_write_is_refused);
+	tcase_add_test(tc, async_writes_to_one_path_land_in_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
