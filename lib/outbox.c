@@ -4,8 +4,10 @@
  * Each report is one file in the spool directory, named so that a
  * directory listing gives the order of creation:
  *     <16-digit sequence>-<kind>.json   {"path", "jobId", "body"}
- * It is written (terminal reports fsynced) before the first try and
- * unlinked when the relay answered 2xx or rejected it for good. Reports of
+ * It is written (terminal reports fsynced, on the threadpool) before the
+ * first try: a report whose durable write is under way is not sent, and
+ * neither is anything of its job queued after it. It is unlinked when
+ * the relay answered 2xx or rejected it for good. Reports of
  * one job go one at a time and in order (a queue per job, so a send costs
  * the number of jobs, not of reports); different jobs go in parallel.
  */
@@ -38,6 +40,7 @@
 #define JOB_BUCKETS 256
 
 struct jobq;
+struct spool_req;
 
 struct entry {
 	struct entry *prev, *next;   /* all entries, in order of creation */
@@ -50,6 +53,7 @@ struct entry {
 	size_t size;
 	bool terminal;        /* complete/fail/await: never dropped */
 	bool in_flight;
+	struct spool_req *writing; /* its durable write is under way: not sent before it is done */
 	uint64_t not_before;  /* loop time (ms) of the next try */
 	struct dr_backoff backoff;
 	struct dr_relay_call *call;
@@ -261,7 +265,7 @@ static void kick(struct dr_outbox *o)
 	for (struct jobq *q = o->active; q && o->in_flight < MAX_IN_FLIGHT; q = next_q) {
 		next_q = q->anext;
 		struct entry *e = q->head;
-		if (e->in_flight)
+		if (e->in_flight || e->writing)
 			continue;
 		if (e->not_before > now) {
 			if (e->not_before < next)
@@ -311,6 +315,30 @@ static bool make_room(struct dr_outbox *o, size_t need)
 	return o->bytes + need <= SPOOL_MAX_BYTES;
 }
 
+/* A durable write on the threadpool; e is NULL once the outbox is freed. */
+struct spool_req {
+	struct entry *e;
+};
+
+static void spool_written(void *data, int r)
+{
+	struct spool_req *w = data;
+	struct entry *e = w->e;
+	free(w);
+	if (!e)
+		return; /* the outbox is gone; the file stays for the next run */
+	e->writing = NULL;
+	if (r < 0) {
+		/* Still send it from memory: only a crash could lose it now. */
+		dr_log_warn("cannot write report to %s: %s; keeping the report in memory only", e->file, strerror(-r));
+		unlink(e->file);
+		free(e->file);
+		e->file = NULL;
+	}
+	kick(e->outbox);
+}
+
+/* Progress at once (it may be lost in a crash); a terminal report durably, off the loop (spool_written). */
 static int spool_write(struct dr_outbox *o, struct entry *e, char *err, size_t errlen)
 {
 	cJSON *doc = cJSON_CreateObject();
@@ -323,9 +351,14 @@ static int spool_write(struct dr_outbox *o, struct entry *e, char *err, size_t e
 			       e->terminal ? "final" : "progress");
 	int r;
 	if (e->terminal) {
-		r = dr_fsutil_write_atomic(e->file, text, strlen(text), 0600, 0700);
+		struct spool_req *w = dr_xcalloc(1, sizeof *w);
+		w->e = e;
+		r = dr_fsutil_write_async(o->loop, e->file, text, strlen(text), 0600, 0700, true, spool_written, w);
+		if (r == 0)
+			e->writing = w;
+		else
+			free(w);
 	} else {
-		/* Progress may be lost in a crash: skip the fsync, keep the loop quick. */
 		int fd = dr_fsutil_open_new(e->file, 0600);
 		r = fd < 0 ? fd : 0;
 		if (fd >= 0) {
@@ -517,6 +550,8 @@ void dr_outbox_free(struct dr_outbox *o)
 		o->head = e->next;
 		if (e->call)
 			dr_relay_call_cancel(e->call);
+		if (e->writing)
+			e->writing->e = NULL;
 		entry_free(e); /* its spool file stays for the next run */
 	}
 	for (size_t i = 0; i < JOB_BUCKETS; i++)

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ static struct {
 	char *paths[256];
 	char *bodies[256];
 	char *auth[256];
+	int finals[256]; /* terminal reports in the spool when the request came */
 	int n_requests;
 } peer = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -61,6 +63,8 @@ static ssize_t cut_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	memcpy(buf, body + pos, n);
 	return (ssize_t)n;
 }
+
+static int count_final(void);
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 			      const char *version, const char *data, size_t *size, void **con_cls)
@@ -86,6 +90,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		peer.bodies[i] = dr_xstrdup(u->b.buf);
 		const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "authorization");
 		peer.auth[i] = dr_xstrdup(a ? a : "");
+		peer.finals[i] = count_final();
 	}
 	pthread_mutex_unlock(&peer.lock);
 	if (r.delay_ms)
@@ -161,6 +166,21 @@ static int count_spool(void)
 	while (d && (de = readdir(d)))
 		if (strstr(de->d_name, ".json"))
 			n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Terminal reports whose durable write is done (not the temporary files). */
+static int count_final(void)
+{
+	DIR *d = opendir(spool);
+	int n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		n += len > 11 && !strcmp(de->d_name + len - 11, "-final.json");
+	}
 	if (d)
 		closedir(d);
 	return n;
@@ -372,7 +392,7 @@ START_TEST(delivers_in_order_with_event_ids_and_seq)
 	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/progress", report("j1", "two"));
 	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/complete", report("j1", "done"));
 	ck_assert_uint_eq(dr_outbox_pending(b.outbox), 3);
-	ck_assert_int_eq(count_spool(), 3); /* on disk before any send */
+	ck_assert_int_ge(count_spool(), 2); /* progress on disk at once, the terminal report off the loop */
 	box_drain(&b);
 	ck_assert_int_eq(peer.n_requests, 3);
 	const char *want[] = { "one", "two", "done" };
@@ -387,8 +407,64 @@ START_TEST(delivers_in_order_with_event_ids_and_seq)
 	}
 	ck_assert_str_ne(seen_ids[0], seen_ids[1]);
 	ck_assert_str_eq(peer.paths[2], "/api/runner/jobs/complete");
+	ck_assert_int_eq(peer.finals[2], 1); /* durable before it went */
 	ck_assert_int_eq(count_spool(), 0);
 	box_close(&b);
+}
+END_TEST
+
+static atomic_int pool_blocked;
+static atomic_bool pool_release;
+
+static void block_work(uv_work_t *w)
+{
+	atomic_fetch_add(&pool_blocked, 1);
+	while (!atomic_load(&pool_release))
+		usleep(1000);
+}
+
+static void block_done(uv_work_t *w, int status)
+{
+}
+
+/* With every threadpool thread held, the terminal report's durable write cannot happen: nor can its send. */
+START_TEST(terminal_report_goes_only_once_durable)
+{
+	struct box b;
+	box_open(&b, spool);
+	const char *size = getenv("UV_THREADPOOL_SIZE");
+	int n = size && atoi(size) > 0 ? atoi(size) : 4;
+	uv_work_t *w = dr_xcalloc((size_t)n, sizeof *w);
+	atomic_store(&pool_blocked, 0);
+	atomic_store(&pool_release, false);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(uv_queue_work(&b.loop, &w[i], block_work, block_done), 0);
+	while (atomic_load(&pool_blocked) < n)
+		usleep(1000);
+	/* Sends need no pool thread: another job's progress goes meanwhile. */
+	dr_outbox_post(b.outbox, "j0", "/api/runner/jobs/progress", report("j0", "meanwhile"));
+	for (int i = 0; i < 300 && peer.n_requests < 1; i++) {
+		uv_run(&b.loop, UV_RUN_NOWAIT);
+		usleep(10000);
+	}
+	ck_assert_int_eq(peer.n_requests, 1);
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/complete", report("j1", "done"));
+	dr_outbox_post(b.outbox, "j1", "/api/runner/jobs/progress", report("j1", "after"));
+	for (int i = 0; i < 30; i++) {
+		uv_run(&b.loop, UV_RUN_NOWAIT);
+		usleep(10000);
+	}
+	ck_assert_int_eq(peer.n_requests, 1); /* neither the report nor what its job queued after it */
+	ck_assert_uint_eq(dr_outbox_pending(b.outbox), 2);
+	ck_assert_int_eq(count_final(), 0);
+	atomic_store(&pool_release, true);
+	box_drain(&b);
+	ck_assert_int_eq(peer.n_requests, 3);
+	ck_assert_str_eq(peer.paths[1], "/api/runner/jobs/complete");
+	ck_assert_int_eq(peer.finals[1], 1);
+	ck_assert_int_eq(count_spool(), 0);
+	box_close(&b);
+	free(w);
 }
 END_TEST
 
@@ -741,6 +817,7 @@ static Suite *outbox_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, delivers_in_order_with_event_ids_and_seq);
+	tcase_add_test(tc, terminal_report_goes_only_once_durable);
 	tcase_add_test(tc, retries_transient_failures_keeping_the_event_id);
 	tcase_add_test(tc, rejected_reports_are_dropped_not_retried);
 	tcase_add_test(tc, a_restart_sends_what_was_left);

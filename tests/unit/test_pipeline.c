@@ -145,9 +145,27 @@ static void on_timer_closed(uv_handle_t *h)
 	*(bool *)h->data = true;
 }
 
+/* Terminal reports in the spool whose durable write is done. */
+static int spooled_finals(void)
+{
+	char dir[PATH_MAX + 16];
+	snprintf(dir, sizeof(dir), "%s/spool", T);
+	DIR *dp = opendir(dir);
+	int n = 0;
+	struct dirent *de;
+	while (dp && (de = readdir(dp))) {
+		size_t len = strlen(de->d_name);
+		n += len > 11 && !strcmp(de->d_name + len - 11, "-final.json");
+	}
+	if (dp)
+		closedir(dp);
+	return n;
+}
+
 /* Runs a job to its end; cancel_after_ms > 0 cancels it then. */
 static void run_job(const char *job_json, uint64_t cancel_after_ms)
 {
+	int finals = spooled_finals();
 	cJSON *job = cJSON_Parse(job_json);
 	ck_assert_ptr_nonnull(job);
 	struct done d = { 0 };
@@ -166,6 +184,11 @@ static void run_job(const char *job_json, uint64_t cancel_after_ms)
 	uv_close((uv_handle_t *)&t, on_timer_closed);
 	while (!closed)
 		uv_run(&loop, UV_RUN_ONCE);
+	/* The outbox writes its final report durably off the loop: wait for the file. */
+	for (int i = 0; i < 1000 && spooled_finals() == finals; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(5000);
+	}
 	ck_assert_int_eq(d.calls, 1);
 	ck_assert_ptr_nonnull(dr_pipeline_summary(d.p));
 	dr_pipeline_free(d.p);
