@@ -93,7 +93,14 @@ void dr__runner_update_status(struct dr_runner *r)
 		dr_notify("STATUS=idle");
 }
 
-/* state_dir/status.json: what `delego-runner status` shows. Small, atomic. */
+static void status_written(void *data, int rc)
+{
+	if (rc < 0)
+		dr_log_debug("cannot write %s: %s", (char *)data, strerror(-rc));
+	free(data);
+}
+
+/* state_dir/status.json: what `delego-runner status` shows. Small, atomic, replaced off the loop. */
 void dr__runner_write_status(struct dr_runner *r)
 {
 	cJSON *s = cJSON_CreateObject();
@@ -119,11 +126,10 @@ void dr__runner_write_status(struct dr_runner *r)
 	char *text = dr_json_print(s);
 	cJSON_Delete(s);
 	char *path = dr_xasprintf("%s/status.json", r->config->state_dir);
-	int rc = dr_fsutil_write_replace(path, text, strlen(text), 0600);
+	int rc = dr_fsutil_write_async(r->loop, path, text, strlen(text), 0600, 0700, false, status_written, path);
 	r->status_written_at = uv_now(r->loop);
 	if (rc < 0)
-		dr_log_debug("cannot write %s: %s", path, strerror(-rc));
-	free(path);
+		status_written(path, rc);
 	free(text);
 }
 
