@@ -11,8 +11,11 @@
 # sent on each claim and finish have it false) while the jobs run, max and
 # median: a loop that never blocks keeps them at 1000 ms. With perf, the
 # loop's longest busy stretches (epoll_wait return to the next call on the
-# main thread, from syscall tracepoints). Also the runner's CPU time over
-# the batch and its VmHWM.
+# main thread, from syscall tracepoints), and, from the scheduler's
+# switches (perf -a), how much of each stretch the main thread spent off
+# the CPU asleep (a blocking call: an fsync, a vfork waiting for its
+# exec) and how much waiting for a CPU (preempted: a busy machine, not
+# the loop's doing). Also the runner's CPU time over the batch and its VmHWM.
 # Target: every job completes; max heartbeat gap close to 1000 ms.
 set -u
 case $0 in /*) ;; *) exec sh "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$@" ;; esac
@@ -56,6 +59,8 @@ if perf record -q -e syscalls:sys_enter_epoll_wait -e syscalls:sys_exit_epoll_wa
 	perf record -q -e syscalls:sys_enter_epoll_wait -e syscalls:sys_exit_epoll_wait -p "$RUNNER_PID" \
 		-o "$T/loop.data" >/dev/null 2>&1 &
 	perf_pid=$!
+	perf record -q -a -e sched:sched_switch -o "$T/sched.data" >/dev/null 2>&1 &
+	sched_pid=$!
 	sleep 0.5
 fi
 : >"$T/ids"
@@ -71,8 +76,9 @@ wait_for 180 all_done || echo "not every job finished within 180 s"
 t1=$(ticks)
 hwm=$(awk '/^VmHWM/ {print $2}' /proc/$RUNNER_PID/status)
 if [ -n "${perf_pid:-}" ]; then
-	kill -INT "$perf_pid"; wait "$perf_pid"
+	kill -INT "$perf_pid" "$sched_pid"; wait "$perf_pid" "$sched_pid"
 	perf script -i "$T/loop.data" -F tid,time,event 2>/dev/null >"$T/loop.txt"
+	perf script -i "$T/sched.data" -F time,trace 2>/dev/null | grep -E "prev_pid=$RUNNER_PID |next_pid=$RUNNER_PID " >"$T/sched.txt"
 fi
 sleep 2 # two more beats after the batch
 for id in $(cat "$T/ids"); do relay job show "$id" --json >"$T/job-$id.json"; done
@@ -140,6 +146,7 @@ idle = gaps(before[-4:])
 # the enter of the next; the loop runs callbacks only there. perf also
 # follows the children (a stand-in agent's own epoll), and tids wrap.
 busy = []
+spans = []
 try:
     pid = runner_pid
     last_exit = None
@@ -154,9 +161,44 @@ try:
             last_exit = t
         elif "sys_enter_epoll_wait" in evn and last_exit is not None:
             busy.append((t - last_exit) * 1000)
+            spans.append((last_exit, t))
             last_exit = None
 except OSError:
     pass
+
+# Off-CPU intervals of the main thread: switched out (asleep, or
+# preempted when its state was R) until switched back in.
+off = []
+try:
+    out_at, out_state = None, None
+    for line in open(tdir + "/sched.txt"):
+        m = re.match(r"\s*([\d.]+):\s+prev_comm=.* prev_pid=(\d+) .*prev_state=(\S+) ==> next_comm=.* next_pid=(\d+) ", line)
+        if not m:
+            continue
+        t = float(m.group(1))
+        if int(m.group(2)) == runner_pid:
+            out_at, out_state = t, m.group(3)
+        elif int(m.group(4)) == runner_pid and out_at is not None:
+            off.append((out_at, t, out_state.startswith("R")))
+            out_at = None
+except OSError:
+    pass
+blocked, preempted = [], []
+j = 0
+for a, b in spans:
+    bl = pr = 0.0
+    while j < len(off) and off[j][1] <= a:
+        j += 1
+    k = j
+    while k < len(off) and off[k][0] < b:
+        d = min(b, off[k][1]) - max(a, off[k][0])
+        if off[k][2]:
+            pr += d
+        else:
+            bl += d
+        k += 1
+    blocked.append(bl * 1000)
+    preempted.append(pr * 1000)
 
 def f(v, fmt="%.0f"):
     return fmt % v if v == v else "n/a"
@@ -184,6 +226,13 @@ if busy:
     b = sorted(busy)
     print("  event loop busy stretches (epoll_wait return to next call, perf): %d, p50 %.2f ms, p99 %.1f ms, "
           "max %.1f ms, total %.0f ms" % (len(b), b[len(b) // 2], b[int(0.99 * (len(b) - 1))], b[-1], sum(b)))
+if busy and off:
+    own = [d - p for d, p in zip(busy, preempted)]
+    print("  of those stretches: asleep in a blocking call max %.1f ms, total %.0f ms; waiting for a CPU max %.1f ms, "
+          "total %.0f ms; longest stretch less its CPU wait %.1f ms" % (max(blocked), sum(blocked), max(preempted),
+                                                                      sum(preempted), max(own)))
+    print("RESULT loop blocked (%d repo%s): asleep in a stretch max %.1f ms; stretch less CPU wait max %.1f ms" % (
+        nrepos, "" if nrepos == 1 else "s", max(blocked), max(own)))
 print("RESULT concurrent (%d repo%s): %d/%d completed, batch %.2f s, heartbeat gap max %s ms, median %s ms, loop busy max %s ms" % (
     nrepos, "" if nrepos == 1 else "s", len(done), len(jobs), (last - first) / 1000, f(max(tg)) if tg else "n/a",
     f(statistics.median(tg)) if tg else "n/a", "%.1f" % max(busy) if busy else "n/a"))
