@@ -205,7 +205,7 @@ static void start_holder(struct dr_inhibit *in, const char *why)
 			dr_log_warn("cannot hold off sleep while jobs run: cannot start %s: %s", argv[0], strerror(-r));
 		in->warned = true;
 	} else {
-		dr_log_debug("sleep inhibitor taken (pid %d): %s", dr_proc_pid(in->proc), why);
+		dr_log_debug("sleep inhibitor taken: %s", why); /* its pid is known once it exec'ed */
 	}
 	dr_strv_free(env);
 	dr_strv_free(argv);

@@ -21,9 +21,10 @@
  *
  * The caller of proc makes a job's cgroup (dr_cgroup_make), passes it to
  * proc, and removes it once the run ended (dr_cgroup_close); proc itself
- * reads no mode. An agent enters its cgroup before it execs: proc starts it through our
- * own binary's hidden word `__exec-in-cgroup`, which writes its pid to the
- * cgroup's cgroup.procs and then execs the agent (dr_cgroup_exec_main).
+ * reads no mode. An agent enters its cgroup before it execs: proc starts
+ * it through our own binary's hidden word `__exec-in-cgroup`, which
+ * writes its pid to the cgroup's cgroup.procs and then execs the agent
+ * (dr_cgroup_exec_main).
  *
  * Linux only; elsewhere every call reports process-group mode.
  */

@@ -92,7 +92,7 @@ struct dr_proc_opts {
 	dr_proc_start_cb on_start; /* may be NULL; runs on the loop, before on_exit, when the child runs */
 	void *data;
 	/*
-	 * The child's own cgroup (dr_cgroup_create), borrowed: the caller
+	 * The child's own cgroup (dr_cgroup_make), borrowed: the caller
 	 * keeps it until on_exit returned (or the spawn failed), and removes
 	 * and frees it. NULL: the process group alone. A file that is not
 	 * found is still -ENOENT.
@@ -122,7 +122,7 @@ struct dr_proc_opts {
  *   -ENOENT  the executable was not found (on the child's PATH);
  *   -EACCES  it is not executable;
  *   -ENOTDIR cwd is not an existing directory;
- *   -EINVAL  bad options; other negative errno from pipe or thread.
+ *   -EINVAL  bad options; other negative errno from pipe.
  */
 int dr_proc_spawn(uv_loop_t *loop, const struct dr_proc_opts *o, struct dr_proc **out);
 
