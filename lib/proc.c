@@ -14,7 +14,6 @@
 #include "proc-int.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -467,13 +466,12 @@ static void spawn_settle(struct dr_proc *p, struct dr__proc_req *q)
 	on_sigchld(&p->sigchld, SIGCHLD); /* it may have exited already */
 }
 
-static void *spawn_thread(void *arg)
+/* On the spawner thread: the exec is done (or failed). */
+static void spawn_done(void *data)
 {
-	struct dr_proc *p = arg;
-	dr__proc_req_run(p->spawn_req);
+	struct dr_proc *p = data;
 	atomic_store_explicit(&p->spawn_done, true, memory_order_release);
 	uv_async_send(&p->started);
-	return NULL;
 }
 
 static void on_started(uv_async_t *h)
@@ -488,7 +486,7 @@ static void on_started(uv_async_t *h)
 }
 
 /*
- * A thread of its own waits for the exec (posix_spawn blocks its caller
+ * A spawner thread waits for the exec (posix_spawn blocks its caller
  * until then, which on the loop stalls every job); the pid is known once
  * on_started ran, and a failed exec then ends the run with 127.
  */
@@ -501,16 +499,12 @@ static int spawn_child(struct dr_proc *p, const char *file, char *const *argv, c
 		return r;
 	uv_pipe_open(&p->out.pipe, out_rd);
 	uv_pipe_open(&p->err.pipe, err_rd);
-	pthread_t t;
-	pthread_attr_t ta;
-	pthread_attr_init(&ta);
-	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
 	p->spawn_req = q;
-	r = -pthread_create(&t, &ta, spawn_thread, p);
-	pthread_attr_destroy(&ta);
-	if (r == 0)
+	q->done = spawn_done;
+	q->done_data = p;
+	if (dr__proc_req_submit(q) == 0)
 		return 0;
-	/* No thread to be had: here, then, as before (the loop waits this once). */
+	/* No spawner to be had: here, then, as before (the loop waits this once). */
 	p->spawn_req = NULL;
 	dr__proc_req_run(q);
 	if ((r = q->err) < 0) {

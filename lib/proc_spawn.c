@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -171,5 +172,90 @@ int dr__proc_req_new(const char *file, char *const *argv, char *const *env, cons
 	*out_rd = po[0];
 	*err_rd = pe[0];
 	*out = q;
+	return 0;
+}
+
+/* Spawners: a few threads that never end, fed from one queue. */
+#define SPAWNERS 2
+
+static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t spawn_cond = PTHREAD_COND_INITIALIZER;
+static struct dr__proc_req *queue_head, *queue_tail;
+static int spawners, idle;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void *spawner(void *arg)
+{
+	(void)arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the loop's */
+	for (;;) {
+		pthread_mutex_lock(&spawn_lock);
+		idle++;
+		while (!queue_head)
+			pthread_cond_wait(&spawn_cond, &spawn_lock);
+		idle--;
+		struct dr__proc_req *q = queue_head;
+		queue_head = q->next;
+		if (!queue_head)
+			queue_tail = NULL;
+		pthread_mutex_unlock(&spawn_lock);
+		dr__proc_req_run(q);
+		q->done(q->done_data);
+	}
+	return NULL;
+}
+
+/* A forked child has none of our threads: it starts its own spawners if it spawns. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&spawn_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&spawn_lock);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&spawn_lock, NULL);
+	pthread_cond_init(&spawn_cond, NULL);
+	queue_head = queue_tail = NULL;
+	spawners = idle = 0;
+}
+
+static void register_atfork(void)
+{
+	(void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+int dr__proc_req_submit(struct dr__proc_req *q)
+{
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&spawn_lock);
+	if (idle == 0 && spawners < SPAWNERS) {
+		pthread_t t;
+		pthread_attr_t ta;
+		pthread_attr_init(&ta);
+		pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&ta, 256 * 1024);
+		if (pthread_create(&t, &ta, spawner, NULL) == 0)
+			spawners++;
+		pthread_attr_destroy(&ta);
+	}
+	if (spawners == 0) {
+		pthread_mutex_unlock(&spawn_lock);
+		return -EAGAIN;
+	}
+	q->next = NULL;
+	if (queue_tail)
+		queue_tail->next = q;
+	else
+		queue_head = q;
+	queue_tail = q;
+	pthread_cond_signal(&spawn_cond);
+	pthread_mutex_unlock(&spawn_lock);
 	return 0;
 }

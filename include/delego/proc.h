@@ -23,8 +23,10 @@
  * killed and waited for (cgroup.events, polled on a timer) before on_exit
  * runs, so that the caller can remove the cgroup there.
  *
- * The spawn never waits for the child's exec on the calling thread: a
- * thread of its own does, and the pid is known once on_start ran.
+ * The spawn never waits for the child's exec on the calling thread: one
+ * of proc's spawner threads does (they live as long as the process, since
+ * a parent-death signal follows the thread that spawned), and the pid is
+ * known once on_start ran.
  */
 #ifndef DELEGO_PROC_H
 #define DELEGO_PROC_H

@@ -18,6 +18,9 @@
  */
 #include <dirent.h>
 #include <signal.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,12 +70,19 @@ static void grandchild(long ms, const char *file, int quiet)
 
 int main(int argc, char **argv)
 {
+#ifdef __linux__
+	/* First of all, like bwrap --die-with-parent: SIGKILL when the thread that spawned us ends. */
+	if (argc > 1 && !strcmp(argv[1], "pdeathsig"))
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
 	setvbuf(stdout, NULL, _IONBF, 0);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *x = i + 1 < argc ? argv[i + 1] : "";
 		const char *y = i + 2 < argc ? argv[i + 2] : "";
-		if (!strcmp(a, "out")) {
+		if (!strcmp(a, "pdeathsig")) {
+			/* done above */
+		} else if (!strcmp(a, "out")) {
 			printf("%s\n", x), i++;
 		} else if (!strcmp(a, "err")) {
 			fprintf(stderr, "%s\n", x), i++;

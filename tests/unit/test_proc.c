@@ -535,6 +535,43 @@ START_TEST(spawn_waits_for_the_exec_off_the_loop)
 }
 END_TEST
 
+struct deaths {
+	int exits, killed;
+};
+
+static void death_cb(void *data, const struct dr_proc_result *r)
+{
+	struct deaths *d = data;
+	d->exits++;
+	d->killed += r->term_signal != 0 || r->exit_code != 0;
+}
+
+/*
+ * A child's parent-death signal follows the thread that spawned it: the
+ * spawners must outlive their children (bwrap --die-with-parent was killed
+ * when a thread per spawn ended: with one, most of these 40 are killed).
+ */
+START_TEST(children_outlive_the_thread_that_spawned_them)
+{
+	find_helper();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	char *env[] = { NULL };
+	char *argv[] = { helper, "pdeathsig", "sleep", "300", "exit", "0", NULL };
+	struct deaths d = { 0 };
+	enum { N = 40 };
+	for (int i = 0; i < N; i++) {
+		struct dr_proc_opts o = { .argv = argv, .env = env, .on_exit = death_cb, .data = &d };
+		struct dr_proc *p;
+		ck_assert_int_eq(dr_proc_spawn(&loop, &o, &p), 0);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	ck_assert_int_eq(d.exits, N);
+	ck_assert_int_eq(d.killed, 0);
+}
+END_TEST
+
 static Suite *proc_suite(void)
 {
 	Suite *s = suite_create("proc");
@@ -557,6 +594,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, run_captures_all_stdout_up_to_a_cap);
 	tcase_add_test(tc, run_reports_quick_exits_and_exec_failures);
 	tcase_add_test(tc, spawn_waits_for_the_exec_off_the_loop);
+	tcase_add_test(tc, children_outlive_the_thread_that_spawned_them);
 	suite_add_tcase(s, tc);
 	return s;
 }
