@@ -2,9 +2,14 @@
  * workspace_prepare: the source cache and the job's worktree, as an
  * explicit sequence of stages (enum prep_stage). prep_enter runs a
  * stage's command; the stage's result handler picks the next stage.
- * The whole step holds the cache's lock: it is what writes the cache.
- * A spare worktree (--warm-worktrees) is made by the same machine, in
- * the background: default branch, base, then PREP_ADD_SPARE.
+ * The step holds the cache's lock while it writes the cache (clone,
+ * fetch, prune, worktree add or move, the branch); once the new worktree
+ * is registered and held in use (PREP_HOLD), the lock goes, and its
+ * checkout, the check that it is clean and its HEAD run beside the next
+ * job's prepare. A fetch is skipped when one of the same cache started
+ * after this job was asked for (its result is as new). A spare worktree
+ * (--warm-worktrees) is made by the same machine, in the background:
+ * default branch, base, then PREP_ADD_SPARE.
  */
 #include "workspace-int.h"
 #include "delego/fsutil.h"
@@ -36,9 +41,12 @@ enum prep_stage {
 	PREP_FETCH,          /* the cache from origin */
 	PREP_DEFAULT_BRANCH, /* the cache's HEAD names the default branch ... */
 	PREP_RESOLVE_BASE,   /* ... whose fetched commit is the new branch's start */
-	PREP_ADD,            /* git worktree add */
+	PREP_ADD,            /* git worktree add --no-checkout ... */
+	PREP_CHECKOUT,       /* ... held in use and without the cache's lock, its checkout */
 	PREP_TAKE_SPARE,     /* or: git worktree move <spare> <worktree> ... */
-	PREP_SWITCH,         /* ... and the job's branch from the base, writing only what changed */
+	PREP_BRANCH,         /* ... the job's branch at the base, in the cache ... */
+	PREP_SWITCH,         /* ... and, without the lock, checked out, writing only what changed */
+	PREP_HOLD,           /* the new worktree held in use, then the cache's lock given up */
 	PREP_ADD_SPARE,      /* a spare: git worktree add --detach --no-checkout <spare> <base> ... */
 	PREP_FILL_SPARE,     /* ... then, held in use and without the cache's lock, its checkout */
 	PREP_CHECK_CLEAN,    /* the new worktree has no changes */
@@ -55,6 +63,9 @@ struct prep {
 	int cand_i;
 	char *arg; /* the stage's argument that must outlive the call (a URL, a ref) */
 	int inuse_tries;
+	enum prep_stage after_hold; /* where PREP_HOLD goes on */
+	uint64_t asked_at;          /* uv_hrtime when the job asked for its worktree */
+	uint64_t fetch_started;
 	char *spare;       /* the spare taken, or being made */
 	bool spare_failed; /* moving it failed: cut the worktree as usual */
 	/* a spare's step: its own copy of the context (the job's may be gone before it ends) */
@@ -165,7 +176,7 @@ static void inuse_retry(struct dr_workspace_step *s)
 static void mark_inuse(struct prep *p)
 {
 	int fd = -1;
-	int r = dr_wslayout_trylock(p->tree.worktree_path, LOCK_EX, &fd);
+	int r = p->tree.inuse_held ? 1 : dr_wslayout_trylock(p->tree.worktree_path, LOCK_EX, &fd);
 	if (r == -EWOULDBLOCK && p->inuse_tries++ < INUSE_TRIES) {
 		dr__ws_later(&p->s, INUSE_RETRY_MS, inuse_retry);
 		return;
@@ -173,7 +184,7 @@ static void mark_inuse(struct prep *p)
 	if (r == 0) {
 		p->tree.inuse_fd = fd;
 		p->tree.inuse_held = true;
-	} else {
+	} else if (r < 0) {
 		dr_log_debug("workspace: worktree %s not marked in use: %s", p->tree.worktree_path,
 			 r == -EWOULDBLOCK ? "another holder has it" : strerror(-r));
 	}
@@ -181,6 +192,63 @@ static void mark_inuse(struct prep *p)
 	*p->out = p->tree;
 	memset(&p->tree, 0, sizeof(p->tree));
 	dr__ws_finish(&p->s, 0);
+}
+
+static void hold_retry(struct dr_workspace_step *s)
+{
+	prep_enter((struct prep *)s, PREP_HOLD);
+}
+
+/*
+ * The new worktree, registered in the cache, is held in use before the
+ * cache's lock goes: gc in any process, which removes only under that
+ * lock, leaves it alone from then on. Not held (another holder tests it):
+ * the step keeps the lock, as it did before, and MARK_INUSE tries again.
+ */
+static void hold(struct prep *p)
+{
+	int fd = -1;
+	int r = dr_wslayout_trylock(p->tree.worktree_path, LOCK_EX, &fd);
+	if (r == -EWOULDBLOCK && p->inuse_tries++ < INUSE_TRIES) {
+		dr__ws_later(&p->s, INUSE_RETRY_MS, hold_retry);
+		return;
+	}
+	p->inuse_tries = 0;
+	if (r == 0) {
+		p->tree.inuse_fd = fd;
+		p->tree.inuse_held = true;
+		dr__ws_unlock(&p->s);
+	}
+	prep_enter(p, p->after_hold);
+}
+
+/* The last fetch of each cache that succeeded, by when it started: a job asked for before that need not fetch. */
+struct fetch_mark {
+	char *src;
+	uint64_t started;
+	struct fetch_mark *next;
+};
+static struct fetch_mark *fetch_marks;
+
+static struct fetch_mark *fetch_mark_of(const char *src)
+{
+	for (struct fetch_mark *m = fetch_marks; m; m = m->next)
+		if (!strcmp(m->src, src))
+			return m;
+	return NULL;
+}
+
+static void fetch_mark_set(const char *src, uint64_t started)
+{
+	struct fetch_mark *m = fetch_mark_of(src);
+	if (!m) {
+		m = dr_xcalloc(1, sizeof(*m));
+		m->src = dr_xstrdup(src);
+		m->next = fetch_marks;
+		fetch_marks = m;
+	}
+	if (started > m->started)
+		m->started = started;
 }
 
 static void prep_enter(struct prep *p, enum prep_stage st)
@@ -228,10 +296,19 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "rev-parse", "--verify", "--quiet",
 			   p->arg, NULL);
 		break;
-	case PREP_FETCH:
+	case PREP_FETCH: {
+		const struct fetch_mark *m = fetch_mark_of(src);
+		if (m && m->started >= p->asked_at) {
+			/* Another job's fetch started after ours was asked for: what it brought is as new. */
+			dr_log_debug("workspace %s: fetched since the job was asked for; not fetched again", p->tree.slug);
+			prep_enter(p, PREP_DEFAULT_BRANCH);
+			break;
+		}
+		p->fetch_started = uv_hrtime();
 		dr__ws_run(s, root, true, on_result, "git", "--git-dir", src, "fetch", "--prune", "--quiet", "origin",
 			   "+refs/heads/*:refs/remotes/origin/*", NULL);
 		break;
+	}
 	case PREP_DEFAULT_BRANCH:
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "symbolic-ref", "--quiet", "--short",
 			   "HEAD", NULL);
@@ -244,19 +321,29 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 		if (!p->tree.reattached && !p->spare_failed && take_spare(p))
 			prep_enter(p, PREP_TAKE_SPARE);
 		else if (p->tree.reattached)
-			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", wt,
-				   p->tree.branch, NULL);
+			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--no-checkout",
+				   "--quiet", wt, p->tree.branch, NULL);
 		else
-			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--no-track",
-				   "-b", p->tree.branch, wt, p->arg, NULL);
+			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--no-checkout",
+				   "--quiet", "--no-track", "-b", p->tree.branch, wt, p->arg, NULL);
+		break;
+	case PREP_CHECKOUT:
+		/* What worktree add does for its checkout, here outside the cache's lock. */
+		dr__ws_run(s, wt, false, on_result, "git", "reset", "--hard", "--quiet", NULL);
 		break;
 	case PREP_TAKE_SPARE:
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "move", p->spare, wt, NULL);
 		break;
+	case PREP_BRANCH:
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "branch", "--no-track", p->tree.branch,
+			   p->arg, NULL);
+		break;
 	case PREP_SWITCH:
 		/* --force: whatever a spare left half-written (a crash while it was filled) is not anyone's work. */
-		dr__ws_run(s, wt, false, on_result, "git", "checkout", "--force", "--quiet", "--no-track", "-b",
-			   p->tree.branch, p->arg, NULL);
+		dr__ws_run(s, wt, false, on_result, "git", "checkout", "--force", "--quiet", p->tree.branch, NULL);
+		break;
+	case PREP_HOLD:
+		hold(p);
 		break;
 	case PREP_ADD_SPARE:
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--detach", "--quiet",
@@ -378,6 +465,8 @@ static void branch_found(struct prep *p, const struct dr_proc_result *r)
 
 static void fetched(struct prep *p, const struct dr_proc_result *r)
 {
+	if (dr__ws_ok(r))
+		fetch_mark_set(p->tree.source_path, p->fetch_started);
 	if (!dr__ws_ok(r)) {
 		char said[DR__WS_MSG_MAX + 32];
 		dr__ws_describe_failure(r, said, sizeof(said));
@@ -422,6 +511,18 @@ static void added(struct prep *p, const struct dr_proc_result *r)
 		dr__ws_fail_cmd(&p->s, r, what);
 		return;
 	}
+	p->after_hold = PREP_CHECKOUT;
+	prep_enter(p, PREP_HOLD);
+}
+
+static void checked_out(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		char what[PATH_MAX + 64];
+		snprintf(what, sizeof(what), "cannot check out the worktree %s", p->tree.worktree_path);
+		dr__ws_fail_cmd(&p->s, r, what);
+		return;
+	}
 	prep_enter(p, PREP_CHECK_CLEAN);
 }
 
@@ -436,7 +537,20 @@ static void spare_taken(struct prep *p, const struct dr_proc_result *r)
 		prep_enter(p, PREP_ADD);
 		return;
 	}
-	prep_enter(p, PREP_SWITCH);
+	prep_enter(p, PREP_BRANCH);
+}
+
+static void branch_made(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		char what[PATH_MAX + 64];
+		snprintf(what, sizeof(what), "cannot create the branch %s for the worktree %s", p->tree.branch,
+			 p->tree.worktree_path);
+		dr__ws_fail_cmd(&p->s, r, what);
+		return;
+	}
+	p->after_hold = PREP_SWITCH;
+	prep_enter(p, PREP_HOLD);
 }
 
 static void switched(struct prep *p, const struct dr_proc_result *r)
@@ -516,6 +630,7 @@ static void (*const results[])(struct prep *, const struct dr_proc_result *) = {
 	[PREP_CHECK_CLEAN] = clean_checked,  [PREP_READ_HEAD] = head_read,
 	[PREP_TAKE_SPARE] = spare_taken,     [PREP_SWITCH] = switched,
 	[PREP_ADD_SPARE] = spare_added,     [PREP_FILL_SPARE] = spare_filled,
+	[PREP_CHECKOUT] = checked_out,       [PREP_BRANCH] = branch_made,
 };
 
 static void on_result(struct dr_workspace_step *s, const struct dr_proc_result *r)
@@ -657,6 +772,7 @@ int dr_workspace_prepare(const struct dr_workspace_ctx *ctx, const struct dr_wor
 	p->tree.source_path = dr_wslayout_source(real_root, in->slug);
 	p->tree.worktree_path = dr_wslayout_worktree(real_root, in->slug, in->job_id);
 	p->tree.branch = dr_xstrdup(in->branch);
+	p->asked_at = uv_hrtime();
 	dr__ws_step_init(&p->s, ctx, p->tree.source_path, prep_start, cb, data);
 	return 0;
 }

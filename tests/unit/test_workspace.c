@@ -608,16 +608,21 @@ START_TEST(hostile_input_and_symlinks_cannot_escape_the_root)
 }
 END_TEST
 
-/* A git that logs when each command starts and ends, to see them overlap or not. */
+/*
+ * A git that logs when each command starts and ends, to see them overlap
+ * or not: the commands on the cache (--git-dir) one at a time, the
+ * checkout of one job's worktree (a slow one here) beside the next job's;
+ * asked for at once, they share one fetch.
+ */
 START_TEST(one_git_command_at_a_time_per_repository)
 {
 	char *real_git = sh_out("command -v git");
 	ck_assert_int_eq(sh("set -e; mkdir -p '%s/wrap'; cat > '%s/wrap/git' <<'EOF'\n"
 			    "#!/bin/sh\n"
-			    "echo \"start $$\" >> '%s/git.log'\n"
-			    "sleep 0.02\n"
+			    "echo \"start $1 $3\" >> '%s/git.log'\n"
+			    "case $1 in reset) sleep 0.3 ;; *) sleep 0.02 ;; esac\n"
 			    "'%s' \"$@\"; rc=$?\n"
-			    "echo \"end $$\" >> '%s/git.log'\n"
+			    "echo \"end $1 $3\" >> '%s/git.log'\n"
 			    "exit $rc\n"
 			    "EOF\n"
 			    "chmod +x '%s/wrap/git'",
@@ -646,17 +651,25 @@ START_TEST(one_git_command_at_a_time_per_repository)
 	f = fopen(logp, "r");
 	ck_assert_ptr_nonnull(f);
 	char line[128];
-	int depth = 0, starts = 0;
+	int depth = 0, cache_depth = 0, most = 0, starts = 0, fetches = 0;
 	while (fgets(line, sizeof(line), f)) {
+		bool on_cache = strstr(line, " --git-dir") != NULL;
 		if (!strncmp(line, "start", 5)) {
 			starts++;
-			ck_assert_msg(++depth == 1, "two git commands ran at once");
+			fetches += strstr(line, " fetch") != NULL;
+			if (++depth > most)
+				most = depth;
+			if (on_cache)
+				ck_assert_msg(++cache_depth == 1, "two git commands on the cache ran at once");
 		} else {
 			depth--;
+			cache_depth -= on_cache;
 		}
 	}
 	fclose(f);
 	ck_assert_int_ge(starts, 3 * 5);
+	ck_assert_msg(most >= 2, "a job's checkout did not run beside the next job's prepare");
+	ck_assert_int_eq(fetches, 1); /* the first one started after all three were asked for */
 	for (int i = 0; i < N; i++)
 		dr_workspace_tree_release(&t[i]);
 }
