@@ -66,6 +66,7 @@ struct prep {
 	enum prep_stage after_hold; /* where PREP_HOLD goes on */
 	uint64_t asked_at;          /* uv_hrtime when the job asked for its worktree */
 	uint64_t fetch_started;
+	bool fetch_ok; /* this prepare's fetch succeeded: the base it resolves is what later ones may reuse */
 	char *spare;       /* the spare taken, or being made */
 	bool spare_failed; /* moving it failed: cut the worktree as usual */
 	/* a spare's step: its own copy of the context (the job's may be gone before it ends) */
@@ -129,8 +130,8 @@ static void to_worktree(struct prep *p)
 		int r = dr_wslayout_mkdir_under(p->real_root, parts, p->s.err, sizeof(p->s.err));
 		if (r < 0)
 			dr__ws_finish(&p->s, r);
-		else
-			prep_enter(p, PREP_PRUNE);
+		else /* prune only when a record's worktree is gone: only such a record can block the branch */
+			prep_enter(p, dr__ws_cache_has_stale(p->tree.source_path) ? PREP_PRUNE : PREP_FIND_BRANCH);
 		return;
 	}
 	if (!dr_wslayout_is_dir(wt)) {
@@ -222,35 +223,6 @@ static void hold(struct prep *p)
 	prep_enter(p, p->after_hold);
 }
 
-/* The last fetch of each cache that succeeded, by when it started: a job asked for before that need not fetch. */
-struct fetch_mark {
-	char *src;
-	uint64_t started;
-	struct fetch_mark *next;
-};
-static struct fetch_mark *fetch_marks;
-
-static struct fetch_mark *fetch_mark_of(const char *src)
-{
-	for (struct fetch_mark *m = fetch_marks; m; m = m->next)
-		if (!strcmp(m->src, src))
-			return m;
-	return NULL;
-}
-
-static void fetch_mark_set(const char *src, uint64_t started)
-{
-	struct fetch_mark *m = fetch_mark_of(src);
-	if (!m) {
-		m = dr_xcalloc(1, sizeof(*m));
-		m->src = dr_xstrdup(src);
-		m->next = fetch_marks;
-		fetch_marks = m;
-	}
-	if (started > m->started)
-		m->started = started;
-}
-
 static void prep_enter(struct prep *p, enum prep_stage st)
 {
 	struct dr_workspace_step *s = &p->s;
@@ -297,11 +269,12 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 			   p->arg, NULL);
 		break;
 	case PREP_FETCH: {
-		const struct fetch_mark *m = fetch_mark_of(src);
-		if (m && m->started >= p->asked_at) {
-			/* Another job's fetch started after ours was asked for: what it brought is as new. */
+		const char *base = dr__ws_cache_fresh_base(src, p->asked_at);
+		if (base) {
+			/* Another job's fetch started after ours was asked for: what it brought, and its base, are as new. */
 			dr_log_debug("workspace %s: fetched since the job was asked for; not fetched again", p->tree.slug);
-			prep_enter(p, PREP_DEFAULT_BRANCH);
+			set_arg(p, dr_xstrdup(base));
+			prep_enter(p, PREP_ADD);
 			break;
 		}
 		p->fetch_started = uv_hrtime();
@@ -388,6 +361,7 @@ static void cloned(struct prep *p, const struct dr_proc_result *r)
 		dr__ws_fail_cmd(&p->s, r, what);
 		return;
 	}
+	dr__ws_cache_forget(p->tree.source_path);
 	p->tree.seeded = p->seed != NULL;
 	prep_enter(p, p->seed ? PREP_SEED_ORIGIN : PREP_CHECK_BARE);
 }
@@ -422,6 +396,7 @@ static void bare_checked(struct prep *p, const struct dr_proc_result *r)
 			    p->tree.source_path);
 		return;
 	}
+	dr__ws_cache_set_bare(p->tree.source_path);
 	to_worktree(p);
 }
 
@@ -465,8 +440,7 @@ static void branch_found(struct prep *p, const struct dr_proc_result *r)
 
 static void fetched(struct prep *p, const struct dr_proc_result *r)
 {
-	if (dr__ws_ok(r))
-		fetch_mark_set(p->tree.source_path, p->fetch_started);
+	p->fetch_ok = dr__ws_ok(r);
 	if (!dr__ws_ok(r)) {
 		char said[DR__WS_MSG_MAX + 32];
 		dr__ws_describe_failure(r, said, sizeof(said));
@@ -478,13 +452,20 @@ static void fetched(struct prep *p, const struct dr_proc_result *r)
 	prep_enter(p, PREP_DEFAULT_BRANCH);
 }
 
+static void base_known(struct prep *p)
+{
+	if (p->fetch_ok)
+		dr__ws_cache_set_base(p->tree.source_path, p->fetch_started, p->arg);
+	prep_enter(p, p->making_spare ? PREP_ADD_SPARE : PREP_ADD);
+}
+
 static void default_named(struct prep *p, const struct dr_proc_result *r)
 {
 	char *name = dr__ws_ok(r) ? dr_gitparse_first_line(r->out, r->out_len) : NULL;
 	if (!name || !*name || name[0] == '-') {
 		free(name);
 		set_arg(p, dr_xstrdup("HEAD")); /* no default branch: the cache's own HEAD */
-		prep_enter(p, p->making_spare ? PREP_ADD_SPARE : PREP_ADD);
+		base_known(p);
 		return;
 	}
 	set_arg(p, dr_xasprintf("refs/remotes/origin/%s^{commit}", name));
@@ -500,7 +481,7 @@ static void base_resolved(struct prep *p, const struct dr_proc_result *r)
 		base = dr_xstrdup("HEAD"); /* no fetched default branch: the cache's own HEAD */
 	}
 	set_arg(p, base);
-	prep_enter(p, p->making_spare ? PREP_ADD_SPARE : PREP_ADD);
+	base_known(p);
 }
 
 static void added(struct prep *p, const struct dr_proc_result *r)
@@ -650,7 +631,9 @@ static void prep_start(struct dr_workspace_step *s)
 			prep_enter(p, PREP_DEFAULT_BRANCH);
 		return;
 	}
-	if (exists(p->tree.source_path) && !dr_fsutil_dir_empty(p->tree.source_path))
+	if (dr__ws_cache_known_bare(p->tree.source_path) && !dr_fsutil_dir_empty(p->tree.source_path))
+		to_worktree(p); /* a prepare before this one checked it */
+	else if (exists(p->tree.source_path) && !dr_fsutil_dir_empty(p->tree.source_path))
 		prep_enter(p, PREP_CHECK_BARE);
 	else
 		try_candidate(p);
