@@ -31,6 +31,8 @@ struct gc_work {
 	void *data;
 	/* the sweep: the jobs that ended since the last one, whose worktrees the memo forgets first */
 	char **ended;
+	uint64_t ns;     /* how long the run took, on its thread */
+	size_t examined; /* worktrees it measured */
 };
 
 static void work_free(struct gc_work *w)
@@ -47,7 +49,10 @@ static void work_run(uv_work_t *req)
 	/* The memo is the sweep's, and only the running sweep touches it: here, on its thread. */
 	for (size_t i = 0; w->o.memo && w->ended && w->ended[i]; i++)
 		dr_gc_memo_forget(w->o.memo, w->ended[i]);
+	uint64_t t0 = uv_hrtime();
 	w->rc = dr_gc_run(&w->o, &w->rep, w->err, sizeof(w->err));
+	w->ns = uv_hrtime() - t0;
+	w->examined = dr_gc_memo_examined(w->o.memo);
 }
 
 static void work_after(uv_work_t *req, int status)
@@ -111,6 +116,13 @@ static void sweep_done(struct gc_work *w, int status)
 		dr_log_warn("workspace gc: the sweep failed: %s", status < 0 ? uv_strerror(status) : w->err);
 	else if (!stopped)
 		dr_gc_report_lines(&w->o, &w->rep, true, log_line, NULL);
+	if (!stopped && status == 0 && w->rc == 0) {
+		size_t trees = 0;
+		for (size_t i = 0; i < w->rep.n; i++)
+			trees += w->rep.items[i].kind == DR_GC_WORKTREE;
+		dr_log_debug("workspace gc: swept in %llu ms, %zu of %zu worktree(s) measured", (unsigned long long)(w->ns / 1000000),
+			 w->examined, trees);
+	}
 	if (s->freed) {
 		dr_gc_memo_free(s->memo);
 		free(s);
