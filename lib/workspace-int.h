@@ -63,6 +63,9 @@ bool dr__ws_ok(const struct dr_proc_result *r);
 void dr__ws_background(struct dr_workspace_step *s);
 void dr__ws_tree_clear(struct dr_workspace_tree *t);
 
+/* A job branch name: "delego/" then [a-z0-9_-] runs separated by single '/', no leading '-' in a part. */
+bool dr__ws_branch_valid(const char *b);
+
 /* workspace_cache.c: what earlier prepares in this process learnt of a source cache (loop only). */
 bool dr__ws_cache_known_bare(const char *src);
 /* The cache was cloned anew: nothing known of it. */

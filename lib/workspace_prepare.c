@@ -45,10 +45,13 @@ enum prep_stage {
 	PREP_CHECKOUT,       /* ... held in use and without the cache's lock, its checkout */
 	PREP_TAKE_SPARE,     /* or: git worktree move <spare> <worktree> ... */
 	PREP_BRANCH,         /* ... the job's branch at the base, in the cache ... */
-	PREP_SWITCH,         /* ... and, without the lock, checked out, writing only what changed */
+	PREP_SPARE_STATUS,   /* ... without the lock: is the spare clean, at the base? ... */
+	PREP_ATTACH,         /* ... then HEAD names the branch (no file touched) ... */
+	PREP_SWITCH,         /* ... else the branch checked out, writing only what changed */
 	PREP_HOLD,           /* the new worktree held in use, then the cache's lock given up */
 	PREP_ADD_SPARE,      /* a spare: git worktree add --detach --no-checkout <spare> <base> ... */
-	PREP_FILL_SPARE,     /* ... then, held in use and without the cache's lock, its checkout */
+	PREP_FILL_SPARE,     /* ... then, held in use and without the cache's lock, its checkout ... */
+	PREP_REFRESH_SPARE,  /* ... and its index refreshed, so the job's first status need not read files */
 	PREP_CHECK_CLEAN,    /* the new worktree has no changes */
 	PREP_READ_HEAD,      /* its HEAD is the starting sha */
 	PREP_MARK_INUSE,     /* the in-use flock gc respects */
@@ -311,6 +314,17 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "branch", "--no-track", p->tree.branch,
 			   p->arg, NULL);
 		break;
+	case PREP_SPARE_STATUS:
+		dr__ws_run(s, wt, false, on_result, "git", "status", "--porcelain=v2", "--branch", "-z", NULL);
+		break;
+	case PREP_ATTACH: {
+		char msg[256];
+		snprintf(msg, sizeof msg, "checkout: moving from %.64s to %.150s", p->arg, p->tree.branch);
+		char ref[256];
+		snprintf(ref, sizeof ref, "refs/heads/%s", p->tree.branch);
+		dr__ws_run(s, wt, false, on_result, "git", "symbolic-ref", "-m", msg, "HEAD", ref, NULL);
+		break;
+	}
 	case PREP_SWITCH:
 		/* --force: whatever a spare left half-written (a crash while it was filled) is not anyone's work. */
 		dr__ws_run(s, wt, false, on_result, "git", "checkout", "--force", "--quiet", p->tree.branch, NULL);
@@ -324,6 +338,10 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 		break;
 	case PREP_FILL_SPARE:
 		dr__ws_run(s, p->spare, false, on_result, "git", "reset", "--hard", "--quiet", NULL);
+		break;
+	case PREP_REFRESH_SPARE:
+		/* Writes the index with every file's stat: the job's status then compares stats, not contents. */
+		dr__ws_run(s, p->spare, false, on_result, "git", "update-index", "-q", "--refresh", NULL);
 		break;
 	case PREP_CHECK_CLEAN:
 		dr__ws_run(s, wt, false, on_result, "git", "status", "--porcelain", "-z", NULL);
@@ -530,8 +548,28 @@ static void branch_made(struct prep *p, const struct dr_proc_result *r)
 		dr__ws_fail_cmd(&p->s, r, what);
 		return;
 	}
-	p->after_hold = PREP_SWITCH;
+	p->after_hold = PREP_SPARE_STATUS;
 	prep_enter(p, PREP_HOLD);
+}
+
+/* A spare made at the base, clean: only HEAD has to name the branch. Else the checkout puts it right. */
+static void spare_status_read(struct prep *p, const struct dr_proc_result *r)
+{
+	char *oid = NULL;
+	bool ready = dr__ws_ok(r) && dr_gitparse_status2_clean(r->out, r->out_len, &oid) && oid &&
+		     !strcmp(oid, p->arg);
+	free(oid);
+	prep_enter(p, ready ? PREP_ATTACH : PREP_SWITCH);
+}
+
+static void attached(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		prep_enter(p, PREP_SWITCH);
+		return;
+	}
+	p->tree.starting_sha = dr_xstrdup(p->arg); /* the status just said HEAD is there, and clean */
+	prep_enter(p, PREP_MARK_INUSE);
 }
 
 static void switched(struct prep *p, const struct dr_proc_result *r)
@@ -564,10 +602,19 @@ static void spare_added(struct prep *p, const struct dr_proc_result *r)
 
 static void spare_filled(struct prep *p, const struct dr_proc_result *r)
 {
-	if (!dr__ws_ok(r))
+	if (!dr__ws_ok(r)) {
 		dr_log_debug("workspace %s: cannot check out the spare worktree %s: %s", p->tree.slug, p->spare,
 			 r->stderr_tail);
-	dr__ws_finish(&p->s, dr__ws_ok(r) ? 0 : -EIO);
+		dr__ws_finish(&p->s, -EIO);
+		return;
+	}
+	prep_enter(p, PREP_REFRESH_SPARE);
+}
+
+static void spare_refreshed(struct prep *p, const struct dr_proc_result *r)
+{
+	(void)r; /* not refreshed: the job's status does it */
+	dr__ws_finish(&p->s, 0);
 }
 
 static void clean_checked(struct prep *p, const struct dr_proc_result *r)
@@ -612,6 +659,8 @@ static void (*const results[])(struct prep *, const struct dr_proc_result *) = {
 	[PREP_TAKE_SPARE] = spare_taken,     [PREP_SWITCH] = switched,
 	[PREP_ADD_SPARE] = spare_added,     [PREP_FILL_SPARE] = spare_filled,
 	[PREP_CHECKOUT] = checked_out,       [PREP_BRANCH] = branch_made,
+	[PREP_SPARE_STATUS] = spare_status_read, [PREP_ATTACH] = attached,
+	[PREP_REFRESH_SPARE] = spare_refreshed,
 };
 
 static void on_result(struct dr_workspace_step *s, const struct dr_proc_result *r)
@@ -693,26 +742,6 @@ static void start_spare(const struct prep *job)
 	dr__ws_background(&p->s);
 }
 
-/* "delego/" then [a-z0-9_-] runs separated by single '/', no leading '-' in a part. */
-static bool branch_valid(const char *b)
-{
-	size_t n = strlen(b);
-	if (n < 9 || n > 200 || strncmp(b, "delego/", 7) != 0)
-		return false;
-	for (const char *p = b + 7; *p; p++) {
-		bool part_start = p[-1] == '/';
-		if (*p == '/') {
-			if (part_start || !p[1])
-				return false;
-		} else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) {
-			return false;
-		} else if (part_start && *p == '-') {
-			return false;
-		}
-	}
-	return true;
-}
-
 int dr_workspace_prepare(const struct dr_workspace_ctx *ctx, const struct dr_workspace_prepare_in *in, struct dr_workspace_tree *out,
 			 dr_workspace_cb cb, void *data, char *err, size_t errlen)
 {
@@ -724,7 +753,7 @@ int dr_workspace_prepare(const struct dr_workspace_ctx *ctx, const struct dr_wor
 		snprintf(err, errlen, "invalid job id");
 		return -EINVAL;
 	}
-	if (!in->branch || !branch_valid(in->branch)) {
+	if (!in->branch || !dr__ws_branch_valid(in->branch)) {
 		snprintf(err, errlen, "invalid branch name");
 		return -EINVAL;
 	}

@@ -826,12 +826,38 @@ START_TEST(warm_spare_becomes_the_next_worktree)
 			 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ck_assert_int_eq(sh("test -d '%s'", spare), 0); /* and the next spare is ready */
+
+	/* Nothing new upstream: the spare is at the base and clean; HEAD alone moves to the branch. */
+	struct dr_workspace_tree t3 = { 0 }, t4 = { 0 };
+	free(ino_before);
+	ino_before = sh_out("stat -c %%i:%%Y '%s/a.txt'", spare);
+	ck_assert_msg(prepare("job-w3", "delego/w-job-w3", &t3, &w) == 0, "%s", w.err);
+	ck_assert_str_eq(t3.starting_sha, main_sha);
+	ck_assert_int_eq(sh("set -e; cd '%s'; test \"$(git symbolic-ref HEAD)\" = refs/heads/delego/w-job-w3;"
+			    "test \"$(git rev-parse HEAD)\" = '%s'; test -z \"$(git status --porcelain)\";"
+			    "! git config branch.delego/w-job-w3.merge; grep -q more a.txt",
+			    t3.worktree_path, main_sha),
+			 0);
+	free(ino_after);
+	ino_after = sh_out("stat -c %%i:%%Y '%s/a.txt'", t3.worktree_path);
+	ck_assert_str_eq(ino_before, ino_after);
+	/* A spare someone changed: the checkout puts it right. */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(sh("echo scribble > '%s/a.txt'", spare), 0);
+	ck_assert_msg(prepare("job-w4", "delego/w-job-w4", &t4, &w) == 0, "%s", w.err);
+	ck_assert_str_eq(t4.starting_sha, main_sha);
+	ck_assert_int_eq(sh("set -e; cd '%s'; test \"$(git symbolic-ref HEAD)\" = refs/heads/delego/w-job-w4;"
+			    "test -z \"$(git status --porcelain)\"; grep -q more a.txt",
+			    t4.worktree_path),
+			 0);
 	free(b);
 	free(main_sha);
 	free(ino_before);
 	free(ino_after);
 	dr_workspace_tree_release(&t1);
 	dr_workspace_tree_release(&t2);
+	dr_workspace_tree_release(&t3);
+	dr_workspace_tree_release(&t4);
 }
 END_TEST
 
