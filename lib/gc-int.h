@@ -47,6 +47,11 @@ void dr__gc_memo_drop(const struct dr_gc_opts *o, const char *path);
 /* rm -rf of a real directory, never through a symlink. */
 int dr__gc_rm_tree(const char *path);
 
+/* Where removed worktrees wait for their files' deletion, under the root (the scan does not look there). */
+#define DR__GC_TRASH ".gc-trash"
+/* Deletes what a gc before this one left in the trash. */
+void dr__gc_empty_trash(const char *root);
+
 /* Removes what the plan marked, each checked again under its cache's lock. */
 void dr__gc_remove_planned(const struct dr_gc_opts *o, struct dr_gc_report *r);
 

@@ -251,6 +251,8 @@ int dr_gc_run(const struct dr_gc_opts *o, struct dr_gc_report *out, char *err, s
 		out->avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
 		out->have_avail = true;
 	}
+	if (!o->dry_run)
+		dr__gc_empty_trash(root);
 	dr__gc_memo_begin(o, opts_now(o));
 	int r = dr__gc_scan(o, root, out, err, errlen);
 	dr__gc_memo_end(o, r == 0 && !dr__gc_stopped(o));

@@ -2,7 +2,8 @@
  * test_gc_memo: the sweep's memo on a real workspace (git): after a full
  * scan of N kept worktrees, a scan after one job's end measures only that
  * job's worktree, and one that changed otherwise (its HEAD moved, a job
- * ran in it, it is new) is measured again too. Counted with
+ * ran in it, it is new) is measured again too; a removal leaves nothing
+ * behind. Counted with
  * dr_gc_memo_examined, not timed.
  */
 #include "check_main.h"
@@ -164,6 +165,30 @@ START_TEST(a_job_running_in_one_measures_it_once_it_is_over)
 }
 END_TEST
 
+/* Removal: the worktree is moved aside under the cache's lock, deleted after; a crash's leftovers go next time. */
+START_TEST(removed_worktrees_leave_nothing_behind)
+{
+	ck_assert_int_eq(sh("mkdir -p '%s/.gc-trash/1.0.old/d' && echo x > '%s/.gc-trash/1.0.old/d/f'", root, root), 0);
+	struct dr_gc_opts o = { .root = root, .worktree_days = 0, .cache_days = 30, .memo = memo };
+	struct dr_gc_report rep;
+	char err[256];
+	ck_assert_int_eq(dr_gc_run(&o, &rep, err, sizeof err), 0);
+	size_t removed = 0;
+	for (size_t i = 0; i < rep.n; i++)
+		removed += rep.items[i].removed;
+	ck_assert_uint_eq(removed, N);
+	dr_gc_report_release(&rep);
+	ck_assert_int_eq(sh("set -e; cd '%s'; test -z \"$(ls -A .gc-trash)\"; test ! -e worktrees/acme;"
+			    "test \"$(git --git-dir sources/acme/app.git worktree list | wc -l)\" = 1;"
+			    "test -z \"$(git --git-dir sources/acme/app.git branch --list 'delego/*')\"",
+			    root),
+			 0);
+	ck_assert_int_eq(dr_gc_run(&o, &rep, err, sizeof err), 0); /* nothing left to scan */
+	ck_assert_uint_eq(dr_gc_memo_examined(memo), 0);
+	dr_gc_report_release(&rep);
+}
+END_TEST
+
 static Suite *gc_memo_suite(void)
 {
 	Suite *s = suite_create("gc_memo");
@@ -173,6 +198,7 @@ static Suite *gc_memo_suite(void)
 	tcase_add_test(tc, after_one_job_only_its_worktree_is_measured);
 	tcase_add_test(tc, a_worktree_that_changed_is_measured_again);
 	tcase_add_test(tc, a_job_running_in_one_measures_it_once_it_is_over);
+	tcase_add_test(tc, removed_worktrees_leave_nothing_behind);
 	suite_add_tcase(s, tc);
 	return s;
 }
