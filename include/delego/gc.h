@@ -30,7 +30,9 @@
  *
  * Removal happens under the cache's flock (wslayout.h), after the
  * worktree's state has been checked again under it; a cache another
- * process holds is skipped (--auto) or waited for up to a minute.
+ * process holds is skipped (--auto) or waited for up to a minute. A
+ * worktree is renamed into <root>/.gc-trash and its record pruned under
+ * the lock; its files are deleted after the lock is given back.
  */
 #ifndef DELEGO_GC_H
 #define DELEGO_GC_H
