@@ -253,7 +253,7 @@ void dr__gc_memo_store(const struct dr_gc_opts *o, const struct dr_gc_item *it, 
 	struct dr_gc_memo *m = o->memo;
 	if (!m)
 		return;
-	m->examined++;
+	m->examined += it->state != DR_GC_RUNNING; /* a running one was only seen running, not measured */
 	struct entry *e = find(m, it->path);
 	if (e) {
 		entry_clear(e);

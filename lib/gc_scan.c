@@ -536,8 +536,10 @@ int dr__gc_scan(const struct dr_gc_opts *o, const char *root, struct dr_gc_repor
 				/* Unchanged since the sweep before: no walk, no git. */
 				if (dr__gc_memo_recall(o, it, ci))
 					continue;
-				it->size = du(o, it->path);
 				scan_worktree(o, it, ci, NULL, &l);
+				/* A job is being set up in it: the sweep measures it once the job is over. */
+				if (!o->memo || it->state != DR_GC_RUNNING)
+					it->size = du(o, it->path);
 				dr__gc_memo_store(o, it, ci);
 			}
 			dr_gitparse_worktrees_free(l.e, l.n);

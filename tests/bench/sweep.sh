@@ -9,7 +9,8 @@
 # Per link of the chain: the runner's "job X finished" line to its "claimed
 # job Y" line (the gap the sweep may widen) and to Y's "agent ... started"
 # line, one clock; and, from the runner's debug log, how long each sweep
-# took and how many worktrees it measured (older runners do not say).
+# took and how many worktrees it measured (older runners do not say), and
+# the time of a full scan (`workspace ls`) of the workspace at the end.
 # Target: the gap does not grow with the worktrees kept.
 set -u
 case $0 in /*) ;; *) exec sh "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$@" ;; esac
@@ -61,6 +62,10 @@ last=$(tail -n 1 "$T/ids")
 wait_for $((chain * 120)) grep -q "job $last finished" "$log" || { echo "the chain did not finish"; tail "$log"; exit 1; }
 sleep 5
 kill -TERM "$RUNNER_PID"; wait_exit "$RUNNER_PID" 60
+# What a full scan of this workspace costs: what every sweep did before the memo.
+s0=$(date +%s%N)
+"$RUNNER_BIN" workspace ls --workspace-root "$T/ws" >"$T/ls.txt" 2>&1 || { echo "workspace ls failed"; cat "$T/ls.txt"; }
+echo "full scan (workspace ls) of $(grep -c '^kept worktrees\|worktrees/' "$T/ls.txt") entries: $(( ($(date +%s%N) - s0) / 1000000 )) ms"
 python3 - "$log" "$T/ids" "$kept" <<'PY'
 import re, statistics, sys
 from datetime import datetime, timezone

@@ -142,24 +142,35 @@ START_TEST(a_job_running_in_one_measures_it_once_it_is_over)
 	struct dr_gc_report a;
 	run(&a);
 	dr_gc_report_release(&a);
-	char wt[PATH_MAX + 64];
-	snprintf(wt, sizeof wt, "%s/worktrees/acme/app/job4", root);
-	int fd = -1;
-	ck_assert_int_eq(dr_wslayout_trylock(wt, LOCK_EX, &fd), 0); /* a job (max-jobs > 1) runs in it */
+	char wt4[PATH_MAX + 64], wt8[PATH_MAX + 64];
+	snprintf(wt4, sizeof wt4, "%s/worktrees/acme/app/job4", root);
+	snprintf(wt8, sizeof wt8, "%s/worktrees/acme/app/job8", root);
+	int fd4 = -1, fd8 = -1;
+	ck_assert_int_eq(dr_wslayout_trylock(wt4, LOCK_EX, &fd4), 0); /* a job (max-jobs > 1) runs in it */
+	/* and one starts in a worktree new to the memo */
+	ck_assert_int_eq(sh("git --git-dir '%s/sources/acme/app.git' worktree add -q --no-track -b delego/job8 '%s' "
+			    "origin/main",
+			    root, wt8),
+			 0);
+	ck_assert_int_eq(dr_wslayout_trylock(wt8, LOCK_EX, &fd8), 0);
 	run(&a);
-	ck_assert_uint_eq(dr_gc_memo_examined(memo), 0);
+	ck_assert_uint_eq(dr_gc_memo_examined(memo), 0); /* seen running, neither measured */
 	ck_assert_int_eq(find(&a, "job4")->state, DR_GC_RUNNING);
-	ck_assert_uint_gt(find(&a, "job4")->size, 0);
+	ck_assert_uint_gt(find(&a, "job4")->size, 0); /* as measured before */
+	ck_assert_int_eq(find(&a, "job8")->state, DR_GC_RUNNING);
 	dr_gc_report_release(&a);
-	close(fd); /* over, and nobody said so: seen running, it is measured again anyway */
+	close(fd4); /* over, and nobody said so: seen running, they are measured again anyway */
+	close(fd8);
 	run(&a);
-	ck_assert_uint_eq(dr_gc_memo_examined(memo), 1);
+	ck_assert_uint_eq(dr_gc_memo_examined(memo), 2);
 	ck_assert_int_eq(find(&a, "job4")->state, DR_GC_FINISHED);
+	ck_assert_int_eq(find(&a, "job8")->state, DR_GC_FINISHED);
+	ck_assert_uint_gt(find(&a, "job8")->size, 0);
 	dr_gc_report_release(&a);
 	/* Cleared: a full scan again. */
 	dr_gc_memo_clear(memo);
 	run(&a);
-	ck_assert_uint_eq(dr_gc_memo_examined(memo), N);
+	ck_assert_uint_eq(dr_gc_memo_examined(memo), N + 1);
 	ck_assert_uint_eq(dr_gc_memo_full_scans(memo), 2);
 	dr_gc_report_release(&a);
 }
