@@ -1,5 +1,6 @@
 /* gc_remove: removal of what the plan marked, each item checked again under its cache's lock. */
 #include "gc-int.h"
+#include "delego/strv.h"
 #include "delego/wslayout.h"
 #include "delego/xalloc.h"
 
@@ -85,7 +86,7 @@ static int lock_cache(const struct dr_gc_opts *o, const char *path, uint64_t wai
 }
 
 static void remove_worktree(const struct dr_gc_opts *o, struct dr_gc_report *r, struct dr_gc_item *it,
-			    const struct dr_gc_item *cache, char ***trashed)
+			    const struct dr_gc_item *cache, struct dr_strv *trashed)
 {
 	int hold = -1;
 	enum dr_gc_state before = it->state;
@@ -108,8 +109,7 @@ static void remove_worktree(const struct dr_gc_opts *o, struct dr_gc_report *r, 
 	 */
 	char *moved = trash(it);
 	if (moved) {
-		dr_strv_push(trashed, moved);
-		free(moved);
+		dr_strv_push_take(trashed, moved);
 		/* Its record goes now: git keeps a branch checked out in a registered worktree. */
 		const char *prune[] = { "--git-dir", cache->path, "worktree", "prune", NULL };
 		if (dr__gc_git_run(o, &g, cache->path, prune) == 0)
@@ -219,7 +219,7 @@ void dr__gc_remove_planned(const struct dr_gc_opts *o, struct dr_gc_report *r)
 			continue;
 		}
 		bool removed_wt = false;
-		char **trashed = dr_xcalloc(1, sizeof *trashed);
+		struct dr_strv trashed = DR_STRV_INIT;
 		for (size_t i = 0; i < r->n; i++) {
 			struct dr_gc_item *it = &r->items[i];
 			if (it->kind == DR_GC_WORKTREE && it->cache == c && it->remove) {
@@ -236,9 +236,9 @@ void dr__gc_remove_planned(const struct dr_gc_opts *o, struct dr_gc_report *r)
 		if (cache->remove)
 			remove_cache(o, r, cache);
 		close(fd);
-		for (size_t i = 0; trashed[i]; i++)
-			dr__gc_rm_tree(trashed[i]); /* a failure: the next gc's dr__gc_empty_trash */
-		dr_strv_free(trashed);
+		for (size_t i = 0; i < trashed.n; i++)
+			dr__gc_rm_tree(trashed.v[i]); /* a failure: the next gc's dr__gc_empty_trash */
+		dr_strv_release(&trashed);
 	}
 }
 

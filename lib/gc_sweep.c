@@ -6,6 +6,7 @@
  */
 #include "gc-int.h"
 #include "delego/log.h"
+#include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
@@ -30,7 +31,7 @@ struct gc_work {
 	dr_gc_msg_cb cb;
 	void *data;
 	/* the sweep: the jobs that ended since the last one, whose worktrees the memo forgets first */
-	char **ended;
+	struct dr_strv ended;
 	uint64_t ns;     /* how long the run took, on its thread */
 	size_t examined; /* worktrees it measured */
 };
@@ -38,7 +39,7 @@ struct gc_work {
 static void work_free(struct gc_work *w)
 {
 	dr_gc_report_release(&w->rep);
-	dr_strv_free(w->ended);
+	dr_strv_release(&w->ended);
 	free(w->root);
 	free(w);
 }
@@ -47,8 +48,8 @@ static void work_run(uv_work_t *req)
 {
 	struct gc_work *w = req->data;
 	/* The memo is the sweep's, and only the running sweep touches it: here, on its thread. */
-	for (size_t i = 0; w->o.memo && w->ended && w->ended[i]; i++)
-		dr_gc_memo_forget(w->o.memo, w->ended[i]);
+	for (size_t i = 0; w->o.memo && i < w->ended.n; i++)
+		dr_gc_memo_forget(w->o.memo, w->ended.v[i]);
 	uint64_t t0 = uv_hrtime();
 	w->rc = dr_gc_run(&w->o, &w->rep, w->err, sizeof(w->err));
 	w->ns = uv_hrtime() - t0;
@@ -160,10 +161,9 @@ void dr_gc_sweep_request_after(struct dr_gc_sweep *s, const struct dr_config *c,
 		return;
 	struct gc_work *w = work_new(c, false, sweep_done, s);
 	w->o.memo = s->memo;
-	w->ended = dr_xcalloc(1, sizeof *w->ended);
 	if (s->next) { /* replaced by the newer request: what it was told goes on with it */
-		for (size_t i = 0; s->next->ended[i]; i++)
-			dr_strv_push(&w->ended, s->next->ended[i]);
+		for (size_t i = 0; i < s->next->ended.n; i++)
+			dr_strv_push(&w->ended, s->next->ended.v[i]);
 		work_free(s->next);
 		s->next = NULL;
 	}
