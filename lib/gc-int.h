@@ -34,8 +34,23 @@ void dr__gc_scan_cache(const struct dr_gc_opts *o, struct dr_gc_item *it);
 /* hold_fd not NULL: the worktree's in-use lock is taken LOCK_EX and left in *hold_fd. */
 void dr__gc_scan_worktree(const struct dr_gc_opts *o, struct dr_gc_item *it, const struct dr_gc_item *cache,
 			  int *hold_fd);
+/* The memo (gc_memo.c), o->memo NULL: each does nothing (recall: false). */
+void dr__gc_memo_begin(const struct dr_gc_opts *o, int64_t now);
+void dr__gc_memo_end(const struct dr_gc_opts *o, bool ok);
+/* The worktree's facts from the memo when it has not changed since they were measured. */
+bool dr__gc_memo_recall(const struct dr_gc_opts *o, struct dr_gc_item *it, const struct dr_gc_item *cache);
+/* After a miss of recall, the facts just measured. */
+void dr__gc_memo_store(const struct dr_gc_opts *o, const struct dr_gc_item *it, const struct dr_gc_item *cache);
+/* The next scan measures path again (a removal was tried). */
+void dr__gc_memo_drop(const struct dr_gc_opts *o, const char *path);
+
 /* rm -rf of a real directory, never through a symlink. */
 int dr__gc_rm_tree(const char *path);
+
+/* Where removed worktrees wait for their files' deletion, under the root (the scan does not look there). */
+#define DR__GC_TRASH ".gc-trash"
+/* Deletes what a gc before this one left in the trash. */
+void dr__gc_empty_trash(const char *root);
 
 /* Removes what the plan marked, each checked again under its cache's lock. */
 void dr__gc_remove_planned(const struct dr_gc_opts *o, struct dr_gc_report *r);

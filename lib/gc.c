@@ -251,14 +251,23 @@ int dr_gc_run(const struct dr_gc_opts *o, struct dr_gc_report *out, char *err, s
 		out->avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
 		out->have_avail = true;
 	}
+	if (!o->dry_run)
+		dr__gc_empty_trash(root);
+	dr__gc_memo_begin(o, opts_now(o));
 	int r = dr__gc_scan(o, root, out, err, errlen);
+	dr__gc_memo_end(o, r == 0 && !dr__gc_stopped(o));
 	if (r < 0) {
 		dr_gc_report_release(out);
 		return r;
 	}
 	dr_gc_plan(o, out);
-	if (!o->dry_run)
+	if (!o->dry_run) {
+		/* Removed, or found changed under the lock: either way, measured again next time. */
+		for (size_t i = 0; i < out->n; i++)
+			if (out->items[i].kind == DR_GC_WORKTREE && out->items[i].remove)
+				dr__gc_memo_drop(o, out->items[i].path);
 		dr__gc_remove_planned(o, out);
+	}
 	return 0;
 }
 

@@ -1,17 +1,70 @@
 /* gc_remove: removal of what the plan marked, each item checked again under its cache's lock. */
 #include "gc-int.h"
+#include "delego/strv.h"
 #include "delego/wslayout.h"
 #include "delego/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define LOCK_POLL_MS 100
+
+/* The workspace root of an item: its path less "/" + rel. Caller frees. */
+static char *root_of(const struct dr_gc_item *it)
+{
+	size_t pl = strlen(it->path), rl = strlen(it->rel);
+	return pl > rl + 1 ? dr_xstrndup(it->path, pl - rl - 1) : NULL;
+}
+
+/*
+ * The worktree renamed into <root>/DR__GC_TRASH/ (same filesystem: a rename),
+ * its files deleted later, without the cache's lock. Returns the new path,
+ * or NULL (then git worktree remove deletes it under the lock, as before).
+ */
+static char *trash(const struct dr_gc_item *it)
+{
+	static unsigned serial;
+	char *root = root_of(it);
+	if (!root)
+		return NULL;
+	char *dir = dr_xasprintf("%s/" DR__GC_TRASH, root);
+	free(root);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		free(dir);
+		return NULL;
+	}
+	char *to = dr_xasprintf("%s/%ld.%u.%s", dir, (long)getpid(), serial++, it->job_id ? it->job_id : "x");
+	free(dir);
+	if (rename(it->path, to) < 0) {
+		free(to);
+		return NULL;
+	}
+	return to;
+}
+
+void dr__gc_empty_trash(const char *root)
+{
+	char *dir = dr_xasprintf("%s/" DR__GC_TRASH, root);
+	DIR *d = opendir(dir);
+	if (d) {
+		for (struct dirent *e; (e = readdir(d));) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			char *p = dr_xasprintf("%s/%s", dir, e->d_name);
+			dr__gc_rm_tree(p); /* another gc may be at it too: what fails is left for the next */
+			free(p);
+		}
+		closedir(d);
+	}
+	free(dir);
+}
 
 
 static int lock_cache(const struct dr_gc_opts *o, const char *path, uint64_t wait_ms, int *fd)
@@ -32,7 +85,8 @@ static int lock_cache(const struct dr_gc_opts *o, const char *path, uint64_t wai
 	}
 }
 
-static void remove_worktree(const struct dr_gc_opts *o, struct dr_gc_report *r, struct dr_gc_item *it, const struct dr_gc_item *cache)
+static void remove_worktree(const struct dr_gc_opts *o, struct dr_gc_report *r, struct dr_gc_item *it,
+			    const struct dr_gc_item *cache, struct dr_strv *trashed)
 {
 	int hold = -1;
 	enum dr_gc_state before = it->state;
@@ -47,16 +101,31 @@ static void remove_worktree(const struct dr_gc_opts *o, struct dr_gc_report *r, 
 		return;
 	}
 	struct dr__gc_git g;
-	/* No --force: git itself refuses a worktree with changes or untracked files. */
-	const char *rm[] = { "--git-dir", cache->path, "worktree", "remove", it->path, NULL };
-	if (dr__gc_git_run(o, &g, cache->path, rm) < 0 || g.code != 0) {
-		it->error = dr_xasprintf("git worktree remove failed: %s", g.err && g.err[0] ? g.err : "?");
-		r->freed -= it->size;
+	/*
+	 * Just checked, under both locks: clean, no untracked file, nothing
+	 * unpushed. Moved aside, it is gone for git (the prune below drops its
+	 * record) and its files go once the cache's lock is free again: a
+	 * prepare waits for a rename, not for the deletion of a whole tree.
+	 */
+	char *moved = trash(it);
+	if (moved) {
+		dr_strv_push_take(trashed, moved);
+		/* Its record goes now: git keeps a branch checked out in a registered worktree. */
+		const char *prune[] = { "--git-dir", cache->path, "worktree", "prune", NULL };
+		if (dr__gc_git_run(o, &g, cache->path, prune) == 0)
+			dr__gc_git_release(&g);
+	} else {
+		/* No --force: git itself refuses a worktree with changes or untracked files. */
+		const char *rm[] = { "--git-dir", cache->path, "worktree", "remove", it->path, NULL };
+		if (dr__gc_git_run(o, &g, cache->path, rm) < 0 || g.code != 0) {
+			it->error = dr_xasprintf("git worktree remove failed: %s", g.err && g.err[0] ? g.err : "?");
+			r->freed -= it->size;
+			dr__gc_git_release(&g);
+			close(hold);
+			return;
+		}
 		dr__gc_git_release(&g);
-		close(hold);
-		return;
 	}
-	dr__gc_git_release(&g);
 	close(hold);
 	it->removed = true;
 	if (it->branch) {
@@ -150,10 +219,11 @@ void dr__gc_remove_planned(const struct dr_gc_opts *o, struct dr_gc_report *r)
 			continue;
 		}
 		bool removed_wt = false;
+		struct dr_strv trashed = DR_STRV_INIT;
 		for (size_t i = 0; i < r->n; i++) {
 			struct dr_gc_item *it = &r->items[i];
 			if (it->kind == DR_GC_WORKTREE && it->cache == c && it->remove) {
-				remove_worktree(o, r, it, cache);
+				remove_worktree(o, r, it, cache, &trashed);
 				removed_wt |= it->removed;
 			}
 		}
@@ -166,6 +236,9 @@ void dr__gc_remove_planned(const struct dr_gc_opts *o, struct dr_gc_report *r)
 		if (cache->remove)
 			remove_cache(o, r, cache);
 		close(fd);
+		for (size_t i = 0; i < trashed.n; i++)
+			dr__gc_rm_tree(trashed.v[i]); /* a failure: the next gc's dr__gc_empty_trash */
+		dr_strv_release(&trashed);
 	}
 }
 

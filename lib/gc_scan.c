@@ -373,8 +373,26 @@ void dr__gc_scan_cache(const struct dr_gc_opts *o, struct dr_gc_item *it)
  * removal the caller holds the cache's lock and, when hold_fd is not NULL,
  * the worktree's in-use lock is taken (LOCK_EX) and left in *hold_fd.
  */
+/* The cache's worktree list, listed once per scan (not once per worktree) when the caller keeps one. */
+struct wt_list {
+	struct dr_gitparse_worktree *e;
+	size_t n;
+	bool listed, failed;
+};
+
+static void scan_worktree(const struct dr_gc_opts *o, struct dr_gc_item *it, const struct dr_gc_item *cache,
+			  int *hold_fd, struct wt_list *l);
+
 void dr__gc_scan_worktree(const struct dr_gc_opts *o, struct dr_gc_item *it, const struct dr_gc_item *cache,
 			  int *hold_fd)
+{
+	struct wt_list l = { 0 };
+	scan_worktree(o, it, cache, hold_fd, &l);
+	dr_gitparse_worktrees_free(l.e, l.n);
+}
+
+static void scan_worktree(const struct dr_gc_opts *o, struct dr_gc_item *it, const struct dr_gc_item *cache,
+			  int *hold_fd, struct wt_list *l)
 {
 	it->last_used = mtime_of(it->path);
 	int fd = -1;
@@ -413,30 +431,27 @@ void dr__gc_scan_worktree(const struct dr_gc_opts *o, struct dr_gc_item *it, con
 		}
 		free(admin);
 	}
-	struct dr_gitparse_worktree *e = NULL;
-	size_t n = 0;
 	const struct dr_gitparse_worktree *mine = NULL;
-	if (list_worktrees(o, cache->path, &e, &n) == 0) {
-		for (size_t i = 0; i < n && !mine; i++) {
-			char real[PATH_MAX];
-			if (!e[i].bare && realpath(e[i].path, real) && !strcmp(real, it->path))
-				mine = &e[i];
-		}
+	if (!l->listed) {
+		l->listed = true;
+		l->failed = list_worktrees(o, cache->path, &l->e, &l->n) < 0;
+	}
+	for (size_t i = 0; i < l->n && !mine; i++) {
+		char real[PATH_MAX];
+		if (!l->e[i].bare && realpath(l->e[i].path, real) && !strcmp(real, it->path))
+			mine = &l->e[i];
 	}
 	if (!admin || !mine) {
 		dr__gc_set_detail(it, DR_GC_FOREIGN,
 			   dr_xasprintf("not a worktree of sources/%s.git; left alone for inspection", it->slug));
-		dr_gitparse_worktrees_free(e, n);
 		return;
 	}
 	free(it->branch);
 	it->branch = mine->branch ? dr_xstrdup(mine->branch) : NULL;
 	if (mine->locked) {
 		dr__gc_set_detail(it, DR_GC_LOCKED, mine->lock_reason ? dr_xstrdup(mine->lock_reason) : NULL);
-		dr_gitparse_worktrees_free(e, n);
 		return;
 	}
-	dr_gitparse_worktrees_free(e, n);
 
 	struct dr__gc_git g;
 	const char *status[] = { "status", "--porcelain", "-z", NULL };
@@ -503,6 +518,7 @@ int dr__gc_scan(const struct dr_gc_opts *o, const char *root, struct dr_gc_repor
 			for (size_t i = 0; i < r->n; i++)
 				if (r->items[i].kind == DR_GC_CACHE && !strcmp(r->items[i].slug, slug))
 					cache = i;
+			struct wt_list l = { 0 };
 			for (char **id = ids; *id; id++) {
 				if (r->n >= ITEMS_MAX) {
 					snprintf(err, errlen, "more than %d entries under %s; clean it up by hand",
@@ -516,9 +532,17 @@ int dr__gc_scan(const struct dr_gc_opts *o, const char *root, struct dr_gc_repor
 				it->slug = dr_xstrdup(slug);
 				it->job_id = dr_xstrdup(*id);
 				it->cache = cache;
-				it->size = du(o, it->path);
-				dr__gc_scan_worktree(o, it, cache == SIZE_MAX ? NULL : &r->items[cache], NULL);
+				const struct dr_gc_item *ci = cache == SIZE_MAX ? NULL : &r->items[cache];
+				/* Unchanged since the sweep before: no walk, no git. */
+				if (dr__gc_memo_recall(o, it, ci))
+					continue;
+				scan_worktree(o, it, ci, NULL, &l);
+				/* A job is being set up in it: the sweep measures it once the job is over. */
+				if (!o->memo || it->state != DR_GC_RUNNING)
+					it->size = du(o, it->path);
+				dr__gc_memo_store(o, it, ci);
 			}
+			dr_gitparse_worktrees_free(l.e, l.n);
 			free(slug);
 			dr_strv_free(ids);
 			free(rd);

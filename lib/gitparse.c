@@ -94,6 +94,26 @@ void dr_gitparse_status(const char *z, size_t len, struct dr_gitparse_changes *o
 	}
 }
 
+bool dr_gitparse_status2_clean(const char *z, size_t len, char **oid)
+{
+	bool clean = true;
+	if (oid)
+		*oid = NULL;
+	for (size_t i = 0; i < len;) {
+		const char *e = memchr(z + i, '\0', len - i);
+		size_t n = e ? (size_t)(e - (z + i)) : len - i;
+		const char *rec = z + i;
+		i += n + 1;
+		static const char head[] = "# branch.oid ";
+		if (n >= sizeof head - 1 && !memcmp(rec, head, sizeof head - 1)) {
+			if (oid && !*oid)
+				*oid = dr_xstrndup(rec + sizeof head - 1, n - (sizeof head - 1));
+		} else if (n > 0 && rec[0] != '#') {
+			clean = false; /* a change, an untracked file, or a rename's second path */
+		}
+	}
+	return clean;
+}
 
 /* Appends s with every run of whitespace folded to one space and control characters (C0, DEL, C1) dropped. */
 static size_t add_folded(struct dr_buf *b, const char *s, size_t max_chars)

@@ -74,7 +74,7 @@ static void on_job_done(struct dr_pipeline *p, void *data)
 	dr_pipeline_free(p);
 	/* After the free: that is what releases the job's hold on its worktree. */
 	if (!r->config->once)
-		dr_gc_sweep_request(r->sweep, r->config);
+		dr_gc_sweep_request_after(r->sweep, r->config, s->job_id); /* measures again only what changed */
 	dr_strv_push(&r->settling, s->job_id);
 	char *id = s->job_id;
 	s->job_id = NULL;

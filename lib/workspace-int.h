@@ -63,4 +63,18 @@ bool dr__ws_ok(const struct dr_proc_result *r);
 void dr__ws_background(struct dr_workspace_step *s);
 void dr__ws_tree_clear(struct dr_workspace_tree *t);
 
+/* A job branch name: "delego/" then [a-z0-9_-] runs separated by single '/', no leading '-' in a part. */
+bool dr__ws_branch_valid(const char *b);
+
+/* workspace_cache.c: what earlier prepares in this process learnt of a source cache (loop only). */
+bool dr__ws_cache_known_bare(const char *src);
+/* The cache was cloned anew: nothing known of it. */
+void dr__ws_cache_forget(const char *src);
+void dr__ws_cache_set_bare(const char *src);
+/* The base resolved after a fetch that started at or after since (uv_hrtime); NULL: none, fetch. */
+const char *dr__ws_cache_fresh_base(const char *src, uint64_t since);
+void dr__ws_cache_set_base(const char *src, uint64_t fetch_started, const char *base);
+/* A worktree record of the cache whose worktree is gone (git worktree prune has work). */
+bool dr__ws_cache_has_stale(const char *src);
+
 #endif

@@ -718,3 +718,23 @@ int dr_workspace_push(const struct dr_workspace_ctx *ctx, const struct dr_worksp
 	dr__ws_step_init(&p->s, ctx, NULL, push_start, cb, data);
 	return 0;
 }
+
+/* "delego/" then [a-z0-9_-] runs separated by single '/', no leading '-' in a part. */
+bool dr__ws_branch_valid(const char *b)
+{
+	size_t n = strlen(b);
+	if (n < 9 || n > 200 || strncmp(b, "delego/", 7) != 0)
+		return false;
+	for (const char *p = b + 7; *p; p++) {
+		bool part_start = p[-1] == '/';
+		if (*p == '/') {
+			if (part_start || !p[1])
+				return false;
+		} else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) {
+			return false;
+		} else if (part_start && *p == '-') {
+			return false;
+		}
+	}
+	return true;
+}

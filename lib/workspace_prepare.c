@@ -2,9 +2,14 @@
  * workspace_prepare: the source cache and the job's worktree, as an
  * explicit sequence of stages (enum prep_stage). prep_enter runs a
  * stage's command; the stage's result handler picks the next stage.
- * The whole step holds the cache's lock: it is what writes the cache.
- * A spare worktree (--warm-worktrees) is made by the same machine, in
- * the background: default branch, base, then PREP_ADD_SPARE.
+ * The step holds the cache's lock while it writes the cache (clone,
+ * fetch, prune, worktree add or move, the branch); once the new worktree
+ * is registered and held in use (PREP_HOLD), the lock goes, and its
+ * checkout, the check that it is clean and its HEAD run beside the next
+ * job's prepare. A fetch is skipped when one of the same cache started
+ * after this job was asked for (its result is as new). A spare worktree
+ * (--warm-worktrees) is made by the same machine, in the background:
+ * default branch, base, then PREP_ADD_SPARE.
  */
 #include "workspace-int.h"
 #include "delego/fsutil.h"
@@ -36,11 +41,17 @@ enum prep_stage {
 	PREP_FETCH,          /* the cache from origin */
 	PREP_DEFAULT_BRANCH, /* the cache's HEAD names the default branch ... */
 	PREP_RESOLVE_BASE,   /* ... whose fetched commit is the new branch's start */
-	PREP_ADD,            /* git worktree add */
+	PREP_ADD,            /* git worktree add --no-checkout ... */
+	PREP_CHECKOUT,       /* ... held in use and without the cache's lock, its checkout */
 	PREP_TAKE_SPARE,     /* or: git worktree move <spare> <worktree> ... */
-	PREP_SWITCH,         /* ... and the job's branch from the base, writing only what changed */
+	PREP_BRANCH,         /* ... the job's branch at the base, in the cache ... */
+	PREP_SPARE_STATUS,   /* ... without the lock: is the spare clean, at the base? ... */
+	PREP_ATTACH,         /* ... then HEAD names the branch (no file touched) ... */
+	PREP_SWITCH,         /* ... else the branch checked out, writing only what changed */
+	PREP_HOLD,           /* the new worktree held in use, then the cache's lock given up */
 	PREP_ADD_SPARE,      /* a spare: git worktree add --detach --no-checkout <spare> <base> ... */
-	PREP_FILL_SPARE,     /* ... then, held in use and without the cache's lock, its checkout */
+	PREP_FILL_SPARE,     /* ... then, held in use and without the cache's lock, its checkout ... */
+	PREP_REFRESH_SPARE,  /* ... and its index refreshed, so the job's first status need not read files */
 	PREP_CHECK_CLEAN,    /* the new worktree has no changes */
 	PREP_READ_HEAD,      /* its HEAD is the starting sha */
 	PREP_MARK_INUSE,     /* the in-use flock gc respects */
@@ -55,6 +66,10 @@ struct prep {
 	int cand_i;
 	char *arg; /* the stage's argument that must outlive the call (a URL, a ref) */
 	int inuse_tries;
+	enum prep_stage after_hold; /* where PREP_HOLD goes on */
+	uint64_t asked_at;          /* uv_hrtime when the job asked for its worktree */
+	uint64_t fetch_started;
+	bool fetch_ok; /* this prepare's fetch succeeded: the base it resolves is what later ones may reuse */
 	char *spare;       /* the spare taken, or being made */
 	bool spare_failed; /* moving it failed: cut the worktree as usual */
 	/* a spare's step: its own copy of the context (the job's may be gone before it ends) */
@@ -118,8 +133,8 @@ static void to_worktree(struct prep *p)
 		int r = dr_wslayout_mkdir_under(p->real_root, parts, p->s.err, sizeof(p->s.err));
 		if (r < 0)
 			dr__ws_finish(&p->s, r);
-		else
-			prep_enter(p, PREP_PRUNE);
+		else /* prune only when a record's worktree is gone: only such a record can block the branch */
+			prep_enter(p, dr__ws_cache_has_stale(p->tree.source_path) ? PREP_PRUNE : PREP_FIND_BRANCH);
 		return;
 	}
 	if (!dr_wslayout_is_dir(wt)) {
@@ -165,7 +180,7 @@ static void inuse_retry(struct dr_workspace_step *s)
 static void mark_inuse(struct prep *p)
 {
 	int fd = -1;
-	int r = dr_wslayout_trylock(p->tree.worktree_path, LOCK_EX, &fd);
+	int r = p->tree.inuse_held ? 1 : dr_wslayout_trylock(p->tree.worktree_path, LOCK_EX, &fd);
 	if (r == -EWOULDBLOCK && p->inuse_tries++ < INUSE_TRIES) {
 		dr__ws_later(&p->s, INUSE_RETRY_MS, inuse_retry);
 		return;
@@ -173,7 +188,7 @@ static void mark_inuse(struct prep *p)
 	if (r == 0) {
 		p->tree.inuse_fd = fd;
 		p->tree.inuse_held = true;
-	} else {
+	} else if (r < 0) {
 		dr_log_debug("workspace: worktree %s not marked in use: %s", p->tree.worktree_path,
 			 r == -EWOULDBLOCK ? "another holder has it" : strerror(-r));
 	}
@@ -181,6 +196,34 @@ static void mark_inuse(struct prep *p)
 	*p->out = p->tree;
 	memset(&p->tree, 0, sizeof(p->tree));
 	dr__ws_finish(&p->s, 0);
+}
+
+static void hold_retry(struct dr_workspace_step *s)
+{
+	prep_enter((struct prep *)s, PREP_HOLD);
+}
+
+/*
+ * The new worktree, registered in the cache, is held in use before the
+ * cache's lock goes: gc in any process, which removes only under that
+ * lock, leaves it alone from then on. Not held (another holder tests it):
+ * the step keeps the lock, as it did before, and MARK_INUSE tries again.
+ */
+static void hold(struct prep *p)
+{
+	int fd = -1;
+	int r = dr_wslayout_trylock(p->tree.worktree_path, LOCK_EX, &fd);
+	if (r == -EWOULDBLOCK && p->inuse_tries++ < INUSE_TRIES) {
+		dr__ws_later(&p->s, INUSE_RETRY_MS, hold_retry);
+		return;
+	}
+	p->inuse_tries = 0;
+	if (r == 0) {
+		p->tree.inuse_fd = fd;
+		p->tree.inuse_held = true;
+		dr__ws_unlock(&p->s);
+	}
+	prep_enter(p, p->after_hold);
 }
 
 static void prep_enter(struct prep *p, enum prep_stage st)
@@ -228,10 +271,20 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "rev-parse", "--verify", "--quiet",
 			   p->arg, NULL);
 		break;
-	case PREP_FETCH:
+	case PREP_FETCH: {
+		const char *base = dr__ws_cache_fresh_base(src, p->asked_at);
+		if (base) {
+			/* Another job's fetch started after ours was asked for: what it brought, and its base, are as new. */
+			dr_log_debug("workspace %s: fetched since the job was asked for; not fetched again", p->tree.slug);
+			set_arg(p, dr_xstrdup(base));
+			prep_enter(p, PREP_ADD);
+			break;
+		}
+		p->fetch_started = uv_hrtime();
 		dr__ws_run(s, root, true, on_result, "git", "--git-dir", src, "fetch", "--prune", "--quiet", "origin",
 			   "+refs/heads/*:refs/remotes/origin/*", NULL);
 		break;
+	}
 	case PREP_DEFAULT_BRANCH:
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "symbolic-ref", "--quiet", "--short",
 			   "HEAD", NULL);
@@ -244,19 +297,40 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 		if (!p->tree.reattached && !p->spare_failed && take_spare(p))
 			prep_enter(p, PREP_TAKE_SPARE);
 		else if (p->tree.reattached)
-			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", wt,
-				   p->tree.branch, NULL);
+			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--no-checkout",
+				   "--quiet", wt, p->tree.branch, NULL);
 		else
-			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--no-track",
-				   "-b", p->tree.branch, wt, p->arg, NULL);
+			dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--no-checkout",
+				   "--quiet", "--no-track", "-b", p->tree.branch, wt, p->arg, NULL);
+		break;
+	case PREP_CHECKOUT:
+		/* What worktree add does for its checkout, here outside the cache's lock. */
+		dr__ws_run(s, wt, false, on_result, "git", "reset", "--hard", "--quiet", NULL);
 		break;
 	case PREP_TAKE_SPARE:
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "move", p->spare, wt, NULL);
 		break;
+	case PREP_BRANCH:
+		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "branch", "--no-track", p->tree.branch,
+			   p->arg, NULL);
+		break;
+	case PREP_SPARE_STATUS:
+		dr__ws_run(s, wt, false, on_result, "git", "status", "--porcelain=v2", "--branch", "-z", NULL);
+		break;
+	case PREP_ATTACH: {
+		char msg[256];
+		snprintf(msg, sizeof msg, "checkout: moving from %.64s to %.150s", p->arg, p->tree.branch);
+		char ref[256];
+		snprintf(ref, sizeof ref, "refs/heads/%s", p->tree.branch);
+		dr__ws_run(s, wt, false, on_result, "git", "symbolic-ref", "-m", msg, "HEAD", ref, NULL);
+		break;
+	}
 	case PREP_SWITCH:
 		/* --force: whatever a spare left half-written (a crash while it was filled) is not anyone's work. */
-		dr__ws_run(s, wt, false, on_result, "git", "checkout", "--force", "--quiet", "--no-track", "-b",
-			   p->tree.branch, p->arg, NULL);
+		dr__ws_run(s, wt, false, on_result, "git", "checkout", "--force", "--quiet", p->tree.branch, NULL);
+		break;
+	case PREP_HOLD:
+		hold(p);
 		break;
 	case PREP_ADD_SPARE:
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "worktree", "add", "--detach", "--quiet",
@@ -264,6 +338,10 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 		break;
 	case PREP_FILL_SPARE:
 		dr__ws_run(s, p->spare, false, on_result, "git", "reset", "--hard", "--quiet", NULL);
+		break;
+	case PREP_REFRESH_SPARE:
+		/* Writes the index with every file's stat: the job's status then compares stats, not contents. */
+		dr__ws_run(s, p->spare, false, on_result, "git", "update-index", "-q", "--refresh", NULL);
 		break;
 	case PREP_CHECK_CLEAN:
 		dr__ws_run(s, wt, false, on_result, "git", "status", "--porcelain", "-z", NULL);
@@ -301,6 +379,7 @@ static void cloned(struct prep *p, const struct dr_proc_result *r)
 		dr__ws_fail_cmd(&p->s, r, what);
 		return;
 	}
+	dr__ws_cache_forget(p->tree.source_path);
 	p->tree.seeded = p->seed != NULL;
 	prep_enter(p, p->seed ? PREP_SEED_ORIGIN : PREP_CHECK_BARE);
 }
@@ -335,6 +414,7 @@ static void bare_checked(struct prep *p, const struct dr_proc_result *r)
 			    p->tree.source_path);
 		return;
 	}
+	dr__ws_cache_set_bare(p->tree.source_path);
 	to_worktree(p);
 }
 
@@ -378,6 +458,7 @@ static void branch_found(struct prep *p, const struct dr_proc_result *r)
 
 static void fetched(struct prep *p, const struct dr_proc_result *r)
 {
+	p->fetch_ok = dr__ws_ok(r);
 	if (!dr__ws_ok(r)) {
 		char said[DR__WS_MSG_MAX + 32];
 		dr__ws_describe_failure(r, said, sizeof(said));
@@ -389,13 +470,20 @@ static void fetched(struct prep *p, const struct dr_proc_result *r)
 	prep_enter(p, PREP_DEFAULT_BRANCH);
 }
 
+static void base_known(struct prep *p)
+{
+	if (p->fetch_ok)
+		dr__ws_cache_set_base(p->tree.source_path, p->fetch_started, p->arg);
+	prep_enter(p, p->making_spare ? PREP_ADD_SPARE : PREP_ADD);
+}
+
 static void default_named(struct prep *p, const struct dr_proc_result *r)
 {
 	char *name = dr__ws_ok(r) ? dr_gitparse_first_line(r->out, r->out_len) : NULL;
 	if (!name || !*name || name[0] == '-') {
 		free(name);
 		set_arg(p, dr_xstrdup("HEAD")); /* no default branch: the cache's own HEAD */
-		prep_enter(p, p->making_spare ? PREP_ADD_SPARE : PREP_ADD);
+		base_known(p);
 		return;
 	}
 	set_arg(p, dr_xasprintf("refs/remotes/origin/%s^{commit}", name));
@@ -411,7 +499,7 @@ static void base_resolved(struct prep *p, const struct dr_proc_result *r)
 		base = dr_xstrdup("HEAD"); /* no fetched default branch: the cache's own HEAD */
 	}
 	set_arg(p, base);
-	prep_enter(p, p->making_spare ? PREP_ADD_SPARE : PREP_ADD);
+	base_known(p);
 }
 
 static void added(struct prep *p, const struct dr_proc_result *r)
@@ -419,6 +507,18 @@ static void added(struct prep *p, const struct dr_proc_result *r)
 	if (!dr__ws_ok(r)) {
 		char what[PATH_MAX + 64];
 		snprintf(what, sizeof(what), "cannot create the worktree %s", p->tree.worktree_path);
+		dr__ws_fail_cmd(&p->s, r, what);
+		return;
+	}
+	p->after_hold = PREP_CHECKOUT;
+	prep_enter(p, PREP_HOLD);
+}
+
+static void checked_out(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		char what[PATH_MAX + 64];
+		snprintf(what, sizeof(what), "cannot check out the worktree %s", p->tree.worktree_path);
 		dr__ws_fail_cmd(&p->s, r, what);
 		return;
 	}
@@ -436,7 +536,40 @@ static void spare_taken(struct prep *p, const struct dr_proc_result *r)
 		prep_enter(p, PREP_ADD);
 		return;
 	}
-	prep_enter(p, PREP_SWITCH);
+	prep_enter(p, PREP_BRANCH);
+}
+
+static void branch_made(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		char what[PATH_MAX + 64];
+		snprintf(what, sizeof(what), "cannot create the branch %s for the worktree %s", p->tree.branch,
+			 p->tree.worktree_path);
+		dr__ws_fail_cmd(&p->s, r, what);
+		return;
+	}
+	p->after_hold = PREP_SPARE_STATUS;
+	prep_enter(p, PREP_HOLD);
+}
+
+/* A spare made at the base, clean: only HEAD has to name the branch. Else the checkout puts it right. */
+static void spare_status_read(struct prep *p, const struct dr_proc_result *r)
+{
+	char *oid = NULL;
+	bool ready = dr__ws_ok(r) && dr_gitparse_status2_clean(r->out, r->out_len, &oid) && oid &&
+		     !strcmp(oid, p->arg);
+	free(oid);
+	prep_enter(p, ready ? PREP_ATTACH : PREP_SWITCH);
+}
+
+static void attached(struct prep *p, const struct dr_proc_result *r)
+{
+	if (!dr__ws_ok(r)) {
+		prep_enter(p, PREP_SWITCH);
+		return;
+	}
+	p->tree.starting_sha = dr_xstrdup(p->arg); /* the status just said HEAD is there, and clean */
+	prep_enter(p, PREP_MARK_INUSE);
 }
 
 static void switched(struct prep *p, const struct dr_proc_result *r)
@@ -469,10 +602,19 @@ static void spare_added(struct prep *p, const struct dr_proc_result *r)
 
 static void spare_filled(struct prep *p, const struct dr_proc_result *r)
 {
-	if (!dr__ws_ok(r))
+	if (!dr__ws_ok(r)) {
 		dr_log_debug("workspace %s: cannot check out the spare worktree %s: %s", p->tree.slug, p->spare,
 			 r->stderr_tail);
-	dr__ws_finish(&p->s, dr__ws_ok(r) ? 0 : -EIO);
+		dr__ws_finish(&p->s, -EIO);
+		return;
+	}
+	prep_enter(p, PREP_REFRESH_SPARE);
+}
+
+static void spare_refreshed(struct prep *p, const struct dr_proc_result *r)
+{
+	(void)r; /* not refreshed: the job's status does it */
+	dr__ws_finish(&p->s, 0);
 }
 
 static void clean_checked(struct prep *p, const struct dr_proc_result *r)
@@ -516,6 +658,9 @@ static void (*const results[])(struct prep *, const struct dr_proc_result *) = {
 	[PREP_CHECK_CLEAN] = clean_checked,  [PREP_READ_HEAD] = head_read,
 	[PREP_TAKE_SPARE] = spare_taken,     [PREP_SWITCH] = switched,
 	[PREP_ADD_SPARE] = spare_added,     [PREP_FILL_SPARE] = spare_filled,
+	[PREP_CHECKOUT] = checked_out,       [PREP_BRANCH] = branch_made,
+	[PREP_SPARE_STATUS] = spare_status_read, [PREP_ATTACH] = attached,
+	[PREP_REFRESH_SPARE] = spare_refreshed,
 };
 
 static void on_result(struct dr_workspace_step *s, const struct dr_proc_result *r)
@@ -535,7 +680,9 @@ static void prep_start(struct dr_workspace_step *s)
 			prep_enter(p, PREP_DEFAULT_BRANCH);
 		return;
 	}
-	if (exists(p->tree.source_path) && !dr_fsutil_dir_empty(p->tree.source_path))
+	if (dr__ws_cache_known_bare(p->tree.source_path) && !dr_fsutil_dir_empty(p->tree.source_path))
+		to_worktree(p); /* a prepare before this one checked it */
+	else if (exists(p->tree.source_path) && !dr_fsutil_dir_empty(p->tree.source_path))
 		prep_enter(p, PREP_CHECK_BARE);
 	else
 		try_candidate(p);
@@ -595,26 +742,6 @@ static void start_spare(const struct prep *job)
 	dr__ws_background(&p->s);
 }
 
-/* "delego/" then [a-z0-9_-] runs separated by single '/', no leading '-' in a part. */
-static bool branch_valid(const char *b)
-{
-	size_t n = strlen(b);
-	if (n < 9 || n > 200 || strncmp(b, "delego/", 7) != 0)
-		return false;
-	for (const char *p = b + 7; *p; p++) {
-		bool part_start = p[-1] == '/';
-		if (*p == '/') {
-			if (part_start || !p[1])
-				return false;
-		} else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) {
-			return false;
-		} else if (part_start && *p == '-') {
-			return false;
-		}
-	}
-	return true;
-}
-
 int dr_workspace_prepare(const struct dr_workspace_ctx *ctx, const struct dr_workspace_prepare_in *in, struct dr_workspace_tree *out,
 			 dr_workspace_cb cb, void *data, char *err, size_t errlen)
 {
@@ -626,7 +753,7 @@ int dr_workspace_prepare(const struct dr_workspace_ctx *ctx, const struct dr_wor
 		snprintf(err, errlen, "invalid job id");
 		return -EINVAL;
 	}
-	if (!in->branch || !branch_valid(in->branch)) {
+	if (!in->branch || !dr__ws_branch_valid(in->branch)) {
 		snprintf(err, errlen, "invalid branch name");
 		return -EINVAL;
 	}
@@ -657,6 +784,7 @@ int dr_workspace_prepare(const struct dr_workspace_ctx *ctx, const struct dr_wor
 	p->tree.source_path = dr_wslayout_source(real_root, in->slug);
 	p->tree.worktree_path = dr_wslayout_worktree(real_root, in->slug, in->job_id);
 	p->tree.branch = dr_xstrdup(in->branch);
+	p->asked_at = uv_hrtime();
 	dr__ws_step_init(&p->s, ctx, p->tree.source_path, prep_start, cb, data);
 	return 0;
 }

@@ -30,7 +30,9 @@
  *
  * Removal happens under the cache's flock (wslayout.h), after the
  * worktree's state has been checked again under it; a cache another
- * process holds is skipped (--auto) or waited for up to a minute.
+ * process holds is skipped (--auto) or waited for up to a minute. A
+ * worktree is renamed into <root>/.gc-trash and its record pruned under
+ * the lock; its files are deleted after the lock is given back.
  */
 #ifndef DELEGO_GC_H
 #define DELEGO_GC_H
@@ -83,6 +85,30 @@ struct dr_gc_item {
 	char *error;    /* why the removal failed, or NULL */
 };
 
+/*
+ * What a scan learnt of each worktree (size, state, last use), kept
+ * between the daemon's sweeps so that a sweep re-measures only the
+ * worktrees that changed: one whose job just ended (dr_gc_memo_forget),
+ * one a job was running in, one new, or one whose directory, index, HEAD,
+ * reflog, admin directory (git worktree lock) or awaiting marker changed.
+ * The others keep their facts, except whether a job runs in them (its
+ * lock is tested every time). A removal checks the worktree again under
+ * its cache's lock, whatever the memo said. Emptied (the next scan is a
+ * full one) when a scan fails and once an hour, for what the signature
+ * cannot see (a push made by hand from a kept worktree). Caches are
+ * looked at every time. Not thread-safe: one scan at a time.
+ */
+struct dr_gc_memo;
+struct dr_gc_memo *dr_gc_memo_new(void);
+void dr_gc_memo_free(struct dr_gc_memo *m);
+/* The worktrees named job_id (a job's directory name) are measured again by the next scan. */
+void dr_gc_memo_forget(struct dr_gc_memo *m, const char *job_id);
+/* Everything is measured again by the next scan. */
+void dr_gc_memo_clear(struct dr_gc_memo *m);
+/* Worktrees the last scan measured (du, git) rather than took from the memo; full scans so far. */
+size_t dr_gc_memo_examined(const struct dr_gc_memo *m);
+size_t dr_gc_memo_full_scans(const struct dr_gc_memo *m);
+
 struct dr_gc_opts {
 	const char *root;           /* the workspace root (need not exist) */
 	int worktree_days;
@@ -93,6 +119,7 @@ struct dr_gc_opts {
 	uint64_t lock_wait_ms;      /* how long to wait for a busy cache before skipping it */
 	int64_t now;                /* seconds since the epoch; 0: now */
 	const atomic_bool *stop;    /* may be NULL; once true, git commands end and the walk stops */
+	struct dr_gc_memo *memo;    /* may be NULL (a full scan); the sweep's */
 };
 /* o from c's workspace options (the rest zero). */
 void dr_gc_opts_init(struct dr_gc_opts *o, const struct dr_config *c);
@@ -155,6 +182,12 @@ void dr_gc_report_lines(const struct dr_gc_opts *o, const struct dr_gc_report *r
 struct dr_gc_sweep;
 struct dr_gc_sweep *dr_gc_sweep_new(uv_loop_t *loop);
 void dr_gc_sweep_request(struct dr_gc_sweep *s, const struct dr_config *c);
+/*
+ * The same after job_id ended: the sweep keeps a memo (dr_gc_memo) and
+ * measures again only that job's worktree and what else changed; the first
+ * sweep is a full scan. job_id NULL: as dr_gc_sweep_request.
+ */
+void dr_gc_sweep_request_after(struct dr_gc_sweep *s, const struct dr_config *c, const char *job_id);
 /* Ends a running sweep soon (its git commands are stopped) and forgets a pending one: at shutdown. */
 void dr_gc_sweep_stop(struct dr_gc_sweep *s);
 /* Stops it; the memory goes once the running sweep, if any, is back on the loop. NULL: nothing. */

@@ -38,6 +38,13 @@ cJSON *dr_gitparse_commit_json(const struct dr_gitparse_commit *c);
 /* Porcelain v1 -z output into out (which must be zeroed). Entries cut short at the end are ignored. */
 void dr_gitparse_status(const char *z, size_t len, struct dr_gitparse_changes *out);
 
+/*
+ * `git status --porcelain=v2 --branch -z`: true when it lists no entry (no
+ * change, no untracked file); *oid (may be NULL) gets the "# branch.oid"
+ * header's commit, or NULL. Caller frees *oid.
+ */
+bool dr_gitparse_status2_clean(const char *z, size_t len, char **oid);
+
 /* The format of `git log -1` that dr_gitparse_log reads. */
 #define DR_GITPARSE_LOG_FORMAT "--format=%H%x00%an%x00%ae%x00%cI%x00%s"
 /* One DR_GITPARSE_LOG_FORMAT record into c's sha, short_sha, author, date, subject. False when malformed. */

@@ -16,7 +16,12 @@
 # the CPU asleep (a blocking call: an fsync, a vfork waiting for its
 # exec) and how much waiting for a CPU (preempted: a busy machine, not
 # the loop's doing). Also the runner's CPU time over the batch and its VmHWM.
-# Target: every job completes; max heartbeat gap close to 1000 ms.
+# Git: a stand-in `git` first on the runner's PATH logs each command's
+# start and end (ns) to $T/git.log and runs the real one; the report gives
+# the most git processes running at once during the batch, and how many
+# ran in all (BENCH_GIT_LOG=0 leaves git alone).
+# Target: every job completes; max heartbeat gap close to 1000 ms; more
+# than one git process at once; batch at most 8 s with 5 s agents.
 set -u
 case $0 in /*) ;; *) exec sh "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$@" ;; esac
 . "$(dirname "$0")/../integration/lib.sh"
@@ -36,8 +41,25 @@ while [ $r -le "$nrepos" ]; do
 	r=$((r + 1))
 done
 
+: >"$T/git.log"
+keep_path=$PATH
+if [ "${BENCH_GIT_LOG:-1}" = 1 ]; then
+	mkdir -p "$T/gitwrap"
+	# the date calls cost a few ms per command, the same for every run
+	{
+		echo '#!/bin/sh'
+		echo "echo \"start \$(date +%s%N) \$\$ \$1 \$2 \$3 \$4\" >>'$T/git.log'"
+		echo "'$(command -v git)' \"\$@\""
+		echo 'rc=$?'
+		echo "echo \"end \$(date +%s%N) \$\$\" >>'$T/git.log'"
+		echo 'exit $rc'
+	} >"$T/gitwrap/git"
+	chmod +x "$T/gitwrap/git"
+	PATH="$T/gitwrap:$PATH"
+fi
 runner_bg "$T/run.log" run --max-jobs "$n" --heartbeat-interval-ms 1000 --log-level debug --workspace-root "$T/ws" \
 	--git-clone-base-url "$T/remotes" --supported-executors claude
+PATH=$keep_path
 wait_for 10 grep -q "connected to relay" "$T/run.log" || { echo "runner did not start"; cat "$T/run.log"; exit 1; }
 # Warm-up jobs clone the source caches, so that the batch fetches only.
 : >"$T/warm"
@@ -199,6 +221,28 @@ for a, b in spans:
         k += 1
     blocked.append(bl * 1000)
     preempted.append(pr * 1000)
+# Git processes at once, from the stand-in's log: +1 at each start, -1 at
+# each end, over the batch (first createdAt to last finishedAt).
+git_max, git_n, git_busy = 0, 0, 0.0
+try:
+    evs = []
+    for line in open(tdir + "/git.log"):
+        p = line.split()
+        if len(p) >= 3 and p[0] in ("start", "end"):
+            t = int(p[1]) / 1e6
+            if first <= t <= last:
+                evs.append((t, 1 if p[0] == "start" else -1))
+    evs.sort(key=lambda e: (e[0], e[1]))
+    cur, prev = 0, None
+    for t, d in evs:
+        if cur > 0 and prev is not None:
+            git_busy += t - prev
+        cur += d
+        prev = t
+        git_max = max(git_max, cur)
+        git_n += d > 0
+except OSError:
+    pass
 
 def f(v, fmt="%.0f"):
     return fmt % v if v == v else "n/a"
@@ -222,6 +266,9 @@ print("  timer heartbeats while the jobs ran: %d gaps, median %s ms, max %s ms (
 skipped = sum(1 for g in tg if g > 1500)
 print("  all heartbeats (timer + claim/finish beats) in that window: %d, max gap %s ms; timer beats missing "
       "(gap > 1.5 s): %d" % (len(allw), f(max(gaps(allw))) if len(allw) > 1 else "n/a", skipped))
+if git_n:
+    print("  git commands in the batch %d, at most %d at once, some git running %.0f ms of the batch" % (
+        git_n, git_max, git_busy))
 if busy:
     b = sorted(busy)
     print("  event loop busy stretches (epoll_wait return to next call, perf): %d, p50 %.2f ms, p99 %.1f ms, "
@@ -233,8 +280,9 @@ if busy and off:
                                                                       sum(preempted), max(own)))
     print("RESULT loop blocked (%d repo%s): asleep in a stretch max %.1f ms; stretch less CPU wait max %.1f ms" % (
         nrepos, "" if nrepos == 1 else "s", max(blocked), max(own)))
-print("RESULT concurrent (%d repo%s): %d/%d completed, batch %.2f s, heartbeat gap max %s ms, median %s ms, loop busy max %s ms" % (
-    nrepos, "" if nrepos == 1 else "s", len(done), len(jobs), (last - first) / 1000, f(max(tg)) if tg else "n/a",
+print("RESULT concurrent (%d repo%s): %d/%d completed, batch %.2f s, git at once max %d, heartbeat gap max %s ms, "
+      "median %s ms, loop busy max %s ms" % (
+    nrepos, "" if nrepos == 1 else "s", len(done), len(jobs), (last - first) / 1000, git_max, f(max(tg)) if tg else "n/a",
     f(statistics.median(tg)) if tg else "n/a", "%.1f" % max(busy) if busy else "n/a"))
 sys.exit(0 if len(done) == len(jobs) else 1)
 PY

@@ -109,6 +109,23 @@ START_TEST(lines_are_trimmed)
 }
 END_TEST
 
+START_TEST(status_v2_clean_and_branch_oid)
+{
+	static const char clean[] = "# branch.oid 0123abcd\0# branch.head (detached)\0";
+	char *oid = NULL;
+	ck_assert(dr_gitparse_status2_clean(clean, sizeof clean - 1, &oid));
+	ck_assert_str_eq(oid, "0123abcd");
+	free(oid);
+	static const char dirty[] = "# branch.oid 0123abcd\0# branch.head x\0? new.txt\0";
+	ck_assert(!dr_gitparse_status2_clean(dirty, sizeof dirty - 1, &oid));
+	free(oid);
+	static const char changed[] = "1 .M N... 100644 100644 100644 a b f.txt\0";
+	ck_assert(!dr_gitparse_status2_clean(changed, sizeof changed - 1, &oid));
+	ck_assert_ptr_null(oid);
+	ck_assert(dr_gitparse_status2_clean("", 0, NULL));
+}
+END_TEST
+
 static Suite *gitparse_suite(void)
 {
 	Suite *s = suite_create("gitparse");
@@ -118,6 +135,7 @@ static Suite *gitparse_suite(void)
 	tcase_add_test(tc, pull_request_url_and_number);
 	tcase_add_test(tc, worktree_list_porcelain);
 	tcase_add_test(tc, lines_are_trimmed);
+	tcase_add_test(tc, status_v2_clean_and_branch_oid);
 	suite_add_tcase(s, tc);
 	return s;
 }

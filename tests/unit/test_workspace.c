@@ -608,16 +608,21 @@ START_TEST(hostile_input_and_symlinks_cannot_escape_the_root)
 }
 END_TEST
 
-/* A git that logs when each command starts and ends, to see them overlap or not. */
+/*
+ * A git that logs when each command starts and ends, to see them overlap
+ * or not: the commands on the cache (--git-dir) one at a time, the
+ * checkout of one job's worktree (a slow one here) beside the next job's;
+ * asked for at once, they share one fetch.
+ */
 START_TEST(one_git_command_at_a_time_per_repository)
 {
 	char *real_git = sh_out("command -v git");
 	ck_assert_int_eq(sh("set -e; mkdir -p '%s/wrap'; cat > '%s/wrap/git' <<'EOF'\n"
 			    "#!/bin/sh\n"
-			    "echo \"start $$\" >> '%s/git.log'\n"
-			    "sleep 0.02\n"
+			    "echo \"start $1 $3\" >> '%s/git.log'\n"
+			    "case $1 in reset) sleep 0.3 ;; *) sleep 0.02 ;; esac\n"
 			    "'%s' \"$@\"; rc=$?\n"
-			    "echo \"end $$\" >> '%s/git.log'\n"
+			    "echo \"end $1 $3\" >> '%s/git.log'\n"
 			    "exit $rc\n"
 			    "EOF\n"
 			    "chmod +x '%s/wrap/git'",
@@ -646,17 +651,25 @@ START_TEST(one_git_command_at_a_time_per_repository)
 	f = fopen(logp, "r");
 	ck_assert_ptr_nonnull(f);
 	char line[128];
-	int depth = 0, starts = 0;
+	int depth = 0, cache_depth = 0, most = 0, starts = 0, fetches = 0;
 	while (fgets(line, sizeof(line), f)) {
+		bool on_cache = strstr(line, " --git-dir") != NULL;
 		if (!strncmp(line, "start", 5)) {
 			starts++;
-			ck_assert_msg(++depth == 1, "two git commands ran at once");
+			fetches += strstr(line, " fetch") != NULL;
+			if (++depth > most)
+				most = depth;
+			if (on_cache)
+				ck_assert_msg(++cache_depth == 1, "two git commands on the cache ran at once");
 		} else {
 			depth--;
+			cache_depth -= on_cache;
 		}
 	}
 	fclose(f);
 	ck_assert_int_ge(starts, 3 * 5);
+	ck_assert_msg(most >= 2, "a job's checkout did not run beside the next job's prepare");
+	ck_assert_int_eq(fetches, 1); /* the first one started after all three were asked for */
 	for (int i = 0; i < N; i++)
 		dr_workspace_tree_release(&t[i]);
 }
@@ -813,12 +826,38 @@ START_TEST(warm_spare_becomes_the_next_worktree)
 			 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ck_assert_int_eq(sh("test -d '%s'", spare), 0); /* and the next spare is ready */
+
+	/* Nothing new upstream: the spare is at the base and clean; HEAD alone moves to the branch. */
+	struct dr_workspace_tree t3 = { 0 }, t4 = { 0 };
+	free(ino_before);
+	ino_before = sh_out("stat -c %%i:%%Y '%s/a.txt'", spare);
+	ck_assert_msg(prepare("job-w3", "delego/w-job-w3", &t3, &w) == 0, "%s", w.err);
+	ck_assert_str_eq(t3.starting_sha, main_sha);
+	ck_assert_int_eq(sh("set -e; cd '%s'; test \"$(git symbolic-ref HEAD)\" = refs/heads/delego/w-job-w3;"
+			    "test \"$(git rev-parse HEAD)\" = '%s'; test -z \"$(git status --porcelain)\";"
+			    "! git config branch.delego/w-job-w3.merge; grep -q more a.txt",
+			    t3.worktree_path, main_sha),
+			 0);
+	free(ino_after);
+	ino_after = sh_out("stat -c %%i:%%Y '%s/a.txt'", t3.worktree_path);
+	ck_assert_str_eq(ino_before, ino_after);
+	/* A spare someone changed: the checkout puts it right. */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(sh("echo scribble > '%s/a.txt'", spare), 0);
+	ck_assert_msg(prepare("job-w4", "delego/w-job-w4", &t4, &w) == 0, "%s", w.err);
+	ck_assert_str_eq(t4.starting_sha, main_sha);
+	ck_assert_int_eq(sh("set -e; cd '%s'; test \"$(git symbolic-ref HEAD)\" = refs/heads/delego/w-job-w4;"
+			    "test -z \"$(git status --porcelain)\"; grep -q more a.txt",
+			    t4.worktree_path),
+			 0);
 	free(b);
 	free(main_sha);
 	free(ino_before);
 	free(ino_after);
 	dr_workspace_tree_release(&t1);
 	dr_workspace_tree_release(&t2);
+	dr_workspace_tree_release(&t3);
+	dr_workspace_tree_release(&t4);
 }
 END_TEST
 
