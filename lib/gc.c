@@ -19,18 +19,6 @@
 
 #define DAY (24 * 60 * 60)
 
-static const char *const strstate[] = {
-	[DR_GC_FINISHED] = "finished", [DR_GC_IDLE] = "idle",         [DR_GC_RUNNING] = "running",
-	[DR_GC_AWAITING] = "awaiting", [DR_GC_LOCKED] = "locked",     [DR_GC_DIRTY] = "dirty",
-	[DR_GC_UNPUSHED] = "unpushed", [DR_GC_FOREIGN] = "foreign",   [DR_GC_BUSY] = "busy",
-	[DR_GC_ERROR] = "error",
-};
-
-const char *dr_gc_strstate(enum dr_gc_state s)
-{
-	return (size_t)s < sizeof strstate / sizeof *strstate ? strstate[s] : "?";
-}
-
 char *dr_gc_format_size(uint64_t n, char *buf, size_t len)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };

@@ -111,6 +111,19 @@ static int rm_fd(int fd, int depth)
 	return r;
 }
 
+/* The states the scan finds, by name (ls, gc, --json). */
+static const char *const strstate[] = {
+	[DR_GC_FINISHED] = "finished", [DR_GC_IDLE] = "idle",         [DR_GC_RUNNING] = "running",
+	[DR_GC_AWAITING] = "awaiting", [DR_GC_LOCKED] = "locked",     [DR_GC_DIRTY] = "dirty",
+	[DR_GC_UNPUSHED] = "unpushed", [DR_GC_FOREIGN] = "foreign",   [DR_GC_BUSY] = "busy",
+	[DR_GC_ERROR] = "error",
+};
+
+const char *dr_gc_strstate(enum dr_gc_state s)
+{
+	return (size_t)s < sizeof strstate / sizeof *strstate ? strstate[s] : "?";
+}
+
 /* Removes the directory path, a real directory. */
 int dr__gc_rm_tree(const char *path)
 {
