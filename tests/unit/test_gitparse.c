@@ -1,6 +1,7 @@
 /* test_gitparse: reading git's and gh's output (no git, no disk). */
 #include "check_main.h"
 #include "delego/gitparse.h"
+#include "delego/xalloc.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -126,6 +127,73 @@ START_TEST(status_v2_clean_and_branch_oid)
 }
 END_TEST
 
+START_TEST(subject_folds_and_caps_the_title)
+{
+	char *s = dr_gitparse_commit_subject("ENG-12", "  Fix\tthe \n\n login   bug \r\n");
+	ck_assert_str_eq(s, "ENG-12: Fix the login bug");
+	free(s);
+	s = dr_gitparse_commit_subject("ENG-12", " \n ");
+	ck_assert_str_eq(s, "ENG-12: apply delegated changes");
+	free(s);
+	s = dr_gitparse_commit_subject("ENG-12", NULL);
+	ck_assert_str_eq(s, "ENG-12: apply delegated changes");
+	free(s);
+	char title[400];
+	for (int i = 0; i < 130; i++)
+		memcpy(title + 2 * i, "é", 2); /* 130 two-byte characters */
+	title[260] = '\0';
+	s = dr_gitparse_commit_subject("X-1", title);
+	ck_assert_uint_eq(strlen(s), strlen("X-1: ") + 2 * DR_WS_SUBJECT_TITLE_MAX); /* whole characters */
+	free(s);
+	s = dr_gitparse_commit_subject("X-1", "bell\x07 and\x1b[31m escape");
+	ck_assert_str_eq(s, "X-1: bell and[31m escape");
+	free(s);
+}
+END_TEST
+
+START_TEST(body_names_issue_and_at_most_50_files)
+{
+	char *files[60];
+	for (int i = 0; i < 60; i++)
+		files[i] = dr_xasprintf("f%02d.txt", i);
+	char *b = dr_gitparse_commit_body("ENG-12", "https://linear.app/x/ENG-12", files, 60, 75);
+	ck_assert_ptr_nonnull(strstr(b, "Linear issue: ENG-12\nLinear URL: https://linear.app/x/ENG-12\n\n"));
+	ck_assert_ptr_nonnull(strstr(b, "Delegated through Delego local runner."));
+	ck_assert_ptr_nonnull(strstr(b, "\n- f00.txt\n"));
+	ck_assert_ptr_nonnull(strstr(b, "\n- f49.txt\n"));
+	ck_assert_ptr_null(strstr(b, "f50.txt"));
+	ck_assert_ptr_nonnull(strstr(b, "- ... and 25 more"));
+	free(b);
+	for (int i = 0; i < 60; i++)
+		free(files[i]);
+}
+END_TEST
+
+START_TEST(status_paths_are_correct)
+{
+	static const char z[] = " M README.md\0"
+				"M  src/main.c\0"
+				"R  new name.c\0old name.c\0"
+				"?? dir with space/\0"
+				"?? line\nbreak.txt\0"
+				" D gone.txt\0"
+				"A  \xc3\xbc.txt\0"
+				"?? cut-off-without-nul";
+	struct dr_gitparse_changes c = { 0 };
+	dr_gitparse_status(z, sizeof(z) - 1, &c);
+	ck_assert_uint_eq(c.count, 7);
+	ck_assert_uint_eq(c.kept, 7);
+	ck_assert_str_eq(c.paths[0], "README.md"); /* the Node runner said "EADME.md" */
+	ck_assert_str_eq(c.paths[1], "src/main.c");
+	ck_assert_str_eq(c.paths[2], "new name.c");
+	ck_assert_str_eq(c.paths[3], "dir with space/");
+	ck_assert_str_eq(c.paths[4], "line\nbreak.txt");
+	ck_assert_str_eq(c.paths[5], "gone.txt");
+	ck_assert_str_eq(c.paths[6], "\xc3\xbc.txt");
+	dr_gitparse_changes_release(&c);
+}
+END_TEST
+
 static Suite *gitparse_suite(void)
 {
 	Suite *s = suite_create("gitparse");
@@ -136,6 +204,9 @@ static Suite *gitparse_suite(void)
 	tcase_add_test(tc, worktree_list_porcelain);
 	tcase_add_test(tc, lines_are_trimmed);
 	tcase_add_test(tc, status_v2_clean_and_branch_oid);
+	tcase_add_test(tc, subject_folds_and_caps_the_title);
+	tcase_add_test(tc, body_names_issue_and_at_most_50_files);
+	tcase_add_test(tc, status_paths_are_correct);
 	suite_add_tcase(s, tc);
 	return s;
 }
