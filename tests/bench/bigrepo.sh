@@ -31,26 +31,7 @@ pair_runner || { echo "pairing failed"; exit 1; }
 git init -q --bare -b main "$UP"
 t0=$(date +%s)
 # git fast-import: the first commit holds every file, each later one changes a few.
-python3 - "$files" "$dirs" "$commits" "$bytes" <<'PY' | git --git-dir "$UP" fast-import --quiet
-import sys
-files, dirs, commits, size = (int(a) for a in sys.argv[1:5])
-out = sys.stdout.buffer
-def blob(mark, n):
-    data = (("line %d of file %d\n" % (n, mark)) * (size // 24 + 1))[:size].encode()
-    out.write(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)) + data + b"\n")
-for i in range(files):
-    blob(i + 1, 0)
-for c in range(commits):
-    out.write(b"commit refs/heads/main\ncommitter Bench <b@example.com> %d +0000\ndata 8\ncommit %d\n" % (1700000000 + c, c % 10))
-    if c == 0:
-        for i in range(files):
-            out.write(b"M 100644 :%d d%04d/f%05d.txt\n" % (i + 1, i % dirs, i))
-    else:
-        for k in range(5):
-            i = (c * 37 + k * 1013) % files
-            data = ("changed in commit %d\n" % c).encode()
-            out.write(b"M 100644 inline d%04d/f%05d.txt\ndata %d\n" % (i % dirs, i, len(data)) + data + b"\n")
-PY
+python3 "$(dirname "$0")/bigrepo.py" "$files" "$dirs" "$commits" "$bytes" | git --git-dir "$UP" fast-import --quiet
 echo "generated $files files in $dirs directories, $commits commits, in $(( $(date +%s) - t0 )) s ($(du -sh "$UP" | cut -f1) packed)"
 
 # run_series WARM: a fresh workspace, a warm-up job, then $jobs jobs; prints one line of figures.

@@ -26,17 +26,7 @@ UP=$T/remotes/acme/app.git
 relay_start || exit 1
 pair_runner || { echo "pairing failed"; exit 1; }
 git init -q --bare -b main "$UP"
-python3 - "$files" "$dirs" "$bytes" <<'PY' | git --git-dir "$UP" fast-import --quiet
-import sys
-files, dirs, size = (int(a) for a in sys.argv[1:4])
-out = sys.stdout.buffer
-for i in range(files):
-    data = (("line of file %d\n" % i) * (size // 16 + 1))[:size].encode()
-    out.write(b"blob\nmark :%d\ndata %d\n" % (i + 1, len(data)) + data + b"\n")
-out.write(b"commit refs/heads/main\ncommitter Bench <b@example.com> 1700000000 +0000\ndata 7\ninitial\n")
-for i in range(files):
-    out.write(b"M 100644 :%d d%04d/f%05d.txt\n" % (i + 1, i % dirs, i))
-PY
+python3 "$(dirname "$0")/bigrepo.py" "$files" "$dirs" 1 "$bytes" | git --git-dir "$UP" fast-import --quiet
 echo "generated $files files in $dirs directories ($(du -sh "$UP" | cut -f1) packed)"
 
 log=$T/run.log

@@ -9,33 +9,13 @@
 #include "delego/buf.h"
 #include "delego/redact.h"
 #include "delego/xalloc.h"
+#include "../unit/redact_reference.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The rule, written apart from lib/redact.c. */
-static char *reference(char **secrets, size_t nsecrets, const char *text, size_t len, size_t *out_len)
-{
-	unsigned char *covered = dr_xcalloc(len + 1, 1);
-	for (size_t k = 0; k < nsecrets; k++) {
-		size_t sl = strlen(secrets[k]);
-		for (size_t i = 0; i + sl <= len; i++)
-			if (memcmp(text + i, secrets[k], sl) == 0)
-				memset(covered + i, 1, sl);
-	}
-	struct dr_buf b = DR_BUF_INIT(0);
-	for (size_t i = 0; i < len; i++) {
-		if (!covered[i])
-			dr_buf_addch(&b, text[i]);
-		else if (i == 0 || !covered[i - 1])
-			dr_buf_addstr(&b, DR_REDACT_MASK);
-	}
-	free(covered);
-	return dr_buf_detach(&b, out_len);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -60,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t whole_len;
 	char *whole = dr_redact_dup(set, p, len, 0, &whole_len);
 
-	char *want = reference(secrets, nsecrets, p, len, &want_len);
+	char *want = redact_reference(secrets, nsecrets, p, len, &want_len);
 	if (want_len != whole_len || memcmp(want, whole, whole_len) != 0)
 		abort();
 

@@ -201,3 +201,23 @@ done_testing() {
 	echo "# $((_n - _failed)) passed, $_failed failed"
 	[ "$_failed" -eq 0 ]
 }
+
+# launchd_agent_start PLIST: runs the plist's ProgramArguments with its environment and
+# log, as launchd does; sets AGENT_PID; $T/agent.rc gets the exit status.
+launchd_agent_start() {
+	rm -f "$T/agent.pid" "$T/agent.rc"
+	python3 - "$1" "$T/agent.pid" "$T/agent.rc" <<'PY' &
+import os, plistlib, subprocess, sys
+p = plistlib.load(open(sys.argv[1], "rb"))
+env = dict(p["EnvironmentVariables"], HOME=os.environ["HOME"])
+log = open(p["StandardErrorPath"], "ab")
+proc = subprocess.Popen(p["ProgramArguments"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+open(sys.argv[2] + ".tmp", "w").write(str(proc.pid))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+rc = proc.wait()
+open(sys.argv[3] + ".tmp", "w").write(str(rc))
+os.rename(sys.argv[3] + ".tmp", sys.argv[3])
+PY
+	track_pid $!
+	wait_for 10 test -s "$T/agent.pid" && AGENT_PID=$(cat "$T/agent.pid")
+}

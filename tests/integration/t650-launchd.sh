@@ -130,24 +130,7 @@ check_eq "restart is kickstart -k" "kickstart -k gui/$UID_/$LABEL" "$(grep -v '^
 : >"$LOG"
 
 # --- the agent itself: what launchd's KeepAlive would see ------------------
-# Runs ProgramArguments with the plist's environment and log, as launchd does.
-agent_start() {
-	rm -f "$T/agent.pid" "$T/agent.rc"
-	python3 - "$PLIST" "$T/agent.pid" "$T/agent.rc" <<'PY' &
-import os, plistlib, subprocess, sys
-p = plistlib.load(open(sys.argv[1], "rb"))
-env = dict(p["EnvironmentVariables"], HOME=os.environ["HOME"])
-log = open(p["StandardErrorPath"], "ab")
-proc = subprocess.Popen(p["ProgramArguments"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-open(sys.argv[2] + ".tmp", "w").write(str(proc.pid))
-os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-rc = proc.wait()
-open(sys.argv[3] + ".tmp", "w").write(str(rc))
-os.rename(sys.argv[3] + ".tmp", sys.argv[3])
-PY
-	track_pid $!
-	wait_for 10 test -s "$T/agent.pid" && AGENT_PID=$(cat "$T/agent.pid")
-}
+agent_start() { launchd_agent_start "$PLIST"; }
 beats() { cat "$T/requests.jsonl" 2>/dev/null | grep -c '"/api/runner/heartbeat"'; }
 beats_past() { test "$(beats)" -gt "$1"; }
 agent_rc() { cat "$T/agent.rc" 2>/dev/null; }

@@ -100,21 +100,7 @@ check_eq "the agent runs opt/'s program, which follows upgrades, not the keg's" 
 	"$(python3 -c 'import plistlib, sys; print(plistlib.load(open(sys.argv[1], "rb"))["ProgramArguments"][4])' "$PLIST")"
 
 # As launchd does: ProgramArguments with the plist's environment and log.
-python3 - "$PLIST" "$T/agent.pid" "$T/agent.rc" <<'PY' &
-import os, plistlib, subprocess, sys
-p = plistlib.load(open(sys.argv[1], "rb"))
-env = dict(p["EnvironmentVariables"], HOME=os.environ["HOME"])
-log = open(p["StandardErrorPath"], "ab")
-proc = subprocess.Popen(p["ProgramArguments"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-open(sys.argv[2] + ".tmp", "w").write(str(proc.pid))
-os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-rc = proc.wait()
-open(sys.argv[3] + ".tmp", "w").write(str(rc))
-os.rename(sys.argv[3] + ".tmp", sys.argv[3])
-PY
-track_pid $!
-wait_for 10 test -s "$T/agent.pid"
-AGENT_PID=$(cat "$T/agent.pid")
+launchd_agent_start "$PLIST"
 STATUS=$XDG_STATE_HOME/delego-runner/default/status.json
 check "the daemon starts under the agent's wrapper" wait_for 15 test -s "$STATUS"
 DAEMON=$(json "$STATUS" "d['pid']")

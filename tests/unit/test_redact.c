@@ -3,6 +3,7 @@
 #include "delego/redact.h"
 #include "delego/xalloc.h"
 #include "check_main.h"
+#include "redact_reference.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,29 +27,6 @@ static size_t count_masks(const char *s)
 	for (const char *p = s; (p = strstr(p, DR_REDACT_MASK)); p += strlen(DR_REDACT_MASK))
 		k++;
 	return k;
-}
-
-/* The rule, written independently of lib/redact.c: mark every byte of every
- * occurrence, then print each run of marked bytes as one mask. */
-static char *reference(char **secrets, size_t nsecrets, const char *text, size_t len)
-{
-	bool *covered = dr_xcalloc(len + 1, sizeof *covered);
-	for (size_t k = 0; k < nsecrets; k++) {
-		size_t sl = strlen(secrets[k]);
-		for (size_t i = 0; i + sl <= len; i++)
-			if (memcmp(text + i, secrets[k], sl) == 0)
-				for (size_t j = i; j < i + sl; j++)
-					covered[j] = true;
-	}
-	struct dr_buf b = DR_BUF_INIT(0);
-	for (size_t i = 0; i < len; i++) {
-		if (!covered[i])
-			dr_buf_addch(&b, text[i]);
-		else if (i == 0 || !covered[i - 1])
-			dr_buf_addstr(&b, DR_REDACT_MASK);
-	}
-	free(covered);
-	return dr_buf_detach(&b, NULL);
 }
 
 START_TEST(oneshot_replaces_every_occurrence)
@@ -125,7 +103,7 @@ START_TEST(random_texts_match_the_reference)
 		size_t len = (size_t)(rand_r(&seed) % sizeof text);
 		for (size_t i = 0; i < len; i++)
 			text[i] = "ab\n"[rand_r(&seed) % 3];
-		char *want = reference(secrets, nsecrets, text, len);
+		char *want = redact_reference(secrets, nsecrets, text, len, NULL);
 		size_t n;
 		char *got = dr_redact_dup(r, text, len, 0, &n);
 		ck_assert_msg(strcmp(got, want) == 0, "round %d: one-shot '%s', reference '%s'", round, got, want);
