@@ -226,6 +226,36 @@ static void hold(struct prep *p)
 	prep_enter(p, p->after_hold);
 }
 
+static void start_clone(struct prep *p)
+{
+	struct dr_workspace_step *s = &p->s;
+	const char *parts[] = { "sources", p->owner, NULL };
+	int r = dr_wslayout_mkdir_under(p->real_root, parts, s->err, sizeof(s->err));
+	if (r < 0) {
+		dr__ws_finish(s, r);
+		return;
+	}
+	if (!p->seed)
+		set_arg(p, dr_workspace_clone_url(s->ctx->clone_base, p->tree.slug));
+	dr__ws_run(s, p->real_root, true, on_result, "git", "clone", "--bare", "--quiet", "--", p->seed ? p->seed : p->arg,
+		   p->tree.source_path, NULL);
+}
+
+static void start_fetch(struct prep *p)
+{
+	const char *base = dr__ws_cache_fresh_base(p->tree.source_path, p->asked_at);
+	if (base) {
+		/* Another job's fetch started after ours was asked for: what it brought, and its base, are as new. */
+		dr_log_debug("workspace %s: fetched since the job was asked for; not fetched again", p->tree.slug);
+		set_arg(p, dr_xstrdup(base));
+		prep_enter(p, PREP_ADD);
+		return;
+	}
+	p->fetch_started = uv_hrtime();
+	dr__ws_run(&p->s, p->real_root, true, on_result, "git", "--git-dir", p->tree.source_path, "fetch", "--prune",
+		   "--quiet", "origin", "+refs/heads/*:refs/remotes/origin/*", NULL);
+}
+
 static void prep_enter(struct prep *p, enum prep_stage st)
 {
 	struct dr_workspace_step *s = &p->s;
@@ -235,19 +265,9 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 	case PREP_FIND_SEED:
 		dr__ws_run(s, p->cand[p->cand_i], false, on_result, "git", "rev-parse", "--show-toplevel", NULL);
 		break;
-	case PREP_CLONE: {
-		const char *parts[] = { "sources", p->owner, NULL };
-		int r = dr_wslayout_mkdir_under(root, parts, s->err, sizeof(s->err));
-		if (r < 0) {
-			dr__ws_finish(s, r);
-			break;
-		}
-		if (!p->seed)
-			set_arg(p, dr_workspace_clone_url(s->ctx->clone_base, p->tree.slug));
-		dr__ws_run(s, root, true, on_result, "git", "clone", "--bare", "--quiet", "--",
-			   p->seed ? p->seed : p->arg, src, NULL);
+	case PREP_CLONE:
+		start_clone(p);
 		break;
-	}
 	case PREP_SEED_ORIGIN:
 		dr__ws_run(s, p->seed, false, on_result, "git", "remote", "get-url", "origin", NULL);
 		break;
@@ -271,20 +291,9 @@ static void prep_enter(struct prep *p, enum prep_stage st)
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "rev-parse", "--verify", "--quiet",
 			   p->arg, NULL);
 		break;
-	case PREP_FETCH: {
-		const char *base = dr__ws_cache_fresh_base(src, p->asked_at);
-		if (base) {
-			/* Another job's fetch started after ours was asked for: what it brought, and its base, are as new. */
-			dr_log_debug("workspace %s: fetched since the job was asked for; not fetched again", p->tree.slug);
-			set_arg(p, dr_xstrdup(base));
-			prep_enter(p, PREP_ADD);
-			break;
-		}
-		p->fetch_started = uv_hrtime();
-		dr__ws_run(s, root, true, on_result, "git", "--git-dir", src, "fetch", "--prune", "--quiet", "origin",
-			   "+refs/heads/*:refs/remotes/origin/*", NULL);
+	case PREP_FETCH:
+		start_fetch(p);
 		break;
-	}
 	case PREP_DEFAULT_BRANCH:
 		dr__ws_run(s, root, false, on_result, "git", "--git-dir", src, "symbolic-ref", "--quiet", "--short",
 			   "HEAD", NULL);
