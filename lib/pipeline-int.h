@@ -1,9 +1,12 @@
 /*
  * pipeline-int: what the parts of the pipeline share: pipeline.c (the
- * state machine, its steps and its entry points), pipeline_report.c (what
- * goes to the relay: progress, metadata, summaries, the failure explained)
- * and pipeline_agent.c (the agent: its sandbox, spawn, output and exit, and
- * taking over one a previous run left).
+ * state machine, its steps and its entry points, adoption included),
+ * pipeline_agent.c (the agent: its sandbox, spawn, output, stop and exit,
+ * and following one a previous run left) and pipeline_report.c (what goes
+ * to the relay: progress, metadata, summaries, the failure explained).
+ * Calls go only downwards, pipeline.c -> pipeline_agent.c ->
+ * pipeline_report.c (and pipeline.c -> pipeline_report.c); the agent's end
+ * goes back up through the hook pipeline.c hands to start/attach.
  */
 #ifndef DELEGO_PIPELINE_INT_H
 #define DELEGO_PIPELINE_INT_H
@@ -51,6 +54,9 @@ enum pl_state {
 	PL_CLOSING,
 	PL_DONE,
 };
+struct dr_pipeline;
+typedef void (*dr__pipeline_ended_cb)(struct dr_pipeline *p);
+
 struct dr_pipeline {
 	struct dr_pipeline_env env;
 	struct dr_sandbox_policy *sandbox; /* the agent's room, from the prepared workspace on */
@@ -77,6 +83,7 @@ struct dr_pipeline {
 	struct dr_proc *proc;
 	struct dr_cgroup *cg;        /* proc's cgroup (cgroup mode), removed when it ends */
 	struct dr_supervise *follow; /* instead of proc: an agent a previous runner started */
+	dr__pipeline_ended_cb agent_ended; /* the state machine's hook, for the agent's end */
 	char *adopt_dir;             /* its supervisor's directory (adopted jobs) */
 	int adopt_pid;               /* its supervisor, or 0 when it is gone */
 	uint64_t adopt_started_ms;   /* when its agent started (uv_hrtime ms, from the journal), or 0 */
@@ -123,10 +130,7 @@ struct dr_pipeline {
 	char *summary; /* the final report's summary */
 };
 
-void dr__pipeline_fail_with(struct dr_pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dr__pipeline_on_status_timer(uv_timer_t *t);
-void dr__pipeline_stop_agent(struct dr_pipeline *p);
-void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next);
+/* pipeline_report.c */
 const char *dr__pipeline_display_name(const char *executor);
 const char *dr__pipeline_job_id(const struct dr_pipeline *p);
 void dr__pipeline_add_str(cJSON *o, const char *key, const char *s);
@@ -140,8 +144,17 @@ cJSON *dr__pipeline_sandbox_json(const struct dr_pipeline *p);
 cJSON *dr__pipeline_full_metadata(const struct dr_pipeline *p);
 char *dr__pipeline_failure_summary(const struct dr_pipeline *p);
 char *dr__pipeline_success_summary(const struct dr_pipeline *p);
+
+/* pipeline_agent.c */
 void dr__pipeline_make_sandbox(struct dr_pipeline *p);
-void dr__pipeline_start_agent(struct dr_pipeline *p);
-void dr__pipeline_attach_agent(struct dr_pipeline *p);
+/*
+ * Start the agent here, or follow an adopted job's (p->adopt_dir). 0 once
+ * it runs: ended runs when it has ended (ran, exit_code and the tails
+ * set). Else a negative errno, p->error says why, and ended never runs.
+ */
+int dr__pipeline_start_agent(struct dr_pipeline *p, dr__pipeline_ended_cb ended);
+int dr__pipeline_attach_agent(struct dr_pipeline *p, dr__pipeline_ended_cb ended);
+/* SIGTERM to the agent (SIGKILL follows); its end still comes through ended. */
+void dr__pipeline_stop_agent(struct dr_pipeline *p);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * pipeline: one job as a state machine. Every step is a child
  * process (workspace, proc) or a report, and every callback moves the job
- * on through enter_state(), the one place where the state changes.
+ * on through enter_state(), the one place where the state changes. The
+ * agent's part (pipeline_agent.c) reports its end through on_agent_ended().
  *
  *   validating -> preparing -> running -> collecting -> committing ->
  *   reading-head -> describing -> pushing -> opening-pr -> rechecking ->
@@ -63,7 +64,10 @@ static const char *const pl_strstate[] = {
 
 /* ---- steps ---- */
 
-void dr__pipeline_fail_with(struct dr_pipeline *p, const char *fmt, ...)
+static void enter_state(struct dr_pipeline *p, enum pl_state next);
+static void fail_with(struct dr_pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail_with(struct dr_pipeline *p, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -71,18 +75,18 @@ void dr__pipeline_fail_with(struct dr_pipeline *p, const char *fmt, ...)
 	va_end(ap);
 	free(p->error);
 	p->error = msg;
-	dr__pipeline_enter_state(p, PL_REPORTING);
+	enter_state(p, PL_REPORTING);
 }
 
 static void on_prepared(void *data, int status, const char *err)
 {
 	struct dr_pipeline *p = data;
 	if (status < 0) {
-		dr__pipeline_fail_with(p, "Unable to prepare the workspace for %s: %s", p->job->repository_slug, err);
+		fail_with(p, "Unable to prepare the workspace for %s: %s", p->job->repository_slug, err);
 		return;
 	}
 	p->have_tree = true;
-	dr__pipeline_enter_state(p, PL_RUNNING);
+	enter_state(p, PL_RUNNING);
 }
 
 /* From preparing to the report, a cancel ends the job: the agent or the workspace step in flight. */
@@ -104,7 +108,7 @@ static void on_status(const struct dr_relay_reply *reply, void *data)
 	}
 }
 
-void dr__pipeline_on_status_timer(uv_timer_t *t)
+static void on_status_timer(uv_timer_t *t)
 {
 	struct dr_pipeline *p = t->data;
 	if (p->status_call || !p->env.relay || !cancellable(p))
@@ -117,18 +121,40 @@ void dr__pipeline_on_status_timer(uv_timer_t *t)
 }
 
 
+static void poll_status(struct dr_pipeline *p)
+{
+	uint64_t every = p->env.config->cancellation_poll_interval_ms;
+	if (p->env.relay && every > 0 && !uv_is_active((uv_handle_t *)&p->status_timer))
+		uv_timer_start(&p->status_timer, on_status_timer, every, every);
+}
+
 void dr_pipeline_check_cancel(struct dr_pipeline *p)
 {
 	if (p)
-		dr__pipeline_on_status_timer(&p->status_timer);
+		on_status_timer(&p->status_timer);
 }
 
-void dr__pipeline_stop_agent(struct dr_pipeline *p)
+/* The agent ended (pipeline_agent.c set ran, exit_code, the tails): await the answer, or collect its changes. */
+static void on_agent_ended(struct dr_pipeline *p)
 {
-	if (p->proc)
-		dr_proc_terminate(p->proc);
-	if (p->follow)
-		dr_supervise_terminate(p->follow);
+	if (!p->cancelled && !p->timed_out && dr_adapter_question(p->adapter)) {
+		if (!dr_adapter_session_id(p->adapter)) {
+			fail_with(p, "Claude returned a pending question without a session id; cannot resume.");
+			return;
+		}
+		enter_state(p, PL_AWAITING);
+		return;
+	}
+	char why[PATH_MAX + 64];
+	if (dr_sandbox_git_check(p->sandbox, why, sizeof why) < 0) {
+		fail_with(p, "The agent changed how its worktree points at its repository (%s); the runner does not "
+			  "run git on it. Its worktree is kept at %s.",
+			  why, p->tree.worktree_path);
+		return;
+	}
+	p->success = p->exit_code == 0 && !p->cancelled && !p->timed_out && !p->stalled &&
+		     !dr_adapter_fatal_error(p->adapter);
+	enter_state(p, PL_COLLECTING);
 }
 
 static void post_await(struct dr_pipeline *p)
@@ -148,25 +174,25 @@ static void on_changes(void *data, int status, const char *err)
 {
 	struct dr_pipeline *p = data;
 	if (status < 0) {
-		dr__pipeline_fail_with(p, "Unable to inspect git changes: %s", err);
+		fail_with(p, "Unable to inspect git changes: %s", err);
 		return;
 	}
 	p->have_changes = true;
 	if (p->success && p->changes.count > 0 && p->env.config->create_commit && !p->cancelled)
-		dr__pipeline_enter_state(p, PL_COMMITTING);
+		enter_state(p, PL_COMMITTING);
 	else
-		dr__pipeline_enter_state(p, PL_READING_HEAD);
+		enter_state(p, PL_READING_HEAD);
 }
 
 static void on_committed(void *data, int status, const char *err)
 {
 	struct dr_pipeline *p = data;
 	if (status < 0) {
-		dr__pipeline_fail_with(p, "Unable to create the local commit: %s", err);
+		fail_with(p, "Unable to create the local commit: %s", err);
 		return;
 	}
 	p->have_commit = true;
-	dr__pipeline_enter_state(p, PL_READING_HEAD);
+	enter_state(p, PL_READING_HEAD);
 }
 
 static bool wants_push(const struct dr_pipeline *p)
@@ -179,50 +205,50 @@ static void on_head(void *data, int status, const char *err)
 {
 	struct dr_pipeline *p = data;
 	if (status < 0) {
-		dr__pipeline_fail_with(p, "Unable to read HEAD: %s", err);
+		fail_with(p, "Unable to read HEAD: %s", err);
 		return;
 	}
 	p->have_head = true;
 	bool new_commits = strcmp(p->head_sha, p->tree.starting_sha) != 0;
 	if (p->success && new_commits && !p->have_commit)
-		dr__pipeline_enter_state(p, PL_DESCRIBING);
+		enter_state(p, PL_DESCRIBING);
 	else if (wants_push(p))
-		dr__pipeline_enter_state(p, PL_PUSHING);
+		enter_state(p, PL_PUSHING);
 	else
-		dr__pipeline_enter_state(p, PL_RECHECKING);
+		enter_state(p, PL_RECHECKING);
 }
 
 static void on_described(void *data, int status, const char *err)
 {
 	struct dr_pipeline *p = data;
 	if (status < 0) {
-		dr__pipeline_fail_with(p, "Unable to read the agent's commit: %s", err);
+		fail_with(p, "Unable to read the agent's commit: %s", err);
 		return;
 	}
 	p->have_commit = true;
-	dr__pipeline_enter_state(p, wants_push(p) ? PL_PUSHING : PL_RECHECKING);
+	enter_state(p, wants_push(p) ? PL_PUSHING : PL_RECHECKING);
 }
 
 static void on_pushed(void *data, int status, const char *err)
 {
 	struct dr_pipeline *p = data;
 	if (status < 0) {
-		dr__pipeline_fail_with(p, "Unable to push branch %s: %s", p->tree.branch, err);
+		fail_with(p, "Unable to push branch %s: %s", p->tree.branch, err);
 		return;
 	}
 	p->pushed = true;
-	dr__pipeline_enter_state(p, p->job->auto_create_pr && !p->cancelled ? PL_OPENING_PR : PL_RECHECKING);
+	enter_state(p, p->job->auto_create_pr && !p->cancelled ? PL_OPENING_PR : PL_RECHECKING);
 }
 
 static void on_pr(void *data, int status, const char *err)
 {
 	struct dr_pipeline *p = data;
 	if (status < 0) {
-		dr__pipeline_fail_with(p, "Unable to create the GitHub pull request: %s", err);
+		fail_with(p, "Unable to create the GitHub pull request: %s", err);
 		return;
 	}
 	p->have_pr = true;
-	dr__pipeline_enter_state(p, PL_RECHECKING);
+	enter_state(p, PL_RECHECKING);
 }
 
 static void on_rechecked(void *data, int status, const char *err)
@@ -232,7 +258,7 @@ static void on_rechecked(void *data, int status, const char *err)
 		p->have_remaining = true;
 	else
 		dr_log_debug("job %s: cannot list the remaining changes: %s", dr__pipeline_job_id(p), err);
-	dr__pipeline_enter_state(p, PL_REPORTING);
+	enter_state(p, PL_REPORTING);
 }
 
 static void report(struct dr_pipeline *p)
@@ -267,7 +293,7 @@ static void on_closed(uv_handle_t *h)
 	struct dr_pipeline *p = h->data;
 	if (--p->open_handles > 0)
 		return;
-	dr__pipeline_enter_state(p, PL_DONE);
+	enter_state(p, PL_DONE);
 }
 
 static void close_handles(struct dr_pipeline *p)
@@ -286,7 +312,7 @@ static void close_handles(struct dr_pipeline *p)
 static void ws_started(struct dr_pipeline *p, int r)
 {
 	if (r < 0)
-		dr__pipeline_fail_with(p, "Unable to %s: %s", pl_strstate[p->state], strerror(-r));
+		fail_with(p, "Unable to %s: %s", pl_strstate[p->state], strerror(-r));
 }
 
 static void workspace_prepare(struct dr_pipeline *p)
@@ -301,7 +327,7 @@ static void workspace_prepare(struct dr_pipeline *p)
 	int r = dr_workspace_prepare(&p->ws, &in, &p->tree, on_prepared, p, err, sizeof(err));
 	free(branch);
 	if (r < 0)
-		dr__pipeline_fail_with(p, "Unable to prepare the workspace for %s: %s", p->job->repository_slug, err);
+		fail_with(p, "Unable to prepare the workspace for %s: %s", p->job->repository_slug, err);
 }
 
 /*
@@ -311,7 +337,7 @@ static void workspace_prepare(struct dr_pipeline *p)
  */
 static void on_space_explained(void *data, const char *msg)
 {
-	dr__pipeline_fail_with(data, "%s", msg);
+	fail_with(data, "%s", msg);
 }
 
 static void check_space_then_prepare(struct dr_pipeline *p)
@@ -326,7 +352,7 @@ static void check_space_then_prepare(struct dr_pipeline *p)
 static void validate(struct dr_pipeline *p)
 {
 	if (p->invalid) {
-		dr__pipeline_enter_state(p, PL_REPORTING);
+		enter_state(p, PL_REPORTING);
 		return;
 	}
 	struct dr_job *j = p->job;
@@ -339,21 +365,21 @@ static void validate(struct dr_pipeline *p)
 					  "or start the runner with --supported-executors including %s.",
 					  j->executor, list.len ? list.buf : "none", j->executor);
 		dr_buf_release(&list);
-		dr__pipeline_enter_state(p, PL_REPORTING);
+		enter_state(p, PL_REPORTING);
 		return;
 	}
 	if (!j->repository_slug) {
 		p->invalid = dr_xstrdup("This job has no repository configured. Add a Repository Mapping (Linear → "
 					"Repository) in delego for the issue's project, then re-trigger the agent "
 					"session.");
-		dr__pipeline_enter_state(p, PL_REPORTING);
+		enter_state(p, PL_REPORTING);
 		return;
 	}
 	if (p->cancelled) {
-		dr__pipeline_enter_state(p, PL_REPORTING);
+		enter_state(p, PL_REPORTING);
 		return;
 	}
-	dr__pipeline_enter_state(p, PL_PREPARING);
+	enter_state(p, PL_PREPARING);
 }
 
 static void prepared_progress(struct dr_pipeline *p)
@@ -376,7 +402,22 @@ static void prepared_progress(struct dr_pipeline *p)
 	free(s);
 }
 
-void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next)
+/* An adopted job follows the agent a previous run started; else the agent starts here. */
+static void run_agent(struct dr_pipeline *p)
+{
+	int r;
+	if (p->adopt_dir) {
+		poll_status(p); /* polled since the prepare step, which an adopted job skipped */
+		r = dr__pipeline_attach_agent(p, on_agent_ended);
+	} else {
+		prepared_progress(p);
+		r = dr__pipeline_start_agent(p, on_agent_ended);
+	}
+	if (r < 0) /* p->error says why */
+		enter_state(p, PL_REPORTING);
+}
+
+static void enter_state(struct dr_pipeline *p, enum pl_state next)
 {
 	enum pl_state prev = p->state;
 	p->state = next;
@@ -388,25 +429,16 @@ void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next)
 	case PL_VALIDATING:
 		validate(p);
 		break;
-	case PL_PREPARING: {
+	case PL_PREPARING:
 		/* jobs/status is polled from here to the report: a cancel reaches the git steps too. */
-		uint64_t every = p->env.config->cancellation_poll_interval_ms;
-		if (p->env.relay && every > 0)
-			uv_timer_start(&p->status_timer, dr__pipeline_on_status_timer, every, every);
+		poll_status(p);
 		check_space_then_prepare(p);
 		break;
-	}
 	case PL_RUNNING:
-		if (p->cancelled) {
-			dr__pipeline_enter_state(p, PL_REPORTING);
-			break;
-		}
-		if (p->adopt_dir) {
-			dr__pipeline_attach_agent(p);
-			break;
-		}
-		prepared_progress(p);
-		dr__pipeline_start_agent(p);
+		if (p->cancelled)
+			enter_state(p, PL_REPORTING);
+		else
+			run_agent(p);
 		break;
 	case PL_AWAITING:
 		uv_timer_stop(&p->status_timer);
@@ -416,7 +448,7 @@ void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next)
 				"worktree after --worktree-retention-days",
 				dr__pipeline_job_id(p), p->tree.worktree_path);
 		post_await(p);
-		dr__pipeline_enter_state(p, PL_CLOSING);
+		enter_state(p, PL_CLOSING);
 		break;
 	case PL_COLLECTING:
 		ws_started(p, dr_workspace_changes(&p->ws, &p->tree, &p->changes, on_changes, p));
@@ -457,7 +489,7 @@ void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next)
 	case PL_REPORTING:
 		uv_timer_stop(&p->status_timer);
 		report(p);
-		dr__pipeline_enter_state(p, PL_CLOSING);
+		enter_state(p, PL_CLOSING);
 		break;
 	case PL_CLOSING:
 		close_handles(p);
@@ -471,7 +503,7 @@ void dr__pipeline_enter_state(struct dr_pipeline *p, enum pl_state next)
 static void on_kick(uv_timer_t *t)
 {
 	struct dr_pipeline *p = t->data;
-	dr__pipeline_enter_state(p, p->adopt_dir && !p->invalid ? PL_RUNNING : PL_VALIDATING);
+	enter_state(p, p->adopt_dir && !p->invalid ? PL_RUNNING : PL_VALIDATING);
 }
 
 int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pipeline_done_cb done, void *data,
@@ -509,6 +541,52 @@ int dr_pipeline_start(const struct dr_pipeline_env *env, const cJSON *job, dr_pi
 	p->open_handles = 4;
 	/* Never call done from inside start: the caller has not stored p yet. */
 	uv_timer_start(&p->kick_timer, on_kick, 0, 0);
+	*out = p;
+	return 0;
+}
+
+static char *entry_str(const cJSON *o, const char *key)
+{
+	const char *v = dr_json_str(o, key);
+	return v ? dr_xstrdup(v) : NULL;
+}
+
+int dr_pipeline_adopt(const struct dr_pipeline_env *env, const cJSON *entry, const char *dir, int pid,
+		      dr_pipeline_done_cb done, void *data, struct dr_pipeline **out)
+{
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(entry, "job");
+	const cJSON *tree = cJSON_GetObjectItemCaseSensitive(entry, "tree");
+	const char *worktree = dr_json_str(tree, "worktreePath");
+	if (!cJSON_IsObject(job) || !worktree || !dr_json_str(tree, "branch"))
+		return -EINVAL;
+	struct dr_pipeline *p;
+	int r = dr_pipeline_start(env, job, done, data, &p);
+	if (r < 0)
+		return r;
+	p->adopt_dir = dr_xstrdup(dir);
+	p->adopt_pid = pid;
+	/*
+	 * The job's seq goes on from the last one given: a report still in the
+	 * spool has it (the outbox read them back), and the journal has it once
+	 * they were all acknowledged (written before the last one's file goes).
+	 */
+	const char *seq = dr_json_str(entry, "seq");
+	if (seq)
+		dr_outbox_note_seq(env->outbox, dr_json_str(entry, "id"), strtoll(seq, NULL, 10));
+	const char *started = dr_json_str(entry, "agentStartedMs"), *stall = dr_json_str(entry, "stallSince");
+	p->adopt_started_ms = started ? strtoull(started, NULL, 10) : 0;
+	p->adopt_stall_since = stall ? strtoull(stall, NULL, 10) : 0;
+	p->adopt_cgroup = entry_str(entry, "cgroup");
+	p->tree.slug = entry_str(tree, "slug");
+	p->tree.source_path = entry_str(tree, "sourcePath");
+	p->tree.worktree_path = dr_xstrdup(worktree);
+	p->tree.branch = entry_str(tree, "branch");
+	p->tree.starting_sha = entry_str(tree, "startingSha");
+	p->tree.inuse_fd = -1;
+	/* The worktree is ours again: gc must keep it while the job goes on. */
+	if (dr_wslayout_trylock(worktree, LOCK_EX, &p->tree.inuse_fd) == 0)
+		p->tree.inuse_held = true;
+	p->have_tree = true;
 	*out = p;
 	return 0;
 }

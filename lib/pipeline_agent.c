@@ -1,7 +1,9 @@
 /*
  * pipeline_agent: the agent of a job: its sandbox, its spawn, its output
- * lines and exit, the stall watch; and taking over (dr_pipeline_adopt) an
- * agent a previous run of the runner started.
+ * lines, its stop and exit, the stall watch; and following an agent a
+ * previous run of the runner started (the job's adoption is in pipeline.c).
+ * Below the state machine: it never moves the job on by itself, but tells
+ * it the agent ended through the hook given to start/attach.
  */
 #include "pipeline-int.h"
 #include "delego/pipeline.h"
@@ -21,13 +23,11 @@
 #include "delego/prompt.h"
 #include "delego/utf8.h"
 #include "delego/workspace.h"
-#include "delego/wslayout.h"
 #include "delego/strv.h"
 #include "delego/xalloc.h"
 
 #include <errno.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <limits.h>
@@ -78,6 +78,14 @@ void dr__pipeline_make_sandbox(struct dr_pipeline *p)
 	p->sandbox = dr_sandbox_policy_free(p->sandbox);
 	p->sandbox = dr_sandbox_policy_new(&in);
 	dr_strv_release(&ours);
+}
+
+void dr__pipeline_stop_agent(struct dr_pipeline *p)
+{
+	if (p->proc)
+		dr_proc_terminate(p->proc);
+	if (p->follow)
+		dr_supervise_terminate(p->follow);
 }
 
 static uint64_t mono_ms(void)
@@ -217,32 +225,23 @@ static void on_agent_exit(void *data, const struct dr_proc_result *r)
 	p->stdout_tail = dr_utf8_clean(r->stdout_tail, r->stdout_len);
 	p->stderr_tail = dr_utf8_clean(r->stderr_tail, r->stderr_len);
 	dr__pipeline_flush_progress(p);
-	if (!p->cancelled && !p->timed_out && dr_adapter_question(p->adapter)) {
-		if (!dr_adapter_session_id(p->adapter)) {
-			dr__pipeline_fail_with(p, "Claude returned a pending question without a session id; cannot resume.");
-			return;
-		}
-		dr__pipeline_enter_state(p, PL_AWAITING);
-		return;
-	}
-	char why[PATH_MAX + 64];
-	if (dr_sandbox_git_check(p->sandbox, why, sizeof why) < 0) {
-		dr__pipeline_fail_with(p, "The agent changed how its worktree points at its repository (%s); the runner does not "
-			     "run git on it. Its worktree is kept at %s.",
-			  why, p->tree.worktree_path);
-		return;
-	}
-		p->success = p->exit_code == 0 && !p->cancelled && !p->timed_out && !p->stalled &&
-		     !dr_adapter_fatal_error(p->adapter);
-	dr__pipeline_enter_state(p, PL_COLLECTING);
+	p->agent_ended(p);
+}
+
+/* Why the agent could not start, for the job's report: the state machine ends the job with it. */
+static int agent_error(struct dr_pipeline *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int agent_error(struct dr_pipeline *p, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(p->error);
+	p->error = dr_xvasprintf(fmt, ap);
+	va_end(ap);
+	return code;
 }
 
 static void agent_started(struct dr_pipeline *p)
 {
-	/* Polled since the prepare step; an adopted job skipped that step. */
-	uint64_t every = p->env.config->cancellation_poll_interval_ms;
-	if (p->env.relay && every > 0 && !uv_is_active((uv_handle_t *)&p->status_timer))
-		uv_timer_start(&p->status_timer, dr__pipeline_on_status_timer, every, every);
 	if (p->cancelled) /* a cancel that came between the prepare and the spawn */
 		dr__pipeline_stop_agent(p);
 }
@@ -266,15 +265,14 @@ static void on_agent_start(void *data, int pid)
 	dr_journal_note(p->env.journal, dr__pipeline_job_id(p), "branchName", p->tree.branch);
 }
 
-void dr__pipeline_start_agent(struct dr_pipeline *p)
+int dr__pipeline_start_agent(struct dr_pipeline *p, dr__pipeline_ended_cb ended)
 {
 	const struct dr_job *j = p->job;
+	p->agent_ended = ended;
 	const struct dr_exec_cmd *cmd = dr_config_exec_cmd(p->env.config, j->executor);
 	p->adapter = dr_adapter_new(j->executor);
-	if (!cmd || !cmd->command || !p->adapter) {
-		dr__pipeline_fail_with(p, "This runner has no command for the %s executor.", j->executor);
-		return;
-	}
+	if (!cmd || !cmd->command || !p->adapter)
+		return agent_error(p, -EINVAL, "This runner has no command for the %s executor.", j->executor);
 	char *prompt = dr_prompt_build(j, j->executor, j->auto_push && j->auto_create_pr);
 	struct dr_invocation inv = {
 		.executor = j->executor,
@@ -289,11 +287,9 @@ void dr__pipeline_start_agent(struct dr_pipeline *p)
 	};
 	char **argv = dr_adapter_argv(&inv);
 	free(prompt);
-	if (!argv) {
-		dr__pipeline_fail_with(p, "Unable to build the %s command line for this job.",
-				       dr__pipeline_display_name(j->executor));
-		return;
-	}
+	if (!argv)
+		return agent_error(p, -EINVAL, "Unable to build the %s command line for this job.",
+				   dr__pipeline_display_name(j->executor));
 	char *extra[] = { "GIT_TERMINAL_PROMPT=0", NULL };
 	char **env = dr_childenv_build_with(NULL, DR_CHILDENV_AGENT, p->env.config->agent_env, extra);
 	/* The runner pushes and opens the pull request itself: a sandboxed agent holds no agent socket or
@@ -321,31 +317,27 @@ void dr__pipeline_start_agent(struct dr_pipeline *p)
 	dr_strv_free(env);
 	if (r < 0)
 		p->cg = dr_cgroup_close(p->cg);
-	if (r == -ENOENT || r == -EACCES) {
-		dr__pipeline_fail_with(p, "Cannot start the %s executor: %s %s. Install %s on this machine or set --%s-command "
-			     "(DELEGO_%s_COMMAND) to its path.",
-			  dr__pipeline_display_name(j->executor), cmd->command,
-			  r == -ENOENT ? "was not found on PATH" : "is not executable",
-			  !strcmp(j->executor, DR_EXECUTOR_CLAUDE) ? "Claude Code" : "the Codex CLI", j->executor,
-			  !strcmp(j->executor, DR_EXECUTOR_CLAUDE) ? "CLAUDE" : "CODEX");
-		return;
-	}
-	if (r < 0) {
-		dr__pipeline_fail_with(p, "Cannot start the %s executor (%s): %s.", dr__pipeline_display_name(j->executor),
-				       cmd->command, strerror(-r));
-		return;
-	}
+	if (r == -ENOENT || r == -EACCES)
+		return agent_error(p, r, "Cannot start the %s executor: %s %s. Install %s on this machine or set "
+				   "--%s-command (DELEGO_%s_COMMAND) to its path.",
+				   dr__pipeline_display_name(j->executor), cmd->command,
+				   r == -ENOENT ? "was not found on PATH" : "is not executable",
+				   !strcmp(j->executor, DR_EXECUTOR_CLAUDE) ? "Claude Code" : "the Codex CLI", j->executor,
+				   !strcmp(j->executor, DR_EXECUTOR_CLAUDE) ? "CLAUDE" : "CODEX");
+	if (r < 0)
+		return agent_error(p, r, "Cannot start the %s executor (%s): %s.", dr__pipeline_display_name(j->executor),
+				   cmd->command, strerror(-r));
 	agent_started(p);
+	return 0;
 }
 
 /* An adopted job: follow the agent through its supervisor's files (supervise.h). */
-void dr__pipeline_attach_agent(struct dr_pipeline *p)
+int dr__pipeline_attach_agent(struct dr_pipeline *p, dr__pipeline_ended_cb ended)
 {
+	p->agent_ended = ended;
 	p->adapter = dr_adapter_new(p->job->executor);
-	if (!p->adapter) {
-		dr__pipeline_fail_with(p, "This runner has no adapter for the %s executor.", p->job->executor);
-		return;
-	}
+	if (!p->adapter)
+		return agent_error(p, -EINVAL, "This runner has no adapter for the %s executor.", p->job->executor);
 	/* The same limit as for an agent started here, counted from its real start. */
 	uint64_t limit = p->env.config->executor_timeout_ms;
 	struct dr_supervise_opts o = {
@@ -368,50 +360,5 @@ void dr__pipeline_attach_agent(struct dr_pipeline *p)
 		    (unsigned long long)o.timeout_ms);
 	p->follow = dr_supervise_attach(&o);
 	agent_started(p);
-}
-
-static char *entry_str(const cJSON *o, const char *key)
-{
-	const char *v = dr_json_str(o, key);
-	return v ? dr_xstrdup(v) : NULL;
-}
-
-int dr_pipeline_adopt(const struct dr_pipeline_env *env, const cJSON *entry, const char *dir, int pid,
-		      dr_pipeline_done_cb done, void *data, struct dr_pipeline **out)
-{
-	const cJSON *job = cJSON_GetObjectItemCaseSensitive(entry, "job");
-	const cJSON *tree = cJSON_GetObjectItemCaseSensitive(entry, "tree");
-	const char *worktree = dr_json_str(tree, "worktreePath");
-	if (!cJSON_IsObject(job) || !worktree || !dr_json_str(tree, "branch"))
-		return -EINVAL;
-	struct dr_pipeline *p;
-	int r = dr_pipeline_start(env, job, done, data, &p);
-	if (r < 0)
-		return r;
-	p->adopt_dir = dr_xstrdup(dir);
-	p->adopt_pid = pid;
-	/*
-	 * The job's seq goes on from the last one given: a report still in the
-	 * spool has it (the outbox read them back), and the journal has it once
-	 * they were all acknowledged (written before the last one's file goes).
-	 */
-	const char *seq = dr_json_str(entry, "seq");
-	if (seq)
-		dr_outbox_note_seq(env->outbox, dr_json_str(entry, "id"), strtoll(seq, NULL, 10));
-	const char *started = dr_json_str(entry, "agentStartedMs"), *stall = dr_json_str(entry, "stallSince");
-	p->adopt_started_ms = started ? strtoull(started, NULL, 10) : 0;
-	p->adopt_stall_since = stall ? strtoull(stall, NULL, 10) : 0;
-	p->adopt_cgroup = entry_str(entry, "cgroup");
-	p->tree.slug = entry_str(tree, "slug");
-	p->tree.source_path = entry_str(tree, "sourcePath");
-	p->tree.worktree_path = dr_xstrdup(worktree);
-	p->tree.branch = entry_str(tree, "branch");
-	p->tree.starting_sha = entry_str(tree, "startingSha");
-	p->tree.inuse_fd = -1;
-	/* The worktree is ours again: gc must keep it while the job goes on. */
-	if (dr_wslayout_trylock(worktree, LOCK_EX, &p->tree.inuse_fd) == 0)
-		p->tree.inuse_held = true;
-	p->have_tree = true;
-	*out = p;
 	return 0;
 }

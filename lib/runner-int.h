@@ -1,8 +1,14 @@
 /*
- * runner-int: what the parts of the runner share: runner.c (life cycle,
- * states, signals, status file, upgrade in place), runner_claim.c (jobs:
- * poll, push, claim, unusable jobs, adoption) and runner_beat.c
- * (heartbeats, sleep inhibitor, wake detection).
+ * runner-int: what the parts of the runner share. From the top down (a
+ * file calls only the ones below it):
+ *   runner.c         life cycle (new, run, free), signals, 401, upgrade in place
+ *   runner_claim.c   jobs: poll, claim, unusable jobs, adoption, a job's end
+ *   runner_beat.c    heartbeats, sleep inhibitor, wake detection
+ *   runner_state.c   the states and the shutdown
+ *   runner_push.c    the relay's realtime channel
+ *   runner_status.c  status file, STATUS=, relay reachability, executors
+ * What a lower part needs of the claim part (a poll) goes through the
+ * hooks runner_claim.c sets up in r->claim.
  */
 #ifndef DELEGO_RUNNER_INT_H
 #define DELEGO_RUNNER_INT_H
@@ -34,6 +40,25 @@ enum runner_state {
 	RUNNER_FLUSHING,
 	RUNNER_STOPPED,
 };
+static inline const char *dr__runner_state_name(enum runner_state s)
+{
+	static const char *const names[] = {
+		[RUNNER_RUNNING] = "running",
+		[RUNNER_DRAINING] = "draining",
+		[RUNNER_CANCELLING] = "cancelling",
+		[RUNNER_FLUSHING] = "flushing",
+		[RUNNER_STOPPED] = "stopped",
+	};
+	return names[s];
+}
+
+struct dr_runner;
+/* Set by dr__runner_claim_init, for the parts below runner_claim.c. */
+struct runner_claim_hooks {
+	void (*poll_now)(struct dr_runner *r);                    /* when a poll may go */
+	void (*poll_after)(struct dr_runner *r, uint64_t delay_ms); /* while running */
+};
+
 struct slot {
 	struct dr_pipeline *pipeline;
 	char *job_id;
@@ -87,6 +112,7 @@ struct dr_runner {
 	bool first_beat_answered; /* no poll before: its answer may ask for a restart */
 	bool relay_down;
 
+	struct runner_claim_hooks claim;
 	struct dr_relay_call *poll_call;
 	struct dr_backoff poll_backoff;
 	bool long_poll;
@@ -116,25 +142,33 @@ struct dr_runner {
 	void *reload_data;
 };
 
-const char *dr__runner_beat_job(const struct dr_runner *r);
-void dr__runner_note_answer(struct dr_runner *r, const struct dr_relay_reply *reply);
-cJSON *dr__runner_executors_json(const struct dr_config *c);
-void dr__runner_update_status(struct dr_runner *r);
-void dr__runner_write_status(struct dr_runner *r);
-void dr__runner_on_drained(void *data);
-void dr__runner_maybe_finish(struct dr_runner *r);
-void dr__runner_enter_state(struct dr_runner *r, enum runner_state next);
-void dr__runner_relay_reachable(struct dr_runner *r, bool ok, const char *message);
+/* runner_claim.c */
+void dr__runner_claim_init(struct dr_runner *r);
+int dr__runner_adopt_job(const cJSON *entry, const char *dir, int pid, void *data);
+
+/* runner_beat.c */
 void dr__runner_send_heartbeat(struct dr_runner *r, bool steady);
 void dr__runner_on_heartbeat_timer(uv_timer_t *t);
 void dr__runner_sleep_hold(struct dr_runner *r, const cJSON *job);
 void dr__runner_sleep_release(struct dr_runner *r);
 void dr__runner_wake_watch_start(struct dr_runner *r);
-int dr__runner_adopt_job(const cJSON *entry, const char *dir, int pid, void *data);
-void dr__runner_do_poll(struct dr_runner *r);
-void dr__runner_schedule_poll(struct dr_runner *r, uint64_t delay_ms);
+
+/* runner_state.c */
+void dr__runner_enter_state(struct dr_runner *r, enum runner_state next);
+void dr__runner_maybe_finish(struct dr_runner *r);
+void dr__runner_on_drained(void *data);
+
+/* runner_push.c */
 uint64_t dr__runner_push_idle_delay(struct dr_runner *r);
 void dr__runner_push_start(struct dr_runner *r);
 void dr__runner_push_stop(struct dr_runner *r);
+
+/* runner_status.c */
+const char *dr__runner_first_job(const struct dr_runner *r);
+void dr__runner_note_answer(struct dr_runner *r, const struct dr_relay_reply *reply);
+cJSON *dr__runner_executors_json(const struct dr_config *c);
+void dr__runner_relay_reachable(struct dr_runner *r, bool ok, const char *message);
+void dr__runner_update_status(struct dr_runner *r);
+void dr__runner_write_status(struct dr_runner *r);
 
 #endif

@@ -1,13 +1,7 @@
 /*
- * runner: the daemon's event loop glue.
- *
- * States: RUNNING (beating, claiming while a slot is free) -> DRAINING (a
- * signal or restart request: no new claims, running jobs may finish until
- * the shutdown grace ends) -> CANCELLING (jobs are told to stop and report)
- * -> FLUSHING (waiting, within the grace, for the outbox to empty) ->
- * STOPPED (handles closed; the loop ends). A 401 anywhere jumps to
- * CANCELLING with exit status 2 and skips the flush: the relay will not
- * take our reports any more, the spool keeps them.
+ * runner: the daemon's life cycle: new, run and free, signals, the 401
+ * that ends it, and the upgrade in place. Its states and shutdown are in
+ * runner_state.c.
  */
 #include "runner-int.h"
 #include "delego/runner.h"
@@ -40,98 +34,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char *const runner_strstate[] = {
-	[RUNNER_RUNNING] = "running",
-	[RUNNER_DRAINING] = "draining",
-	[RUNNER_CANCELLING] = "cancelling",
-	[RUNNER_FLUSHING] = "flushing",
-	[RUNNER_STOPPED] = "stopped",
-};
-
-
-static const char *first_active_job(const struct dr_runner *r)
-{
-	for (int i = 0; i < r->n_slots; i++)
-		if (r->slots[i].pipeline)
-			return r->slots[i].job_id;
-	return NULL;
-}
-
-/* The job a heartbeat names: a running one, else one whose end is not acknowledged yet. */
-const char *dr__runner_beat_job(const struct dr_runner *r)
-{
-	const char *job = first_active_job(r);
-	return job ? job : r->settling.n ? r->settling.v[0] : NULL;
-}
-
-/* Any answer but an overload means the relay is back: reports waiting out a backoff go now. */
-void dr__runner_note_answer(struct dr_runner *r, const struct dr_relay_reply *reply)
-{
-	if (r->outbox && reply->status_line >= 200 && reply->status_line < 500 && reply->status_line != 429)
-		dr_outbox_relay_answered(r->outbox);
-}
-
-cJSON *dr__runner_executors_json(const struct dr_config *c)
-{
-	cJSON *arr = cJSON_CreateArray();
-	for (char **e = c->supported_executors; e && *e; e++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(*e));
-	return arr;
-}
-
-void dr__runner_update_status(struct dr_runner *r)
-{
-	const char *job = first_active_job(r);
-	if (r->relay_down)
-		dr_notify("STATUS=relay unreachable; retrying");
-	else if (job && r->active > 1)
-		dr_notify_printf("STATUS=running %d jobs (%s, ...)", r->active, job);
-	else if (job)
-		dr_notify_printf("STATUS=running job %s", job);
-	else
-		dr_notify("STATUS=idle");
-}
-
-static void status_written(void *data, int rc)
-{
-	if (rc < 0)
-		dr_log_debug("cannot write %s: %s", (char *)data, strerror(-rc));
-	free(data);
-}
-
-/* state_dir/status.json: what `delego-runner status` shows. Small, atomic, replaced off the loop. */
-void dr__runner_write_status(struct dr_runner *r)
-{
-	cJSON *s = cJSON_CreateObject();
-	cJSON_AddNumberToObject(s, "pid", (double)getpid());
-	cJSON_AddStringToObject(s, "runnerId", r->runner_id);
-	cJSON_AddStringToObject(s, "relayUrl", r->config->relay_url);
-	cJSON_AddStringToObject(s, "version", r->version);
-	cJSON_AddStringToObject(s, "state", runner_strstate[r->state]);
-	cJSON_AddStringToObject(s, "startedAt", r->started_at);
-	dr_json_add_str_or_null(s, "lastHeartbeatAt", r->last_heartbeat_at[0] ? r->last_heartbeat_at : NULL);
-	cJSON_AddBoolToObject(s, "lastHeartbeatOk", r->last_heartbeat_ok);
-	dr_json_add_str_or_null(s, "lastError", r->last_error);
-	cJSON *jobs = cJSON_AddArrayToObject(s, "activeJobs");
-	for (int i = 0; i < r->n_slots; i++)
-		if (r->slots[i].pipeline)
-			cJSON_AddItemToArray(jobs, cJSON_CreateString(r->slots[i].job_id));
-	cJSON_AddNumberToObject(s, "pendingReports", r->outbox ? (double)dr_outbox_pending(r->outbox) : 0);
-	cJSON_AddStringToObject(s, "containment", dr_cgroup_mode_name());
-	dr_json_add_str_or_null(s, "containmentNote", dr_cgroup_limits_note());
-	cJSON_AddStringToObject(s, "sandbox", dr_sandbox_mode_name(dr_sandbox_mode()));
-	cJSON_AddStringToObject(s, "sandboxNote", dr_sandbox_note());
-	cJSON_AddBoolToObject(s, "push", r->push_live);
-	char *text = dr_json_print(s);
-	cJSON_Delete(s);
-	char *path = dr_xasprintf("%s/status.json", r->config->state_dir);
-	int rc = dr_fsutil_write_async(r->loop, path, text, strlen(text), 0600, 0700, false, status_written, path);
-	r->status_written_at = uv_now(r->loop);
-	if (rc < 0)
-		status_written(path, rc);
-	free(text);
-}
 
 /* A job's seq outlives its spooled reports: the journal keeps the last one for a restart. */
 static void on_seq(const char *job_id, long long seq, void *data)
@@ -259,146 +161,7 @@ static void on_sigusr2(uv_signal_t *h, int signum)
 	uv_timer_start(&r->upgrade_timer, on_upgrade_timer, 0, 1000);
 }
 
-/* Shutdown ------------------------------------------------------------ */
-
-static void on_handle_closed(uv_handle_t *h)
-{
-	struct dr_runner *r = h->data;
-	r->open_handles--;
-}
-
-static void close_handle(struct dr_runner *r, uv_handle_t *h)
-{
-	if (uv_is_closing(h))
-		return;
-	h->data = r;
-	uv_close(h, on_handle_closed);
-}
-
-void dr__runner_on_drained(void *data)
-{
-	struct dr_runner *r = data;
-	/* A beat in flight (the one that says we are idle) is answered first. */
-	if (r->state == RUNNER_FLUSHING && !r->heartbeat_call && !dr_outbox_pending(r->outbox))
-		dr__runner_enter_state(r, RUNNER_STOPPED);
-}
-
-static void on_grace_timer(uv_timer_t *t)
-{
-	struct dr_runner *r = t->data;
-	if (r->state == RUNNER_DRAINING) {
-		dr_log_warn("shutdown grace of %llu ms is over: cancelling %d running job(s)",
-			(unsigned long long)r->config->shutdown_grace_ms, r->active);
-		dr__runner_enter_state(r, RUNNER_CANCELLING);
-	} else if (r->state == RUNNER_FLUSHING) {
-		dr_log_warn("%zu report(s) not delivered yet; they stay in the spool for the next start",
-			dr_outbox_pending(r->outbox));
-		dr__runner_enter_state(r, RUNNER_STOPPED);
-	}
-}
-
-/* Closes every handle and client once nothing of ours is on the stack. */
-static void finalize(uv_timer_t *t)
-{
-	struct dr_runner *r = t->data;
-	dr__runner_write_status(r);
-	close_handle(r, (uv_handle_t *)&r->heartbeat_timer);
-	close_handle(r, (uv_handle_t *)&r->poll_timer);
-	close_handle(r, (uv_handle_t *)&r->grace_timer);
-	close_handle(r, (uv_handle_t *)&r->watchdog_timer);
-	close_handle(r, (uv_handle_t *)&r->sigterm);
-	close_handle(r, (uv_handle_t *)&r->sigint);
-	close_handle(r, (uv_handle_t *)&r->sighup);
-	close_handle(r, (uv_handle_t *)&r->inhibit_timer);
-	close_handle(r, (uv_handle_t *)&r->wake_timer);
-	close_handle(r, (uv_handle_t *)&r->sigusr2);
-	close_handle(r, (uv_handle_t *)&r->upgrade_timer);
-	dr_inhibit_free(r->inhibit);
-	r->inhibit = NULL;
-	dr_outbox_free(r->outbox);
-	r->outbox = NULL;
-	dr_http_free(r->http);
-	r->http = NULL;
-}
-
-void dr__runner_maybe_finish(struct dr_runner *r)
-{
-	if ((r->state == RUNNER_DRAINING || r->state == RUNNER_CANCELLING) && r->active == 0 && !r->poll_call) {
-		if (r->exit_status == 2)
-			dr__runner_enter_state(r, RUNNER_STOPPED);
-		else
-			dr__runner_enter_state(r, RUNNER_FLUSHING);
-	}
-}
-
-/* No new jobs: no push, no poll timer, no poll in flight. */
-static void stop_claiming(struct dr_runner *r)
-{
-	dr_notify("STOPPING=1");
-	dr__runner_push_stop(r);
-	uv_timer_stop(&r->poll_timer);
-	if (r->poll_call) {
-		dr_relay_call_cancel(r->poll_call);
-		r->poll_call = NULL;
-	}
-}
-
-void dr__runner_enter_state(struct dr_runner *r, enum runner_state next)
-{
-	if (next <= r->state && !(next == r->state && next == RUNNER_RUNNING))
-		return;
-	dr_log_debug("runner: %s -> %s", runner_strstate[r->state], runner_strstate[next]);
-	r->state = next;
-	switch (next) {
-	case RUNNER_RUNNING:
-		break;
-	case RUNNER_DRAINING:
-		stop_claiming(r);
-		if (r->active)
-			dr_log_info("waiting up to %llu ms for %d running job(s) to finish",
-				(unsigned long long)r->config->shutdown_grace_ms, r->active);
-		uv_timer_start(&r->grace_timer, on_grace_timer, r->config->shutdown_grace_ms, 0);
-		dr__runner_maybe_finish(r);
-		break;
-	case RUNNER_CANCELLING:
-		stop_claiming(r);
-		for (int i = 0; i < r->n_slots; i++)
-			if (r->slots[i].pipeline)
-				dr_pipeline_cancel(r->slots[i].pipeline, r->exit_status == 2
-					? "the runner's credential was revoked" : "the runner is shutting down");
-		dr__runner_maybe_finish(r);
-		break;
-	case RUNNER_FLUSHING:
-		dr_gc_sweep_stop(r->sweep); /* a sweep in flight would hold the loop open */
-		dr_workspace_stop_background(); /* and so would a spare worktree being made */
-		dr__runner_push_stop(r);
-		uv_timer_stop(&r->poll_timer);
-		uv_timer_stop(&r->heartbeat_timer);
-		if (!uv_is_active((uv_handle_t *)&r->grace_timer))
-			uv_timer_start(&r->grace_timer, on_grace_timer, r->config->shutdown_grace_ms, 0);
-		if (dr_outbox_pending(r->outbox))
-			dr_log_info("delivering %zu pending report(s) before exit", dr_outbox_pending(r->outbox));
-		dr_outbox_on_drained(r->outbox, dr__runner_on_drained, r);
-		break;
-	case RUNNER_STOPPED:
-		dr_gc_sweep_stop(r->sweep);
-		dr__runner_push_stop(r);
-		if (r->heartbeat_call) {
-			dr_relay_call_cancel(r->heartbeat_call);
-			r->heartbeat_call = NULL;
-		}
-		if (r->poll_call) {
-			dr_relay_call_cancel(r->poll_call);
-			r->poll_call = NULL;
-		}
-		uv_timer_stop(&r->heartbeat_timer);
-		uv_timer_stop(&r->grace_timer);
-		uv_timer_stop(&r->watchdog_timer);
-		/* We may be inside an HTTP callback: free the clients on the next turn. */
-		uv_timer_start(&r->poll_timer, finalize, 0, 0);
-		break;
-	}
-}
+/* Signals ------------------------------------------------------------- */
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -470,6 +233,7 @@ int dr_runner_new(const struct dr_runner_opts *o, struct dr_runner **out, char *
 		goto fail;
 	}
 	dr_relay_on_unauthorized(r->relay, on_unauthorized, r);
+	dr__runner_claim_init(r);
 	/* Another user who can write there could plant reports or journal entries. */
 	rc = dr_fsutil_mkdir_private(r->config->state_dir, err, errlen);
 	if (rc == -EPERM || rc == -ENOTDIR)

@@ -1,6 +1,8 @@
 /*
  * runner_beat: heartbeats (and what their answers ask for), holding off
- * system sleep while a job runs, and noticing the machine woke up.
+ * system sleep while a job runs, and noticing the machine woke up. Below
+ * the claim part: the first beat's answer and a wake ask it for a poll
+ * through the hooks it set up (r->claim).
  */
 #include "runner-int.h"
 #include "delego/runner.h"
@@ -36,17 +38,11 @@
 
 /* Heartbeats ---------------------------------------------------------- */
 
-void dr__runner_relay_reachable(struct dr_runner *r, bool ok, const char *message)
+/* The job a heartbeat names: a running one, else one whose end is not acknowledged yet. */
+static const char *beat_job(const struct dr_runner *r)
 {
-	if (ok && r->relay_down) {
-		dr_log_info("relay %s is reachable again", dr_relay_url(r->relay));
-		r->relay_down = false;
-		dr__runner_update_status(r);
-	} else if (!ok && !r->relay_down) {
-		dr_log_warn("%s; retrying with backoff", message);
-		r->relay_down = true;
-		dr__runner_update_status(r);
-	}
+	const char *job = dr__runner_first_job(r);
+	return job ? job : r->settling.n ? r->settling.v[0] : NULL;
 }
 
 /* After the first beat's answer (which may ask for a restart): poll and listen. */
@@ -55,7 +51,7 @@ static void start_claiming(struct dr_runner *r)
 	if (r->first_beat_answered)
 		return;
 	r->first_beat_answered = true;
-	dr__runner_do_poll(r);
+	r->claim.poll_now(r);
 	dr__runner_push_start(r);
 }
 
@@ -134,7 +130,7 @@ void dr__runner_send_heartbeat(struct dr_runner *r, bool steady)
 	cJSON *body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "version", r->version);
 	cJSON_AddItemToObject(body, "supportedExecutors", dr__runner_executors_json(r->config));
-	dr_json_add_str_or_null(body, "activeJobId", dr__runner_beat_job(r));
+	dr_json_add_str_or_null(body, "activeJobId", beat_job(r));
 	cJSON_AddBoolToObject(body, "deliverRestart", steady && r->state == RUNNER_RUNNING);
 	int rc = dr_relay_post(r->relay, "/api/runner/heartbeat", body, 0, on_heartbeat, r, &r->heartbeat_call);
 	if (rc < 0) {
@@ -237,7 +233,7 @@ static void on_wake(struct dr_runner *r, uint64_t away_ms)
 		dr_relay_call_cancel(r->poll_call);
 		r->poll_call = NULL;
 	}
-	dr__runner_schedule_poll(r, 0);
+	r->claim.poll_after(r, 0);
 }
 
 static void on_wake_timer(uv_timer_t *t)

@@ -1,7 +1,8 @@
 /*
- * runner_claim: getting jobs: the poll (long or short), push from the
- * relay's realtime channel, starting a claimed job in a free slot, failing
- * an unusable one, taking over the jobs a previous run left, and a job's end.
+ * runner_claim: getting jobs: the poll (long or short), starting a claimed
+ * job in a free slot, failing an unusable one, taking over the jobs a
+ * previous run left, and a job's end. Push (runner_push.c), the beat and
+ * the wake watch (runner_beat.c) ask for a poll through r->claim.
  */
 #include "runner-int.h"
 #include "delego/runner.h"
@@ -38,6 +39,7 @@
 
 /* Jobs ---------------------------------------------------------------- */
 
+static void schedule_poll(struct dr_runner *r, uint64_t delay_ms);
 
 /* Removes one copy of job_id from the runner's settling list. */
 static void settling_remove(struct dr_runner *r, const char *job_id)
@@ -59,7 +61,7 @@ static void on_job_settled(const char *job_id, void *data)
 	if (r->config->once && r->state == RUNNER_RUNNING)
 		dr__runner_enter_state(r, RUNNER_FLUSHING);
 	else if (r->state == RUNNER_RUNNING)
-		dr__runner_schedule_poll(r, 0);
+		schedule_poll(r, 0);
 	else
 		dr__runner_maybe_finish(r);
 }
@@ -208,7 +210,7 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 			dr__runner_enter_state(r, RUNNER_FLUSHING);
 			return;
 		}
-		dr__runner_schedule_poll(r, delay);
+		schedule_poll(r, delay);
 		return;
 	}
 	dr__runner_relay_reachable(r, true, NULL);
@@ -224,7 +226,7 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 				dr__runner_enter_state(r, RUNNER_FLUSHING);
 			return;
 		}
-		dr__runner_schedule_poll(r, 0);
+		schedule_poll(r, 0);
 		return;
 	}
 	if (!cJSON_IsNull(job) && job) {
@@ -242,15 +244,15 @@ static void on_poll(const struct dr_relay_reply *reply, void *data)
 	}
 	/* While push is live a held poll adds nothing but traffic: the safety sync is enough. */
 	if ((r->long_poll && !r->push_live) || kicked) {
-		dr__runner_schedule_poll(r, 0);
+		schedule_poll(r, 0);
 	} else {
 		/* Interval polling with +-10% jitter so that a fleet spreads out. */
 		uint64_t base = dr__runner_push_idle_delay(r);
-		dr__runner_schedule_poll(r, base - base / 10 + (uint64_t)((double)(base / 5) * dr_random_unit()));
+		schedule_poll(r, base - base / 10 + (uint64_t)((double)(base / 5) * dr_random_unit()));
 	}
 }
 
-void dr__runner_do_poll(struct dr_runner *r)
+static void do_poll(struct dr_runner *r)
 {
 	if (r->state != RUNNER_RUNNING || r->poll_call || r->active >= r->n_slots || !r->first_beat_answered)
 		return;
@@ -268,116 +270,26 @@ void dr__runner_do_poll(struct dr_runner *r)
 	}
 	int rc = dr_relay_post(r->relay, "/api/runner/jobs/poll", body, timeout, on_poll, r, &r->poll_call);
 	if (rc < 0)
-		dr__runner_schedule_poll(r, dr_backoff_next(&r->poll_backoff, dr_random_unit()));
+		schedule_poll(r, dr_backoff_next(&r->poll_backoff, dr_random_unit()));
 }
 
 static void on_poll_timer(uv_timer_t *t)
 {
-	dr__runner_do_poll(t->data);
+	do_poll(t->data);
 }
 
-void dr__runner_schedule_poll(struct dr_runner *r, uint64_t delay_ms)
+static void schedule_poll(struct dr_runner *r, uint64_t delay_ms)
 {
 	if (r->state != RUNNER_RUNNING)
 		return;
 	uv_timer_start(&r->poll_timer, on_poll_timer, delay_ms, 0);
 }
 
-/* Push ----------------------------------------------------------------
- * Supabase Realtime (realtime.h): a change on one of the account's jobs
- * means "poll now" (coalesced: one poll in flight, one more after it); an
- * UPDATE that turns cancellation_requested true cancels that job if it
- * runs here. While subscribed, polls go at the safety sync interval (no
- * long poll: push already says when to claim); otherwise a long poll, when
- * the relay offers it, waits for jobs; else interval polls wait the
- * fallback interval while push exists but is down (its server unreachable),
- * and poll_interval_ms against a relay that offers no push.
- */
-
-uint64_t dr__runner_push_idle_delay(struct dr_runner *r)
+/* The parts below this one poll through these (runner-int.h). */
+void dr__runner_claim_init(struct dr_runner *r)
 {
-	if (r->push_live)
-		return r->config->safety_sync_interval_ms;
-	/* Push exists but its server is unreachable: poll as the Node runner does then. */
-	if (r->push_was_live || dr_realtime_offered(r->push))
-		return r->config->fallback_poll_interval_ms;
-	return r->config->poll_interval_ms;
-}
-
-static void push_kick(struct dr_runner *r)
-{
-	if (r->state != RUNNER_RUNNING)
-		return;
-	if (r->poll_call)
-		r->poll_kick = true;
-	else
-		dr__runner_schedule_poll(r, 0);
-}
-
-static void push_on_change(void *data)
-{
-	push_kick(data);
-}
-
-static void push_on_cancel(const char *job_id, void *data)
-{
-	struct dr_runner *r = data;
-	for (int i = 0; i < r->n_slots; i++) {
-		struct slot *s = &r->slots[i];
-		if (s->pipeline && s->job_id && !strcmp(s->job_id, job_id)) {
-			dr_log_info("job %s: cancellation requested (realtime push)", job_id);
-			dr_pipeline_cancel(s->pipeline, NULL);
-		}
-	}
-}
-
-static void push_on_state(bool subscribed, void *data)
-{
-	struct dr_runner *r = data;
-	r->push_live = subscribed;
-	if (subscribed)
-		r->push_was_live = true;
-	dr__runner_write_status(r);
-	if (subscribed) {
-		push_kick(r); /* anything queued while we were not listening */
-	} else if (r->state == RUNNER_RUNNING && !r->poll_call && r->long_poll) {
-		dr__runner_schedule_poll(r, 0); /* back to holding a poll */
-	} else if (r->state == RUNNER_RUNNING && !r->poll_call &&
-		   uv_timer_get_due_in(&r->poll_timer) > r->config->fallback_poll_interval_ms) {
-		dr__runner_schedule_poll(r, r->config->fallback_poll_interval_ms);
-	}
-}
-
-void dr__runner_push_start(struct dr_runner *r)
-{
-	if (r->config->once || r->push || r->state != RUNNER_RUNNING)
-		return;
-	struct dr_realtime_opts o = {
-		.loop = r->loop,
-		.relay = r->relay,
-		.version = r->version,
-		.allow_insecure = r->config->allow_insecure_relay,
-		.on_change = push_on_change,
-		.on_cancel = push_on_cancel,
-		.on_state = push_on_state,
-		.data = r,
+	r->claim = (struct runner_claim_hooks){
+		.poll_now = do_poll,
+		.poll_after = schedule_poll,
 	};
-	int rc = dr_realtime_new(&o, &r->push);
-	if (rc < 0) {
-		dr_log_warn("cannot start the realtime client: %s; polling only", strerror(-rc));
-		return;
-	}
-	dr_realtime_start(r->push);
-}
-
-void dr__runner_push_stop(struct dr_runner *r)
-{
-	if (!r->push)
-		return;
-	dr_realtime_free(r->push);
-	r->push = NULL;
-	if (r->push_live) {
-		r->push_live = false;
-		dr__runner_write_status(r);
-	}
 }
