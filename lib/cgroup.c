@@ -577,21 +577,28 @@ int dr_cgroup_signal(struct dr_cgroup *cg, int sig)
 	FILE *f = fopen(cg->procs, "re");
 	if (!f)
 		return -errno;
-	int n = 0;
-	long pid;
-	bool via_kill_file = sig == SIGKILL;
-	if (via_kill_file) {
+	/* The members first: after cgroup.kill they leave the list as they die, and the count would come up short. */
+	long *pids = NULL;
+	size_t n = 0, cap = 0;
+	for (long pid; fscanf(f, "%ld", &pid) == 1;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			pids = dr_xrealloc(pids, cap * sizeof *pids);
+		}
+		pids[n++] = pid;
+	}
+	fclose(f);
+	bool via_kill_file = false;
+	if (sig == SIGKILL && n) {
 		char path[PATH_MAX + 32];
 		fmt(path, sizeof path, "%s/cgroup.kill", cg->path);
 		via_kill_file = dr__cgroup_write_text(path, "1") == 0; /* no cgroup.kill before Linux 5.14: one by one */
 	}
-	while (fscanf(f, "%ld", &pid) == 1) {
-		n++;
-		if (!via_kill_file && pid > 0 && kill((pid_t)pid, sig) < 0 && errno != ESRCH)
-			dr_log_debug("cgroup: kill(%ld, %d): %s", pid, sig, strerror(errno));
-	}
-	fclose(f);
-	return n;
+	for (size_t i = 0; i < n && !via_kill_file; i++)
+		if (pids[i] > 0 && kill((pid_t)pids[i], sig) < 0 && errno != ESRCH)
+			dr_log_debug("cgroup: kill(%ld, %d): %s", pids[i], sig, strerror(errno));
+	free(pids);
+	return (int)n;
 }
 
 int dr_cgroup_populated(const struct dr_cgroup *cg)
