@@ -247,7 +247,7 @@ fuzz: $(FUZZ_BIN)
 PORTABLE_CC         ?= clang
 PORTABLE_LINUX_ONLY := lib/service_systemd.c
 PORTABLE_SRC        := $(filter-out $(PORTABLE_LINUX_ONLY),$(LIB_SRC))
-PORTABLE_WAIVE      ?= lib/doctor.c:/proc/self/cgroup lib/doctor.c:/sys/fs/cgroup lib/proc.c:/proc/self/fd
+PORTABLE_WAIVE      ?= lib/doctor.c:/proc/self/cgroup lib/doctor.c:/sys/fs/cgroup lib/proc_spawn.c:/proc/self/fd
 PORTABLE_FLAGS      := -std=c11 -Iinclude -DDR_VERSION='"$(VERSION)"' -U__linux__ -U__linux -U__gnu_linux__ -Ulinux \
 		-D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -D_DARWIN_C_SOURCE -DDR_PLATFORM_DARWIN -DDR_PORTABLE_CHECK \
 		-include include/delego/platform.h -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
