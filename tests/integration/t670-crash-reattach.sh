@@ -100,7 +100,9 @@ kill -TERM "$RUNNER_PID"; wait_exit "$RUNNER_PID" 30
 
 # 4. The stall timeout (12 s of nothing but errors) the same way.
 id=$(relay job add --repo acme/app --executor codex --identifier C-4 --prompt "scenario=offline sleep=90")
-crash_at "$id" 8000 "$T/run6.log" --agent-stall-timeout-ms 12000
+# --sandbox off: the stand-in replays a recording from tests/fixtures/real, which bwrap's
+# private /tmp hides from it when the tree itself is under /tmp (a clone in /tmp, run as a user).
+crash_at "$id" 8000 "$T/run6.log" --agent-stall-timeout-ms 12000 --sandbox off
 check "job C-4 ends after the restart" wait_for 40 is_done "$id"
 took=$(($(now_ms) - T0))
 show "$id"
